@@ -1,0 +1,181 @@
+"""The schemas themselves: well-formed draft 2020-12, named by their path, shaped as api-v1 says."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+import chat_contracts
+import pytest
+from jsonschema import Draft202012Validator
+
+pytestmark = pytest.mark.contract
+
+CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
+SCHEMAS = CONTRACTS / "schemas"
+BASE = "https://contracts.chat.invalid/schemas/"
+FILES = sorted(SCHEMAS.rglob("*.json"))
+IDS = {json.loads(p.read_text(encoding="utf-8"))["$id"] for p in FILES}
+
+
+def _load(path: Path) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return doc
+
+
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["$ref"]] if "$ref" in node else []
+        return found + [r for v in node.values() for r in _refs(v)]
+    if isinstance(node, list):
+        return [r for v in node for r in _refs(v)]
+    return []
+
+
+@pytest.mark.parametrize("path", FILES, ids=[str(p.relative_to(SCHEMAS)) for p in FILES])
+def test_schema_is_well_formed(path: Path) -> None:
+    doc = _load(path)
+    Draft202012Validator.check_schema(doc)
+    assert doc["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert doc["$id"] == BASE + str(path.relative_to(SCHEMAS))
+    assert doc["title"]
+    assert doc["description"]
+    for ref in _refs(doc):
+        assert urljoin(doc["$id"], ref) in IDS, f"{path.name}: $ref {ref} points nowhere"
+
+
+@pytest.mark.parametrize("type_name", sorted(chat_contracts.known_types()))
+def test_objects_require_their_fields(type_name: str) -> None:
+    doc = chat_contracts.schema(type_name)
+    assert doc["type"] == "object"
+    optional = set(doc["properties"]) - set(doc.get("required", []))
+    # The one exception: api-v1 §6 shows `{"type":"error","code":"unauthorized"}` without them.
+    allowed = {"message", "ref"} if type_name == "ws.server.error.v1" else set()
+    assert optional == allowed
+    # Additive v1 changes must stay valid, so unknown fields are allowed everywhere.
+    assert doc.get("additionalProperties", True) is True
+
+
+@pytest.mark.parametrize(
+    "type_name", sorted(t for t in chat_contracts.known_types() if t.startswith("ws."))
+)
+def test_frames_pin_their_type(type_name: str) -> None:
+    frame_type = type_name.split(".", 2)[2].removesuffix(".v1")
+    doc = chat_contracts.schema(type_name)
+    assert doc["properties"]["type"]["const"] == frame_type
+    assert "type" in doc["required"]
+    assert (
+        chat_contracts.schema_path(type_name)
+        == f"ws/{type_name.split('.')[1]}/{frame_type}.v1.json"
+    )
+
+
+@pytest.mark.parametrize(
+    "type_name", sorted(t for t in chat_contracts.known_types() if not t.startswith("ws."))
+)
+def test_bus_bodies_have_no_type_field(type_name: str) -> None:
+    # The AMQP `type` property carries the name.
+    assert "type" not in chat_contracts.schema(type_name)["properties"]
+    assert chat_contracts.schema_path(type_name) == f"bus/{type_name}.json"
+
+
+def test_known_types_match_the_architecture_and_api() -> None:
+    bus = {
+        "message.send.v1",
+        "room.read.v1",
+        "message.created.v1",
+        "member_joined.v1",
+        "member_left.v1",
+        "read.v1",
+        "typing.v1",
+        "room.joined.v1",
+        "room.left.v1",
+        "message.accepted.v1",
+        "message.rejected.v1",
+        "auth.user.registered.v1",
+        "auth.session.revoked.v1",
+        "presence.changed.v1",
+        "presence.connection.opened.v1",
+        "presence.connection.updated.v1",
+        "presence.connection.closed.v1",
+        "presence.gateway.heartbeat.v1",
+        "membership.query.v1",
+        "membership.reply.v1",
+        "auth.revocations.query.v1",
+        "auth.revocations.reply.v1",
+    }
+    client = {
+        "auth",
+        "message.send",
+        "auth.refresh",
+        "typing",
+        "read",
+        "presence.set",
+        "presence.subscribe",
+        "ping",
+    }
+    server = {
+        "ready",
+        "message.ack",
+        "message.new",
+        "error",
+        "typing",
+        "read",
+        "presence",
+        "room.member_joined",
+        "room.member_left",
+        "resync",
+        "pong",
+    }
+    expected = bus | {f"ws.client.{t}.v1" for t in client} | {f"ws.server.{t}.v1" for t in server}
+    assert chat_contracts.known_types() == expected
+
+
+def test_error_codes_are_the_spec_list() -> None:
+    codes = set(_load(SCHEMAS / "common" / "error_code.json")["enum"])
+    assert codes == {
+        "bad_request",
+        "not_a_member",
+        "message_too_long",
+        "client_msg_id_reused",
+        "rate_limited",
+        "unavailable",
+        "internal",
+        "unauthorized",
+    }
+
+
+def _generator() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "chat_contracts_generate", CONTRACTS / "generate_models.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_generated_models_are_up_to_date() -> None:
+    beside = Path(sys.executable).with_name("datamodel-codegen")
+    if not beside.exists() and shutil.which("datamodel-codegen") is None:
+        pytest.skip("datamodel-codegen is not installed; cannot regenerate models.py to compare")
+    expected = _generator().render()
+    committed = (CONTRACTS / "src" / "chat_contracts" / "models.py").read_text(encoding="utf-8")
+    assert committed == expected, "models.py is stale: run contracts/generate_models.sh"
+
+
+@pytest.mark.parametrize("type_name", sorted(chat_contracts.known_types()))
+def test_every_type_has_a_model_that_reads_its_valid_examples(type_name: str) -> None:
+    from chat_contracts.examples import examples
+
+    model = chat_contracts.model(type_name)
+    assert model.__name__ == chat_contracts.title_of(type_name)
+    for example in examples(type_name, valid=True):
+        model.model_validate(example.body)
