@@ -1,0 +1,125 @@
+"""Database helpers: async engine and sessions, database creation, migrations, error triage."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+
+def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    # pre-ping turns connections broken by a database restart into a fresh connect, not an error.
+    options: dict[str, Any] = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10}
+    options.update(kwargs)
+    return create_async_engine(url, **options)
+
+
+def database_check(engine: AsyncEngine) -> Callable[[], Awaitable[bool]]:
+    """A readiness check: `app.state.readiness.add("database", database_check(engine))`."""
+
+    async def check() -> bool:
+        async with engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+        return True
+
+    return check
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def _asyncpg_dsn(url: str, database: str | None = None) -> tuple[str, str]:
+    parsed = make_url(url)
+    name = parsed.database or "postgres"
+    admin = parsed.set(drivername="postgresql", database=database or "postgres")
+    return admin.render_as_string(hide_password=False), name
+
+
+async def ensure_database(url: str) -> None:
+    """Create the database named in `url` when it does not exist (connects to `postgres`)."""
+    admin_dsn, name = _asyncpg_dsn(url)
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            quoted = '"' + name.replace('"', '""') + '"'
+            # Another replica may create it at the same moment.
+            with contextlib.suppress(asyncpg.exceptions.DuplicateDatabaseError):
+                await conn.execute(f"CREATE DATABASE {quoted}")
+    finally:
+        await conn.close()
+
+
+def run_migrations(alembic_ini_path: str, database_url: str) -> None:
+    """Upgrade to head. Sync (alembic is); from async code call `run_migrations_async`.
+
+    env.py reads the URL with `config.get_main_option("sqlalchemy.url")` (also available as
+    `config.attributes["database_url"]`)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config(alembic_ini_path)
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    config.attributes["database_url"] = database_url
+    command.upgrade(config, "head")
+
+
+async def run_migrations_async(alembic_ini_path: str, database_url: str) -> None:
+    # A worker thread has no running loop, so an env.py that calls asyncio.run() works there.
+    await asyncio.to_thread(run_migrations, alembic_ini_path, database_url)
+
+
+_CONNECTION_SQLSTATE_PREFIXES = ("08", "57P", "53")  # connection, shutdown, resources
+
+
+def _is_connection_level(exc: BaseException) -> bool:
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, sa_exc.TimeoutError | sa_exc.DisconnectionError):
+        return True  # pool checkout timeout: the database is not answering
+    if isinstance(exc, OSError | ConnectionError | TimeoutError):
+        return True
+    if isinstance(
+        exc,
+        asyncpg.exceptions.PostgresConnectionError
+        | asyncpg.exceptions.ConnectionDoesNotExistError
+        | asyncpg.exceptions.CannotConnectNowError
+        | asyncpg.exceptions.AdminShutdownError
+        | asyncpg.exceptions.CrashShutdownError
+        | asyncpg.exceptions.TooManyConnectionsError,
+    ):
+        return True
+    if isinstance(exc, asyncpg.exceptions.InterfaceError) and "closed" in str(exc):
+        return True  # "connection is closed"; other InterfaceErrors are programming bugs
+    sqlstate = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith(_CONNECTION_SQLSTATE_PREFIXES)
+
+
+def is_infrastructure_error(exc: BaseException) -> bool:
+    """True for connection-level failures (database down/restarting), not for bad SQL or data."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if _is_connection_level(current):
+            return True
+        todo.append(getattr(current, "orig", None))
+        todo.append(current.__cause__)
+        todo.append(current.__context__)
+    return False

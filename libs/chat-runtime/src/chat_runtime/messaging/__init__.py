@@ -1,0 +1,37 @@
+"""Messaging over RabbitMQ: broker, consumer runner, request/reply, topology, outbox."""
+
+from chat_runtime.messaging.broker import Broker, shard_of
+from chat_runtime.messaging.consumer import ConsumerHandle, message_context
+from chat_runtime.messaging.envelope import (
+    BatchHandler,
+    ContractRegistry,
+    Envelope,
+    Handler,
+    InfrastructureError,
+    MessagingError,
+    PublishError,
+    RequestTimeout,
+)
+from chat_runtime.messaging.topology import (
+    EXCHANGE_COMMANDS,
+    EXCHANGE_DLX,
+    EXCHANGE_EVENTS,
+)
+
+__all__ = [
+    "EXCHANGE_COMMANDS",
+    "EXCHANGE_DLX",
+    "EXCHANGE_EVENTS",
+    "BatchHandler",
+    "Broker",
+    "ConsumerHandle",
+    "ContractRegistry",
+    "Envelope",
+    "Handler",
+    "InfrastructureError",
+    "MessagingError",
+    "PublishError",
+    "RequestTimeout",
+    "message_context",
+    "shard_of",
+]

@@ -1,0 +1,306 @@
+"""The consumer runner behind `Broker.consume`: validate, dispatch, ack only after the handler."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+import orjson
+import structlog
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustChannel
+from opentelemetry.trace import Span
+
+from chat_runtime.db import is_infrastructure_error
+from chat_runtime.logging import correlation_id_var, get_logger
+from chat_runtime.messaging.envelope import BatchHandler, Envelope, Handler, InfrastructureError
+from chat_runtime.tracing import start_consumer_span
+
+if TYPE_CHECKING:
+    from chat_runtime.messaging.broker import Broker
+
+log = get_logger("chat_runtime.consumer")
+
+RETRY_INITIAL_S = 0.1
+RETRY_MAX_S = 5.0
+
+
+def _header_value(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", "replace")
+    return value
+
+
+def envelope_from(message: AbstractIncomingMessage, body: dict[str, Any]) -> Envelope:
+    headers = {k: _header_value(v) for k, v in (message.headers or {}).items()}
+    count = headers.get("x-delivery-count", 0)
+    return Envelope(
+        type_name=message.type or "",
+        body=body,
+        message_id=message.message_id,
+        correlation_id=message.correlation_id,
+        headers=headers,
+        routing_key=message.routing_key or "",
+        redelivered=bool(message.redelivered),
+        delivery_count=int(count) if isinstance(count, int | str) and str(count).isdigit() else 0,
+        reply_to=message.reply_to,
+        exchange=message.exchange or "",
+    )
+
+
+@contextlib.contextmanager
+def message_context(envelope: Envelope, span_name: str | None = None) -> Iterator[Span]:
+    """Bind the message's correlation id and continue its trace (batch handlers use it per item)."""
+    # Requests carry the caller's correlation id in a header (the property matches the reply).
+    correlation_id = envelope.headers.get("x-correlation-id") or envelope.correlation_id
+    token = correlation_id_var.set(correlation_id)
+    with (
+        structlog.contextvars.bound_contextvars(correlation_id=correlation_id),
+        start_consumer_span(
+            span_name or f"{envelope.type_name} process",
+            envelope.headers,
+            {
+                "messaging.system": "rabbitmq",
+                "messaging.message.id": envelope.message_id or "",
+                "messaging.rabbitmq.destination.routing_key": envelope.routing_key,
+            },
+        ) as span,
+    ):
+        try:
+            yield span
+        finally:
+            correlation_id_var.reset(token)
+
+
+async def _settle(message: AbstractIncomingMessage, action: str) -> None:
+    # A failed ack after a reconnect is harmless: the broker redelivers the message.
+    try:
+        if action == "ack":
+            await message.ack()
+        elif action == "nack":
+            await message.nack(requeue=True)
+        else:
+            await message.reject(requeue=False)
+    except Exception as exc:
+        log.warning("settle_failed", action=action, error=repr(exc))
+
+
+class ConsumerHandle:
+    def __init__(
+        self,
+        broker: Broker,
+        queue: str,
+        handlers: Mapping[str, Handler] | Mapping[str, BatchHandler],
+        *,
+        prefetch: int = 50,
+        batch: bool = False,
+        max_batch: int = 100,
+        max_wait_s: float = 0.005,
+    ) -> None:
+        if batch and set(handlers) != {"*"}:
+            raise ValueError('batch consumers take exactly one handler: handlers={"*": fn}')
+        self.broker = broker
+        self.queue_name = queue
+        self.handlers = handlers
+        self.prefetch = prefetch
+        self.batch = batch
+        self.max_batch = max(1, max_batch)
+        self.max_wait_s = max_wait_s
+        self._inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        self._channel: AbstractRobustChannel | None = None
+        self._queue: AbstractQueue | None = None
+        self._tag: str | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self._busy = False
+
+    async def start(self) -> None:
+        channel = await self.broker.connection.channel(publisher_confirms=False)
+        await channel.set_qos(prefetch_count=self.prefetch)
+        # passive: the topology module owns declarations; this only checks the queue exists.
+        self._queue = await channel.declare_queue(self.queue_name, passive=True)
+        self._channel = channel
+        self._worker = asyncio.create_task(self._run(), name=f"consumer:{self.queue_name}")
+        self._tag = await self._queue.consume(self._on_delivery, no_ack=False)
+        log.info("consumer_started", queue=self.queue_name, batch=self.batch)
+
+    @property
+    def running(self) -> bool:
+        return (
+            self._worker is not None
+            and not self._worker.done()
+            and not self._stopping.is_set()
+            and self._channel is not None
+            and not self._channel.is_closed
+        )
+
+    async def cancel(self, grace_s: float = 30.0) -> None:
+        """Stop taking deliveries, let the one in flight finish, leave the rest unacked."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        if self._queue is not None and self._tag is not None:
+            with contextlib.suppress(Exception):
+                await self._queue.cancel(self._tag)
+        if self._worker is not None:
+            if not self._busy:
+                self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError, Exception):
+                await asyncio.wait_for(self._worker, grace_s)
+        if self._channel is not None:
+            with contextlib.suppress(Exception):
+                # Closing the channel returns every unacked delivery to the queue.
+                await self._channel.close()
+        self.broker._forget_consumer(self)
+        log.info("consumer_stopped", queue=self.queue_name)
+
+    async def _on_delivery(self, message: AbstractIncomingMessage) -> None:
+        await self._inbox.put(message)
+
+    async def _next_batch(self) -> list[AbstractIncomingMessage]:
+        first = await self._inbox.get()
+        items = [first]
+        if not self.batch:
+            return items
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.max_wait_s
+        while len(items) < self.max_batch:
+            try:
+                items.append(self._inbox.get_nowait())
+                continue
+            except asyncio.QueueEmpty:
+                pass
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                items.append(await asyncio.wait_for(self._inbox.get(), remaining))
+            except TimeoutError:
+                break
+        return items
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            items = await self._next_batch()
+            self._busy = True
+            try:
+                await self._process(items)
+            except Exception:
+                log.exception("consumer_batch_crashed", queue=self.queue_name)
+                for message in items:
+                    if not message.processed:
+                        await _settle(message, "nack")
+            finally:
+                self._busy = False
+
+    def _handler_for(self, type_name: str) -> Any:
+        if self.batch:
+            return self.handlers.get("*")
+        return self.handlers.get(type_name) or self.handlers.get("*")
+
+    async def _admit(self, message: AbstractIncomingMessage) -> Envelope | None:
+        """Settle what can never succeed; return the envelope of what should be handled."""
+        if message.channel.is_closed:
+            return None  # stale delivery from before a reconnect; the broker redelivers it
+        type_name = message.type or ""
+        contracts = self.broker.contracts
+        if not type_name or not contracts.is_known(type_name) or not self._handler_for(type_name):
+            log.warning(
+                "unknown_message_type_acked",
+                queue=self.queue_name,
+                type_name=type_name,
+                message_id=message.message_id,
+            )
+            await _settle(message, "ack")
+            return None
+        try:
+            body = orjson.loads(message.body)
+            if not isinstance(body, dict):
+                raise ValueError("body is not a JSON object")
+            contracts.validate(type_name, body)
+        except ValueError as exc:  # orjson.JSONDecodeError and ContractError are ValueErrors
+            log.error(
+                "invalid_message_dead_lettered",
+                queue=self.queue_name,
+                type_name=type_name,
+                message_id=message.message_id,
+                error=str(exc)[:500],
+            )
+            await _settle(message, "reject")
+            return None
+        return envelope_from(message, body)
+
+    async def _process(self, items: Sequence[AbstractIncomingMessage]) -> None:
+        admitted: list[tuple[AbstractIncomingMessage, Envelope]] = []
+        for message in items:
+            envelope = await self._admit(message)
+            if envelope is not None:
+                admitted.append((message, envelope))
+        if not admitted:
+            return
+        if self.batch:
+            await self._handle([m for m, _ in admitted], [e for _, e in admitted])
+        else:
+            for message, envelope in admitted:
+                await self._handle([message], [envelope])
+
+    async def _call(self, envelopes: list[Envelope]) -> None:
+        if self.batch:
+            batch_handler = cast(BatchHandler, self.handlers["*"])
+            first = envelopes[0]
+            name = f"{self.queue_name} batch"
+            if len(envelopes) == 1:
+                with message_context(first, name):
+                    await batch_handler(envelopes)
+            else:
+                attrs = {"messaging.batch.message_count": len(envelopes)}
+                with start_consumer_span(name, first.headers, attrs):
+                    await batch_handler(envelopes)
+            return
+        envelope = envelopes[0]
+        handler = cast(Handler, self._handler_for(envelope.type_name))
+        with message_context(envelope):
+            await handler(envelope)
+
+    async def _handle(
+        self, messages: list[AbstractIncomingMessage], envelopes: list[Envelope]
+    ) -> None:
+        delay = RETRY_INITIAL_S
+        while True:
+            try:
+                await self._call(envelopes)
+            except Exception as exc:
+                if isinstance(exc, InfrastructureError) or is_infrastructure_error(exc):
+                    # Hold the deliveries: requeueing would burn the quorum delivery limit.
+                    if self._stopping.is_set():
+                        return
+                    log.warning(
+                        "handler_infrastructure_error_retrying",
+                        queue=self.queue_name,
+                        delay_s=delay,
+                        error=repr(exc)[:300],
+                    )
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stopping.wait(), delay)
+                    if self._stopping.is_set():
+                        return
+                    if any(m.channel.is_closed for m in messages):
+                        # The broker link dropped meanwhile: it will redeliver these, so stop
+                        # retrying stale deliveries (their ack could no longer reach it).
+                        log.warning("held_deliveries_abandoned", queue=self.queue_name)
+                        return
+                    delay = min(delay * 2, RETRY_MAX_S)
+                    continue
+                log.exception(
+                    "handler_failed_requeued",
+                    queue=self.queue_name,
+                    type_names=sorted({e.type_name for e in envelopes}),
+                    message_ids=[e.message_id for e in envelopes][:20],
+                )
+                for message in messages:
+                    await _settle(message, "nack")
+                return
+            for message in messages:
+                await _settle(message, "ack")
+            return

@@ -1,0 +1,113 @@
+"""OpenTelemetry set-up and W3C trace-context propagation through AMQP headers."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.propagators.textmap import Getter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SimpleSpanProcessor,
+)
+from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+_propagator = TraceContextTextMapPropagator()
+_configured: dict[str, TracerProvider] = {}
+
+TRACER_NAME = "chat_runtime"
+
+
+def configure_tracing(service: str, version: str, exporter: str = "none") -> None:
+    """Install the SDK tracer provider once per process (OTel allows setting it only once)."""
+    if "provider" in _configured:
+        return
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": service, "service.version": version})
+    )
+    if exporter == "console":
+        provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
+    elif exporter == "otlp":
+        # Imported lazily: the exporter pulls in protobuf, which services without OTLP don't need.
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    _configured["provider"] = provider
+
+
+def get_tracer() -> trace.Tracer:
+    return trace.get_tracer(TRACER_NAME)
+
+
+class _HeaderGetter(Getter[Mapping[str, Any]]):
+    # AMQP header values may arrive as bytes; HTTP ones as str.
+    def get(self, carrier: Mapping[str, Any], key: str) -> list[str] | None:
+        value = carrier.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bytes | bytearray):
+            value = bytes(value).decode("latin-1")
+        return [str(value)]
+
+    def keys(self, carrier: Mapping[str, Any]) -> list[str]:
+        return list(carrier.keys())
+
+
+_getter = _HeaderGetter()
+
+
+def inject_traceparent(headers: MutableMapping[str, Any], context: Context | None = None) -> None:
+    _propagator.inject(headers, context=context)
+
+
+def extract_context(headers: Mapping[str, Any] | None) -> Context:
+    return _propagator.extract(headers or {}, getter=_getter)
+
+
+@contextmanager
+def start_consumer_span(
+    name: str, headers: Mapping[str, Any] | None, attributes: Mapping[str, Any] | None = None
+) -> Iterator[Span]:
+    """Continue the producer's trace for the duration of a message handler."""
+    with get_tracer().start_as_current_span(
+        name,
+        context=extract_context(headers),
+        kind=SpanKind.CONSUMER,
+        attributes=dict(attributes or {}),
+    ) as span:
+        yield span
+
+
+@contextmanager
+def start_server_span(
+    name: str, headers: Mapping[str, Any], attributes: Mapping[str, Any] | None = None
+) -> Iterator[Span]:
+    with get_tracer().start_as_current_span(
+        name,
+        context=extract_context(headers),
+        kind=SpanKind.SERVER,
+        attributes=dict(attributes or {}),
+    ) as span:
+        yield span
+
+
+@contextmanager
+def start_producer_span(name: str, headers: MutableMapping[str, Any]) -> Iterator[Span]:
+    """A publish span, child of the trace already in `headers` (outbox rows) or of the current
+    span; its context is written into `headers`. Without a tracer provider a random traceparent
+    still goes out so every message carries one."""
+    parent = extract_context(headers) if "traceparent" in headers else None
+    with get_tracer().start_as_current_span(name, context=parent, kind=SpanKind.PRODUCER) as span:
+        inject_traceparent(headers)
+        if "traceparent" not in headers:
+            headers["traceparent"] = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-00"
+        yield span

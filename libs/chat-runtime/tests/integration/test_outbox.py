@@ -1,0 +1,247 @@
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aio_pika
+import orjson
+import pytest
+import pytest_asyncio
+import sqlalchemy as sa
+from chat_runtime.db import create_engine, session_factory
+from chat_runtime.messaging import Broker
+from chat_runtime.messaging.outbox import OutboxRelay, add_event, outbox_table
+from chat_runtime.messaging.topology import EXCHANGE_EVENTS, declare_exclusive_queue
+from chat_runtime.testing import temporary_database
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+
+metadata = sa.MetaData()
+outbox = outbox_table(metadata)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def rt_outbox_sessions() -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    async with temporary_database("rt_outbox") as url:
+        engine = create_engine(url)
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+        try:
+            yield session_factory(engine)
+        finally:
+            await engine.dispose()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def rt_sessions(
+    rt_outbox_sessions: async_sessionmaker[AsyncSession],
+) -> async_sessionmaker[AsyncSession]:
+    async with rt_outbox_sessions() as session, session.begin():
+        await session.execute(sa.delete(outbox))
+    return rt_outbox_sessions
+
+
+class Listener:
+    """An exclusive queue bound to user.<id>.# collecting what the relay publishes."""
+
+    def __init__(self) -> None:
+        self.messages: list[aio_pika.abc.AbstractIncomingMessage] = []
+        self.arrived = asyncio.Event()
+
+    async def start(self, broker: Broker, user: str) -> None:
+        channel = await broker.connection.channel()
+        queue = await declare_exclusive_queue(
+            channel, f"test.{uuid.uuid4().hex}", bindings=[(EXCHANGE_EVENTS, f"user.{user}.#")]
+        )
+        await queue.consume(self._on, no_ack=True)
+
+    async def _on(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        self.messages.append(message)
+        self.arrived.set()
+
+    async def wait_for(self, count: int, timeout: float = 10.0) -> None:
+        async with asyncio.timeout(timeout):
+            while len(self.messages) < count:
+                self.arrived.clear()
+                await self.arrived.wait()
+
+
+def joined(user: str) -> dict[str, Any]:
+    return {
+        "exchange": EXCHANGE_EVENTS,
+        "routing_key": f"user.{user}.room.joined.v1",
+        "type_name": "room.joined.v1",
+        "body": {"user_id": user, "room_id": str(uuid.uuid4())},
+    }
+
+
+async def unpublished(sessions: async_sessionmaker[AsyncSession]) -> int:
+    async with sessions() as session:
+        query = sa.select(sa.func.count()).where(outbox.c.published_at.is_(None))
+        return int((await session.execute(query)).scalar_one())
+
+
+async def test_rolled_back_transaction_publishes_nothing(
+    rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    user = str(uuid.uuid4())
+    listener = Listener()
+    await listener.start(rt_broker, user)
+    async with rt_sessions() as session, session.begin():
+        await add_event(session, outbox, **joined(user))
+        await session.rollback()
+    relay = OutboxRelay(rt_sessions, outbox, rt_broker)
+    assert await relay.drain_once() == 0
+    # A committed marker event shows the listener works and that nothing came before it.
+    async with rt_sessions() as session, session.begin():
+        marker = await add_event(session, outbox, **joined(user))
+    assert await relay.drain_once() == 1
+    await listener.wait_for(1)
+    assert [m.message_id for m in listener.messages] == [marker]
+
+
+async def test_committed_event_is_published_once_after_notify(
+    rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    user = str(uuid.uuid4())
+    listener = Listener()
+    await listener.start(rt_broker, user)
+    relay = OutboxRelay(rt_sessions, outbox, rt_broker, poll_interval_s=30)
+    relay.start()
+    try:
+        async with rt_sessions() as session, session.begin():
+            ids = [await add_event(session, outbox, **joined(user)) for _ in range(30)]
+        relay.notify()
+        await listener.wait_for(30)
+        relay.notify()  # a second wake-up finds nothing left to send
+        await asyncio.sleep(0.2)
+    finally:
+        await relay.stop()
+    assert [m.message_id for m in listener.messages] == ids  # in order, once each
+    message = listener.messages[0]
+    assert message.type == "room.joined.v1"
+    assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+    assert "traceparent" in (message.headers or {})
+    assert "x-chat-persistent" not in (message.headers or {})
+    assert orjson.loads(message.body)["user_id"] == user
+    assert await unpublished(rt_sessions) == 0
+
+
+async def test_relay_drains_leftovers_at_start(
+    rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    user = str(uuid.uuid4())
+    listener = Listener()
+    await listener.start(rt_broker, user)
+    async with rt_sessions() as session, session.begin():
+        first = await add_event(session, outbox, **joined(user))
+    relay = OutboxRelay(rt_sessions, outbox, rt_broker, poll_interval_s=30)
+    relay.start()  # no notify: start alone must publish what is pending
+    try:
+        await listener.wait_for(1)
+    finally:
+        await relay.stop()
+    assert listener.messages[0].message_id == first
+
+
+class CrashAfterPublish:
+    """Publishes for real, then dies before the relay can mark the row."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+
+    async def publish(self, *args: Any, **kwargs: Any) -> None:
+        await self.broker.publish(*args, **kwargs)
+        raise SystemError("process killed between publish and mark")
+
+
+async def test_relay_restarted_after_publish_before_mark_republishes_same_message_id(
+    rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    user = str(uuid.uuid4())
+    listener = Listener()
+    await listener.start(rt_broker, user)
+    async with rt_sessions() as session, session.begin():
+        message_id = await add_event(session, outbox, **joined(user))
+    crashing = OutboxRelay(rt_sessions, outbox, CrashAfterPublish(rt_broker))  # type: ignore[arg-type]
+    with pytest.raises(SystemError):
+        await crashing.drain_once()
+    assert await unpublished(rt_sessions) == 1
+    restarted = OutboxRelay(rt_sessions, outbox, rt_broker)
+    assert await restarted.drain_once() == 1
+    await listener.wait_for(2)
+    assert [m.message_id for m in listener.messages] == [message_id, message_id]
+    assert await unpublished(rt_sessions) == 0
+
+
+async def test_two_relays_do_not_publish_the_same_row_twice(
+    rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    user = str(uuid.uuid4())
+    listener = Listener()
+    await listener.start(rt_broker, user)
+    async with rt_sessions() as session, session.begin():
+        ids = [await add_event(session, outbox, **joined(user)) for _ in range(40)]
+    a = OutboxRelay(rt_sessions, outbox, rt_broker, batch_size=5)
+    b = OutboxRelay(rt_sessions, outbox, rt_broker, batch_size=5)
+
+    async def drain(relay: OutboxRelay) -> None:
+        while await relay.drain_once():
+            pass
+
+    await asyncio.gather(drain(a), drain(b))
+    await listener.wait_for(40)
+    await asyncio.sleep(0.2)
+    assert sorted(m.message_id or "" for m in listener.messages) == sorted(ids)
+    assert a.published_total + b.published_total == 40
+
+
+async def test_relay_survives_a_broker_outage(
+    rt_amqp_url: str, rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    user = str(uuid.uuid4())
+    listener = Listener()
+    await listener.start(rt_broker, user)
+    down = Broker(rt_amqp_url, service="relay-test")  # never connected: every publish fails
+    relay = OutboxRelay(rt_sessions, outbox, down, poll_interval_s=30, retry_initial_s=0.05)
+    relay.start()
+    async with rt_sessions() as session, session.begin():
+        message_id = await add_event(session, outbox, **joined(user))
+    relay.notify()
+    await asyncio.sleep(0.3)
+    assert relay.running
+    assert await unpublished(rt_sessions) == 1
+    await down.connect()  # the broker comes back
+    try:
+        await listener.wait_for(1)
+    finally:
+        await relay.stop()
+        await down.close()
+    assert listener.messages[0].message_id == message_id
+
+
+async def test_outbox_event_keeps_the_writers_correlation_id_and_trace(
+    rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    from chat_runtime.logging import bind_correlation_id, correlation_id_var
+    from chat_runtime.tracing import configure_tracing, get_tracer
+
+    configure_tracing("runtime-test", "9.9.9", "none")
+    user = str(uuid.uuid4())
+    listener = Listener()
+    await listener.start(rt_broker, user)
+    token = bind_correlation_id("req-42")
+    try:
+        with get_tracer().start_as_current_span("request") as span:
+            trace_id = format(span.get_span_context().trace_id, "032x")
+            async with rt_sessions() as session, session.begin():
+                await add_event(session, outbox, **joined(user))
+    finally:
+        correlation_id_var.reset(token)
+    # The relay runs later, outside the request: the row carries the context.
+    assert await OutboxRelay(rt_sessions, outbox, rt_broker).drain_once() == 1
+    await listener.wait_for(1)
+    message = listener.messages[0]
+    assert message.correlation_id == "req-42"
+    assert str((message.headers or {})["traceparent"]).split("-")[1] == trace_id

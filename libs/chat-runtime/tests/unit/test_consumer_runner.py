@@ -1,0 +1,168 @@
+"""The consumer runner with fake deliveries: ordering of handler and acknowledgement."""
+
+import asyncio
+import json
+from typing import Any, cast
+
+import pytest
+from chat_runtime.messaging import Envelope, InfrastructureError
+from chat_runtime.messaging import consumer as consumer_mod
+from chat_runtime.messaging.consumer import ConsumerHandle
+
+pytestmark = pytest.mark.unit
+
+
+class FakeContracts:
+    def validate(self, type_name: str, obj: Any) -> None:
+        if "n" not in obj or not isinstance(obj["n"], int):
+            raise ValueError(f"{type_name}: n must be an integer")
+
+    def is_known(self, type_name: str) -> bool:
+        return type_name in {"thing.v1", "other.v1"}
+
+
+class FakeBroker:
+    contracts = FakeContracts()
+
+    def _forget_consumer(self, handle: Any) -> None:
+        pass
+
+
+class FakeChannel:
+    is_closed = False
+
+
+class FakeMessage:
+    def __init__(self, journal: list[str], type_name: str, body: Any, tag: int) -> None:
+        self.journal = journal
+        self.type = type_name
+        self.body = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.tag = tag
+        self.channel = FakeChannel()
+        self.headers: dict[str, Any] = {}
+        self.message_id = f"m{tag}"
+        self.correlation_id = f"c{tag}"
+        self.routing_key = "rk"
+        self.redelivered = False
+        self.reply_to = None
+        self.exchange = "chat.commands"
+        self.processed = False
+
+    async def ack(self) -> None:
+        self.processed = True
+        self.journal.append(f"ack {self.tag}")
+
+    async def nack(self, requeue: bool = True) -> None:
+        self.processed = True
+        self.journal.append(f"nack {self.tag} requeue={requeue}")
+
+    async def reject(self, requeue: bool = False) -> None:
+        self.processed = True
+        self.journal.append(f"reject {self.tag} requeue={requeue}")
+
+
+def runner(handlers: Any, **kwargs: Any) -> ConsumerHandle:
+    return ConsumerHandle(cast(Any, FakeBroker()), "q", handlers, **kwargs)
+
+
+async def process(handle: ConsumerHandle, messages: list[FakeMessage]) -> None:
+    await handle._process(cast(Any, messages))
+
+
+async def test_ack_only_after_the_handler_returns() -> None:
+    journal: list[str] = []
+
+    async def handler(envelope: Envelope) -> None:
+        journal.append(f"start {envelope.message_id}")
+        await asyncio.sleep(0)
+        journal.append(f"end {envelope.message_id}")
+
+    await process(
+        runner({"thing.v1": handler}),
+        [
+            FakeMessage(journal, "thing.v1", {"n": 1}, 1),
+            FakeMessage(journal, "thing.v1", {"n": 2}, 2),
+        ],
+    )
+    assert journal == ["start m1", "end m1", "ack 1", "start m2", "end m2", "ack 2"]
+
+
+async def test_invalid_unknown_and_failing_messages_are_settled_by_the_rules() -> None:
+    journal: list[str] = []
+    handled: list[str] = []
+
+    async def handler(envelope: Envelope) -> None:
+        handled.append(envelope.message_id or "")
+        if envelope.body["n"] == 3:
+            raise KeyError("bug")
+
+    messages = [
+        FakeMessage(journal, "thing.v1", {"n": "x"}, 1),  # schema-invalid
+        FakeMessage(journal, "thing.v1", b"{not json", 2),  # not JSON
+        FakeMessage(journal, "thing.v1", {"n": 3}, 3),  # handler raises
+        FakeMessage(journal, "mystery.v1", {"n": 4}, 4),  # unknown type
+        FakeMessage(journal, "other.v1", {"n": 5}, 5),  # known, but no handler here
+    ]
+    await process(runner({"thing.v1": handler}), messages)
+    assert journal == [
+        "reject 1 requeue=False",
+        "reject 2 requeue=False",
+        "ack 4",
+        "ack 5",
+        "nack 3 requeue=True",
+    ]
+    assert handled == ["m3"]
+
+
+async def test_infrastructure_errors_are_retried_without_settling(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(consumer_mod, "RETRY_INITIAL_S", 0.001)
+    journal: list[str] = []
+    attempts = 0
+
+    async def handler(envelope: Envelope) -> None:
+        nonlocal attempts
+        attempts += 1
+        journal.append(f"try {attempts}")
+        if attempts == 1:
+            raise InfrastructureError("db down")
+        if attempts == 2:
+            raise ConnectionRefusedError("db still down")  # recognised connection-level error
+
+    await process(runner({"thing.v1": handler}), [FakeMessage(journal, "thing.v1", {"n": 1}, 1)])
+    assert journal == ["try 1", "try 2", "try 3", "ack 1"]
+
+
+async def test_batch_handler_gets_valid_messages_and_all_are_acked() -> None:
+    journal: list[str] = []
+    batches: list[list[int]] = []
+
+    async def handler(envelopes: list[Envelope]) -> None:
+        batches.append([e.body["n"] for e in envelopes])
+        journal.append("handled")
+
+    messages = [FakeMessage(journal, "thing.v1", {"n": i}, i) for i in range(1, 4)]
+    messages.insert(1, FakeMessage(journal, "thing.v1", {"n": "bad"}, 9))
+    await process(runner({"*": handler}, batch=True), messages)
+    assert batches == [[1, 2, 3]]
+    assert journal == ["reject 9 requeue=False", "handled", "ack 1", "ack 2", "ack 3"]
+
+
+async def test_failed_batch_is_requeued_whole() -> None:
+    journal: list[str] = []
+
+    async def handler(envelopes: list[Envelope]) -> None:
+        raise RuntimeError("bug")
+
+    messages = [FakeMessage(journal, "thing.v1", {"n": i}, i) for i in range(1, 3)]
+    await process(runner({"*": handler}, batch=True), messages)
+    assert journal == ["nack 1 requeue=True", "nack 2 requeue=True"]
+
+
+def test_batch_mode_needs_exactly_one_star_handler() -> None:
+    async def handler(envelopes: list[Envelope]) -> None:
+        pass
+
+    with pytest.raises(ValueError, match="exactly one handler"):
+        runner({"thing.v1": handler}, batch=True)

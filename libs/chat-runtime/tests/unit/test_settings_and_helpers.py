@@ -1,0 +1,114 @@
+import uuid
+import zlib
+from typing import ClassVar
+
+import asyncpg  # type: ignore[import-untyped]
+import pytest
+from chat_runtime.db import is_infrastructure_error
+from chat_runtime.messaging import InfrastructureError, shard_of
+from chat_runtime.messaging.topology import command_queue_arguments, dead_queue
+from chat_runtime.settings import BaseServiceSettings
+from pydantic import SecretStr, ValidationError
+from sqlalchemy import exc as sa_exc
+
+pytestmark = pytest.mark.unit
+
+
+class AuthSettings(BaseServiceSettings):
+    secret_fields: ClassVar[tuple[str, ...]] = ("signing_key",)
+    signing_key: SecretStr = SecretStr("dev-only")
+
+
+def test_comma_lists_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHAT_ALLOWED_ORIGINS", "https://a.example, https://b.example")
+    monkeypatch.setenv("CHAT_TRUSTED_PROXIES", "10.0.0.1")
+    monkeypatch.setenv("CHAT_SEND_SHARDS", "4")
+    s = BaseServiceSettings()
+    assert s.allowed_origins == ["https://a.example", "https://b.example"]
+    assert s.trusted_proxies == ["10.0.0.1"]
+    assert s.send_shards == 4
+
+
+def test_defaults_match_the_contract() -> None:
+    s = BaseServiceSettings()
+    assert s.allowed_origins == ["http://localhost:8080"]
+    assert s.trusted_proxies == ["127.0.0.1", "::1"]
+    assert s.amqp_url == "amqp://guest:guest@127.0.0.1:5672/"
+    assert (s.env, s.send_shards, s.otel_exporter) == ("dev", 8, "none")
+
+
+def test_prod_refuses_default_or_empty_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHAT_ENV", "prod")
+    with pytest.raises(ValidationError, match="CHAT_SIGNING_KEY"):
+        AuthSettings()
+    monkeypatch.setenv("CHAT_SIGNING_KEY", "")
+    with pytest.raises(ValidationError, match="CHAT_SIGNING_KEY"):
+        AuthSettings()
+    monkeypatch.setenv("CHAT_SIGNING_KEY", "a-real-secret")
+    assert AuthSettings().signing_key.get_secret_value() == "a-real-secret"
+
+
+def test_dev_accepts_default_secrets() -> None:
+    assert AuthSettings().signing_key.get_secret_value() == "dev-only"
+
+
+def test_shard_of_is_crc32_of_uuid_bytes() -> None:
+    room = uuid.uuid4()
+    assert shard_of(str(room), 8) == zlib.crc32(room.bytes) % 8
+    assert shard_of(room, 8) == shard_of(str(room).upper(), 8)
+    with pytest.raises(ValueError, match="UUID"):
+        shard_of("not-a-uuid", 8)
+
+
+def test_command_queue_arguments_are_all_explicit() -> None:
+    assert command_queue_arguments("message-service.send.3", single_active=True) == {
+        "x-queue-type": "quorum",
+        "x-single-active-consumer": True,
+        "x-delivery-limit": 5,
+        "x-dead-letter-exchange": "chat.dlx",
+        "x-dead-letter-routing-key": "message-service.send.3",
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    }
+    assert dead_queue("q") == "q.dead"
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        ConnectionRefusedError(111, "refused"),
+        asyncpg.exceptions.CannotConnectNowError("starting up"),
+        asyncpg.exceptions.AdminShutdownError("terminating"),
+        asyncpg.exceptions.ConnectionDoesNotExistError("closed mid-operation"),
+        sa_exc.DBAPIError("SELECT 1", {}, OSError("reset"), connection_invalidated=True),
+        sa_exc.TimeoutError("QueuePool limit"),
+    ],
+)
+def test_connection_level_errors_are_infrastructure(exc: BaseException) -> None:
+    assert is_infrastructure_error(exc)
+
+
+def test_wrapped_connection_error_is_found_in_the_chain() -> None:
+    def fail() -> None:
+        try:
+            raise ConnectionResetError("peer")
+        except ConnectionResetError as inner:
+            raise RuntimeError("repository failed") from inner
+
+    with pytest.raises(RuntimeError) as caught:
+        fail()
+    assert is_infrastructure_error(caught.value)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        ValueError("bad data"),
+        asyncpg.exceptions.UniqueViolationError("duplicate"),
+        sa_exc.IntegrityError("INSERT", {}, Exception("dup")),
+        asyncpg.exceptions.InterfaceError("another operation is in progress"),
+        InfrastructureError("handled separately by the runner"),
+    ],
+)
+def test_data_and_programming_errors_are_not_infrastructure(exc: BaseException) -> None:
+    assert not is_infrastructure_error(exc)
