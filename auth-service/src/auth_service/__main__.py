@@ -1,0 +1,43 @@
+"""`python -m auth_service` serves the API; `python -m auth_service rotate-keys` rotates the
+signing key (running replicas pick it up; previous public keys stay in the JWKS)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import uvicorn
+
+from auth_service.settings import AuthSettings
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="auth-service")
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "rotate-keys"])
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    settings = AuthSettings()
+    if args.command == "rotate-keys":
+        from auth_service.keys import KeyRing
+
+        ring = KeyRing(settings.keys_dir)
+        ring.load_or_create()
+        ring.rotate()
+        return
+    from chat_runtime.logging import configure_logging
+    from chat_runtime.tracing import configure_tracing
+
+    from auth_service.app import create_auth_app
+
+    configure_logging(settings.service_name, settings.version, settings.log_level)
+    configure_tracing(settings.service_name, settings.version, settings.otel_exporter)
+    uvicorn.run(
+        create_auth_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,  # structlog owns the output
+        proxy_headers=False,  # client_address() decides whom to believe
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""HTTP routes of auth-service (thin: parse, call the service layer, shape the response)."""

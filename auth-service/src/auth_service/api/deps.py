@@ -1,0 +1,77 @@
+"""Dependencies shared by the routes (`Annotated[..., Depends()]` aliases)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from chat_runtime.http import Problem, client_address
+from fastapi import Depends, Request
+
+from auth_service.domain.tokens import AccessClaims
+from auth_service.service import AuthService, Unauthorized
+from auth_service.settings import AuthSettings
+
+REFRESH_COOKIE = "chat_refresh"
+REFRESH_COOKIE_PATH = "/v1/auth"
+
+
+def get_service(request: Request) -> AuthService:
+    service: AuthService = request.app.state.auth
+    return service
+
+
+def get_settings(request: Request) -> AuthSettings:
+    settings: AuthSettings = request.app.state.settings
+    return settings
+
+
+Service = Annotated[AuthService, Depends(get_service)]
+Settings = Annotated[AuthSettings, Depends(get_settings)]
+
+
+def get_client_address(request: Request, settings: Settings) -> str:
+    return client_address(request, settings.trusted_proxies)
+
+
+ClientAddress = Annotated[str, Depends(get_client_address)]
+
+
+def bearer_token(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+BearerToken = Annotated[str | None, Depends(bearer_token)]
+
+
+async def current_claims(token: BearerToken, service: Service) -> AccessClaims:
+    if token is None:
+        raise Unauthorized("missing")
+    return await service.authenticate(token)
+
+
+CurrentUser = Annotated[AccessClaims, Depends(current_claims)]
+
+
+def cookie_endpoint_guard(request: Request, settings: Settings) -> None:
+    """CSRF defence for the cookie-bearing endpoints beside SameSite=Strict (api-v1 §3):
+    a cross-site form can neither send `application/json` nor forge the browser's Origin."""
+    origin = request.headers.get("origin")
+    if origin is not None and origin not in settings.allowed_origins:
+        raise Problem(
+            403,
+            "origin_not_allowed",
+            "This request came from a page that is not allowed to sign in here.",
+        )
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise Problem(
+            415,
+            "unsupported_media_type",
+            "Send this request with the header Content-Type: application/json.",
+        )
+
+
+CookieEndpoint = Depends(cookie_endpoint_guard)

@@ -1,0 +1,70 @@
+"""/v1/users: me, prefix search (`q=`) and lookup by ids (`ids=`)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from chat_runtime.http import FieldError, Problem
+from fastapi import APIRouter, Query
+
+from auth_service.api.deps import CurrentUser, Service
+from auth_service.api.schemas import UserEnvelope, UserOut, UsersOut
+from auth_service.domain.usernames import has_unstorable
+from auth_service.service import user_json
+
+router = APIRouter(prefix="/v1/users", tags=["users"])
+
+MAX_IDS = 100
+
+
+@router.get("/me")
+async def me(claims: CurrentUser, service: Service) -> UserEnvelope:
+    return UserEnvelope(user=UserOut(**user_json(await service.me(claims))))
+
+
+def _invalid(field: str, code: str, message: str) -> Problem:
+    errors: list[FieldError] = [{"field": field, "code": code, "message": message}]
+    return Problem(422, "validation_failed", message, errors=errors)
+
+
+def parse_ids(raw: str) -> list[uuid.UUID]:
+    parts = [p.strip() for p in raw.split(",") if p.strip()]
+    if not parts:
+        raise _invalid("ids", "empty", "Give at least one user id.")
+    if len(parts) > MAX_IDS:
+        raise _invalid("ids", "too_many", f"Ask for at most {MAX_IDS} users at once.")
+    ids: list[uuid.UUID] = []
+    for part in parts:
+        try:
+            ids.append(uuid.UUID(part))
+        except ValueError:
+            raise _invalid(
+                "ids",
+                "invalid_uuid",
+                "Every id must be a UUID like 0b7e3f2a-5c1d-4e8f-9a6b-2d4c8e1f0a3b.",
+            ) from None
+    return list(dict.fromkeys(ids))
+
+
+@router.get("")
+async def list_users(
+    claims: CurrentUser,
+    service: Service,
+    q: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    ids: Annotated[str | None, Query(max_length=MAX_IDS * 40)] = None,
+    limit: Annotated[int, Query(ge=1, le=50)] = 20,
+) -> UsersOut:
+    if (q is None) == (ids is None):
+        raise _invalid(
+            "q",
+            "one_of",
+            "Give exactly one of q=<name prefix> (search) or ids=<id,id,...> (lookup).",
+        )
+    if q is not None:
+        if has_unstorable(q):
+            raise _invalid("q", "invalid_characters", "Remove invisible characters such as NUL.")
+        found = await service.search(q, limit)
+    else:
+        found = await service.lookup(parse_ids(ids or ""))
+    return UsersOut(users=[UserOut(**user_json(u)) for u in found])
