@@ -1,0 +1,84 @@
+"""Dependencies of the REST routes: the caller, a unit of work, domain errors as problems."""
+
+from __future__ import annotations
+
+from typing import Annotated, Protocol
+from uuid import UUID
+
+from chat_runtime.db import is_infrastructure_error
+from chat_runtime.http import FieldError, Problem
+from chat_runtime.logging import get_logger
+from chat_runtime.tokens import AccessClaims, TokenVerifier, bearer_claims
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import Response
+from sqlalchemy.exc import SQLAlchemyError
+
+from message_service.domain.errors import DomainError, InvalidText
+from message_service.settings import MessageSettings
+from message_service.store import UnitOfWork
+
+log = get_logger(__name__)
+
+
+class Verifier(Protocol):
+    async def verify(self, token: str) -> AccessClaims: ...
+
+
+def _verifier(request: Request) -> TokenVerifier:
+    # Tests put a fake with the same `verify` on app.state (see create_app(verifier=...)).
+    verifier: TokenVerifier = request.app.state.verifier
+    return verifier
+
+
+CurrentUser = Annotated[AccessClaims, Depends(bearer_claims(_verifier))]
+
+
+def _caller_id(claims: CurrentUser) -> UUID:
+    return UUID(claims.user_id)
+
+
+CallerId = Annotated[UUID, Depends(_caller_id)]
+
+
+def get_settings(request: Request) -> MessageSettings:
+    settings: MessageSettings = request.app.state.settings
+    return settings
+
+
+Settings = Annotated[MessageSettings, Depends(get_settings)]
+
+
+def get_uow(request: Request) -> UnitOfWork:
+    return UnitOfWork(request.app.state.sessions, request.app.state.relay)
+
+
+Uow = Annotated[UnitOfWork, Depends(get_uow)]
+
+
+async def _domain_error_handler(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    errors: list[FieldError] | None = None
+    if isinstance(exc, InvalidText):
+        errors = [{"field": "text", "code": exc.rule, "message": exc.detail}]
+    response: Response = Problem(exc.status, exc.code, exc.detail, errors=errors).response()
+    return response
+
+
+async def _database_error_handler(_: Request, exc: Exception) -> Response:
+    if is_infrastructure_error(exc):
+        log.warning("database_unavailable", error=repr(exc)[:300])
+        problem = Problem(
+            503, "unavailable", "The service cannot reach its database. Please try again soon."
+        )
+    else:
+        log.error("database_error", exc_info=exc)
+        problem = Problem(500, "internal", "Something went wrong on our side. Please try again.")
+    response: Response = problem.response()
+    return response
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error_handler)
+    # A database outage is a 503 the client may retry, not an opaque 500.
+    app.add_exception_handler(SQLAlchemyError, _database_error_handler)
+    app.add_exception_handler(OSError, _database_error_handler)

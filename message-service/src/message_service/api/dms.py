@@ -1,0 +1,30 @@
+"""Direct conversations (api-v1 §4): one room per pair of users."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from message_service import services
+from message_service.api.deps import CallerId, Settings, Uow
+from message_service.wire import room_json
+
+router = APIRouter(prefix="/v1/dms", tags=["dms"])
+
+
+class OpenDirect(BaseModel):
+    user_id: UUID
+
+
+@router.post("")
+async def open_direct(
+    body: OpenDirect, user: CallerId, uow: Uow, settings: Settings
+) -> dict[str, Any]:
+    async with uow as session:
+        view = await services.open_direct(
+            session, user, body.user_id, user_wait_s=settings.user_wait_s
+        )
+    return {"room": room_json(view)}

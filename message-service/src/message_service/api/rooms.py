@@ -1,0 +1,98 @@
+"""Rooms and memberships (api-v1 §4): thin routes over the use cases."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, field_validator
+from pydantic_core import PydanticCustomError
+
+from message_service import services, store
+from message_service.api.deps import CallerId, Settings, Uow
+from message_service.domain.text import name_problem
+from message_service.wire import room_json, timestamp
+
+router = APIRouter(prefix="/v1/rooms", tags=["rooms"])
+
+
+class CreateRoom(BaseModel):
+    name: str
+    visibility: Literal["public", "private"]
+
+    @field_validator("name")
+    @classmethod
+    def _name_rules(cls, value: str) -> str:
+        problem = name_problem(value)
+        if problem is not None:
+            raise PydanticCustomError("invalid_name", problem)
+        return value.strip()
+
+
+class AddMember(BaseModel):
+    user_id: UUID | None = None
+
+
+@router.post("", status_code=201)
+async def create_room(body: CreateRoom, user: CallerId, uow: Uow) -> dict[str, Any]:
+    async with uow as session:
+        view = await services.create_room(session, user, body.name, body.visibility)
+    return {"room": room_json(view)}
+
+
+@router.get("")
+async def my_rooms(user: CallerId, uow: Uow) -> dict[str, Any]:
+    async with uow as session:
+        views = await store.rooms_of_user(session, user)
+    return {"rooms": [room_json(v) for v in views]}
+
+
+@router.get("/public")
+async def public_rooms(
+    user: CallerId,
+    uow: Uow,
+    q: Annotated[str, Query(max_length=80)] = "",
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> dict[str, Any]:
+    async with uow as session:
+        views = await store.public_rooms(session, user, q.strip(), limit)
+    return {"rooms": [room_json(v) for v in views]}
+
+
+@router.get("/{room_id}")
+async def get_room(room_id: UUID, user: CallerId, uow: Uow) -> dict[str, Any]:
+    async with uow as session:
+        view = await services.get_room(session, room_id, user)
+    return {"room": room_json(view)}
+
+
+@router.post("/{room_id}/members")
+async def add_member(
+    room_id: UUID, user: CallerId, uow: Uow, settings: Settings, body: AddMember | None = None
+) -> dict[str, Any]:
+    invitee = body.user_id if body is not None else None
+    async with uow as session:
+        view = await services.add_member(
+            session, room_id, user, invitee, user_wait_s=settings.user_wait_s
+        )
+    return {"room": room_json(view)}
+
+
+@router.delete("/{room_id}/members/me", status_code=204)
+async def leave(room_id: UUID, user: CallerId, uow: Uow) -> Response:
+    async with uow as session:
+        await services.leave_room(session, room_id, user)
+    return Response(status_code=204)
+
+
+@router.get("/{room_id}/members")
+async def list_members(room_id: UUID, user: CallerId, uow: Uow) -> dict[str, Any]:
+    async with uow as session:
+        rows = await services.list_members(session, room_id, user)
+    return {
+        "members": [
+            {"user_id": str(uid), "joined_at": timestamp(joined), "last_read_seq": read}
+            for uid, joined, read in rows
+        ]
+    }

@@ -1,0 +1,1 @@
+"""Pure rules of rooms, memberships and messages: no I/O, no framework imports."""

@@ -1,0 +1,42 @@
+"""Wire shapes (api-v1 `room` and `message` objects) built from domain values."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from message_service.domain.model import Message, RoomView
+
+
+def timestamp(value: datetime) -> str:
+    """RFC 3339 UTC with milliseconds and `Z`, as api-v1 §2 shows."""
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def message_json(message: Message) -> dict[str, Any]:
+    return {
+        "id": str(message.id),
+        "room_id": str(message.room_id),
+        "seq": message.seq,
+        "kind": message.kind,
+        "sender_id": str(message.sender_id),
+        "text": message.text,
+        "client_msg_id": str(message.client_msg_id),
+        "created_at": timestamp(message.created_at),
+    }
+
+
+def room_json(view: RoomView) -> dict[str, Any]:
+    room = view.room
+    return {
+        "id": str(room.id),
+        "kind": room.kind,
+        "name": room.name,
+        "visibility": room.visibility,
+        "created_by": str(room.created_by),
+        "created_at": timestamp(room.created_at),
+        "last_seq": room.last_seq,
+        "last_read_seq": view.last_read_seq,
+        "unread_count": view.unread_count,
+        "member_count": view.member_count,
+    }

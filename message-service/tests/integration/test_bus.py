@@ -1,0 +1,289 @@
+"""The send and read command consumers, the membership responder and failure handling."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from contextlib import AsyncExitStack
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from chat_runtime.messaging import EXCHANGE_COMMANDS, shard_of
+from chat_runtime.testing import temporary_database
+from message_service import services, store
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
+
+SHARDS = 2
+
+
+async def publish_send(
+    s: Any, room: str, sender: uuid.UUID, text: str = "hi", cmid: str | None = None
+) -> str:
+    cmid = cmid or str(uuid.uuid4())
+    await s.app.state.runtime.broker.publish(
+        EXCHANGE_COMMANDS,
+        f"message.send.v1.{shard_of(room, SHARDS)}",
+        "message.send.v1",
+        {
+            "client_msg_id": cmid,
+            "room_id": room,
+            "sender_id": str(sender),
+            "session_id": str(uuid.uuid4()),
+            "text": text,
+            "gateway_id": str(uuid.uuid4()),
+            "connection_id": str(uuid.uuid4()),
+        },
+        mandatory=True,
+    )
+    return cmid
+
+
+async def stored_messages(s: Any, rooms: list[str]) -> list[Any]:
+    async with s.app.state.sessions() as session:
+        rows = await session.execute(
+            sa.select(store.messages)
+            .where(store.messages.c.room_id.in_([uuid.UUID(r) for r in rooms]))
+            .order_by(store.messages.c.room_id, store.messages.c.seq)
+        )
+        return list(rows)
+
+
+async def member_room(s: Any, owner: uuid.UUID, *others: uuid.UUID) -> str:
+    room: str = await s.room(owner)
+    for user in others:
+        r = await s.client.post(f"/v1/rooms/{room}/members", json={}, headers=s.auth(user))
+        assert r.status_code == 200
+    return room
+
+
+def accepted(s: Any, sender: uuid.UUID) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = s.spy.of(f"user.{sender}.message.accepted.v1")
+    return result
+
+
+async def test_batch_across_rooms_is_gapless_in_arrival_order_and_emitted_once(
+    ms_bus: Any,
+) -> None:
+    s = ms_bus
+    alice, bob = await s.register_user(), await s.register_user()
+    rooms = [await member_room(s, alice, bob) for _ in range(4)]
+    sent: list[tuple[str, uuid.UUID, str]] = []
+    for i in range(120):
+        room, sender = rooms[i % len(rooms)], (alice, bob)[i % 3 == 0]
+        cmid = await publish_send(s, room, sender, f"m{i}")
+        sent.append((room, sender, cmid))
+    await s.spy.wait_for(
+        lambda spy: len(accepted(s, alice)) + len(accepted(s, bob)) >= len(sent), timeout=30
+    )
+    rows = await stored_messages(s, rooms)
+    assert len(rows) == len(sent)
+    for room in rooms:
+        in_room = [r for r in rows if str(r.room_id) == room]
+        assert [r.seq for r in in_room] == list(range(1, len(in_room) + 1))
+        published_order = [cmid for (rid, _, cmid) in sent if rid == room]
+        assert [str(r.client_msg_id) for r in in_room] == published_order
+    created = [e["message"]["id"] for e in s.spy.of("room.", "message.created.v1")]
+    assert Counter(created) == Counter(str(r.id) for r in rows)  # each exactly once
+    # The room's card agrees with the rows and the sender's own messages count as read.
+    card = (await s.client.get(f"/v1/rooms/{rooms[0]}", headers=s.auth(alice))).json()["room"]
+    assert card["last_seq"] == len([r for r in rows if str(r.room_id) == rooms[0]])
+
+
+async def test_duplicate_send_reemits_created_and_accepted_without_a_second_row(
+    ms_bus: Any,
+) -> None:
+    s = ms_bus
+    alice, stranger = await s.register_user(), await s.register_user()
+    room, other = await member_room(s, alice), await member_room(s, alice)
+    cmid = await publish_send(s, room, alice, "once")
+    await s.spy.wait_for(lambda spy: len(accepted(s, alice)) == 1)
+    await publish_send(s, room, alice, "once", cmid)
+    await s.spy.wait_for(lambda spy: len(accepted(s, alice)) == 2)
+    first, second = accepted(s, alice)
+    assert first == second
+    assert first["client_msg_id"] == cmid
+    created = s.spy.of(f"room.{room}.message.created.v1")
+    assert [e["message"] for e in created] == [first["message"], first["message"]]
+    assert len(await stored_messages(s, [room, other])) == 1
+
+    await publish_send(s, other, alice, "again", cmid)
+    await publish_send(s, room, stranger, "let me in")
+    await s.spy.wait_for(lambda spy: len(spy.of("user.", "message.rejected.v1")) == 2)
+    codes = {e["sender_id"]: e["code"] for e in s.spy.of("user.", "message.rejected.v1")}
+    assert codes == {str(alice): "client_msg_id_reused", str(stranger): "not_a_member"}
+    assert len(await stored_messages(s, [room, other])) == 1
+
+
+async def test_duplicates_inside_one_batch_make_one_message(ms_bus: Any) -> None:
+    s = ms_bus
+    alice = await s.register_user()
+    room = await member_room(s, alice)
+    cmid = str(uuid.uuid4())
+    await asyncio.gather(*(publish_send(s, room, alice, "dup", cmid) for _ in range(5)))
+    await s.spy.wait_for(lambda spy: len(accepted(s, alice)) == 5)
+    assert {e["message"]["seq"] for e in accepted(s, alice)} == {1}
+    assert len(await stored_messages(s, [room])) == 1
+
+
+async def test_read_command_moves_position_and_announces_it(ms_bus: Any) -> None:
+    s = ms_bus
+    alice, bob = await s.register_user(), await s.register_user()
+    room = await member_room(s, alice, bob)
+    for _ in range(3):
+        await publish_send(s, room, alice)
+    await s.spy.wait_for(lambda spy: len(accepted(s, alice)) == 3)
+    broker = s.app.state.runtime.broker
+    for seq in (2, 1, 9):
+        await broker.publish(
+            EXCHANGE_COMMANDS,
+            f"room.read.v1.{shard_of(room, SHARDS)}",
+            "room.read.v1",
+            {"room_id": room, "user_id": str(bob), "seq": seq},
+            mandatory=True,
+        )
+    await s.spy.wait_for(lambda spy: len(spy.of(f"room.{room}.read.v1")) == 2)
+    assert [e["seq"] for e in s.spy.of(f"room.{room}.read.v1")] == [2, 3]
+
+
+async def test_membership_query(ms_bus: Any) -> None:
+    s = ms_bus
+    alice, bob = await s.register_user(), await s.register_user()
+    rooms = {await member_room(s, alice, bob), await member_room(s, alice)}
+    broker = s.app.state.runtime.broker
+    reply = await broker.request(
+        "message-service.query", "membership.query.v1", {"user_id": str(alice)}
+    )
+    assert reply["user_id"] == str(alice)
+    assert set(reply["room_ids"]) == rooms
+    reply = await broker.request(
+        "message-service.query", "membership.query.v1", {"user_id": str(uuid.uuid4())}
+    )
+    assert reply["room_ids"] == []
+
+
+async def test_poison_command_is_dead_lettered_and_its_sender_told(
+    ms_bus: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = ms_bus
+    alice = await s.register_user()
+    room = await member_room(s, alice)
+    poison = str(uuid.uuid4())
+    real = services.send_messages
+    attempts = Counter[str]()
+
+    async def flaky(session: Any, commands: Any, **kw: Any) -> Any:
+        for cmd in commands:
+            attempts[str(cmd.client_msg_id)] += 1
+        if any(str(c.client_msg_id) == poison for c in commands):
+            raise RuntimeError("simulated bug")
+        return await real(session, commands, **kw)
+
+    monkeypatch.setattr(services, "send_messages", flaky)
+    good = [await publish_send(s, room, alice, "fine") for _ in range(2)]
+    await publish_send(s, room, alice, "poison", poison)
+    good.append(await publish_send(s, room, alice, "fine"))
+
+    await s.spy.wait_for(lambda spy: bool(spy.dead), timeout=30)
+    await s.spy.wait_for(lambda spy: len(spy.of(f"user.{alice}.message.rejected.v1")) >= 1)
+    (rejected,) = s.spy.of(f"user.{alice}.message.rejected.v1")
+    assert (rejected["client_msg_id"], rejected["code"]) == (poison, "internal")
+    assert [body["client_msg_id"] for _, body in s.spy.dead] == [poison]
+    assert attempts[poison] >= 6  # first delivery + 5 redeliveries (x-delivery-limit)
+    await s.spy.wait_for(lambda spy: len({e["client_msg_id"] for e in accepted(s, alice)}) == 3)
+    rows = await stored_messages(s, [room])
+    assert sorted(str(r.client_msg_id) for r in rows) == sorted(good)
+    assert [r.seq for r in rows] == [1, 2, 3]
+
+
+async def test_database_outage_is_held_and_retried_not_dead_lettered(
+    ms_bus: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = ms_bus
+    alice = await s.register_user()
+    room = await member_room(s, alice)
+    failures = 0
+    real_enter = store.UnitOfWork.__aenter__
+
+    async def down_for_a_while(self: store.UnitOfWork) -> Any:
+        nonlocal failures
+        if failures < 4:
+            failures += 1
+            raise ConnectionRefusedError("simulated: database is down")
+        return await real_enter(self)
+
+    monkeypatch.setattr(store.UnitOfWork, "__aenter__", down_for_a_while)
+    cmid = await publish_send(s, room, alice, "survives")
+    await s.spy.wait_for(lambda spy: len(accepted(s, alice)) == 1, timeout=30)
+    assert failures == 4
+    assert accepted(s, alice)[0]["client_msg_id"] == cmid
+    assert s.spy.dead == []
+    assert not s.spy.of("user.", "message.rejected.v1")
+    assert len(await stored_messages(s, [room])) == 1
+
+
+async def test_two_instances_share_the_shards_and_keep_seq_gapless(
+    ms_bus: Any, ms_stack_factory: Any
+) -> None:
+    """Replicas compete for the shards (single active consumer each); one stops mid-stream and
+    the others take over its shards: seq stays gapless, per-room order is the arrival order."""
+    s = ms_bus
+    users = [await s.register_user() for _ in range(3)]
+    rooms = [await member_room(s, users[0], *users[1:]) for _ in range(3)]
+    sent: list[tuple[str, str]] = []
+    async with AsyncExitStack() as replicas:
+        second = await replicas.enter_async_context(ms_stack_factory(s.db, s.amqp))
+        async with ms_stack_factory(s.db, s.amqp):
+            for i in range(90):
+                room = rooms[i % 3]
+                sent.append((room, await publish_send(s, room, users[i % 2], f"a{i}")))
+        # the third replica has stopped (its unacked deliveries went back to the queues)
+        for i in range(90, 150):
+            room = rooms[i % 3]
+            sent.append((room, await publish_send(second, room, users[i % 3], f"b{i}")))
+        await s.spy.wait_for(
+            lambda spy: (
+                len({e["client_msg_id"] for e in spy.of("user.", "message.accepted.v1")})
+                >= len(sent)
+            ),
+            timeout=60,
+        )
+    rows = await stored_messages(s, rooms)
+    assert len(rows) == len(sent)
+    for room in rooms:
+        in_room = [r for r in rows if str(r.room_id) == room]
+        assert [r.seq for r in in_room] == list(range(1, len(in_room) + 1))
+        assert [str(r.client_msg_id) for r in in_room] == [c for rid, c in sent if rid == room]
+    assert s.spy.dead == []
+
+
+async def test_events_left_in_the_outbox_are_published_at_start(
+    ms_bus: Any, ms_stack_factory: Any
+) -> None:
+    """A process that committed but died before publishing: the next one publishes at start."""
+    async with temporary_database("msg_outbox") as db:
+        async with ms_stack_factory(db, ms_bus.amqp, with_bus=False) as rest_only:
+            alice = uuid.uuid4()
+            async with rest_only.app.state.sessions() as session, session.begin():
+                await services.record_user(
+                    session,
+                    {
+                        "id": str(alice),
+                        "username": "a" + alice.hex[:8],
+                        "display_name": "A",
+                        "created_at": "2026-11-26T15:04:05Z",
+                    },
+                )
+            room = await rest_only.room(alice)
+            r = await rest_only.client.post(
+                f"/v1/rooms/{room}/messages",
+                json={"client_msg_id": str(uuid.uuid4()), "text": "kept"},
+                headers=rest_only.auth(alice),
+            )
+            assert r.status_code == 201
+        assert not ms_bus.spy.of(f"room.{room}.")  # nothing was published
+        async with ms_stack_factory(db, ms_bus.amqp):
+            await ms_bus.spy.wait_for(lambda spy: spy.of(f"room.{room}.message.created.v1"))
+        assert ms_bus.spy.of(f"room.{room}.message.created.v1")[0]["message"] == r.json()["message"]
