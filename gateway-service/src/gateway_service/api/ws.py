@@ -1,0 +1,76 @@
+"""`/v1/ws`: the handshake rules of api-v1 §6, then hand the socket to a Session.
+
+A plain ASGI endpoint rather than a FastAPI route: FastAPI's middleware stack (problems, body
+limit, telemetry, correlation id) would keep a frame per layer alive for each socket's whole life,
+and idle sockets must cost close to nothing (QA-006). `app.GatewayApp` routes the path here.
+
+Refusals happen before accepting, which the server turns into an HTTP 403 on the upgrade request:
+a disallowed `Origin`, and a client that does not offer the `chat.v1` subprotocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from chat_runtime.logging import bind_correlation_id
+from starlette.types import Receive, Scope, Send
+
+from gateway_service.connection import Session
+from gateway_service.hub import Gateway
+
+WS_PATH = "/v1/ws"
+SUBPROTOCOL = "chat.v1"
+
+
+def origin_allowed(origin: str | None, allowed: list[str]) -> bool:
+    """No Origin (a bot, a test) is fine: the token arrives in the first frame, not a cookie."""
+    if origin is None:
+        return True
+    wanted = origin.rstrip("/").lower()
+    return any(wanted == a.rstrip("/").lower() for a in allowed)
+
+
+class AsgiSocket:
+    """The `Socket` port over raw ASGI receive/send (what Starlette's WebSocket does, minus
+    the state machine we do not need)."""
+
+    __slots__ = ("_receive", "_send")
+
+    def __init__(self, receive: Receive, send: Send) -> None:
+        self._receive = receive
+        self._send = send
+
+    async def receive(self) -> Mapping[str, Any]:
+        return await self._receive()
+
+    async def send_text(self, data: str) -> None:
+        await self._send({"type": "websocket.send", "text": data})
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        await self._send({"type": "websocket.close", "code": code, "reason": reason or ""})
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+async def serve_websocket(gateway: Gateway, scope: Scope, receive: Receive, send: Send) -> None:
+    if (await receive())["type"] != "websocket.connect":
+        return
+    if not origin_allowed(_header(scope, b"origin"), gateway.settings.allowed_origins):
+        await send({"type": "websocket.close", "code": 1008})  # before accept: HTTP 403
+        return
+    if SUBPROTOCOL not in scope.get("subprotocols", ()):
+        await send({"type": "websocket.close", "code": 1002})  # before accept: HTTP 403
+        return
+    await send({"type": "websocket.accept", "subprotocol": SUBPROTOCOL})
+    session = Session(gateway, AsgiSocket(receive, send))
+    # One correlation id per socket: its log lines and the commands it publishes share it.
+    bind_correlation_id(session.connection_id)
+    structlog.contextvars.bind_contextvars(correlation_id=session.connection_id)
+    await session.run()

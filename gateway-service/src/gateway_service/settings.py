@@ -1,0 +1,32 @@
+"""Typed settings of gateway-service (environment variables with the `CHAT_` prefix)."""
+
+from __future__ import annotations
+
+import uuid
+
+from chat_runtime.settings import BaseServiceSettings
+from pydantic import Field
+
+from gateway_service import __version__
+
+
+class GatewaySettings(BaseServiceSettings):
+    service_name: str = "gateway-service"
+    version: str = __version__
+    port: int = 8002
+    # One exclusive queue per process: a restarted process is a new gateway to presence-service.
+    gateway_id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+
+    heartbeat_interval_s: float = 10.0
+    ws_heartbeat_s: int = 25  # WebSocket ping interval, announced in `ready`
+    ws_ping_timeout_s: float = 20.0
+    ws_max_frame_bytes: int = 65536
+
+    auth_timeout_s: float = 5.0
+    membership_timeout_s: float = 5.0
+    rate_per_s: float = 20.0
+    rate_burst: float = 100.0
+    rate_close_after_s: float = 10.0
+    max_pending_output_bytes: int = 1024 * 1024
+    pending_send_ttl_s: float = 300.0
+    sweep_interval_s: float = 1.0

@@ -1,0 +1,512 @@
+"""The WebSocket protocol against fake broker and verifier (Starlette's in-process client)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import chat_contracts
+import orjson
+import pytest
+from starlette.testclient import WebSocketTestSession
+from starlette.websockets import WebSocketDisconnect
+
+pytestmark = pytest.mark.unit
+
+ORIGIN = {"origin": "http://localhost:8080"}
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@contextlib.contextmanager
+def connected(
+    h: Any, user_id: str, rooms: list[str] | None = None, *, session_id: str | None = None
+) -> Iterator[tuple[WebSocketTestSession, dict[str, Any]]]:
+    if rooms is not None:
+        h.bus.rooms[user_id] = rooms
+    token = h.verifier.issue(user_id, session_id=session_id)
+    with h.client.websocket_connect("/v1/ws", subprotocols=["chat.v1"], headers=ORIGIN) as ws:
+        ws.send_json({"type": "auth", "token": token})
+        ready = ws.receive_json()
+        assert ready["type"] == "ready", ready
+        yield ws, ready
+
+
+def _drain(ws: WebSocketTestSession) -> None:
+    for _ in range(50):
+        ws.receive_json()
+
+
+def closed_with(ws: WebSocketTestSession) -> int:
+    with pytest.raises(WebSocketDisconnect) as info:
+        _drain(ws)
+    return info.value.code
+
+
+def message(room_id: str, sender: str, cmid: str, seq: int = 1) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "room_id": room_id,
+        "seq": seq,
+        "kind": "text",
+        "sender_id": sender,
+        "text": "hello",
+        "client_msg_id": cmid,
+        "created_at": "2026-11-26T15:04:05.123Z",
+    }
+
+
+# --- handshake and authentication ---------------------------------------------------------------
+
+
+def test_disallowed_origin_is_refused_before_accept(gw_harness: Any) -> None:
+    with pytest.raises(WebSocketDisconnect) as info:  # noqa: SIM117
+        with gw_harness.client.websocket_connect(
+            "/v1/ws", subprotocols=["chat.v1"], headers={"origin": "http://evil.example"}
+        ):
+            pass
+    assert info.value.code == 1008
+
+
+def test_missing_subprotocol_is_refused(gw_harness: Any) -> None:
+    with pytest.raises(WebSocketDisconnect):  # noqa: SIM117
+        with gw_harness.client.websocket_connect("/v1/ws", headers=ORIGIN):
+            pass
+
+
+def test_no_origin_is_accepted_and_subprotocol_selected(gw_harness: Any) -> None:
+    token = gw_harness.verifier.issue(new_id())
+    with gw_harness.client.websocket_connect("/v1/ws", subprotocols=["chat.v1"]) as ws:
+        assert ws.accepted_subprotocol == "chat.v1"
+        ws.send_json({"type": "auth", "token": token})
+        assert ws.receive_json()["type"] == "ready"
+
+
+def test_auth_timeout_closes_4401(gw_harness: Any) -> None:
+    with gw_harness.client.websocket_connect("/v1/ws", subprotocols=["chat.v1"]) as ws:
+        err = ws.receive_json()
+        assert (err["type"], err["code"]) == ("error", "unauthorized")
+        assert closed_with(ws) == 4401
+
+
+@pytest.mark.parametrize(
+    "first", [{"type": "auth", "token": "forged"}, {"type": "ping"}, {"type": "auth"}]
+)
+def test_bad_first_frame_closes_4401(gw_harness: Any, first: dict[str, Any]) -> None:
+    with gw_harness.client.websocket_connect("/v1/ws", subprotocols=["chat.v1"]) as ws:
+        ws.send_json(first)
+        assert ws.receive_json()["code"] == "unauthorized"
+        assert closed_with(ws) == 4401
+
+
+def test_ready_only_after_bindings_are_confirmed(gw_harness: Any) -> None:
+    gw_harness.bus.bind_delay_s = 0.05
+    user, rooms = new_id(), [new_id(), new_id()]
+    with connected(gw_harness, user, rooms) as (_, ready):
+        assert {f"user.{user}.#", *(f"room.{r}.#" for r in rooms)} <= gw_harness.bus.bound
+        assert ready["user_id"] == user
+        assert ready["heartbeat_s"] == 25
+        assert ready["server_time"].endswith("Z")
+        assert ready["connection_id"]
+    # The last connection gone: every binding of it removed, presence told.
+    assert gw_harness.bus.bound == set()
+    types = [e[1] for e in gw_harness.bus.events if e[1].startswith("presence.connection")]
+    assert types == ["presence.connection.opened.v1", "presence.connection.closed.v1"]
+
+
+def test_membership_unavailable_closes_1011(gw_harness: Any) -> None:
+    gw_harness.bus.membership_down = True
+    token = gw_harness.verifier.issue(new_id())
+    with gw_harness.client.websocket_connect("/v1/ws", subprotocols=["chat.v1"]) as ws:
+        ws.send_json({"type": "auth", "token": token})
+        assert ws.receive_json()["code"] == "unavailable"
+        assert closed_with(ws) == 1011
+    assert gw_harness.bus.bound == set()
+
+
+# --- bad frames keep the connection open ---------------------------------------------------------
+
+
+def test_bad_frames_get_errors_and_the_socket_stays_usable(gw_harness: Any) -> None:
+    user, room = new_id(), new_id()
+    cmid = new_id()
+    with connected(gw_harness, user, [room]) as (ws, _):
+        ws.send_text("{oops")
+        assert ws.receive_json()["code"] == "bad_request"
+        ws.send_json({"type": "nope"})
+        assert ws.receive_json() == {
+            "type": "error",
+            "code": "bad_request",
+            "message": "The frame type 'nope' is not known.",
+            "ref": "nope",
+        }
+        ws.send_json({"type": "message.send", "client_msg_id": cmid, "room_id": room, "text": " "})
+        assert (ws.receive_json()["code"], cmid) == ("bad_request", cmid)
+        ws.send_json(
+            {"type": "message.send", "client_msg_id": cmid, "room_id": room, "text": "x" * 4001}
+        )
+        err = ws.receive_json()
+        assert (err["code"], err["ref"]) == ("message_too_long", cmid)
+        ws.send_json({"type": "typing", "room_id": "123"})
+        assert ws.receive_json()["ref"] == "typing"
+        ws.send_json({"type": "auth", "token": "again"})
+        assert ws.receive_json()["code"] == "bad_request"
+        ws.send_bytes(b'{"type":"ping"}')
+        assert ws.receive_json() == {"type": "pong"}
+        ws.send_json({"type": "ping"})
+        assert ws.receive_json() == {"type": "pong"}
+
+
+def test_send_to_a_room_the_user_is_not_in(gw_harness: Any) -> None:
+    user = new_id()
+    cmid = new_id()
+    with connected(gw_harness, user, [new_id()]) as (ws, _):
+        ws.send_json(
+            {"type": "message.send", "client_msg_id": cmid, "room_id": new_id(), "text": "hi"}
+        )
+        assert ws.receive_json() | {"message": ""} == {
+            "type": "error",
+            "code": "not_a_member",
+            "ref": cmid,
+            "message": "",
+        }
+    assert gw_harness.bus.commands == []
+
+
+# --- sending, acks, fan-out -----------------------------------------------------------------------
+
+
+def test_send_publishes_sharded_command_and_created_acks_and_fans_out(gw_harness: Any) -> None:
+    from chat_runtime.messaging import shard_of
+
+    alice, bob, carol, room = new_id(), new_id(), new_id(), new_id()
+    cmid = new_id()
+    with (
+        connected(gw_harness, alice, [room]) as (wa, ready_a),
+        connected(gw_harness, bob, [room]) as (wb, _),
+        connected(gw_harness, carol, [new_id()]) as (wc, _),
+    ):
+        wa.send_json({"type": "message.send", "client_msg_id": cmid, "room_id": room, "text": "hi"})
+        wa.send_json({"type": "ping"})
+        assert wa.receive_json() == {"type": "pong"}  # the send was handled before the ping
+        routing_key, type_name, body = gw_harness.bus.commands[0]
+        assert routing_key == f"message.send.v1.{shard_of(room, 8)}"
+        assert type_name == "message.send.v1"
+        assert body == {
+            "client_msg_id": cmid,
+            "room_id": room,
+            "sender_id": alice,
+            "session_id": ready_a["session_id"],
+            "text": "hi",
+            "gateway_id": gw_harness.gateway.gateway_id,
+            "connection_id": ready_a["connection_id"],
+        }
+        msg = message(room, alice, cmid)
+        gw_harness.event("message.created.v1", {"message": msg})
+        assert wa.receive_json() == {"type": "message.ack", "client_msg_id": cmid, "message": msg}
+        assert wa.receive_json() == {"type": "message.new", "message": msg}
+        assert wb.receive_json() == {"type": "message.new", "message": msg}
+        # A duplicate `accepted` after the ack is not acked twice; carol is not a member.
+        gw_harness.event("message.accepted.v1", {"client_msg_id": cmid, "message": msg})
+        for ws in (wa, wc):
+            ws.send_json({"type": "ping"})
+            assert ws.receive_json() == {"type": "pong"}
+
+
+def test_retry_of_committed_send_is_acked_by_accepted(gw_harness: Any) -> None:
+    user, room, cmid = new_id(), new_id(), new_id()
+    with connected(gw_harness, user, [room]) as (ws, _):
+        ws.send_json({"type": "message.send", "client_msg_id": cmid, "room_id": room, "text": "a"})
+        ws.send_json({"type": "ping"})
+        assert ws.receive_json()["type"] == "pong"
+        msg = message(room, user, cmid)
+        gw_harness.event("message.accepted.v1", {"client_msg_id": cmid, "message": msg})
+        assert ws.receive_json() == {"type": "message.ack", "client_msg_id": cmid, "message": msg}
+
+
+def test_unconfirmed_send_is_unavailable(gw_harness: Any) -> None:
+    user, room, cmid = new_id(), new_id(), new_id()
+    gw_harness.bus.fail_commands = True
+    with connected(gw_harness, user, [room]) as (ws, _):
+        ws.send_json({"type": "message.send", "client_msg_id": cmid, "room_id": room, "text": "a"})
+        err = ws.receive_json()
+        assert (err["code"], err["ref"]) == ("unavailable", cmid)
+    assert len(gw_harness.gateway.pending) == 0
+
+
+def test_rejected_becomes_error_for_the_sender(gw_harness: Any) -> None:
+    user, room, cmid = new_id(), new_id(), new_id()
+    with connected(gw_harness, user, [room]) as (ws, _):
+        ws.send_json({"type": "message.send", "client_msg_id": cmid, "room_id": room, "text": "a"})
+        ws.send_json({"type": "ping"})
+        assert ws.receive_json()["type"] == "pong"
+        gw_harness.event(
+            "message.rejected.v1",
+            {
+                "client_msg_id": cmid,
+                "room_id": room,
+                "sender_id": user,
+                "code": "client_msg_id_reused",
+                "message": "That client_msg_id was used in another room.",
+            },
+        )
+        err = ws.receive_json()
+        assert (err["type"], err["code"], err["ref"]) == ("error", "client_msg_id_reused", cmid)
+
+
+# --- typing, read, membership changes -------------------------------------------------------------
+
+
+def test_typing_published_for_members_and_relayed_to_others(gw_harness: Any) -> None:
+    alice, bob, room = new_id(), new_id(), new_id()
+    with (
+        connected(gw_harness, alice, [room]) as (wa, _),
+        connected(gw_harness, bob, [room]) as (
+            wb,
+            _,
+        ),
+    ):
+        wa.send_json({"type": "typing", "room_id": room})
+        wa.send_json({"type": "typing", "room_id": new_id()})  # not a member: ignored
+        wa.send_json({"type": "ping"})
+        assert wa.receive_json()["type"] == "pong"
+        typing = [e for e in gw_harness.bus.events if e[1] == "typing.v1"]
+        assert typing == [
+            (f"room.{room}.typing.v1", "typing.v1", {"room_id": room, "user_id": alice}, True)
+        ]
+        gw_harness.event("typing.v1", {"room_id": room, "user_id": alice})
+        assert wb.receive_json() == {"type": "typing", "room_id": room, "user_id": alice}
+        wa.send_json({"type": "ping"})
+        assert wa.receive_json()["type"] == "pong"  # the typist hears nothing
+
+
+def test_read_becomes_command_and_event_becomes_frame(gw_harness: Any) -> None:
+    user, room = new_id(), new_id()
+    with connected(gw_harness, user, [room]) as (ws, _):
+        ws.send_json({"type": "read", "room_id": room, "seq": 7})
+        ws.send_json({"type": "read", "room_id": new_id(), "seq": 7})
+        assert ws.receive_json()["code"] == "not_a_member"
+        key, type_name, body = gw_harness.bus.commands[0]
+        assert key.startswith("room.read.v1.")
+        assert type_name == "room.read.v1"
+        assert body == {"room_id": room, "user_id": user, "seq": 7}
+        gw_harness.event("read.v1", {"room_id": room, "user_id": user, "seq": 7})
+        assert ws.receive_json() == {"type": "read", "room_id": room, "user_id": user, "seq": 7}
+
+
+def test_room_joined_binds_at_once_and_allows_sending(gw_harness: Any) -> None:
+    user, other, room = new_id(), new_id(), new_id()
+    with (
+        connected(gw_harness, user, []) as (ws, _),
+        connected(gw_harness, other, [room]) as (
+            wo,
+            _,
+        ),
+    ):
+        gw_harness.event("room.joined.v1", {"user_id": user, "room_id": room})
+        assert ws.receive_json() == {"type": "room.member_joined", "room_id": room, "user_id": user}
+        gw_harness.event("member_joined.v1", {"room_id": room, "user_id": user})
+        assert wo.receive_json() == {"type": "room.member_joined", "room_id": room, "user_id": user}
+        cmid = new_id()
+        ws.send_json({"type": "message.send", "client_msg_id": cmid, "room_id": room, "text": "x"})
+        ws.send_json({"type": "ping"})
+        assert ws.receive_json()["type"] == "pong"  # no not_a_member error before it
+        assert gw_harness.bus.commands[-1][2]["client_msg_id"] == cmid
+        gw_harness.event("room.left.v1", {"user_id": user, "room_id": room})
+        assert ws.receive_json() == {"type": "room.member_left", "room_id": room, "user_id": user}
+        assert f"room.{room}.#" in gw_harness.bus.bound  # `other` is still a member
+        ws.send_json({"type": "typing", "room_id": room})
+        ws.send_json({"type": "ping"})
+        assert ws.receive_json()["type"] == "pong"
+        assert not [e for e in gw_harness.bus.events if e[1] == "typing.v1"]
+
+
+# --- auth lifetime -------------------------------------------------------------------------------
+
+
+def test_revoked_session_closes_4401(gw_harness: Any) -> None:
+    user, sid = new_id(), new_id()
+    with (
+        connected(gw_harness, user, [], session_id=sid) as (ws, _),
+        connected(gw_harness, user, []) as (other_tab, _),
+    ):
+        gw_harness.event(
+            "auth.session.revoked.v1",
+            {
+                "session_id": sid,
+                "user_id": user,
+                "revoked_at": "2026-11-26T15:04:05Z",
+                "reason": "logout",
+            },
+        )
+        assert closed_with(ws) == 4401
+        other_tab.send_json({"type": "ping"})
+        assert other_tab.receive_json()["type"] == "pong"
+
+
+def test_expiry_closes_4401_unless_refreshed(gw_harness: Any) -> None:
+    user = new_id()
+    with connected(gw_harness, user, []) as (ws, _), connected(gw_harness, user, []) as (ws2, _):
+        ws.send_json({"type": "auth.refresh", "token": gw_harness.verifier.issue(user, ttl=3600)})
+        ws.send_json({"type": "ping"})
+        assert ws.receive_json()["type"] == "pong"
+        gw = gw_harness.gateway
+        gw.clock = lambda: time.time() + 1200  # past the 900 s tokens, before the refreshed one
+        gw_harness.run(gw.sweep)
+        assert ws2.receive_json()["code"] == "unauthorized"
+        assert closed_with(ws2) == 4401
+        ws.send_json({"type": "ping"})
+        assert ws.receive_json()["type"] == "pong"
+
+
+def test_refresh_for_another_user_closes(gw_harness: Any) -> None:
+    with connected(gw_harness, new_id(), []) as (ws, _):
+        ws.send_json({"type": "auth.refresh", "token": gw_harness.verifier.issue(new_id())})
+        assert ws.receive_json()["code"] == "unauthorized"
+        assert closed_with(ws) == 4401
+
+
+# --- rate limit, slow readers, resync ----------------------------------------------------------
+
+
+def test_rate_limit_refuses_then_recovers(gw_harness: Any) -> None:
+    now = [1000.0]
+    gw_harness.gateway.monotonic = lambda: now[0]
+    with connected(gw_harness, new_id(), []) as (ws, _):
+        for _ in range(105):
+            ws.send_json({"type": "ping"})
+        replies = [ws.receive_json() for _ in range(105)]
+        assert replies[:100] == [{"type": "pong"}] * 100
+        assert {(r["type"], r["code"], r["ref"]) for r in replies[100:]} == {
+            ("error", "rate_limited", "ping")
+        }
+        now[0] += 1.0
+        ws.send_json({"type": "ping"})
+        assert ws.receive_json() == {"type": "pong"}
+
+
+def _flood(ws: WebSocketTestSession, now: list[float], codes: list[str]) -> None:
+    for step in range(14):
+        # Each batch is answered before the clock moves on: the server reads the clock.
+        now[0] += 0.9 if step else 0.0
+        count = 101 if step == 0 else 30
+        for _ in range(count):
+            ws.send_json({"type": "ping"})
+        for _ in range(count):
+            reply = ws.receive_json()
+            codes.append(reply.get("code", reply["type"]))
+
+
+def test_rate_limit_closes_1008_when_flooding_continues(gw_harness: Any) -> None:
+    now = [1000.0]
+    gw_harness.gateway.monotonic = lambda: now[0]
+    with connected(gw_harness, new_id(), []) as (ws, _):
+        codes: list[str] = []
+        with pytest.raises(WebSocketDisconnect) as info:
+            _flood(ws, now, codes)
+        assert info.value.code == 1008
+        assert codes.count("rate_limited") > 100  # refused all along, closed only at the end
+
+
+def test_resync_redeclares_and_tells_every_socket(gw_harness: Any) -> None:
+    user, room = new_id(), new_id()
+    with connected(gw_harness, user, [room]) as (ws, _):
+        gw_harness.call(gw_harness.bus.reconnect[0])
+        assert ws.receive_json() == {"type": "resync"}
+        assert set(gw_harness.bus.redeclared[0]) == {f"user.{user}.#", f"room.{room}.#"}
+
+
+# --- presence ----------------------------------------------------------------------------------
+
+
+def test_presence_frames_only_to_subscribers(gw_harness: Any) -> None:
+    watched = new_id()
+    with (
+        connected(gw_harness, new_id(), []) as (sub, _),
+        connected(gw_harness, new_id(), []) as (
+            other,
+            _,
+        ),
+    ):
+        sub.send_json({"type": "presence.subscribe", "user_ids": [watched]})
+        sub.send_json({"type": "ping"})
+        assert sub.receive_json()["type"] == "pong"
+        body = {"user_id": watched, "status": "away", "last_seen_at": "2026-11-26T15:04:05.000Z"}
+        gw_harness.event("presence.changed.v1", body)
+        assert sub.receive_json() == {"type": "presence", **body}
+        other.send_json({"type": "ping"})
+        assert other.receive_json()["type"] == "pong"
+
+
+def test_presence_set_and_heartbeat(gw_harness: Any) -> None:
+    user = new_id()
+    with connected(gw_harness, user, []) as (ws, ready):
+        ws.send_json({"type": "presence.set", "status": "away"})
+        ws.send_json({"type": "ping"})
+        assert ws.receive_json()["type"] == "pong"
+        updated = [e for e in gw_harness.bus.events if e[1] == "presence.connection.updated.v1"]
+        assert updated[0][2]["status"] == "away"
+        assert updated[0][3] is False  # persistent and confirmed
+        beat = gw_harness.gateway.heartbeat_body()
+        assert beat["gateway_id"] == gw_harness.gateway.gateway_id
+        assert beat["interval_s"] == 3600
+        assert beat["connections"] == [
+            {"connection_id": ready["connection_id"], "user_id": user, "status": "away"}
+        ]
+        # Heartbeats skip validation at publish time (cost), so the contract is checked here.
+        chat_contracts.validate("presence.gateway.heartbeat.v1", beat)
+        for _, type_name, body, _ in gw_harness.bus.events:
+            chat_contracts.validate(type_name, body)
+
+
+async def test_slow_reader_is_cut_at_the_output_budget() -> None:
+    """A socket that never drains: queued output hits 1 MiB and the session closes 1008."""
+    import asyncio
+
+    from gateway_service.connection import Session
+    from gateway_service.hub import Gateway
+    from gateway_service.settings import GatewaySettings
+
+    class StuckSocket:
+        closed: tuple[int, str | None] | None = None
+
+        async def receive(self) -> dict[str, Any]:
+            await asyncio.Event().wait()
+            return {}
+
+        async def send_text(self, data: str) -> None:
+            await asyncio.Event().wait()
+
+        async def close(self, code: int = 1000, reason: str | None = None) -> None:
+            self.closed = (code, reason)
+
+    gw = Gateway(GatewaySettings(), bus=None, verifier=None)  # type: ignore[arg-type]
+    session = Session(gw, StuckSocket())
+    frame = orjson.dumps({"type": "message.new", "text": "x" * 10_000}).decode()
+    for _ in range(104):
+        session.send(frame)
+    assert not session.closing
+    session.send(frame)
+    assert session.closing
+    assert session.pending_bytes == 0  # queued output dropped, memory released
+    await asyncio.sleep(1.2)  # the close attempt gives up on a socket that never drains
+
+
+def test_leave_then_rejoin_keeps_binding_order(gw_harness: Any) -> None:
+    user, room = new_id(), new_id()
+    with connected(gw_harness, user, [room]) as (ws, _):
+        gw_harness.event("room.left.v1", {"user_id": user, "room_id": room})
+        gw_harness.event("room.joined.v1", {"user_id": user, "room_id": room})
+        assert ws.receive_json()["type"] == "room.member_left"
+        assert ws.receive_json()["type"] == "room.member_joined"
+        key = f"room.{room}.#"
+        assert [op for op in gw_harness.bus.ops if op[1] == key][-2:] == [
+            ("unbind", key),
+            ("bind", key),
+        ]
+        assert key in gw_harness.bus.bound
