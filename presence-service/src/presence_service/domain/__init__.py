@@ -1,0 +1,1 @@
+"""Pure presence logic: no I/O, time passed in."""

@@ -1,0 +1,40 @@
+"""Typed settings of presence-service (environment variables `CHAT_*`)."""
+
+from __future__ import annotations
+
+import uuid
+
+from chat_runtime.settings import BaseServiceSettings
+from pydantic import Field
+
+from presence_service import __version__
+
+
+class PresenceSettings(BaseServiceSettings):
+    service_name: str = "presence-service"
+    version: str = __version__
+    port: int = 8004
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/chat_presence"
+
+    # api-v1 §7: gateways heartbeat every 10 s and a gateway silent for 30 s is dead.
+    gateway_silence_s: float = Field(default=30.0, gt=0)
+    heartbeat_interval_s: float = Field(default=10.0, gt=0)
+    # One full heartbeat round after a start, plus a margin for a late publisher.
+    recovery_margin_s: float = Field(default=2.0, ge=0)
+    # api-v1 §5 wants offline within 2 s of the last close: no grace period by default (a
+    # value above 0 hides page reloads, and must stay below 2 s minus the announce latency).
+    offline_grace_s: float = Field(default=0.0, ge=0, le=1.5)
+    # How often silent gateways are looked for and the leader lock is re-tried / checked.
+    sweep_interval_s: float = Field(default=0.5, gt=0)
+    lock_retry_s: float = Field(default=1.5, gt=0)
+    # Changes arriving within this window go out in one publish round and one database write.
+    announce_coalesce_s: float = Field(default=0.02, ge=0, le=0.5)
+    # One advisory-lock key for "the presence announcer" in chat_presence.
+    leader_lock_key: int = 0x70726573
+    # Where alembic.ini lives when the package is not run from a source checkout (images).
+    alembic_ini: str | None = None
+    replica_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+
+    @property
+    def recovery_s(self) -> float:
+        return self.heartbeat_interval_s + self.recovery_margin_s
