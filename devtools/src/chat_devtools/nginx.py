@@ -1,0 +1,102 @@
+"""Render deploy/nginx/nginx.conf (a template with `${EDGE_*}` placeholders) for a local stack.
+
+The same placeholders are filled by envsubst in the compose nginx image, so only `${EDGE_NAME}`
+is a placeholder here; nginx's own `$variables` are lower-case and left alone.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from chat_devtools.config import StackConfig
+
+PLACEHOLDER = re.compile(r"\$\{(EDGE_[A-Z0-9_]+)\}")
+
+
+class TemplateError(ValueError):
+    """A placeholder has no value (or a value was given for no placeholder)."""
+
+
+def placeholders(template: str) -> set[str]:
+    return set(PLACEHOLDER.findall(template))
+
+
+def render(template: str, values: Mapping[str, str]) -> str:
+    missing = placeholders(template) - values.keys()
+    if missing:
+        raise TemplateError(f"no value for nginx template placeholders: {sorted(missing)}")
+    return PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
+
+
+def server_lines(host: str, ports: Iterable[int]) -> str:
+    """`server` lines of an upstream; a replica that fails is skipped for a few seconds."""
+    return " ".join(f"server {host}:{port} max_fails=1 fail_timeout=2s;" for port in ports)
+
+
+def local_values(config: StackConfig, work_dir: Path) -> dict[str, str]:
+    """Placeholder values for a stack on this machine (plain HTTP on the edge port)."""
+    if config.edge_port is None:
+        raise TemplateError("the stack has no edge port")
+    ports = {spec.name: spec.ports for spec in config.services}
+
+    def servers(name: str) -> str:
+        # A service left out of the stack still needs a syntactically valid upstream.
+        return server_lines(config.host, ports.get(name, (1,)))
+
+    return {
+        "EDGE_PID": str(work_dir / "nginx.pid"),
+        "EDGE_ERROR_LOG": str(config.logs / "edge-error.log"),
+        "EDGE_ACCESS_LOG": str(config.logs / "edge-access.log"),
+        "EDGE_TEMP_DIR": str(work_dir / "tmp"),
+        "EDGE_INCLUDE_DIR": str(work_dir),
+        "EDGE_LISTEN": f"{config.host}:{config.edge_port}",
+        "EDGE_FRONTEND_ROOT": str(config.frontend_dist),
+        "EDGE_AUTH_SERVERS": servers("auth"),
+        "EDGE_GATEWAY_SERVERS": servers("gateway"),
+        "EDGE_MESSAGE_SERVERS": servers("message"),
+        "EDGE_PRESENCE_SERVERS": servers("presence"),
+    }
+
+
+def template_path(config: StackConfig) -> Path:
+    return config.root / "deploy" / "nginx" / "nginx.conf"
+
+
+def write_local_config(config: StackConfig, work_dir: Path) -> Path:
+    """Render the template into work_dir/nginx.conf with empty include dirs; return its path."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    for sub in ("http.d", "server.d", "tmp"):
+        (work_dir / sub).mkdir(exist_ok=True)
+    config.logs.mkdir(parents=True, exist_ok=True)
+    text = render(template_path(config).read_text(), local_values(config, work_dir))
+    target = work_dir / "nginx.conf"
+    target.write_text(text)
+    return target
+
+
+def find_nginx(binary: str = "nginx") -> str | None:
+    found = shutil.which(binary) or shutil.which(binary, path="/usr/sbin:/usr/local/sbin:/sbin")
+    return found
+
+
+def nginx_argv(binary: str, work_dir: Path, conf: Path, error_log: Path) -> list[str]:
+    """Foreground nginx (no daemon) with our own prefix, so we hold its PID and it dies with us."""
+    # Workers run as whoever started the stack; as root nginx would otherwise drop them to
+    # `nobody`, which cannot read a checkout under a private home directory.
+    user = " user root;" if os.geteuid() == 0 else ""
+    return [
+        binary,
+        "-p",
+        str(work_dir),
+        "-c",
+        str(conf),
+        # -e: the error log before the config is read (else /var/log/nginx/error.log).
+        "-e",
+        str(error_log),
+        "-g",
+        f"daemon off; master_process on;{user}",
+    ]
