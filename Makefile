@@ -11,7 +11,7 @@ TIER := scripts/pytest-tier.sh
 
 help:
 	@echo "make run     start the whole product at http://localhost:8080 (Ctrl-C stops it)"
-	@echo "make test    every test tier in order: unit contract integration e2e fault frontend"
+	@echo "make test    lint, then every test tier in order: unit contract integration e2e fault frontend"
 	@echo "make setup   install what is missing (idempotent)"
 	@echo "make lint    ruff + mypy --strict"
 
@@ -29,6 +29,7 @@ nginx-config:
 
 # Each tier stops `make test` on its first failure; an empty tier passes.
 test:
+	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-contract
 	$(MAKE) --no-print-directory test-integration
