@@ -1,0 +1,114 @@
+"""kill -9 a message-service replica mid-batch under load.
+
+"Mid-batch" is made certain, not left to timing: a trigger (installed by this test in the private
+database) sleeps inside the insert of one marked message, so the replica handling that batch holds
+an open transaction; the test finds which process owns that database connection and SIGKILLs
+exactly that one. The other replica takes the shards over (single-active-consumer), the
+unacked deliveries are redelivered to it, and after the killed replica is restarted every
+acknowledged message is persisted exactly once, the marked one included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import httpx
+import psutil  # type: ignore[import-untyped]
+import pytest
+import pytest_asyncio
+from faultkit import (
+    FaultStack,
+    assert_no_dead_letters,
+    close_crowd,
+    make_crowd,
+    run_load,
+    settle_and_verify,
+)
+
+pytestmark = [pytest.mark.fault, pytest.mark.timeout(180)]
+log = logging.getLogger("fault")
+
+SLOW_S = 1.5
+SLOW_SQL = f"""
+CREATE OR REPLACE FUNCTION fault_slow_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.text LIKE 'SLOW %' THEN PERFORM pg_sleep({SLOW_S}); END IF;
+  RETURN NEW;
+END $$;
+DROP TRIGGER IF EXISTS fault_slow_insert ON messages;
+CREATE TRIGGER fault_slow_insert BEFORE INSERT ON messages
+  FOR EACH ROW EXECUTE FUNCTION fault_slow_insert();
+"""
+UNDO_SQL = """
+DROP TRIGGER IF EXISTS fault_slow_insert ON messages;
+DROP FUNCTION IF EXISTS fault_slow_insert();
+"""
+
+
+@pytest_asyncio.fixture
+async def slow_db(fault_stack: FaultStack) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(fault_stack.messages_dsn)
+    try:
+        await conn.execute(SLOW_SQL)
+        yield conn
+    finally:
+        await conn.execute(UNDO_SQL)
+        await conn.close()
+
+
+async def replica_in_slow_insert(fs: FaultStack, conn: asyncpg.Connection) -> str:
+    """The stack process whose database connection is sleeping inside the marked insert."""
+    while True:
+        port = await conn.fetchval(
+            "SELECT client_port FROM pg_stat_activity "
+            "WHERE wait_event = 'PgSleep' AND state = 'active' AND query ILIKE '%messages%' "
+            "LIMIT 1"
+        )
+        if port is not None:
+            for name in fs.message_names:
+                pid = fs.stack.pids().get(name)
+                if pid is None:
+                    continue
+                local_ports = {c.laddr.port for c in psutil.Process(pid).net_connections("tcp")}
+                if port in local_ports:
+                    return name
+        await asyncio.sleep(0.05)
+
+
+async def test_kill_9_message_service_mid_batch_persists_everything_once(
+    fault_stack: FaultStack, fault_http: httpx.AsyncClient, slow_db: asyncpg.Connection
+) -> None:
+    fs = fault_stack
+    dead_before = fs.dead_letters()
+    crowd = await make_crowd(fs, fault_http, clients=12)
+    try:
+        stop = asyncio.Event()
+        load = asyncio.create_task(run_load(crowd, stop, interval_s=0.2))
+        await asyncio.sleep(1.5)
+        sender = crowd.clients[3]
+        room = crowd.member_rooms(sender)[0]
+        marked = await sender.send(room, f"SLOW {uuid.uuid4()}")
+        victim = await asyncio.wait_for(replica_in_slow_insert(fs, slow_db), 20)
+        acked_before_kill = sum(len(c.acked) for c in crowd.clients)
+        in_flight_at_kill = sum(len(c.outbox) for c in crowd.clients)
+        log.info("killing %s inside its open batch transaction", victim)
+        fs.stack.kill(victim)  # its transaction is open: the batch is neither committed nor acked
+        assert victim not in fs.stack.pids()
+        await asyncio.sleep(3.0)  # the other replica carries the load alone
+        acked_while_down = sum(len(c.acked) for c in crowd.clients)
+        await fs.call(fs.stack.restart, victim)  # back, ready
+        await asyncio.sleep(1.5)
+        stop.set()
+        sent = await load
+        verdict = await settle_and_verify(fs, crowd)
+        assert in_flight_at_kill > 0
+        assert acked_while_down > acked_before_kill, "the surviving replica took no shard over"
+        assert marked in sender.acked  # the interrupted batch was redone, once
+        assert verdict.acked == sent + 1
+        assert_no_dead_letters(fs, dead_before)
+    finally:
+        await close_crowd(crowd)
