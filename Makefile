@@ -53,6 +53,7 @@ test-e2e:
 	$(TIER) e2e tests/e2e tests/security -- --ignore=tests/e2e/test_stack_ready.py
 
 test-fault:
+	$(TIER) fault-runtime $(wildcard libs/*/tests/fault)
 	$(TIER) fault tests/fault
 
 test-frontend:
