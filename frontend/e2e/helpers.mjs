@@ -1,0 +1,115 @@
+// Journey helpers: drive the UI the way a person does (labels and roles, not internals).
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { ARTIFACTS, BASE_URL } from './browser.mjs';
+
+export const SHOTS = `${ARTIFACTS}e2e/`;
+mkdirSync(SHOTS, { recursive: true });
+
+const stamp = Date.now().toString(36).slice(-6);
+let n = 0;
+export function uniqueName(prefix) {
+  return `${prefix}_${stamp}${(n++).toString(36)}`.toLowerCase().slice(0, 32);
+}
+
+export const STRONG = 'lantern orbit mosaic quietly';
+
+export async function snap(page, name) {
+  await page.screenshot({ path: `${SHOTS}${name}.png` });
+}
+
+export function watchPage(page, errors) {
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  page.on('dialog', (d) => {
+    errors.push(`unexpected dialog: ${d.message()}`);
+    void d.dismiss();
+  });
+}
+
+export async function signUp(page, username, displayName, password = STRONG) {
+  await page.goto(`${BASE_URL}/#/signup`);
+  await page.locator('#username').fill(username);
+  await page.locator('#display_name').fill(displayName);
+  await page.locator('#password').fill(password);
+  await page.getByRole('button', { name: 'Create your account' }).click();
+}
+
+export async function expectSignedIn(page) {
+  await page.locator('nav[aria-label="Rooms"]').waitFor({ state: 'attached', timeout: 15_000 });
+}
+
+export async function openSidebar(page) {
+  const menu = page.getByRole('button', { name: /Open rooms menu/ });
+  if (await menu.isVisible()) {
+    await menu.click();
+    await page.locator('.app--drawer').waitFor();
+  }
+}
+
+export async function createChannel(page, name, visibility = 'public') {
+  await openSidebar(page);
+  await page.getByRole('navigation', { name: 'Rooms' }).getByRole('button', { name: 'Create a channel' }).click();
+  await page.locator('#channel-name').fill(name);
+  if (visibility === 'private') await page.getByLabel(/Private/).check();
+  await page.getByRole('dialog').getByRole('button', { name: 'Create' }).click();
+  await page.locator('#room-title', { hasText: name }).waitFor();
+}
+
+export async function joinChannel(page, name) {
+  await openSidebar(page);
+  await page.getByRole('navigation', { name: 'Rooms' }).getByRole('button', { name: 'Browse channels' }).click();
+  await page.locator('#browse-q').fill(name);
+  await page.getByRole('button', { name: `Join ${name}` }).click();
+  await page.locator('#room-title', { hasText: name }).waitFor();
+}
+
+export async function openRoom(page, name) {
+  await openSidebar(page);
+  await page.getByRole('navigation', { name: 'Rooms' }).locator(`a[data-room-name="${name}"]`).click();
+  await page.locator('#room-title', { hasText: name }).waitFor();
+}
+
+export async function send(page, text) {
+  const box = page.locator('#composer-input');
+  await box.fill(text);
+  await box.press('Enter');
+}
+
+export function messages(page, text) {
+  return page.locator('[data-testid="timeline"] li.msg').filter({ has: page.locator('.bubble__text', { hasText: text }) });
+}
+
+/** Wait until `text` shows (as sent) and assert it shows exactly once. */
+export async function expectOnce(page, text, timeout = 20_000) {
+  const loc = messages(page, text);
+  await loc.first().waitFor({ timeout });
+  await page.waitForFunction(
+    (t) => [...document.querySelectorAll('[data-testid="timeline"] li.msg')].some((li) => li.textContent?.includes(t) && li.getAttribute('data-status') === 'sent'),
+    text,
+    { timeout },
+  );
+  assert.equal(await loc.count(), 1, `"${text}" should appear exactly once`);
+}
+
+export async function memberStatus(page, username) {
+  return page.locator(`li.member[data-user="${username}"]`).getAttribute('data-status');
+}
+
+export async function showMembers(page) {
+  const panel = page.locator('aside.members-panel');
+  if (!(await panel.isVisible())) await page.getByRole('button', { name: 'Members', exact: true }).click();
+  await panel.waitFor();
+}
+
+export async function waitForMemberStatus(page, username, status, timeout = 15_000) {
+  await page.locator(`li.member[data-user="${username}"][data-status="${status}"]`).waitFor({ timeout });
+}
+
+export async function stackIsUp() {
+  try {
+    const res = await fetch(`${BASE_URL}/v1/auth/jwks`, { signal: AbortSignal.timeout(3000) });
+    return res.ok;
+  } catch {
+    return false;
+  }
+}

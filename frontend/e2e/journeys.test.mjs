@@ -1,0 +1,268 @@
+// End-to-end journeys against the running stack (CHAT_E2E_BASE_URL, default http://localhost:8080).
+// Run: npm run e2e   (skips, saying so, when the stack does not answer)
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { BASE_URL, DESKTOP, PHONE, launch } from './browser.mjs';
+import {
+  createChannel, expectOnce, expectSignedIn, joinChannel, messages, openRoom, send, showMembers, signUp, snap, stackIsUp,
+  STRONG, uniqueName, waitForMemberStatus, watchPage,
+} from './helpers.mjs';
+
+const up = await stackIsUp();
+if (!up) console.log(`# stack not reachable at ${BASE_URL}: journeys skipped`);
+
+let browser;
+before(async () => {
+  if (up) browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+});
+
+async function person(viewport, label) {
+  const context = await browser.newContext({ viewport, isMobile: viewport === PHONE, hasTouch: viewport === PHONE, baseURL: BASE_URL });
+  const page = await context.newPage();
+  const errors = [];
+  watchPage(page, errors);
+  const username = uniqueName(label);
+  return { context, page, errors, username, display: `${label[0].toUpperCase()}${label.slice(1)} ${username.slice(-4)}` };
+}
+
+for (const [vpName, viewport] of [['desktop', DESKTOP], ['phone', PHONE]]) {
+  describe(`two people (${vpName} ${viewport.width}×${viewport.height})`, { skip: !up, timeout: 120_000 }, () => {
+    it('sign up (rules shown), create and join a channel, talk, see presence come and go', async () => {
+      const ana = await person(viewport, 'ana');
+      const bo = await person(viewport, 'bo');
+      try {
+        // A weak password first: the checklist shows each rule, then the server's verdicts appear at the field.
+        await ana.page.goto(`${BASE_URL}/#/signup`);
+        await ana.page.locator('#username').fill(ana.username);
+        await ana.page.locator('#display_name').fill(ana.display);
+        await ana.page.locator('#password').fill('short');
+        const rules = ana.page.locator('#password-rules li');
+        assert.equal(await rules.count(), 4);
+        assert.equal(await ana.page.locator('#password-rules li[data-rule="length_min"].checklist__item--met').count(), 0);
+        await ana.page.getByRole('button', { name: 'Create your account' }).click();
+        await ana.page.locator('#password-errors li', { hasText: 'at least 12' }).waitFor();
+        assert.equal(await ana.page.evaluate(() => document.activeElement?.id), 'password', 'focus moves to the first error');
+        await ana.page.locator('#password').fill(`${ana.username}-password`);
+        assert.equal(await ana.page.locator('#password-rules li[data-rule="no_username"].checklist__item--met').count(), 0);
+        await ana.page.locator('#password').fill('password1234');
+        assert.equal(await ana.page.locator('#password-rules li.checklist__item--met').count(), 3);
+        await ana.page.getByRole('button', { name: 'Create your account' }).click();
+        await ana.page.locator('#password-errors li').first().waitFor();
+        await snap(ana.page, `${vpName}-signup-weak-password`);
+        await ana.page.locator('#password').fill(STRONG);
+        await ana.page.getByRole('button', { name: 'Create your account' }).click();
+        await expectSignedIn(ana.page);
+
+        await signUp(bo.page, bo.username, bo.display);
+        await expectSignedIn(bo.page);
+
+        const channel = uniqueName('room');
+        await createChannel(ana.page, channel);
+        await joinChannel(bo.page, channel);
+
+        await send(ana.page, 'hello from ana');
+        await expectOnce(bo.page, 'hello from ana');
+        await send(bo.page, 'hi ana, bo here');
+        await expectOnce(ana.page, 'hi ana, bo here');
+        await expectOnce(ana.page, 'hello from ana');
+        await snap(ana.page, `${vpName}-chat-ana`);
+
+        // Typing: shown to the other person, gone within 5 s of the last keystroke.
+        await bo.page.waitForTimeout(3100); // typing frames go out at most every 3 s; Bo just sent one
+        await bo.page.locator('#composer-input').fill('typing somethi');
+        const typing = ana.page.locator('[data-testid="typing"]', { hasText: `${bo.display} is typing…` });
+        await typing.waitFor();
+        await ana.page.locator('[data-testid="typing"]:empty').waitFor({ timeout: 8000 });
+        await bo.page.locator('#composer-input').fill('');
+
+        await showMembers(ana.page);
+        await waitForMemberStatus(ana.page, bo.username, 'online');
+        await showMembers(bo.page);
+        await waitForMemberStatus(bo.page, ana.username, 'online');
+        await snap(ana.page, `${vpName}-members-online`);
+
+        await bo.context.close();
+        await waitForMemberStatus(ana.page, bo.username, 'offline', 10_000);
+        await ana.page.locator(`li.member[data-user="${bo.username}"]`, { hasText: /Last seen|Offline/ }).waitFor();
+        await snap(ana.page, `${vpName}-members-offline`);
+        assert.deepEqual([...ana.errors, ...bo.errors], []);
+      } finally {
+        await ana.context.close();
+        await bo.context.close().catch(() => undefined);
+      }
+    });
+  });
+}
+
+describe('reliability and safety', { skip: !up, timeout: 120_000 }, () => {
+  it('three messages sent while offline arrive once each for both people', async () => {
+    const ana = await person(DESKTOP, 'ana');
+    const bo = await person(DESKTOP, 'bo');
+    try {
+      await signUp(ana.page, ana.username, ana.display);
+      await expectSignedIn(ana.page);
+      await signUp(bo.page, bo.username, bo.display);
+      await expectSignedIn(bo.page);
+      const channel = uniqueName('offline');
+      await createChannel(ana.page, channel);
+      await joinChannel(bo.page, channel);
+      await send(ana.page, 'before the drop');
+      await expectOnce(bo.page, 'before the drop');
+
+      await ana.context.setOffline(true);
+      await ana.page.locator('[data-testid="connection-banner"]', { hasText: /Reconnecting/ }).waitFor();
+      for (const t of ['offline one', 'offline two', 'offline three']) await send(ana.page, t);
+      assert.equal(await ana.page.locator('li.msg[data-status="pending"]').count(), 3);
+      await snap(ana.page, 'offline-pending');
+      await ana.context.setOffline(false);
+      // Reload at once: whatever was not acked yet comes back from the persisted outbox.
+      await ana.page.reload();
+      await expectSignedIn(ana.page);
+      await openRoom(ana.page, channel);
+      for (const t of ['offline one', 'offline two', 'offline three']) {
+        await expectOnce(ana.page, t, 30_000);
+        await expectOnce(bo.page, t, 30_000);
+      }
+      // Order is the same for both.
+      const order = async (p) => p.locator('[data-testid="timeline"] li.msg .bubble__text').allTextContents();
+      assert.deepEqual(await order(ana.page), await order(bo.page));
+      assert.deepEqual([...ana.errors, ...bo.errors], []);
+    } finally {
+      await ana.context.close();
+      await bo.context.close();
+    }
+  });
+
+  it('three messages sent during an outage on an open page arrive once each, with the banner', async () => {
+    const ana = await person(DESKTOP, 'ana');
+    const bo = await person(DESKTOP, 'bo');
+    try {
+      await signUp(ana.page, ana.username, ana.display);
+      await expectSignedIn(ana.page);
+      await signUp(bo.page, bo.username, bo.display);
+      await expectSignedIn(bo.page);
+      const channel = uniqueName('drop');
+      await createChannel(ana.page, channel);
+      await joinChannel(bo.page, channel);
+      await ana.context.setOffline(true);
+      await ana.page.locator('[data-testid="connection-banner"]', { hasText: /Reconnecting/ }).waitFor();
+      for (const t of ['drop one', 'drop two', 'drop three']) await send(ana.page, t);
+      await ana.context.setOffline(false);
+      await ana.page.locator('[data-testid="connection-banner"]', { hasText: 'Back online' }).waitFor({ timeout: 40_000 });
+      for (const t of ['drop one', 'drop two', 'drop three']) {
+        await expectOnce(ana.page, t, 30_000);
+        await expectOnce(bo.page, t, 30_000);
+      }
+      await send(bo.page, 'marker after');
+      await expectOnce(ana.page, 'marker after');
+      for (const t of ['drop one', 'drop two', 'drop three']) assert.equal(await messages(bo.page, t).count(), 1);
+    } finally {
+      await ana.context.close();
+      await bo.context.close();
+    }
+  });
+
+  it('a direct message started by searching a name reaches the other person', async () => {
+    const ana = await person(DESKTOP, 'ana');
+    const bo = await person(DESKTOP, 'bo');
+    try {
+      await signUp(ana.page, ana.username, ana.display);
+      await expectSignedIn(ana.page);
+      await signUp(bo.page, bo.username, bo.display);
+      await expectSignedIn(bo.page);
+      // Bo is busy in a channel, so the new conversation arrives in the background.
+      await createChannel(bo.page, uniqueName('busy'));
+      await ana.page.getByRole('navigation', { name: 'Rooms' }).getByRole('button', { name: 'Start a direct message' }).click();
+      await ana.page.locator('#people-q').fill(bo.username.slice(0, -1));
+      await ana.page.getByRole('button', { name: `Message ${bo.display}` }).click();
+      await ana.page.locator('#room-title', { hasText: bo.display }).waitFor();
+      await send(ana.page, 'psst, a direct message');
+      // Bo had never heard of this room: it must appear in the sidebar, with the message and a badge.
+      const link = bo.page.getByRole('navigation', { name: 'Rooms' }).locator(`a[data-room-name="${ana.display}"]`);
+      await link.waitFor({ timeout: 15_000 });
+      await link.locator('.badge').waitFor().catch(async (e) => {
+        await snap(bo.page, 'FAILED-dm-no-badge');
+        throw e;
+      });
+      await link.click();
+      await expectOnce(bo.page, 'psst, a direct message');
+      await bo.page.locator('#room-title', { hasText: ana.display }).waitFor();
+      assert.deepEqual([...ana.errors, ...bo.errors], []);
+    } finally {
+      await ana.context.close();
+      await bo.context.close();
+    }
+  });
+
+  it('HTML in a message is shown as literal text and runs nothing', async () => {
+    const ana = await person(DESKTOP, 'ana');
+    const bo = await person(DESKTOP, 'bo');
+    try {
+      await signUp(ana.page, ana.username, ana.display);
+      await expectSignedIn(ana.page);
+      await signUp(bo.page, bo.username, bo.display);
+      await expectSignedIn(bo.page);
+      const channel = uniqueName('xss');
+      await createChannel(ana.page, channel);
+      await joinChannel(bo.page, channel);
+      const evil = '<img src=x onerror=alert(1)>';
+      await send(ana.page, evil);
+      await expectOnce(bo.page, evil);
+      const bubble = messages(bo.page, evil).locator('.bubble__text');
+      assert.equal(await bubble.textContent(), evil);
+      assert.equal(await bo.page.locator('[data-testid="timeline"] img').count(), 0);
+      await send(ana.page, 'see https://example.com/x');
+      await expectOnce(bo.page, 'see https://example.com/x');
+      const link = messages(bo.page, 'see https://example.com/x').locator('a');
+      assert.equal(await link.getAttribute('rel'), 'noopener noreferrer');
+      assert.deepEqual([...ana.errors, ...bo.errors], []);
+    } finally {
+      await ana.context.close();
+      await bo.context.close();
+    }
+  });
+
+  it('two tabs of one person stay signed in across a token refresh', async () => {
+    const context = await browser.newContext({ viewport: DESKTOP });
+    const errors = [];
+    try {
+      const username = uniqueName('tabs');
+      const tab1 = await context.newPage();
+      watchPage(tab1, errors);
+      await tab1.clock.install();
+      await signUp(tab1, username, 'Two Tabs');
+      await expectSignedIn(tab1);
+      const channel = uniqueName('tabs');
+      await createChannel(tab1, channel);
+      const tab2 = await context.newPage();
+      watchPage(tab2, errors);
+      await tab2.clock.install();
+      await tab2.goto(`${BASE_URL}/`);
+      await expectSignedIn(tab2);
+      await openRoom(tab2, channel);
+
+      let refreshes = 0;
+      context.on('response', (r) => {
+        if (r.url().endsWith('/v1/auth/refresh') && r.status() === 200) refreshes++;
+      });
+      // Jump past the refresh point of a 15-minute token in both tabs.
+      await Promise.all([tab1.clock.fastForward('13:00'), tab2.clock.fastForward('13:00')]);
+      await tab1.waitForTimeout(1500);
+      assert.ok(refreshes >= 1, 'a refresh happened');
+      assert.ok(refreshes <= 2, `one refresh per lock holder, not a storm (${refreshes})`);
+      await send(tab2, 'after refresh from tab 2');
+      await expectOnce(tab1, 'after refresh from tab 2');
+      await tab1.reload();
+      await expectSignedIn(tab1);
+      await openRoom(tab1, channel);
+      await expectOnce(tab1, 'after refresh from tab 2');
+      assert.equal(await tab2.locator('#username').count(), 0, 'tab 2 was not sent to sign-in');
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+});

@@ -1,0 +1,254 @@
+// UI checks that need no backend: the built app against mocked api-v1 routes (page.route and
+// page.routeWebSocket), served with the edge's CSP. Run: npm run build && npm run e2e:mock
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { DESKTOP, PHONE, launch } from './browser.mjs';
+import { messages, send, watchPage } from './helpers.mjs';
+import { installMocks } from './mock-api.mjs';
+import { serveDist } from './static-server.mjs';
+
+let browser;
+let server;
+before(async () => {
+  server = await serveDist();
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+async function open(viewport, opts, hash) {
+  const context = await browser.newContext({ viewport, isMobile: viewport.width < 500, hasTouch: viewport.width < 500 });
+  const page = await context.newPage();
+  const errors = [];
+  watchPage(page, errors);
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) errors.push(m.text());
+  });
+  await installMocks(page, opts);
+  await page.goto(`${server.url}/${hash}`);
+  return { context, page, errors };
+}
+
+const GENERAL = '00000000-0000-4000-8000-000000000101';
+
+describe('mocked UI', { timeout: 60_000 }, () => {
+  it('sign-up: checklist ticks while typing, server errors at the field, focus on the first error', async () => {
+    const { context, page, errors } = await open(DESKTOP, { signedIn: false }, '#/signup');
+    try {
+      await page.locator('#username').fill('ana');
+      await page.locator('#display_name').fill('Ana');
+      await page.locator('#password').fill('ana12');
+      assert.equal(await page.locator('#password-rules .checklist__item--met').count(), 1); // only "at most 128"
+      await page.getByRole('button', { name: 'Create your account' }).click();
+      await page.locator('#password-errors li', { hasText: 'you used 5' }).waitFor();
+      assert.ok(await page.locator('#password-errors li', { hasText: 'username' }).count());
+      assert.equal(await page.evaluate(() => document.activeElement?.id), 'password');
+      await page.locator('#password').fill('password1234');
+      assert.equal(await page.locator('#password-rules .checklist__item--met').count(), 3);
+      await page.getByRole('button', { name: 'Create your account' }).click();
+      await page.locator('#password-errors li', { hasText: 'most common passwords' }).waitFor();
+      assert.equal(await page.locator('#password-errors li').count(), 2);
+      assert.equal(await page.locator('#password').getAttribute('aria-invalid'), 'true');
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('sign-in: generic failure, then throttle with a live countdown from Retry-After', async () => {
+    const { context, page } = await open(DESKTOP, { signedIn: false }, '#/signin');
+    try {
+      await page.locator('#username').fill('ana');
+      await page.locator('#password').fill('wrong password here');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('alert').filter({ hasText: 'do not match' }).waitFor();
+      await context.close();
+      const t = await open(DESKTOP, { signedIn: false, throttle: true }, '#/signin');
+      await t.page.locator('#username').fill('ana');
+      await t.page.locator('#password').fill('wrong password here');
+      await t.page.getByRole('button', { name: 'Sign in' }).click();
+      const alert = t.page.getByRole('alert').filter({ hasText: 'Too many attempts' });
+      await alert.waitFor();
+      const first = Number((await alert.textContent()).match(/(\d+) s/)[1]);
+      assert.ok(first <= 30 && first >= 28);
+      await t.page.waitForFunction((n) => /(\d+) s/.test(document.body.innerText) && Number(document.body.innerText.match(/again in (\d+) s/)[1]) < n, first, { timeout: 5000 });
+      assert.equal(await t.page.getByRole('button', { name: /Try again in/ }).isDisabled(), true);
+      await t.context.close();
+    } finally {
+      await context.close().catch(() => undefined);
+    }
+  });
+
+  it('chat: send → sent once (repeated frames merged), HTML as text, links safe, Shift+Enter adds a line', async () => {
+    const { context, page, errors } = await open(DESKTOP, { signedIn: true, ack: true, outbox: false }, `#/room/${GENERAL}`);
+    try {
+      await page.getByText('Shipping after lunch').waitFor();
+      assert.equal(await page.locator('[data-testid="timeline"] img').count(), 0);
+      const evil = messages(page, '<img src=x onerror=alert(1)>');
+      assert.equal(await evil.count(), 1);
+      const link = messages(page, 'composer-v2').locator('a');
+      assert.equal(await link.getAttribute('rel'), 'noopener noreferrer');
+      assert.equal(await link.getAttribute('href'), 'https://example.com/specs/composer-v2');
+
+      await send(page, 'hello <b>there</b>');
+      await page.locator('li.msg[data-status="sent"]', { hasText: 'hello <b>there</b>' }).waitFor();
+      assert.equal(await messages(page, 'hello <b>there</b>').count(), 1);
+
+      const box = page.locator('#composer-input');
+      await box.fill('line one');
+      await box.press('Shift+Enter');
+      await box.type('line two');
+      assert.equal(await box.inputValue(), 'line one\nline two');
+      await box.press('Enter');
+      await page.locator('li.msg[data-status="sent"]', { hasText: 'line two' }).waitFor();
+      assert.equal(await box.inputValue(), '');
+      await page.getByText('Bo Chen is typing…').waitFor();
+      await page.getByText('Bo Chen is typing…').waitFor({ state: 'detached', timeout: 8000 });
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('failed message: Retry resends the same client_msg_id', async () => {
+    const { context, page } = await open(DESKTOP, { signedIn: true, ack: true }, `#/room/${GENERAL}`);
+    try {
+      // The persisted outbox holds one failed and one pending entry; the pending one is resent on ready.
+      await page.locator('li.msg[data-status="sent"]', { hasText: 'See you at 10:30!' }).waitFor();
+      const failed = page.locator('li.msg[data-status="failed"]', { hasText: 'On my way' });
+      await failed.waitFor();
+      await failed.getByRole('button', { name: 'Retry' }).click();
+      await page.locator('li.msg[data-status="sent"]', { hasText: 'On my way' }).waitFor();
+      assert.equal(await messages(page, 'On my way').count(), 1);
+      const stored = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('chat.outbox.')).map((k) => localStorage.getItem(k)));
+      assert.deepEqual(stored, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  for (const width of [360, PHONE.width]) {
+    it(`phone ${width} px: drawer, no horizontal scroll, 44 px targets`, async () => {
+      const { context, page, errors } = await open({ width, height: PHONE.height }, { signedIn: true, ack: true, outbox: false }, `#/room/${GENERAL}`);
+      try {
+        await page.getByText('Shipping after lunch').waitFor();
+        assert.equal(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), true);
+        assert.equal(await page.getByRole('navigation', { name: 'Rooms' }).isVisible(), false);
+        await page.getByRole('button', { name: /Open rooms menu/ }).click();
+        const nav = page.getByRole('navigation', { name: 'Rooms' });
+        await nav.locator('a[data-room-name="design"]').waitFor({ state: 'visible' });
+        assert.equal(await page.evaluate(() => !!document.activeElement?.closest('#sidebar')), true, 'focus moves into the drawer');
+        await page.keyboard.press('Escape');
+        await nav.waitFor({ state: 'hidden' });
+        await page.getByRole('button', { name: /Open rooms menu/ }).click();
+        await nav.locator('a[data-room-name="design"]').waitFor({ state: 'visible' });
+        const small = await page.evaluate(() =>
+          [...document.querySelectorAll('nav a, nav button, .chat__header button, .composer button, .composer textarea')]
+            .filter((el) => el.getBoundingClientRect().width > 0)
+            .filter((el) => el.getBoundingClientRect().height < 44 || el.getBoundingClientRect().width < 44)
+            .map((el) => el.textContent),
+        );
+        assert.deepEqual(small, []);
+        await nav.locator('a[data-room-name="design"]').click();
+        await page.locator('#room-title', { hasText: 'design' }).waitFor();
+        assert.equal(await nav.isVisible(), false);
+        await send(page, 'from the phone');
+        await page.locator('li.msg[data-status="sent"]', { hasText: 'from the phone' }).waitFor();
+        const composer = await page.locator('.composer').boundingBox();
+        assert.ok(composer && composer.y + composer.height <= PHONE.height + 1, 'composer is on screen');
+        assert.deepEqual(errors, []);
+      } finally {
+        await context.close();
+      }
+    });
+  }
+
+  it('account: a wrong current password is shown at its field (no sign-out); then change, then sign out', async () => {
+    const { context, page, errors } = await open(DESKTOP, { signedIn: true, ack: true, outbox: false }, '#/account');
+    try {
+      const dialog = page.getByRole('dialog', { name: 'Your account' });
+      await dialog.waitFor();
+      await page.locator('#current-password').fill('not it');
+      await page.locator('#new-password').fill('lantern orbit mosaic');
+      await dialog.getByRole('button', { name: 'Change password' }).click();
+      await page.locator('#current-password-errors li', { hasText: 'not correct' }).waitFor();
+      assert.equal(await page.evaluate(() => document.activeElement?.id), 'current-password');
+      await page.locator('#current-password').fill('the right one');
+      await dialog.getByRole('button', { name: 'Change password' }).click();
+      await dialog.getByRole('status').filter({ hasText: 'Password changed' }).waitFor();
+      await dialog.getByRole('button', { name: 'Sign out', exact: true }).click();
+      await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('keyboard only: tab to the composer, send, and reach the rooms list', async () => {
+    const { context, page } = await open(DESKTOP, { signedIn: true, ack: true, outbox: false }, `#/room/${GENERAL}`);
+    try {
+      await page.getByText('Shipping after lunch').waitFor();
+      // Start keyboard navigation from the top of the document, as a fresh Tab press would.
+      await page.evaluate(() => {
+        document.body.tabIndex = -1;
+        document.body.focus();
+      });
+      await page.keyboard.press('Tab'); // skip link comes first
+      assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Skip to message box');
+      await page.keyboard.press('Enter');
+      await page.keyboard.type('typed with the keyboard');
+      await page.keyboard.press('Enter');
+      await page.locator('li.msg[data-status="sent"]', { hasText: 'typed with the keyboard' }).waitFor();
+      const outline = await page.evaluate(() => {
+        const a = document.querySelector('nav a');
+        a.focus();
+        return getComputedStyle(a).outlineStyle;
+      });
+      assert.notEqual(outline, 'none');
+    } finally {
+      await context.close();
+    }
+  });
+});
+
+describe('mocked UI: history', { timeout: 60_000 }, () => {
+  it('scrolling back loads older messages in place; "Jump to latest" counts new ones', async () => {
+    const context = await browser.newContext({ viewport: DESKTOP });
+    const page = await context.newPage();
+    const errors = [];
+    watchPage(page, errors);
+    const f = await installMocks(page, { signedIn: true, ack: true, outbox: false, many: true });
+    await page.goto(`${server.url}/#/room/${GENERAL}`);
+    try {
+      await messages(page, /^history message 150$/).waitFor();
+      const count = () => page.locator('[data-testid="timeline"] li.msg').count();
+      const before = await count();
+      assert.ok(before <= 60, `starts with one page (${before})`);
+      assert.equal(await messages(page, /^history message 1$/).count(), 0);
+      const anchor = messages(page, new RegExp(`^history message ${150 - before + 1}$`));
+      await page.locator('[data-testid="timeline"]').evaluate((el) => (el.scrollTop = 0));
+      await page.waitForFunction((n) => document.querySelectorAll('[data-testid="timeline"] li.msg').length > n, before);
+      const box = await anchor.boundingBox();
+      assert.ok(box && box.y > 0 && box.y < DESKTOP.height, `the message that was on top is still on screen after the prepend (y=${box?.y})`);
+      await page.getByRole('button', { name: /Jump to latest/ }).waitFor();
+      f.push({ type: 'message.new', message: { id: crypto.randomUUID(), room_id: GENERAL, seq: f.nextSeq(), kind: 'text', sender_id: '00000000-0000-4000-8000-000000000002', text: 'fresh while reading', client_msg_id: crypto.randomUUID(), created_at: new Date().toISOString() } });
+      await page.getByRole('button', { name: 'Jump to latest (1 new)' }).click();
+      await page.waitForFunction(() => {
+        const el = document.querySelector('[data-testid="timeline"]');
+        return el && el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+      });
+      await page.locator('[data-testid="announcer"]', { hasText: 'fresh while reading' }).waitFor({ state: 'attached' });
+      while ((await messages(page, /^history message 1$/).count()) === 0) {
+        await page.locator('[data-testid="timeline"]').evaluate((el) => (el.scrollTop = 0));
+        await page.waitForTimeout(150);
+      }
+      await page.getByText('This is the start of the conversation.').waitFor();
+      assert.equal(await count(), 151);
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+});

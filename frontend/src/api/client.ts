@@ -1,0 +1,104 @@
+// Typed REST client for api-v1. Bearer from the in-memory session; one refresh-and-retry on 401.
+import { ApiError, problemFromResponse } from './problem';
+import type { Session } from './session';
+import type { Member, Message, MessagePage, Presence, Room, User, Visibility } from './types';
+
+type Method = 'GET' | 'POST' | 'DELETE';
+
+export class ApiClient {
+  constructor(
+    private readonly session: Session,
+    private readonly fetchFn: typeof fetch = (...a) => fetch(...a),
+  ) {}
+
+  async request<T>(method: Method, path: string, body?: unknown, auth = true): Promise<T> {
+    let res = await this.send(method, path, body, auth);
+    if (res.status === 401 && auth) {
+      // A wrong current password (POST /v1/auth/password) is a 401 too, but says nothing about the token.
+      const problem = await problemFromResponse(res.clone());
+      if (problem.code === 'invalid_credentials') throw problem;
+      const ok = await this.session.refresh();
+      if (!ok) throw await problemFromResponse(res);
+      res = await this.send(method, path, body, auth);
+      if (res.status === 401) {
+        this.session.signOutLocal('expired');
+        throw await problemFromResponse(res);
+      }
+    }
+    if (!res.ok) throw await problemFromResponse(res);
+    if (res.status === 204) return undefined as T;
+    return (await res.json()) as T;
+  }
+
+  private async send(method: Method, path: string, body: unknown, auth: boolean): Promise<Response> {
+    const headers: Record<string, string> = { Accept: 'application/json' };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    const token = this.session.token;
+    if (auth && token) headers.Authorization = `Bearer ${token}`;
+    try {
+      return await this.fetchFn(path, {
+        method,
+        headers,
+        credentials: 'same-origin',
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch {
+      throw new ApiError(0, {});
+    }
+  }
+
+  register(username: string, display_name: string, password: string): Promise<{ user: User }> {
+    return this.request('POST', '/v1/auth/register', { username, display_name, password }, false);
+  }
+  changePassword(current_password: string, new_password: string): Promise<void> {
+    return this.request('POST', '/v1/auth/password', { current_password, new_password });
+  }
+  searchUsers(q: string, limit = 20): Promise<{ users: User[] }> {
+    return this.request('GET', `/v1/users?q=${encodeURIComponent(q)}&limit=${limit}`);
+  }
+  usersByIds(ids: string[]): Promise<{ users: User[] }> {
+    return this.request('GET', `/v1/users?ids=${ids.map(encodeURIComponent).join(',')}`);
+  }
+  myRooms(): Promise<{ rooms: Room[] }> {
+    return this.request('GET', '/v1/rooms');
+  }
+  publicRooms(q = '', limit = 50): Promise<{ rooms: Room[] }> {
+    return this.request('GET', `/v1/rooms/public?q=${encodeURIComponent(q)}&limit=${limit}`);
+  }
+  room(id: string): Promise<{ room: Room }> {
+    return this.request('GET', `/v1/rooms/${encodeURIComponent(id)}`);
+  }
+  createRoom(name: string, visibility: Visibility): Promise<{ room: Room }> {
+    return this.request('POST', '/v1/rooms', { name, visibility });
+  }
+  join(roomId: string): Promise<{ room: Room }> {
+    return this.request('POST', `/v1/rooms/${encodeURIComponent(roomId)}/members`, {});
+  }
+  invite(roomId: string, user_id: string): Promise<{ room: Room }> {
+    return this.request('POST', `/v1/rooms/${encodeURIComponent(roomId)}/members`, { user_id });
+  }
+  leave(roomId: string): Promise<void> {
+    return this.request('DELETE', `/v1/rooms/${encodeURIComponent(roomId)}/members/me`);
+  }
+  members(roomId: string): Promise<{ members: Member[] }> {
+    return this.request('GET', `/v1/rooms/${encodeURIComponent(roomId)}/members`);
+  }
+  messagesAfter(roomId: string, afterSeq: number, limit = 200): Promise<MessagePage> {
+    return this.request('GET', `/v1/rooms/${encodeURIComponent(roomId)}/messages?after_seq=${afterSeq}&limit=${limit}`);
+  }
+  messagesBefore(roomId: string, beforeSeq: number, limit = 50): Promise<MessagePage> {
+    return this.request('GET', `/v1/rooms/${encodeURIComponent(roomId)}/messages?before_seq=${beforeSeq}&limit=${limit}`);
+  }
+  postMessage(roomId: string, client_msg_id: string, text: string): Promise<{ message: Message }> {
+    return this.request('POST', `/v1/rooms/${encodeURIComponent(roomId)}/messages`, { client_msg_id, text });
+  }
+  markRead(roomId: string, seq: number): Promise<void> {
+    return this.request('POST', `/v1/rooms/${encodeURIComponent(roomId)}/read`, { seq });
+  }
+  openDm(user_id: string): Promise<{ room: Room }> {
+    return this.request('POST', '/v1/dms', { user_id });
+  }
+  presence(userIds: string[]): Promise<{ users: Presence[] }> {
+    return this.request('GET', `/v1/presence?user_ids=${userIds.map(encodeURIComponent).join(',')}`);
+  }
+}

@@ -1,0 +1,88 @@
+import type { Room } from '../api/types';
+import type { PresenceMap } from '../state/presence';
+import { statusOf } from '../state/presence';
+import type { RoomEntry } from '../state/rooms';
+import { PresenceDot } from './Avatar';
+import { LockIcon } from './Icons';
+
+interface Props {
+  me: { display_name: string; username: string };
+  channels: RoomEntry[];
+  directs: RoomEntry[];
+  activeRoomId: string | null;
+  title: (r: Room) => string;
+  partnerOf: (roomId: string) => string | undefined;
+  presence: PresenceMap;
+  onSelect: (roomId: string) => void;
+  onBrowse: () => void;
+  onCreate: () => void;
+  onNewDm: () => void;
+  onAccount: () => void;
+}
+
+export function Sidebar(p: Props) {
+  const item = (e: RoomEntry, isDm: boolean) => {
+    const r = e.room;
+    const unread = r.unread_count > 0 && r.id !== p.activeRoomId;
+    const partner = isDm ? p.partnerOf(r.id) : undefined;
+    const name = p.title(r);
+    return (
+      <li key={r.id}>
+        <a
+          href={`#/room/${r.id}`}
+          className={`room-link${r.id === p.activeRoomId ? ' room-link--active' : ''}${unread ? ' room-link--unread' : ''}`}
+          aria-current={r.id === p.activeRoomId ? 'page' : undefined}
+          onClick={() => p.onSelect(r.id)}
+          data-room-name={name}
+        >
+          <span className="room-link__icon" aria-hidden={partner ? undefined : true}>
+            {partner ? <PresenceDot status={statusOf(p.presence, partner)} /> : r.visibility === 'private' ? <LockIcon /> : '#'}
+          </span>
+          <span className="room-link__name">{name}</span>
+          {unread ? (
+            <span className="badge" aria-label={`${r.unread_count} unread`}>
+              {r.unread_count > 99 ? '99+' : r.unread_count}
+            </span>
+          ) : null}
+        </a>
+      </li>
+    );
+  };
+  return (
+    <div className="sidebar__inner">
+      <div className="sidebar__brand">
+        <span className="brand__logo" aria-hidden="true">
+          ◆
+        </span>{' '}
+        Chat
+      </div>
+      <section aria-labelledby="channels-h" className="sidebar__section">
+        <div className="sidebar__head">
+          <h2 id="channels-h">Channels</h2>
+          <button type="button" className="btn btn--icon btn--on-dark" onClick={p.onCreate} aria-label="Create a channel">
+            +
+          </button>
+        </div>
+        <ul className="room-list">{p.channels.map((e) => item(e, false))}</ul>
+        <button type="button" className="btn btn--link btn--on-dark sidebar__more" onClick={p.onBrowse}>
+          Browse channels
+        </button>
+      </section>
+      <section aria-labelledby="dms-h" className="sidebar__section">
+        <div className="sidebar__head">
+          <h2 id="dms-h">Direct messages</h2>
+          <button type="button" className="btn btn--icon btn--on-dark" onClick={p.onNewDm} aria-label="Start a direct message">
+            +
+          </button>
+        </div>
+        <ul className="room-list">{p.directs.map((e) => item(e, true))}</ul>
+      </section>
+      <div className="sidebar__me">
+        <button type="button" className="btn btn--link btn--on-dark me-button" onClick={p.onAccount}>
+          <span className="me-button__name">{p.me.display_name}</span>
+          <span className="me-button__sub">@{p.me.username} · Account</span>
+        </button>
+      </div>
+    </div>
+  );
+}
