@@ -15,7 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from chat_runtime.messaging import EXCHANGE_EVENTS
-from chat_runtime.messaging.outbox import add_event
+from chat_runtime.messaging.outbox import OutboxEvent, add_event, add_events
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from message_service import store
@@ -30,7 +30,6 @@ from message_service.domain.sending import (
     SendCommand,
     plan_batch,
 )
-from message_service.store import PendingEvent
 from message_service.wire import message_json
 
 
@@ -89,7 +88,7 @@ async def emit_rejected(
     )
 
 
-def _outcome_events(cmd: SendCommand, outcome: Outcome, *, rejections: bool) -> list[PendingEvent]:
+def _outcome_events(cmd: SendCommand, outcome: Outcome, *, rejections: bool) -> list[OutboxEvent]:
     if isinstance(outcome, Rejected):
         if not rejections:
             return []
@@ -101,19 +100,19 @@ def _outcome_events(cmd: SendCommand, outcome: Outcome, *, rejections: bool) -> 
             "message": outcome.detail,
         }
         return [
-            PendingEvent(f"user.{cmd.sender_id}.message.rejected.v1", "message.rejected.v1", body)
+            OutboxEvent(f"user.{cmd.sender_id}.message.rejected.v1", "message.rejected.v1", body)
         ]
     message = message_json(outcome.message)
     events = []
     if isinstance(outcome, Created) or outcome.reemit_created:
         # A duplicate re-emits `created` so a recipient who missed the first one still gets it.
         events.append(
-            PendingEvent(
+            OutboxEvent(
                 f"room.{cmd.room_id}.message.created.v1", "message.created.v1", {"message": message}
             )
         )
     events.append(
-        PendingEvent(
+        OutboxEvent(
             f"user.{cmd.sender_id}.message.accepted.v1",
             "message.accepted.v1",
             {"client_msg_id": str(cmd.client_msg_id), "message": message},
@@ -153,8 +152,9 @@ async def send_messages(
     await store.insert_messages(session, plan.new_messages)
     await store.set_last_seqs(session, plan.last_seqs, now)
     await store.set_read_positions(session, plan.read_positions)
-    await store.add_events(
+    await add_events(
         session,
+        store.outbox,
         [
             event
             for cmd, outcome in zip(commands, plan.outcomes, strict=True)

@@ -6,20 +6,14 @@ REST request, one per command batch) and the outbox rows land in the same one.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol
 from uuid import UUID
 
 import sqlalchemy as sa
-from chat_runtime.logging import correlation_id_var
-from chat_runtime.messaging import EXCHANGE_EVENTS
-from chat_runtime.messaging.envelope import default_contracts
 from chat_runtime.messaging.outbox import outbox_table
-from chat_runtime.tracing import inject_traceparent
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -432,42 +426,6 @@ async def get_usernames(session: AsyncSession, ids: Iterable[UUID]) -> dict[UUID
         return {}
     stmt = sa.select(users.c.id, users.c.username).where(users.c.id.in_(wanted))
     return {r.id: r.username for r in await session.execute(stmt)}
-
-
-# --- outbox (bulk) ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class PendingEvent:
-    routing_key: str
-    type_name: str
-    body: dict[str, Any]
-
-
-async def add_events(session: AsyncSession, events: Sequence[PendingEvent]) -> None:
-    """Like chat_runtime's `add_event`, for many events in one statement: a send batch owes two
-    events per message, and one INSERT round trip each dominated the batch's time."""
-    if not events:
-        return
-    headers: dict[str, Any] = {}
-    inject_traceparent(headers)
-    correlation_id = correlation_id_var.get()
-    rows = []
-    for event in events:
-        default_contracts.validate(event.type_name, event.body)
-        rows.append(
-            {
-                "id": uuid.uuid4(),
-                "exchange": EXCHANGE_EVENTS,
-                "routing_key": event.routing_key,
-                "type_name": event.type_name,
-                "body": event.body,
-                "headers": headers,
-                "correlation_id": correlation_id,
-                "message_id": str(uuid.uuid4()),
-            }
-        )
-    await session.execute(sa.insert(outbox), rows)
 
 
 # --- unit of work ------------------------------------------------------------------------------

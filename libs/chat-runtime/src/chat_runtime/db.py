@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
@@ -20,8 +20,12 @@ from sqlalchemy.ext.asyncio import (
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    # pre-ping turns connections broken by a database restart into a fresh connect, not an error.
-    options: dict[str, Any] = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10}
+    # No pre-ping: it costs a round trip per checkout. After a database restart the first use
+    # of a stale connection fails as a connection-level error (`is_infrastructure_error`):
+    # SQLAlchemy then discards every older pooled connection, consumers hold and retry, and HTTP
+    # answers 503 + Retry-After. pool_recycle replaces connections before server/proxy idle
+    # timeouts can cut them.
+    options: dict[str, Any] = {"pool_recycle": 1800, "pool_size": 10, "max_overflow": 10}
     options.update(kwargs)
     return create_async_engine(url, **options)
 

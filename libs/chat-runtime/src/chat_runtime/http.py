@@ -22,6 +22,7 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from chat_runtime.db import is_infrastructure_error
 from chat_runtime.logging import bind_correlation_id, correlation_id_var, get_logger
 from chat_runtime.settings import BaseServiceSettings
 from chat_runtime.tracing import start_server_span
@@ -249,9 +250,18 @@ async def _data_error_handler(_: Request, exc: Exception) -> Response:
     ).response()
 
 
-async def _unhandled_handler(_: Request, exc: Exception) -> Response:
+def _unhandled_problem(exc: BaseException) -> Problem:
+    if is_infrastructure_error(exc):
+        # The database is down or was restarted (a pooled connection went stale): not a bug,
+        # and a retry soon succeeds, so 503 with Retry-After instead of 500.
+        log.warning("database_unavailable", error=repr(exc)[:300])
+        return Problem(503, "unavailable", _DETAILS[503], headers={"Retry-After": "1"})
     log.error("unhandled_exception", exc_info=exc)
-    return Problem(500, "internal", _DETAILS[500]).response()
+    return Problem(500, "internal", _DETAILS[500])
+
+
+async def _unhandled_handler(_: Request, exc: Exception) -> Response:
+    return _unhandled_problem(exc).response()
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -378,8 +388,7 @@ class EdgeMiddleware:
                 await self.app(scope, app_receive, send_wrapper)
             except Exception as exc:
                 if not state["done"]:
-                    log.error("unhandled_exception", exc_info=exc)
-                    await answer(Problem(500, "internal", _DETAILS[500]))
+                    await answer(_unhandled_problem(exc))
             route = scope.get("route")
             route_path = getattr(route, "path", None) or "unmatched"
             span.update_name(f"{method} {route_path}")

@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace.export import (
     ConsoleSpanExporter,
     SimpleSpanProcessor,
 )
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 from opentelemetry.trace import Span, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -26,12 +27,13 @@ _configured: dict[str, TracerProvider] = {}
 TRACER_NAME = "chat_runtime"
 
 
-def configure_tracing(service: str, version: str, exporter: str = "none") -> None:
-    """Install the SDK tracer provider once per process (OTel allows setting it only once)."""
-    if "provider" in _configured:
-        return
+def build_tracer_provider(service: str, version: str, exporter: str = "none") -> TracerProvider:
+    # With no exporter nobody reads the spans: sample nothing at the root, so spans are
+    # non-recording (ids are still generated and propagated, logs keep their trace_id), which
+    # saves the span bookkeeping on every publish, delivery and request.
     provider = TracerProvider(
-        resource=Resource.create({"service.name": service, "service.version": version})
+        resource=Resource.create({"service.name": service, "service.version": version}),
+        sampler=ParentBased(ALWAYS_OFF) if exporter == "none" else None,
     )
     if exporter == "console":
         provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
@@ -40,6 +42,14 @@ def configure_tracing(service: str, version: str, exporter: str = "none") -> Non
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    return provider
+
+
+def configure_tracing(service: str, version: str, exporter: str = "none") -> None:
+    """Install the SDK tracer provider once per process (OTel allows setting it only once)."""
+    if "provider" in _configured:
+        return
+    provider = build_tracer_provider(service, version, exporter)
     trace.set_tracer_provider(provider)
     _configured["provider"] = provider
 

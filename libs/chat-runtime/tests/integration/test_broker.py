@@ -5,7 +5,13 @@ from urllib.parse import unquote
 
 import aio_pika
 import pytest
-from chat_runtime.messaging import Broker, Envelope, InfrastructureError, PublishError
+from chat_runtime.messaging import (
+    BatchResult,
+    Broker,
+    Envelope,
+    InfrastructureError,
+    PublishError,
+)
 from chat_runtime.messaging.topology import (
     EXCHANGE_COMMANDS,
     EXCHANGE_EVENTS,
@@ -296,3 +302,37 @@ async def test_connect_retries_then_gives_up_when_nothing_listens() -> None:
         await broker.connect(retry_for_s=0.5)
     assert 0.2 <= loop.time() - started < 5
     assert not broker.is_ready()
+
+
+async def test_batch_result_acks_the_good_and_dead_letters_or_retries_the_bad(
+    rt_broker: Broker, rt_eventually: Any
+) -> None:
+    import orjson
+
+    seen: list[tuple[int, int]] = []  # (seq, delivery_count) of every handled envelope
+
+    async def handler(envelopes: list[Envelope]) -> BatchResult:
+        result = BatchResult()
+        for envelope in envelopes:
+            seq = int(envelope.body["seq"])
+            seen.append((seq, envelope.delivery_count))
+            if seq == 3:
+                result.dead_letter(envelope)  # poison: to <queue>.dead at once
+            elif seq == 5 and envelope.delivery_count == 0:
+                result.retry(envelope)  # transient: comes back once, then succeeds
+        return result
+
+    for seq in range(1, 7):
+        await rt_broker.publish(
+            EXCHANGE_COMMANDS, read_routing_key(1), "room.read.v1", read_body(seq), mandatory=True
+        )
+    handle = await rt_broker.consume(
+        read_queue(1), {"*": handler}, batch=True, max_batch=10, max_wait_s=0.05
+    )
+    dead = await get_one(rt_broker, dead_queue(read_queue(1)))
+    await rt_eventually(lambda: (5, 1) in seen)
+    await handle.cancel()
+    assert orjson.loads(dead.body)["seq"] == 3
+    assert sorted(seq for seq, _ in seen) == [1, 2, 3, 4, 5, 5, 6]  # only 5 came back
+    assert await depth(rt_broker, read_queue(1)) == 0
+    assert await depth(rt_broker, dead_queue(read_queue(1))) == 0

@@ -2,7 +2,7 @@ import textwrap
 import uuid
 from pathlib import Path
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 import pytest
 import sqlalchemy as sa
 from chat_runtime.db import (
@@ -117,3 +117,35 @@ async def test_a_database_that_is_not_there_is_an_infrastructure_error() -> None
         assert is_infrastructure_error(caught.value)
     finally:
         await engine.dispose()
+
+
+async def test_connections_cut_by_a_restart_fail_once_as_infrastructure_then_recover() -> None:
+    # No pre-ping: a pooled connection the server dropped (as in a PostgreSQL restart) fails on
+    # first use with a connection-level error (consumers retry it), and the pool replaces the
+    # rest, so the next transaction works.
+    async with temporary_database("rt_stale") as url:
+        engine = create_engine(url, pool_size=3)
+        name = engine.url.database
+        try:
+            async with engine.connect() as a, engine.connect() as b:
+                await a.execute(sa.text("SELECT 1"))
+                await b.execute(sa.text("SELECT 1"))
+            admin = await asyncpg.connect(ADMIN)
+            try:
+                killed = await admin.fetchval(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE datname = $1 AND pid <> pg_backend_pid()",
+                    name,
+                )
+            finally:
+                await admin.close()
+            assert killed == 2
+            with pytest.raises(Exception) as caught:  # noqa: PT011 - the class is what is asserted
+                async with engine.connect() as conn:
+                    await conn.execute(sa.text("SELECT 1"))
+            assert is_infrastructure_error(caught.value)
+            for _ in range(3):  # every later checkout gets a fresh connection
+                async with engine.connect() as conn:
+                    assert (await conn.execute(sa.text("SELECT 1"))).scalar_one() == 1
+        finally:
+            await engine.dispose()

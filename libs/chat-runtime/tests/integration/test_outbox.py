@@ -9,8 +9,14 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 from chat_runtime.db import create_engine, session_factory
-from chat_runtime.messaging import Broker
-from chat_runtime.messaging.outbox import OutboxRelay, add_event, outbox_table
+from chat_runtime.messaging import Broker, PublishError
+from chat_runtime.messaging.outbox import (
+    OutboxEvent,
+    OutboxRelay,
+    add_event,
+    add_events,
+    outbox_table,
+)
 from chat_runtime.messaging.topology import EXCHANGE_EVENTS, declare_exclusive_queue
 from chat_runtime.testing import temporary_database
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -245,3 +251,108 @@ async def test_outbox_event_keeps_the_writers_correlation_id_and_trace(
     message = listener.messages[0]
     assert message.correlation_id == "req-42"
     assert str((message.headers or {})["traceparent"]).split("-")[1] == trace_id
+
+
+async def test_a_batch_larger_than_one_drain_keeps_seq_order(
+    rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    user = str(uuid.uuid4())
+    listener = Listener()
+    await listener.start(rt_broker, user)
+    async with rt_sessions() as session, session.begin():
+        ids = await add_events(session, outbox, [OutboxEvent(**joined(user)) for _ in range(700)])
+    relay = OutboxRelay(rt_sessions, outbox, rt_broker, batch_size=500)
+    assert await relay.drain_once() == 500  # one pass: published without awaiting each confirm
+    assert await relay.drain_once() == 200
+    assert await relay.drain_once() == 0
+    await listener.wait_for(700)
+    assert [m.message_id for m in listener.messages] == ids
+    assert await unpublished(rt_sessions) == 0
+
+
+class NackOnce:
+    """The real broker, except that one message is refused (as a broker nack) the first time."""
+
+    def __init__(self, broker: Broker, message_id: str) -> None:
+        self.broker = broker
+        self.message_id = message_id
+        self.refused = 0
+
+    async def publish(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("message_id") == self.message_id and not self.refused:
+            self.refused += 1
+            raise PublishError("broker refused the message (nack)")
+        await self.broker.publish(*args, **kwargs)
+
+
+async def test_a_nack_in_the_middle_republishes_from_that_row_in_order(
+    rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    user = str(uuid.uuid4())
+    listener = Listener()
+    await listener.start(rt_broker, user)
+    async with rt_sessions() as session, session.begin():
+        ids = await add_events(session, outbox, [OutboxEvent(**joined(user)) for _ in range(10)])
+    broker = NackOnce(rt_broker, ids[4])
+    relay = OutboxRelay(rt_sessions, outbox, broker, batch_size=500)  # type: ignore[arg-type]
+    with pytest.raises(PublishError):
+        await relay.drain_once()
+    # Rows 1-4 are marked; the refused row and everything after it stay for the next pass,
+    # even though rows 6-10 were confirmed.
+    assert relay.published_total == 4
+    assert await unpublished(rt_sessions) == 6
+    assert relay.current_batch_size == 250  # a failed pass halves the next batch
+    assert await relay.drain_once() == 6
+    assert relay.current_batch_size == 500  # and a clean one restores it
+    await listener.wait_for(9 + 6)
+    assert [m.message_id for m in listener.messages] == ids[:4] + ids[5:] + ids[4:]
+    assert await unpublished(rt_sessions) == 0
+    assert broker.refused == 1
+
+
+async def test_add_events_inserts_many_rows_like_add_event(
+    rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    from chat_runtime.logging import bind_correlation_id, correlation_id_var
+
+    user = str(uuid.uuid4())
+    listener = Listener()
+    await listener.start(rt_broker, user)
+    token = bind_correlation_id("req-bulk")
+    try:
+        async with rt_sessions() as session, session.begin():
+            ids = await add_events(
+                session,
+                outbox,
+                [
+                    OutboxEvent(**joined(user)),
+                    OutboxEvent(**joined(user), message_id="fixed-id", correlation_id="own"),
+                    OutboxEvent(**joined(user), persistent=False, headers={"x-extra": "1"}),
+                ],
+            )
+            assert await add_events(session, outbox, []) == []
+    finally:
+        correlation_id_var.reset(token)
+    assert ids[1] == "fixed-id"
+    assert len(set(ids)) == 3
+    assert await OutboxRelay(rt_sessions, outbox, rt_broker).drain_once() == 3
+    await listener.wait_for(3)
+    first, second, third = listener.messages
+    assert [m.message_id for m in listener.messages] == ids
+    assert first.correlation_id == "req-bulk"
+    assert second.correlation_id == "own"
+    assert "traceparent" in (first.headers or {})
+    assert third.delivery_mode == aio_pika.DeliveryMode.NOT_PERSISTENT
+    assert (third.headers or {})["x-extra"] == "1"
+    assert first.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+
+
+async def test_add_events_with_one_invalid_event_inserts_nothing(
+    rt_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    user = str(uuid.uuid4())
+    bad = OutboxEvent(**{**joined(user), "body": {"user_id": user}})  # room_id missing
+    with pytest.raises(ValueError, match="room"):
+        async with rt_sessions() as session, session.begin():
+            await add_events(session, outbox, [OutboxEvent(**joined(user)), bad])
+    assert await unpublished(rt_sessions) == 0

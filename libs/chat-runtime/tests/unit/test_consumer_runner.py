@@ -1,11 +1,12 @@
 """The consumer runner with fake deliveries: ordering of handler and acknowledgement."""
 
 import asyncio
+import dataclasses
 import json
 from typing import Any, cast
 
 import pytest
-from chat_runtime.messaging import Envelope, InfrastructureError
+from chat_runtime.messaging import BatchResult, Envelope, InfrastructureError
 from chat_runtime.messaging import consumer as consumer_mod
 from chat_runtime.messaging.consumer import ConsumerHandle
 
@@ -166,3 +167,60 @@ def test_batch_mode_needs_exactly_one_star_handler() -> None:
 
     with pytest.raises(ValueError, match="exactly one handler"):
         runner({"thing.v1": handler}, batch=True)
+
+
+async def test_batch_result_settles_each_envelope_by_its_outcome() -> None:
+    journal: list[str] = []
+
+    async def handler(envelopes: list[Envelope]) -> BatchResult:
+        journal.append("handled")
+        result = BatchResult()
+        for envelope in envelopes:
+            if envelope.body["n"] == 2:
+                result.dead_letter(envelope)  # poison: straight to the DLX
+            elif envelope.body["n"] == 3:
+                result.retry(envelope)  # transient: redelivered, counts against the limit
+        return result.ack(envelopes[0])
+
+    messages = [FakeMessage(journal, "thing.v1", {"n": i}, i) for i in range(1, 5)]
+    await process(runner({"*": handler}, batch=True), messages)
+    assert journal == [
+        "handled",
+        "ack 1",
+        "reject 2 requeue=False",
+        "nack 3 requeue=True",
+        "ack 4",
+    ]
+
+
+async def test_batch_result_ignores_an_equal_but_different_envelope() -> None:
+    journal: list[str] = []
+
+    async def handler(envelopes: list[Envelope]) -> BatchResult:
+        # A copy is equal but not the delivery the runner handed over: it settles nothing.
+        return BatchResult().dead_letter(dataclasses.replace(envelopes[0]))
+
+    await process(
+        runner({"*": handler}, batch=True), [FakeMessage(journal, "thing.v1", {"n": 1}, 1)]
+    )
+    assert journal == ["ack 1"]
+
+
+async def test_infrastructure_error_in_a_batch_still_holds_then_settles_per_result(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(consumer_mod, "RETRY_INITIAL_S", 0.001)
+    journal: list[str] = []
+    attempts = 0
+
+    async def handler(envelopes: list[Envelope]) -> BatchResult:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1:
+            raise InfrastructureError("db down")
+        return BatchResult().retry(envelopes[1])
+
+    messages = [FakeMessage(journal, "thing.v1", {"n": i}, i) for i in range(1, 3)]
+    await process(runner({"*": handler}, batch=True), messages)
+    assert attempts == 2
+    assert journal == ["ack 1", "nack 2 requeue=True"]

@@ -8,7 +8,7 @@ from chat_runtime.http import Problem, client_address, create_app
 from chat_runtime.settings import BaseServiceSettings
 from fastapi import FastAPI, HTTPException, Request
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, DBAPIError
 
 pytestmark = pytest.mark.unit
 
@@ -40,6 +40,11 @@ def make_app() -> FastAPI:
     @app.post("/store")
     async def store(body: Body) -> None:
         raise DataError("INSERT", {}, ValueError("invalid byte sequence for encoding UTF8: 0x00"))
+
+    @app.get("/db-down")
+    async def db_down() -> None:
+        # What a pooled connection broken by a database restart raises on first use.
+        raise DBAPIError("SELECT 1", {}, ConnectionResetError("connection was closed"), True)
 
     @app.get("/ip")
     async def ip(request: Request) -> dict[str, str]:
@@ -210,3 +215,14 @@ async def test_value_the_database_refuses_is_a_422_not_a_500(rt_client: httpx.As
     r = await rt_client.post("/store", json={"name": "a\u0000bc", "count": 1})
     assert r.status_code == 422
     assert r.json()["code"] == "invalid_value"
+
+
+async def test_database_outage_is_a_503_with_retry_after_not_a_500(
+    rt_client: httpx.AsyncClient,
+) -> None:
+    response = await rt_client.get("/db-down")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    body = response.json()
+    assert body["code"] == "unavailable"
+    assert "connection was closed" not in response.text

@@ -2,10 +2,10 @@ import uuid
 import zlib
 from typing import ClassVar
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 import pytest
 from chat_runtime.db import is_infrastructure_error
-from chat_runtime.messaging import InfrastructureError, shard_of
+from chat_runtime.messaging import InfrastructureError, PublishError, shard_of
 from chat_runtime.messaging.topology import command_queue_arguments, dead_queue
 from chat_runtime.settings import BaseServiceSettings
 from pydantic import SecretStr, ValidationError
@@ -112,3 +112,31 @@ def test_wrapped_connection_error_is_found_in_the_chain() -> None:
 )
 def test_data_and_programming_errors_are_not_infrastructure(exc: BaseException) -> None:
     assert not is_infrastructure_error(exc)
+
+
+def test_confirmed_prefix_stops_at_the_first_failed_publish() -> None:
+    from chat_runtime.messaging.outbox import confirmed_prefix
+
+    failure = PublishError("nacked")
+    rows = ["r1", "r2", "r3", "r4"]
+    # r4 was confirmed too, but comes after the failure: it stays for the next pass.
+    assert confirmed_prefix(rows, [None, None, failure, None]) == (["r1", "r2"], failure)
+    assert confirmed_prefix(rows, [failure, None, None, None]) == ([], failure)
+    assert confirmed_prefix(rows, [None] * 4) == (rows, None)
+    assert confirmed_prefix([], []) == ([], None)
+
+
+def test_without_an_exporter_spans_are_not_recorded_but_ids_still_propagate() -> None:
+    from chat_runtime.tracing import build_tracer_provider, inject_traceparent
+
+    quiet = build_tracer_provider("svc", "1", "none").get_tracer("t")
+    with quiet.start_as_current_span("root") as span:
+        assert not span.is_recording()  # no attributes/events bookkeeping for nobody
+        context = span.get_span_context()
+        assert context.is_valid
+        headers: dict[str, object] = {}
+        inject_traceparent(headers)
+        assert str(headers["traceparent"]).split("-")[1] == format(context.trace_id, "032x")
+    exported = build_tracer_provider("svc", "1", "console").get_tracer("t")
+    with exported.start_as_current_span("root") as span:
+        assert span.is_recording()

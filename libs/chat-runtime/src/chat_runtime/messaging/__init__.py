@@ -4,6 +4,7 @@ from chat_runtime.messaging.broker import Broker, shard_of
 from chat_runtime.messaging.consumer import ConsumerHandle, message_context
 from chat_runtime.messaging.envelope import (
     BatchHandler,
+    BatchResult,
     ContractRegistry,
     Envelope,
     Handler,
@@ -11,6 +12,7 @@ from chat_runtime.messaging.envelope import (
     MessagingError,
     PublishError,
     RequestTimeout,
+    Settlement,
 )
 from chat_runtime.messaging.topology import (
     EXCHANGE_COMMANDS,
@@ -23,6 +25,7 @@ __all__ = [
     "EXCHANGE_DLX",
     "EXCHANGE_EVENTS",
     "BatchHandler",
+    "BatchResult",
     "Broker",
     "ConsumerHandle",
     "ContractRegistry",
@@ -32,6 +35,7 @@ __all__ = [
     "MessagingError",
     "PublishError",
     "RequestTimeout",
+    "Settlement",
     "message_context",
     "shard_of",
 ]

@@ -214,12 +214,16 @@ class Broker:
         message_id: str | None = None,
         headers: Mapping[str, Any] | None = None,
         reply_to: str | None = None,
+        validate: bool = True,
     ) -> None:
         """Publish one message; returns only after the broker confirmed it (when confirm=True).
 
         Raises `chat_contracts.ContractError` (a ValueError) for a body that breaks its schema and
-        `PublishError` when the broker nacks, returns (mandatory) or does not answer in time."""
-        self.contracts.validate(type_name, dict(body))
+        `PublishError` when the broker nacks, returns (mandatory) or does not answer in time.
+        `validate=False` skips the schema check for bodies already validated (outbox rows are
+        checked when written)."""
+        if validate:
+            self.contracts.validate(type_name, dict(body))
         all_headers: dict[str, Any] = dict(headers or {})
         # Outbox rows carry the traceparent of the transaction that wrote them; the publish span
         # continues that trace.

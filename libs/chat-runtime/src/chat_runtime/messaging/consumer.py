@@ -14,7 +14,14 @@ from opentelemetry.trace import Span
 
 from chat_runtime.db import is_infrastructure_error
 from chat_runtime.logging import correlation_id_var, get_logger
-from chat_runtime.messaging.envelope import BatchHandler, Envelope, Handler, InfrastructureError
+from chat_runtime.messaging.envelope import (
+    BatchHandler,
+    BatchResult,
+    Envelope,
+    Handler,
+    InfrastructureError,
+    Settlement,
+)
 from chat_runtime.tracing import start_consumer_span
 
 if TYPE_CHECKING:
@@ -71,6 +78,9 @@ def message_context(envelope: Envelope, span_name: str | None = None) -> Iterato
             yield span
         finally:
             correlation_id_var.reset(token)
+
+
+_SETTLE_ACTIONS: dict[Settlement, str] = {"ack": "ack", "retry": "nack", "dead_letter": "reject"}
 
 
 async def _settle(message: AbstractIncomingMessage, action: str) -> None:
@@ -245,23 +255,24 @@ class ConsumerHandle:
             for message, envelope in admitted:
                 await self._handle([message], [envelope])
 
-    async def _call(self, envelopes: list[Envelope]) -> None:
+    async def _call(self, envelopes: list[Envelope]) -> BatchResult | None:
         if self.batch:
             batch_handler = cast(BatchHandler, self.handlers["*"])
             first = envelopes[0]
             name = f"{self.queue_name} batch"
             if len(envelopes) == 1:
                 with message_context(first, name):
-                    await batch_handler(envelopes)
+                    result = await batch_handler(envelopes)
             else:
                 attrs = {"messaging.batch.message_count": len(envelopes)}
                 with start_consumer_span(name, first.headers, attrs):
-                    await batch_handler(envelopes)
-            return
+                    result = await batch_handler(envelopes)
+            return result if isinstance(result, BatchResult) else None
         envelope = envelopes[0]
         handler = cast(Handler, self._handler_for(envelope.type_name))
         with message_context(envelope):
             await handler(envelope)
+        return None
 
     async def _handle(
         self, messages: list[AbstractIncomingMessage], envelopes: list[Envelope]
@@ -269,7 +280,7 @@ class ConsumerHandle:
         delay = RETRY_INITIAL_S
         while True:
             try:
-                await self._call(envelopes)
+                result = await self._call(envelopes)
             except Exception as exc:
                 if isinstance(exc, InfrastructureError) or is_infrastructure_error(exc):
                     # Hold the deliveries: requeueing would burn the quorum delivery limit.
@@ -301,6 +312,20 @@ class ConsumerHandle:
                 for message in messages:
                     await _settle(message, "nack")
                 return
-            for message in messages:
-                await _settle(message, "ack")
+            if result is None:
+                for message in messages:
+                    await _settle(message, "ack")
+                return
+            for message, envelope in zip(messages, envelopes, strict=True):
+                outcome = result.outcome_of(envelope)
+                if outcome != "ack":
+                    log.warning(
+                        "batch_item_not_acked",
+                        queue=self.queue_name,
+                        outcome=outcome,
+                        type_name=envelope.type_name,
+                        message_id=envelope.message_id,
+                        delivery_count=envelope.delivery_count,
+                    )
+                await _settle(message, _SETTLE_ACTIONS[outcome])
             return

@@ -1,0 +1,131 @@
+"""Run bench/load.py against a private stack on ports 18001-18004 (edge 18080), with its own
+RabbitMQ vhost and databases on the shared servers, so a benchmark neither disturbs nor is
+disturbed by a `make run` stack or other test runs. Arguments after `--` go to load.py.
+
+    .venv/bin/python bench/private_stack.py -- --clients 200 --rooms 10 --rate 200 --duration 20
+
+The vhost `chat-bench` and the databases `chat_bench_*` are kept between runs, so the users
+cached in bench/results/tmp/.users-private.json (git-ignored) stay valid; `--cleanup` removes
+them afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+from chat_devtools.config import StackConfig, default_services, find_repo_root
+from chat_devtools.stack import Stack
+
+PORTS = {"auth": 18001, "gateway": 18002, "message": 18003, "presence": 18004}
+EDGE_PORT = 18080
+VHOST = "chat-bench"
+DATABASES = {"chat_auth": "chat_bench_auth", "chat_messages": "chat_bench_messages"}
+DATABASES["chat_presence"] = "chat_bench_presence"
+SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432"
+
+
+def rabbitmqctl(*args: str, check: bool = True) -> None:
+    ctl = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
+    subprocess.run([ctl, *args], check=check, capture_output=True)
+
+
+def ensure_vhost() -> str:
+    rabbitmqctl("add_vhost", VHOST, check=False)  # fails harmlessly when it exists
+    rabbitmqctl("set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*")
+    return f"amqp://guest:guest@127.0.0.1:5672/{VHOST}"
+
+
+async def outbox_lag(since: datetime) -> dict[str, object]:
+    """How long message-service's events waited in its outbox (commit to broker confirm)."""
+    conn = await asyncpg.connect(
+        f"postgresql://postgres@127.0.0.1:5432/{DATABASES['chat_messages']}"
+    )
+    try:
+        row = await conn.fetchrow(
+            """
+            SELECT count(*) AS events, count(published_at) AS published,
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY lag) AS p50,
+                   percentile_cont(0.99) WITHIN GROUP (ORDER BY lag) AS p99,
+                   max(lag) AS max
+            FROM (SELECT published_at,
+                         extract(epoch FROM published_at - created_at) * 1000 AS lag
+                  FROM outbox WHERE created_at >= $1) AS t
+            """,
+            since,
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    out: dict[str, object] = {"events": row["events"], "published": row["published"]}
+    for key in ("p50", "p99", "max"):
+        out[f"{key}_ms"] = None if row[key] is None else round(float(row[key]), 1)
+    return out
+
+
+async def drop_databases() -> None:
+    admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+    try:
+        for name in DATABASES.values():
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cleanup", action="store_true", help="drop vhost and databases after")
+    parser.add_argument("load_args", nargs=argparse.REMAINDER)
+    args = parser.parse_args()
+    load_args = [a for a in args.load_args if a != "--"]
+    root = find_repo_root()
+    work = Path("/tmp/chat-bench-stack")
+    config = StackConfig(
+        root=root,
+        services=default_services(
+            auth=(PORTS["auth"],),
+            gateway=(PORTS["gateway"],),
+            message=(PORTS["message"],),
+            presence=(PORTS["presence"],),
+        ),
+        amqp_url=ensure_vhost(),
+        database_urls={k: f"{SERVER}/{v}" for k, v in DATABASES.items()},
+        edge_port=EDGE_PORT,
+        log_dir=work / "log",
+        run_dir=work / "run",
+    )
+    stack = Stack(config)
+    status = 1
+    try:
+        with stack.running():
+            command = [
+                sys.executable,
+                str(root / "bench" / "load.py"),
+                "--base-url",
+                f"http://127.0.0.1:{EDGE_PORT}",
+                "--service-ports",
+                ",".join(str(PORTS[n]) for n in ("auth", "gateway", "message", "presence")),
+                "--user-cache",
+                str(root / "bench" / "results" / "tmp" / ".users-private.json"),
+                *load_args,
+            ]
+            started = datetime.now(UTC)
+            status = subprocess.run(command, cwd=root, check=False).returncode
+            lag = asyncio.run(outbox_lag(started))
+            print(json.dumps({"message_service_outbox_lag": lag}), flush=True)
+    finally:
+        if args.cleanup:
+            asyncio.run(drop_databases())
+            rabbitmqctl("delete_vhost", VHOST, check=False)
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
