@@ -111,13 +111,17 @@ def _outcome_events(cmd: SendCommand, outcome: Outcome, *, rejections: bool) -> 
                 f"room.{cmd.room_id}.message.created.v1", "message.created.v1", {"message": message}
             )
         )
-    events.append(
-        OutboxEvent(
-            f"user.{cmd.sender_id}.message.accepted.v1",
-            "message.accepted.v1",
-            {"client_msg_id": str(cmd.client_msg_id), "message": message},
+    if isinstance(outcome, Duplicate):
+        # Only a repeat needs `accepted`: a first send is acked by the gateway on `created`, which
+        # it always receives (it binds the room before publishing). One event per message instead
+        # of two halves the outbox relay's work on the hot path.
+        events.append(
+            OutboxEvent(
+                f"user.{cmd.sender_id}.message.accepted.v1",
+                "message.accepted.v1",
+                {"client_msg_id": str(cmd.client_msg_id), "message": message},
+            )
         )
-    )
     return events
 
 

@@ -64,6 +64,12 @@ def accepted(s: Any, sender: uuid.UUID) -> list[dict[str, Any]]:
     return result
 
 
+def created_in(s: Any, room: str | None = None) -> list[dict[str, Any]]:
+    prefix = f"room.{room}.message.created.v1" if room else "room."
+    result: list[dict[str, Any]] = s.spy.of(prefix, "message.created.v1")
+    return result
+
+
 async def test_batch_across_rooms_is_gapless_in_arrival_order_and_emitted_once(
     ms_bus: Any,
 ) -> None:
@@ -75,9 +81,8 @@ async def test_batch_across_rooms_is_gapless_in_arrival_order_and_emitted_once(
         room, sender = rooms[i % len(rooms)], (alice, bob)[i % 3 == 0]
         cmid = await publish_send(s, room, sender, f"m{i}")
         sent.append((room, sender, cmid))
-    await s.spy.wait_for(
-        lambda spy: len(accepted(s, alice)) + len(accepted(s, bob)) >= len(sent), timeout=30
-    )
+    await s.spy.wait_for(lambda spy: len(created_in(s)) >= len(sent), timeout=30)
+    assert accepted(s, alice) == accepted(s, bob) == []  # first sends are acked on `created`
     rows = await stored_messages(s, rooms)
     assert len(rows) == len(sent)
     for room in rooms:
@@ -99,14 +104,14 @@ async def test_duplicate_send_reemits_created_and_accepted_without_a_second_row(
     alice, stranger = await s.register_user(), await s.register_user()
     room, other = await member_room(s, alice), await member_room(s, alice)
     cmid = await publish_send(s, room, alice, "once")
-    await s.spy.wait_for(lambda spy: len(accepted(s, alice)) == 1)
+    await s.spy.wait_for(lambda spy: len(created_in(s, room)) == 1)
     await publish_send(s, room, alice, "once", cmid)
-    await s.spy.wait_for(lambda spy: len(accepted(s, alice)) == 2)
-    first, second = accepted(s, alice)
-    assert first == second
-    assert first["client_msg_id"] == cmid
-    created = s.spy.of(f"room.{room}.message.created.v1")
-    assert [e["message"] for e in created] == [first["message"], first["message"]]
+    await s.spy.wait_for(lambda spy: len(accepted(s, alice)) == 1)
+    await s.spy.wait_for(lambda spy: len(created_in(s, room)) == 2)
+    (repeat,) = accepted(s, alice)
+    assert repeat["client_msg_id"] == cmid
+    created = created_in(s, room)
+    assert [e["message"] for e in created] == [repeat["message"], repeat["message"]]
     assert len(await stored_messages(s, [room, other])) == 1
 
     await publish_send(s, other, alice, "again", cmid)
@@ -123,8 +128,12 @@ async def test_duplicates_inside_one_batch_make_one_message(ms_bus: Any) -> None
     room = await member_room(s, alice)
     cmid = str(uuid.uuid4())
     await asyncio.gather(*(publish_send(s, room, alice, "dup", cmid) for _ in range(5)))
-    await s.spy.wait_for(lambda spy: len(accepted(s, alice)) == 5)
-    assert {e["message"]["seq"] for e in accepted(s, alice)} == {1}
+    # The first is acked on `created`; each of the four repeats gets `accepted` (and re-emits
+    # `created` when it landed in a later batch than the original).
+    await s.spy.wait_for(lambda spy: len(accepted(s, alice)) == 4)
+    acks = created_in(s, room) + accepted(s, alice)
+    assert {e["message"]["id"] for e in acks} == {created_in(s, room)[0]["message"]["id"]}
+    assert {e["message"]["seq"] for e in acks} == {1}
     assert len(await stored_messages(s, [room])) == 1
 
 
@@ -134,7 +143,7 @@ async def test_read_command_moves_position_and_announces_it(ms_bus: Any) -> None
     room = await member_room(s, alice, bob)
     for _ in range(3):
         await publish_send(s, room, alice)
-    await s.spy.wait_for(lambda spy: len(accepted(s, alice)) == 3)
+    await s.spy.wait_for(lambda spy: len(created_in(s, room)) == 3)
     broker = s.app.state.runtime.broker
     for seq in (2, 1, 9):
         await broker.publish(
@@ -192,7 +201,9 @@ async def test_poison_command_is_dead_lettered_and_its_sender_told(
     assert (rejected["client_msg_id"], rejected["code"]) == (poison, "internal")
     assert [body["client_msg_id"] for _, body in s.spy.dead] == [poison]
     assert attempts[poison] >= 6  # first delivery + 5 redeliveries (x-delivery-limit)
-    await s.spy.wait_for(lambda spy: len({e["client_msg_id"] for e in accepted(s, alice)}) == 3)
+    await s.spy.wait_for(
+        lambda spy: len({e["message"]["client_msg_id"] for e in created_in(s, room)}) == 3
+    )
     rows = await stored_messages(s, [room])
     assert sorted(str(r.client_msg_id) for r in rows) == sorted(good)
     assert [r.seq for r in rows] == [1, 2, 3]
@@ -216,9 +227,9 @@ async def test_database_outage_is_held_and_retried_not_dead_lettered(
 
     monkeypatch.setattr(store.UnitOfWork, "__aenter__", down_for_a_while)
     cmid = await publish_send(s, room, alice, "survives")
-    await s.spy.wait_for(lambda spy: len(accepted(s, alice)) == 1, timeout=30)
+    await s.spy.wait_for(lambda spy: len(created_in(s, room)) == 1, timeout=30)
     assert failures == 4
-    assert accepted(s, alice)[0]["client_msg_id"] == cmid
+    assert created_in(s, room)[0]["message"]["client_msg_id"] == cmid
     assert s.spy.dead == []
     assert not s.spy.of("user.", "message.rejected.v1")
     assert len(await stored_messages(s, [room])) == 1
@@ -245,7 +256,7 @@ async def test_two_instances_share_the_shards_and_keep_seq_gapless(
             sent.append((room, await publish_send(second, room, users[i % 3], f"b{i}")))
         await s.spy.wait_for(
             lambda spy: (
-                len({e["client_msg_id"] for e in spy.of("user.", "message.accepted.v1")})
+                len({e["message"]["client_msg_id"] for e in spy.of("room.", "message.created.v1")})
                 >= len(sent)
             ),
             timeout=60,

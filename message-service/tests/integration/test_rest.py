@@ -267,8 +267,9 @@ async def test_send_over_rest(ms_shared_stack: Any) -> None:
     message = r.json()["message"]
     assert message["text"] == "  hello <b>world</b>  "
     assert (message["seq"], message["kind"], message["client_msg_id"]) == (1, "text", cmid)
-    await s.spy.wait_for(lambda spy: spy.of(f"user.{alice}.message.accepted.v1"))
+    await s.spy.wait_for(lambda spy: spy.of(f"room.{room}.message.created.v1"))
     assert s.spy.of(f"room.{room}.message.created.v1") == [{"message": message}]
+    assert s.spy.of(f"user.{alice}.message.accepted.v1") == []  # only repeats are `accepted`
 
     again = await send(s, alice, room, "different text", cmid)
     assert again.status_code == 200
