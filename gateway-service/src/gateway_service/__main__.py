@@ -9,6 +9,7 @@ from chat_runtime.logging import configure_logging
 from chat_runtime.tracing import configure_tracing
 
 from gateway_service.app import create_gateway_app
+from gateway_service.keepalive import KeepaliveSweeper, keepalive_protocol
 from gateway_service.settings import GatewaySettings
 
 
@@ -24,14 +25,20 @@ def main() -> None:
     configure_logging(settings.service_name, settings.version, settings.log_level)
     configure_tracing(settings.service_name, settings.version, settings.otel_exporter)
     _raise_fd_limit()
+    sweeper = KeepaliveSweeper(
+        idle_s=settings.ws_ping_idle_s,
+        timeout_s=settings.ws_ping_timeout_s,
+        sweep_s=settings.ws_keepalive_sweep_s,
+    )
     uvicorn.run(
-        create_gateway_app(settings),
+        create_gateway_app(settings, keepalive=sweeper),
         host=settings.host,
         port=settings.port,
-        # api-v1 §6: ping every 25 s, drop peers that do not answer; no compression by default;
-        # frames above 64 KiB close the socket with 1009.
-        ws_ping_interval=settings.ws_heartbeat_s,
-        ws_ping_timeout=settings.ws_ping_timeout_s,
+        # WebSocket pings come from the process-wide sweep (keepalive.py), not from one uvicorn
+        # timer per socket; no compression by default; frames above 64 KiB close with 1009.
+        ws=keepalive_protocol(sweeper),
+        ws_ping_interval=None,
+        ws_ping_timeout=None,
         ws_per_message_deflate=False,
         ws_max_size=settings.ws_max_frame_bytes,
         log_config=None,

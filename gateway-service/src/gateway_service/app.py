@@ -24,6 +24,7 @@ from starlette.types import Receive, Scope, Send
 from gateway_service.api.ws import WS_PATH, serve_websocket
 from gateway_service.bus import AmqpGatewayBus, event_handlers
 from gateway_service.hub import Gateway
+from gateway_service.keepalive import KeepaliveSweeper
 from gateway_service.metrics import CONNECTIONS
 from gateway_service.ports import (
     Claims,
@@ -64,8 +65,13 @@ def create_gateway_app(
     *,
     bus: GatewayBus | None = None,
     verifier: Verifier | None = None,
+    keepalive: KeepaliveSweeper | None = None,
 ) -> GatewayApp:
-    """The app; tests pass a fake `bus` and `verifier`, production builds both from settings."""
+    """The app; tests pass a fake `bus` and `verifier`, production builds both from settings.
+
+    `keepalive` is the sweep behind the server's WebSocket protocol class (keepalive.py); the
+    lifespan runs its task.
+    """
     settings = settings or GatewaySettings()
 
     @asynccontextmanager
@@ -112,6 +118,8 @@ def create_gateway_app(
         # The bus first: it declares the exchanges the gateway's background tasks publish to.
         await the_bus.start(event_handlers(gateway, extra))
         await gateway.start()
+        if keepalive is not None:
+            keepalive.start()
         the_bus.on_reconnect(gateway.resync)
         loader: asyncio.Task[None] | None = None
         if broker is not None and revocations is not None:
@@ -123,6 +131,8 @@ def create_gateway_app(
         finally:
             if loader is not None:
                 loader.cancel()
+            if keepalive is not None:
+                await keepalive.stop()
             await gateway.stop()
             await the_bus.stop()
             if broker is not None:

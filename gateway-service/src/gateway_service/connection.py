@@ -19,7 +19,7 @@ from chat_runtime.messaging import shard_of
 from gateway_service.domain import frames as f
 from gateway_service.domain.ratelimit import RateLimiter, Verdict
 from gateway_service.hub import CLOSE_UNAUTHORIZED, Gateway, claims_expiry, new_connection_id
-from gateway_service.metrics import CLOSED, FRAMES_IN
+from gateway_service.metrics import CLOSED, count_frame_in
 from gateway_service.ports import Socket, Unauthorized, Unavailable
 
 log = get_logger(__name__)
@@ -81,6 +81,21 @@ class Session:
 
     def send_error(self, code: f.ErrorCode, message: str, ref: str | None) -> None:
         self.send(f.error_frame(f.FrameError(code, message, ref)))
+
+    async def _reply(self, text: str) -> None:
+        """Answer the frame being read: written inline when nothing else is queued (no
+        writer task per `pong`, the frontend's heartbeat on every idle socket), otherwise
+        queued behind the rest like any frame."""
+        writing = self._writer is not None and not self._writer.done()
+        if self._close is not None or self._out or writing:
+            self.send(text)
+            return
+        try:
+            await self.socket.send_text(text)
+        except Exception as exc:
+            # The peer is gone: end the session as the writer does.
+            log.debug("socket_write_ended", connection_id=self.connection_id, error=repr(exc))
+            self._close = self._close or (CLOSE_NORMAL, "")
 
     def close(self, code: int, reason: str) -> None:
         """Close after what is already queued has been written (idempotent)."""
@@ -231,7 +246,7 @@ class Session:
                 now=self.gateway.now(),
             )
         )
-        self.ready = True
+        self.gateway.mark_ready(self)
         self._announced = True  # from here on a close must be announced too
         await self.gateway.publish_presence(
             "presence.connection.opened.v1",
@@ -274,15 +289,15 @@ class Session:
                 return
             frame = f.parse_frame(raw)
             if verdict is Verdict.REJECT:
-                FRAMES_IN.labels("rate_limited").inc()
+                count_frame_in("rate_limited")
                 ref = frame.ref if isinstance(frame, f.FrameError) else _ref_of(frame)
                 self.send_error("rate_limited", "Too many frames; slow down.", ref)
                 continue
             if isinstance(frame, f.FrameError):
-                FRAMES_IN.labels(frame.code).inc()
+                count_frame_in(frame.code)
                 self.send(f.error_frame(frame))
                 continue
-            FRAMES_IN.labels(frame.type).inc()
+            count_frame_in(frame.type)
             await self._handle(frame)
 
     # --- frames --------------------------------------------------------------------------------
@@ -290,7 +305,7 @@ class Session:
     async def _handle(self, frame: f.ClientFrame) -> None:
         gw = self.gateway
         if isinstance(frame, f.PingFrame):
-            self.send(f.PONG)
+            await self._reply(f.PONG)
         elif isinstance(frame, f.MessageSendFrame):
             await self._message_send(frame)
         elif isinstance(frame, f.TypingFrame):
@@ -307,8 +322,7 @@ class Session:
         elif isinstance(frame, f.ReadFrame):
             await self._read(frame)
         elif isinstance(frame, f.PresenceSetFrame):
-            self.status = frame.status
-            gw.registry.set_status(self.connection_id, frame.status)
+            gw.set_status(self, frame.status)
             await gw.publish_presence(
                 "presence.connection.updated.v1",
                 {

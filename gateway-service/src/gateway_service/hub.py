@@ -123,6 +123,9 @@ class Gateway:
         self.subscriptions = SubscriptionIndex()
         self.expiry = ExpiryQueue()
         self.sessions: dict[str, Session] = {}
+        # The heartbeat's connection entries, kept up to date as sockets become ready, change
+        # status or go, so a beat is one list copy instead of a scan of every connection.
+        self._beat_entries: dict[str, dict[str, str]] = {}
         self._binder = _Binder(bus)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -184,10 +187,28 @@ class Gateway:
         if self.sessions.get(connection_id) is not session:
             return
         del self.sessions[connection_id]
+        self._beat_entries.pop(connection_id, None)
         self.pending.drop_connection(connection_id)
         self.subscriptions.remove(connection_id)
         self.expiry.discard(connection_id)
         self._binder.submit(self.registry.remove_connection(connection_id))
+
+    def mark_ready(self, session: Session) -> None:
+        """The socket got `ready`: from now on the heartbeat carries it."""
+        session.ready = True
+        if self.sessions.get(session.connection_id) is session:
+            self._beat_entries[session.connection_id] = {
+                "connection_id": session.connection_id,
+                "user_id": session.user_id,
+                "status": session.status,
+            }
+
+    def set_status(self, session: Session, status: str) -> None:
+        session.status = status
+        self.registry.set_status(session.connection_id, status)
+        entry = self._beat_entries.get(session.connection_id)
+        if entry is not None:
+            entry["status"] = status
 
     def refresh(self, session: Session, claims: Claims) -> None:
         if str(claims.session_id) != session.session_id:
@@ -242,15 +263,8 @@ class Gateway:
             log.warning("presence_publish_failed", type=type_name, error=str(exc))
 
     def heartbeat_body(self) -> dict[str, Any]:
-        connections = [
-            {
-                "connection_id": info.connection_id,
-                "user_id": info.user_id,
-                "status": info.status,
-            }
-            for info in self.registry.connections.values()
-            if (s := self.sessions.get(info.connection_id)) is not None and s.ready
-        ]
+        # Encoded at once by the publisher, so sharing the entry dicts is safe.
+        connections = list(self._beat_entries.values())
         return {
             "gateway_id": self.gateway_id,
             "sent_at": rfc3339(self.now()),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import Counter, Gauge
 
 CONNECTIONS = Gauge("gateway_connections", "WebSocket sessions registered on this process")
@@ -12,3 +14,16 @@ FRAMES_OUT = Counter("gateway_event_frames_out_total", "Event frames queued to s
 CLOSED = Counter(
     "gateway_sockets_closed_by_gateway_total", "Sockets the gateway closed", ["reason"]
 )
+
+
+_FRAMES_IN_BY_OUTCOME: dict[str, Any] = {}
+
+
+def count_frame_in(outcome: str) -> None:
+    """FRAMES_IN.labels(outcome).inc() with the child cached: `labels()` takes a lock and
+    validates on every call, which showed up in the idle profile (a `ping` per socket every
+    25 s). Outcomes are frame types and error codes, a small fixed set."""
+    child = _FRAMES_IN_BY_OUTCOME.get(outcome)
+    if child is None:
+        child = _FRAMES_IN_BY_OUTCOME[outcome] = FRAMES_IN.labels(outcome)
+    child.inc()

@@ -18,8 +18,14 @@ class GatewaySettings(BaseServiceSettings):
     gateway_id: str = Field(default_factory=lambda: str(uuid.uuid4()))
 
     heartbeat_interval_s: float = 10.0
-    ws_heartbeat_s: int = 25  # WebSocket ping interval, announced in `ready`
-    ws_ping_timeout_s: float = 20.0
+    ws_heartbeat_s: int = 25  # announced in `ready`: the client's `ping` interval
+    # Keepalive (keepalive.py): a socket silent for ws_ping_idle_s gets a WebSocket ping and is
+    # closed when still silent ws_ping_timeout_s later; one sweep visits every socket each
+    # ws_keepalive_sweep_s. A dead peer is closed within idle + timeout + 2 sweeps (55 s).
+    # ws_ping_idle_s = 0 turns server pings off.
+    ws_ping_idle_s: float = 25.0
+    ws_ping_timeout_s: float = 15.0
+    ws_keepalive_sweep_s: float = 5.0
     ws_max_frame_bytes: int = 65536
 
     auth_timeout_s: float = 5.0

@@ -18,6 +18,7 @@ from chat_runtime.messaging import Broker
 from chat_runtime.messaging.topology import declare_topology
 from chat_runtime.testing import temporary_vhost
 from gateway_service.app import create_gateway_app
+from gateway_service.keepalive import KeepaliveSweeper, keepalive_protocol
 from gateway_service.ports import Claims, Unauthorized
 from gateway_service.settings import GatewaySettings
 from websockets.asyncio.client import ClientConnection, connect
@@ -62,10 +63,15 @@ class Stack:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/v1/ws"
 
-    def another_gateway(self) -> contextlib.AbstractAsyncContextManager[tuple[Any, int]]:
-        """A second gateway process on the same broker (its own id, queue and bindings)."""
+    def another_gateway(
+        self, **overrides: Any
+    ) -> contextlib.AbstractAsyncContextManager[tuple[Any, int]]:
+        """A second gateway process on the same broker (its own id, queue and bindings);
+        `overrides` change its settings."""
         return serve_gateway(
-            GatewaySettings(**{**self.settings.model_dump(), "gateway_id": str(uuid.uuid4())}),
+            GatewaySettings(
+                **{**self.settings.model_dump(), "gateway_id": str(uuid.uuid4()), **overrides}
+            ),
             self.verifier,
         )
 
@@ -134,12 +140,21 @@ async def gw_stack() -> AsyncIterator[Stack]:
 async def serve_gateway(
     settings: GatewaySettings, verifier: ItVerifier
 ) -> AsyncIterator[tuple[Any, int]]:
-    """A gateway process's app under uvicorn on a free port, in this event loop."""
-    app = create_gateway_app(settings, verifier=verifier)
+    """A gateway process's app under uvicorn on a free port, in this event loop, configured
+    like `python -m gateway_service` (the process-wide keepalive sweep instead of uvicorn's)."""
+    sweeper = KeepaliveSweeper(
+        idle_s=settings.ws_ping_idle_s,
+        timeout_s=settings.ws_ping_timeout_s,
+        sweep_s=settings.ws_keepalive_sweep_s,
+    )
+    app = create_gateway_app(settings, verifier=verifier, keepalive=sweeper)
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
         port=0,
+        ws=keepalive_protocol(sweeper),
+        ws_ping_interval=None,
+        ws_ping_timeout=None,
         ws_max_size=65536,
         ws_per_message_deflate=False,
         log_config=None,

@@ -235,3 +235,17 @@ def test_expiry_queue_uses_the_latest_expiry() -> None:
     queue.discard("c1")
     assert queue.due(100) == []
     assert len(queue) == 0
+
+
+@pytest.mark.parametrize(
+    "raw", ['{"type":"ping"}', b'{"type":"ping"}', '{ "type": "ping", "x": 1 }']
+)
+def test_ping_parses_on_the_fast_path_and_the_general_one(raw: str | bytes) -> None:
+    frame = f.parse_frame(raw)
+    assert isinstance(frame, f.PingFrame)
+    assert frame.type == "ping"
+
+
+def test_fast_path_does_not_swallow_near_misses() -> None:
+    assert isinstance(f.parse_frame('{"type":"pinG"}'), f.FrameError)
+    assert isinstance(f.parse_frame('{"type":"ping"}x'), f.FrameError)

@@ -141,8 +141,16 @@ def _message_ref(obj: dict[str, Any]) -> str:
     return "message.send"
 
 
+_PING_TEXT = '{"type":"ping"}'
+_PING_BYTES = _PING_TEXT.encode()
+_PING = PingFrame(type="ping")  # frozen, so one instance serves every socket
+
+
 def parse_frame(raw: str | bytes) -> ClientFrame | FrameError:
     """Decode and validate one client frame."""
+    if raw in (_PING_TEXT, _PING_BYTES):
+        # The frontend's heartbeat, every heartbeat_s on every idle socket: skip the decoder.
+        return _PING
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError:

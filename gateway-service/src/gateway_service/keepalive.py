@@ -1,0 +1,146 @@
+"""WebSocket keepalive for the whole process: one staggered sweep instead of a timer per socket.
+
+uvicorn's keepalive gives every socket its own ping timer and pong deadline, and pings every
+socket on a fixed period whether or not it is talking. Measured on this machine that was most of
+an idle gateway's CPU (QA-006). Here one task visits every socket once per `sweep_s`, spread
+evenly over that period, and pings only sockets that sent nothing for `idle_s` (any inbound
+frame, the frontend's `ping` included, proves the peer alive); a socket that still sends nothing
+`timeout_s` after its ping is closed with 1011, like uvicorn's ping timeout. So a dead peer is
+closed within `idle_s + timeout_s + 2 * sweep_s` (55 s with the defaults) and a busy or
+heartbeating client is never pinged at all.
+
+The ping is a fixed, empty, pre-encoded frame written straight to the transport: the
+websockets protocol object keeps no record of pings, and uvicorn writes its pending output at
+once after every call, so nothing is interleaved. An unsolicited-looking pong is ignored by
+uvicorn (no `pending_ping_payload`), which is what we want: the sweep learns liveness from
+`data_received` alone.
+
+This subclasses uvicorn's websockets-sansio protocol and relies on its `start_keepalive` /
+`stop_keepalive` / `keepalive_timeout` hooks, `conn`, `transport` and `close_sent`; the
+integration tests run it under real uvicorn so an upgrade that changes them fails there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from typing import Any, ClassVar
+
+from chat_runtime.logging import get_logger
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
+
+log = get_logger(__name__)
+
+PING_FRAME = b"\x89\x00"  # FIN + opcode 0x9 (ping), unmasked, empty payload (RFC 6455 §5.5.2)
+TICKS_PER_SWEEP = 10
+
+
+class KeepaliveSweeper:
+    """Tracks every open WebSocket of the process and pings/closes silent ones in one task."""
+
+    def __init__(self, *, idle_s: float = 30.0, timeout_s: float = 15.0, sweep_s: float = 5.0):
+        self.idle_s = idle_s
+        self.timeout_s = timeout_s
+        self.sweep_s = sweep_s
+        self.sockets: set[KeepaliveProtocol] = set()
+        self.pings_sent = 0
+        self.timeouts = 0
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.idle_s > 0
+
+    def add(self, proto: KeepaliveProtocol, now: float) -> None:
+        proto.ka_quiet_since = now
+        proto.ka_ping_at = 0.0
+        proto.ka_heard = False
+        self.sockets.add(proto)
+
+    def discard(self, proto: KeepaliveProtocol) -> None:
+        self.sockets.discard(proto)
+
+    def start(self) -> None:
+        if self.enabled and self._task is None:
+            self._task = asyncio.create_task(self._run(), name="gateway-keepalive")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def visit(self, proto: KeepaliveProtocol, now: float) -> None:
+        """One socket's check: the whole keepalive state machine (pure apart from the I/O)."""
+        if proto.ka_heard:
+            # Something arrived since the last visit (a frame, a pong): alive, quiet from now.
+            proto.ka_heard = False
+            proto.ka_quiet_since = now
+            proto.ka_ping_at = 0.0
+        elif proto.ka_ping_at:
+            if now - proto.ka_ping_at >= self.timeout_s:
+                self.timeouts += 1
+                self.discard(proto)
+                proto.keepalive_timeout()
+        elif now - proto.ka_quiet_since >= self.idle_s and proto.send_keepalive_frame():
+            proto.ka_ping_at = now
+            self.pings_sent += 1
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        tick = self.sweep_s / TICKS_PER_SWEEP
+        while True:
+            # One snapshot per sweep, visited in TICKS_PER_SWEEP slices: the work is spread
+            # evenly instead of arriving as one burst, and sockets opened meanwhile wait for
+            # the next sweep (they are not due before `idle_s` anyway).
+            batch = list(self.sockets)
+            step = max(1, math.ceil(len(batch) / TICKS_PER_SWEEP))
+            for start in range(0, TICKS_PER_SWEEP * step, step):
+                await asyncio.sleep(tick)
+                now = loop.time()
+                try:
+                    for proto in batch[start : start + step]:
+                        if proto in self.sockets:
+                            self.visit(proto, now)
+                except Exception:
+                    log.exception("keepalive_sweep_failed")
+
+
+class KeepaliveProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's websockets-sansio protocol with its per-socket timers replaced by the sweep."""
+
+    sweeper: ClassVar[KeepaliveSweeper]
+    ka_quiet_since: float
+    ka_ping_at: float
+    ka_heard: bool
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.ka_heard = False
+        self.ka_ping_at = 0.0
+        self.ka_quiet_since = 0.0
+
+    def data_received(self, data: bytes) -> None:
+        self.ka_heard = True  # one store per read: the sweep turns it into liveness
+        super().data_received(data)
+
+    def start_keepalive(self) -> None:
+        if self.sweeper.enabled:
+            self.sweeper.add(self, self.loop.time())
+
+    def stop_keepalive(self) -> None:
+        self.sweeper.discard(self)
+
+    def send_keepalive_frame(self) -> bool:
+        if self.close_sent or self.conn.state is not State.OPEN or self.transport.is_closing():
+            return False
+        self.transport.write(PING_FRAME)
+        return True
+
+
+def keepalive_protocol(sweeper: KeepaliveSweeper) -> type[KeepaliveProtocol]:
+    """A protocol class bound to this process's sweeper (uvicorn instantiates it per socket)."""
+    return type("GatewayWebSocketProtocol", (KeepaliveProtocol,), {"sweeper": sweeper})

@@ -1,0 +1,119 @@
+"""The keepalive sweep under real uvicorn: silent peers are pinged, then closed 1011 when they
+do not answer; peers that answer, or talk, stay. A raw socket client, so the test controls
+exactly which control frames go back (a websockets client would answer pings by itself)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import struct
+import time
+import uuid
+from typing import Any
+
+import orjson
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
+
+FAST = {"ws_ping_idle_s": 0.4, "ws_ping_timeout_s": 0.4, "ws_keepalive_sweep_s": 0.1}
+PING, PONG, TEXT, CLOSE = 0x9, 0xA, 0x1, 0x8
+
+
+class RawClient:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def open(cls, port: int, token: str) -> tuple[RawClient, dict[str, Any]]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(
+            (
+                f"GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat.v1\r\n\r\n"
+            ).encode()
+        )
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 101"), head
+        client = cls(reader, writer)
+        client.send(TEXT, orjson.dumps({"type": "auth", "token": token}))
+        opcode, payload = await client.frame()
+        assert opcode == TEXT
+        ready: dict[str, Any] = orjson.loads(payload)
+        assert ready["type"] == "ready", ready
+        return client, ready
+
+    def send(self, opcode: int, payload: bytes = b"") -> None:
+        assert len(payload) < 126
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.writer.write(bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked)
+
+    async def frame(self, timeout: float = 5.0) -> tuple[int, bytes]:
+        """The next frame from the server; (-1, b"") at EOF."""
+        try:
+            head = await asyncio.wait_for(self.reader.readexactly(2), timeout)
+        except asyncio.IncompleteReadError:
+            return -1, b""
+        length = head[1] & 0x7F
+        if length == 126:
+            (length,) = struct.unpack("!H", await self.reader.readexactly(2))
+        return head[0] & 0x0F, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def test_silent_peer_is_pinged_then_closed_1011(gw_stack: Any) -> None:
+    user = str(uuid.uuid4())
+    gw_stack.rooms[user] = []
+    async with gw_stack.another_gateway(**FAST) as (_, port):
+        client, _ = await RawClient.open(port, gw_stack.verifier.issue(user))
+        try:
+            opcode, payload = await client.frame()
+            assert (opcode, payload) == (PING, b"")
+            pinged = time.monotonic()
+            opcode, payload = await client.frame()  # no pong goes back
+            assert opcode == CLOSE
+            assert struct.unpack("!H", payload[:2])[0] == 1011
+            assert 0.3 <= time.monotonic() - pinged < 2.0
+            assert (await client.frame())[0] == -1  # and the transport is closed
+        finally:
+            client.close()
+
+
+async def test_peer_answering_pings_stays_open(gw_stack: Any) -> None:
+    user = str(uuid.uuid4())
+    gw_stack.rooms[user] = []
+    async with gw_stack.another_gateway(**FAST) as (_, port):
+        client, _ = await RawClient.open(port, gw_stack.verifier.issue(user))
+        try:
+            for _ in range(3):  # three rounds: well past one ping timeout each
+                opcode, _payload = await client.frame()
+                assert opcode == PING
+                client.send(PONG)
+            client.send(TEXT, b'{"type":"ping"}')
+            assert await client.frame() == (TEXT, b'{"type":"pong"}')
+        finally:
+            client.close()
+
+
+async def test_talking_peer_is_not_pinged(gw_stack: Any) -> None:
+    """The frontend's own `ping` frame every heartbeat_s is proof enough: no server pings."""
+    user = str(uuid.uuid4())
+    gw_stack.rooms[user] = []
+    async with gw_stack.another_gateway(**FAST) as (_, port):
+        client, _ = await RawClient.open(port, gw_stack.verifier.issue(user))
+        try:
+            seen = []
+            for _ in range(8):  # 1.6 s: four idle periods of 0.4 s
+                client.send(TEXT, b'{"type":"ping"}')
+                seen.append(await client.frame())
+                await asyncio.sleep(0.2)
+            assert seen == [(TEXT, b'{"type":"pong"}')] * 8
+        finally:
+            client.close()
