@@ -344,8 +344,7 @@ class Session:
         gw = self.gateway
         room_id = str(frame.room_id)
         client_msg_id = str(frame.client_msg_id)
-        if not gw.registry.is_member(self.user_id, room_id):
-            self.send_error("not_a_member", "You are not a member of this room.", client_msg_id)
+        if not await self._is_member(room_id, client_msg_id):
             return
         # Recorded before publishing: the created event can beat the publisher confirm.
         gw.pending.add(self.user_id, client_msg_id, self.connection_id, gw.clock())
@@ -373,8 +372,7 @@ class Session:
     async def _read(self, frame: f.ReadFrame) -> None:
         gw = self.gateway
         room_id = str(frame.room_id)
-        if not gw.registry.is_member(self.user_id, room_id):
-            self.send_error("not_a_member", "You are not a member of this room.", "read")
+        if not await self._is_member(room_id, "read"):
             return
         shard = shard_of(room_id, gw.settings.send_shards)
         try:
@@ -385,6 +383,17 @@ class Session:
             )
         except Unavailable:
             self.send_error("unavailable", "The read position could not be saved.", "read")
+
+    async def _is_member(self, room_id: str, ref: str) -> bool:
+        """Membership check for a frame; answers the client itself when the answer is no."""
+        try:
+            if await self.gateway.confirm_membership(self.user_id, room_id):
+                return True
+        except Unavailable:
+            self.send_error("unavailable", "Room membership cannot be checked now; retry.", ref)
+            return False
+        self.send_error("not_a_member", "You are not a member of this room.", ref)
+        return False
 
     async def _refresh(self, frame: f.AuthRefreshFrame) -> None:
         try:

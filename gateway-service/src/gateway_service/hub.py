@@ -219,6 +219,21 @@ class Gateway:
     async def join_room(self, user_id: str, room_id: str) -> None:
         await asyncio.gather(*self._binder.submit(self.registry.add_rooms(user_id, [room_id])))
 
+    async def confirm_membership(self, user_id: str, room_id: str) -> bool:
+        """Is the user in the room? Asks message-service when the local view says no.
+
+        The local view learns joins from `user.<id>.room.joined.v1`, which can arrive after the
+        REST answer that created the room or the DM; a client that sends at once must not be
+        refused. Raises Unavailable when message-service does not answer.
+        """
+        if self.registry.is_member(user_id, room_id):
+            return True
+        rooms = await self.bus.membership(user_id, self.settings.membership_timeout_s)
+        if room_id not in rooms:
+            return False
+        await self.join_room(user_id, room_id)
+        return True
+
     def leave_room(self, user_id: str, room_id: str) -> None:
         self._binder.submit(self.registry.remove_room(user_id, room_id))
 

@@ -178,6 +178,31 @@ def test_send_to_a_room_the_user_is_not_in(gw_harness: Any) -> None:
     assert gw_harness.bus.commands == []
 
 
+def test_send_to_a_room_joined_before_its_event_arrived_is_accepted(gw_harness: Any) -> None:
+    """REST answered "joined" but `room.joined.v1` has not reached this gateway yet."""
+    user, room, cmid = new_id(), new_id(), new_id()
+    with connected(gw_harness, user, []) as (ws, _):
+        gw_harness.bus.rooms[user] = [room]  # message-service knows; no event delivered
+        ws.send_json({"type": "message.send", "client_msg_id": cmid, "room_id": room, "text": "hi"})
+        ws.send_json({"type": "ping"})
+        assert ws.receive_json() == {"type": "pong"}  # no error came first
+    assert [c[2]["client_msg_id"] for c in gw_harness.bus.commands] == [cmid]
+    # Bound before publishing, so the `created` event that acks it reaches this gateway.
+    assert ("bind", f"room.{room}.#") in gw_harness.bus.ops
+
+
+def test_membership_check_unavailable_answers_unavailable(gw_harness: Any) -> None:
+    user, cmid = new_id(), new_id()
+    with connected(gw_harness, user, []) as (ws, _):
+        gw_harness.bus.membership_down = True
+        ws.send_json(
+            {"type": "message.send", "client_msg_id": cmid, "room_id": new_id(), "text": "hi"}
+        )
+        err = ws.receive_json()
+        assert (err["code"], err["ref"]) == ("unavailable", cmid)
+    assert gw_harness.bus.commands == []
+
+
 # --- sending, acks, fan-out -----------------------------------------------------------------------
 
 
