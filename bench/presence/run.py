@@ -65,6 +65,11 @@ class Stats:
     changes_received: int = 0
     pending: dict[tuple[str, str], float] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
+    sent_times: list[float] = field(default_factory=list)  # parallel to latencies
+    # When the generator's publish of a transition was confirmed, and when its change arrived:
+    # latency from the confirm leaves out the broker's queueing of the generator's own publish.
+    confirmed_at: dict[tuple[str, str], float] = field(default_factory=dict)
+    received_at: dict[tuple[str, str], float] = field(default_factory=dict)
     confirm_s: list[float] = field(default_factory=list)
     measuring: bool = False
     warm_online: int = 0
@@ -133,7 +138,8 @@ class Load:
                 "at": now_iso(),
             },
         )
-        self.stats.confirm_s.append(time.monotonic() - sent)
+        confirmed = self.stats.confirmed_at[(user, "online")] = time.monotonic()
+        self.stats.confirm_s.append(confirmed - sent)
 
     async def disconnect(self) -> None:
         # Swap-remove a random-enough entry: the oldest half churns like real sessions.
@@ -152,7 +158,8 @@ class Load:
                 "at": now_iso(),
             },
         )
-        self.stats.confirm_s.append(time.monotonic() - sent)
+        confirmed = self.stats.confirmed_at[(user, "offline")] = time.monotonic()
+        self.stats.confirm_s.append(confirmed - sent)
 
 
 async def guarded(coro: Coroutine[Any, Any, None]) -> None:
@@ -184,11 +191,14 @@ async def record(broker: Broker, stats: Stats) -> None:
                 if stats.warm_online >= stats.warm_target:
                     stats.warm_done.set()
         else:
-            sent = stats.pending.pop((body["user_id"], body["status"]), None)
+            key = (body["user_id"], body["status"])
+            sent = stats.pending.pop(key, None)
             if sent is None:
                 stats.unexpected += 1
             else:
-                stats.latencies.append(time.monotonic() - sent)
+                received = stats.received_at[key] = time.monotonic()
+                stats.latencies.append(received - sent)
+                stats.sent_times.append(sent)
         await message.ack()
 
     await queue.consume(on_message, no_ack=False)
@@ -286,6 +296,7 @@ async def run(args: argparse.Namespace, amqp_url: str, process: psutil.Process) 
 
     # 2. Steady state.
     stats.measuring = True
+    load_at_start = os.getloadavg()
     published_before = dict(stats.published)
     changes_before = stats.changes_received
     cpu: list[float] = []
@@ -331,13 +342,24 @@ async def run(args: argparse.Namespace, amqp_url: str, process: psutil.Process) 
         "presence.connection.closed.v1", 0
     )
     changes = stats.changes_received - changes_before
+    # A change may arrive before the generator has processed its own confirm: 0 then.
+    from_confirm = [
+        max(0.0, received - stats.confirmed_at[key])
+        for key, received in stats.received_at.items()
+        if key in stats.confirmed_at
+    ]
     cpu_s = (cpu_times_after.user + cpu_times_after.system) - (
         cpu_times_before.user + cpu_times_before.system
     )
     return {
         "benchmark": "presence",
         "date": now_iso(),
-        "host": {"cpus": psutil.cpu_count(), "load_avg_1m": os.getloadavg()[0]},
+        "host": {
+            "cpus": psutil.cpu_count(),
+            "load_avg_1m_at_start": round(load_at_start[0], 2),
+            "load_avg_1m": round(os.getloadavg()[0], 2),
+        },
+        "commit": git_commit(),
         "config": {
             "users": args.users,
             "gateways": args.gateways,
@@ -358,6 +380,17 @@ async def run(args: argparse.Namespace, amqp_url: str, process: psutil.Process) 
                 "p99": _ms(percentile(stats.latencies, 0.99)),
                 "max": _ms(max(stats.latencies) if stats.latencies else None),
                 "mean": _ms(statistics.fmean(stats.latencies) if stats.latencies else None),
+                "p90": _ms(percentile(stats.latencies, 0.90)),
+                "p95": _ms(percentile(stats.latencies, 0.95)),
+            },
+            # Which seconds of the run were slow (second after steady start: worst latency, ms,
+            # transitions): a stall of the broker or the machine shows up as a few bad seconds.
+            "worst_seconds": worst_seconds(stats.sent_times, stats.latencies, started),
+            "latency_from_confirm_ms": {
+                "p50": _ms(percentile(from_confirm, 0.50)),
+                "p99": _ms(percentile(from_confirm, 0.99)),
+                "max": _ms(max(from_confirm) if from_confirm else None),
+                "count": len(from_confirm),
             },
             # Measured inside presence-service (whole run, warm-up included): bucket bounds.
             "service_announce_delay_s": histogram_quantiles(
@@ -386,6 +419,12 @@ async def run(args: argparse.Namespace, amqp_url: str, process: psutil.Process) 
             },
             "presence_cpu_percent_of_one_core": {
                 "mean": round(cpu_s / steady_s * 100, 1),
+                # Per transition handled: comparable between runs that kept up and runs that
+                # fell behind (a service that falls behind also spends less CPU per second).
+                "ms_per_transition": round(cpu_s / transitions * 1000, 3) if transitions else None,
+                # Kernel time is mostly loopback socket I/O (each AMQP frame written is a send).
+                "user_s": round(cpu_times_after.user - cpu_times_before.user, 2),
+                "system_s": round(cpu_times_after.system - cpu_times_before.system, 2),
                 "samples_p50": percentile(cpu, 0.5),
                 "samples_max": max(cpu) if cpu else None,
             },
@@ -403,6 +442,27 @@ async def run(args: argparse.Namespace, amqp_url: str, process: psutil.Process) 
             "presence_rss_mb": round(process.memory_info().rss / 2**20, 1),
         },
     }
+
+
+def worst_seconds(
+    sent_times: list[float], latencies: list[float], started: float, top: int = 5
+) -> list[list[float]]:
+    per_second: dict[int, list[float]] = {}
+    for sent, latency in zip(sent_times, latencies, strict=True):
+        per_second.setdefault(int(sent - started), []).append(latency)
+    ranked = sorted(per_second.items(), key=lambda item: max(item[1]), reverse=True)[:top]
+    return [[second, round(max(values) * 1000, 1), len(values)] for second, values in ranked]
+
+
+def git_commit() -> str | None:
+    """The checkout measured (read-only git call); uncommitted edits are not in it."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.decode().strip() or None
 
 
 def _ms(value: float | None) -> float | None:

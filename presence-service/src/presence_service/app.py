@@ -28,11 +28,11 @@ from presence_service.bus import (
     REVOKED,
     SIGNAL_BINDINGS,
     Leader,
-    batch_handler,
     change_publisher,
     signal_handlers,
     signal_queue_name,
 )
+from presence_service.consumer import SignalConsumer
 from presence_service.service import Clock, PresenceService
 from presence_service.settings import PresenceSettings
 from presence_service.store import AdvisoryLock, SqlPresenceStore
@@ -53,10 +53,6 @@ def alembic_ini(configured: str | None) -> str:
         "presence-service cannot find alembic.ini; set CHAT_ALEMBIC_INI to its path "
         f"(looked at {', '.join(str(p) for p in candidates)})"
     )
-
-
-# Room for a heartbeat of every connection a gateway holds, without flooding memory.
-SIGNAL_PREFETCH = 500
 
 
 async def _sweep_forever(service: PresenceService, broker: Broker, interval_s: float) -> None:
@@ -137,14 +133,9 @@ def create_presence_app(
         )
         await service.load_held()
         handlers = {**signal_handlers(service), REVOKED: revocation_handler(revocations)}
-        consumer = await broker.consume(
-            queue,
-            {"*": batch_handler(handlers)},
-            batch=True,
-            prefetch=SIGNAL_PREFETCH,
-            max_batch=200,
-            max_wait_s=0.002,
-        )
+        # Our own auto-ack consumer, not the runtime's runner: see presence_service.consumer.
+        consumer = SignalConsumer(broker, queue, handlers, max_batch=200, max_wait_s=0.01)
+        await consumer.start()
         service.start_recovery()
 
         leader = Leader(
@@ -152,9 +143,11 @@ def create_presence_app(
             AdvisoryLock(settings.database_url, settings.leader_lock_key),
             change_publisher(broker),
             retry_s=settings.lock_retry_s,
+            lock_check_s=settings.lock_check_s,
             tick_s=settings.sweep_interval_s,
             coalesce_s=settings.announce_coalesce_s,
             offline_grace_s=settings.offline_grace_s,
+            write_every_s=settings.announced_write_every_s,
         )
         app.state.leader = leader
         leader_task = asyncio.create_task(leader.run(), name="presence-leader")

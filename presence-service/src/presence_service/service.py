@@ -73,7 +73,7 @@ class PresenceService:
             self.pending_since = time.monotonic()
         self.changed.set()
 
-    # --- signals (bodies already validated against the contract by the consumer runner) ---------
+    # --- signals (bodies already validated against the contract by the consumer) ---------
 
     def connection_opened(self, body: Mapping[str, Any]) -> None:
         self.state.connection_opened(

@@ -27,8 +27,15 @@ class PresenceSettings(BaseServiceSettings):
     # How often silent gateways are looked for and the leader lock is re-tried / checked.
     sweep_interval_s: float = Field(default=0.5, gt=0)
     lock_retry_s: float = Field(default=1.5, gt=0)
+    # How often the leader checks that its lock connection is alive (a round trip). Every round
+    # cost a round trip per 20 ms under load; a lost lock is noticed by a new leader only after
+    # PostgreSQL drops the old connection and `lock_retry_s` passes, far longer than this.
+    lock_check_s: float = Field(default=0.25, ge=0, le=1.0)
     # Changes arriving within this window go out in one publish round and one database write.
     announce_coalesce_s: float = Field(default=0.02, ge=0, le=0.5)
+    # The announced table is written behind the announcements, at most this often (a crash
+    # repeats what was announced since the last write; it loses nothing).
+    announced_write_every_s: float = Field(default=1.0, ge=0, le=5.0)
     # One advisory-lock key for "the presence announcer" in chat_presence.
     leader_lock_key: int = 0x70726573
     # Where alembic.ini lives when the package is not run from a source checkout (images).

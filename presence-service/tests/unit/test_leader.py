@@ -196,3 +196,107 @@ def test_change_body_matches_the_contract() -> None:
     body = change_body(Change(U1, "offline", 1_700_000_000.5))
     assert body == {"user_id": U1, "status": "offline", "last_seen_at": "2023-11-14T22:13:20.500Z"}
     assert rfc3339(0) == "1970-01-01T00:00:00.000Z"
+
+
+class GatedPublisher:
+    """Holds the first round's confirm until released, as a busy broker does."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[Change]] = []
+        self.gate = asyncio.Event()
+        self.called = asyncio.Event()
+
+    async def __call__(self, changes: Sequence[Change]) -> None:
+        self.calls.append(list(changes))
+        self.called.set()
+        if len(self.calls) == 1:
+            await self.gate.wait()
+
+    async def wait_calls(self, count: int) -> None:
+        while len(self.calls) < count:
+            self.called.clear()
+            await asyncio.wait_for(self.called.wait(), 2)
+
+
+async def test_a_slow_confirm_does_not_hold_back_the_next_round() -> None:
+    store = FakePresenceStore()
+    clock = FakeClock()
+    service = PresenceService(store, silence_s=30, recovery_s=12, clock=clock)
+    publisher = GatedPublisher()
+    leader = Leader(service, FakeLock(), publisher, retry_s=0.01, tick_s=0.01)
+    service.start_recovery()
+    task = asyncio.create_task(leader.run())
+    service.connection_opened(opened(U1, "c1"))
+    await publisher.wait_calls(1)
+    service.connection_opened(opened(U2, "c2"))
+    await publisher.wait_calls(2)  # while the first round is still unconfirmed
+    assert [[c.user_id for c in call] for call in publisher.calls] == [[U1], [U2]]
+    assert U1 not in store.rows  # written only once confirmed
+    publisher.gate.set()
+    await leader.stop(task)
+    assert {u: r.status for u, r in store.rows.items()} == {U1: "online", U2: "online"}
+
+
+def test_an_unconfirmed_change_is_said_again_even_when_nothing_changed_since() -> None:
+    from presence_service.domain.announcer import Announcer, Recovery
+    from presence_service.domain.state import PresenceState
+
+    state = PresenceState(silence_s=30)
+    state.connection_opened(G, "c1", U1, "online", 1_000.0)
+    announcer = Announcer({}, Recovery(started_at=0.0, until=0.0))
+    first = announcer.changes_for(state, state.take_dirty(), 1_000.0)
+    announcer.record(first)  # counted as said when sent
+    assert announcer.changes_for(state, [U1], 1_001.0) == []
+    announcer.unsure([U1])  # ...but its confirm never came
+    again = announcer.changes_for(state, [], 1_002.0)
+    assert [(c.user_id, c.status) for c in again] == [(U1, "online")]
+    announcer.record(again)
+    assert announcer.changes_for(state, [U1], 1_003.0) == []
+
+
+async def test_writer_merges_what_piles_up_behind_a_slow_write() -> None:
+    from presence_service.bus import AnnouncedWriter
+
+    saved: list[list[Change]] = []
+    release = asyncio.Event()
+
+    async def save(changes: Sequence[Change]) -> None:
+        saved.append(list(changes))
+        if len(saved) == 1:
+            await release.wait()
+
+    writer = AnnouncedWriter(save)
+    task = asyncio.create_task(writer.run())
+    writer.add([Change(U1, "online", 10.0)])
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    writer.add([Change(U1, "offline", 20.0), Change(U2, "online", 20.0)])
+    writer.add([Change(U1, "online", 15.0)])  # older last_seen: the greatest one is kept
+    release.set()
+    await asyncio.wait_for(writer.drain(), 2)
+    task.cancel()
+    assert saved == [
+        [Change(U1, "online", 10.0)],
+        [Change(U1, "online", 20.0), Change(U2, "online", 20.0)],
+    ]
+
+
+async def test_the_table_ends_with_the_newest_change_when_confirms_finish_out_of_order() -> None:
+    store = FakePresenceStore()
+    clock = FakeClock()
+    service = PresenceService(store, silence_s=30, recovery_s=12, clock=clock)
+    publisher = GatedPublisher()
+    leader = Leader(service, FakeLock(), publisher, retry_s=0.01, tick_s=0.01)
+    service.start_recovery()
+    task = asyncio.create_task(leader.run())
+    service.connection_opened(opened(U1, "c1"))
+    await publisher.wait_calls(1)  # "online" held unconfirmed
+    clock.now += 1
+    service.connection_closed({"gateway_id": G, "connection_id": "c1", "user_id": U1})
+    await publisher.wait_calls(2)  # "offline" confirmed at once
+    await asyncio.sleep(0.02)
+    assert U1 not in store.rows  # waits for the older round
+    publisher.gate.set()
+    await leader.stop(task)
+    assert [(c.status) for call in publisher.calls for c in call] == ["online", "offline"]
+    assert store.rows[U1].status == "offline"

@@ -70,6 +70,8 @@ class Announcer:
         self.offline_grace_s = offline_grace_s
         # Users gone offline less than the grace ago: looked at again on every round.
         self._deferred: set[str] = set()
+        # Users whose last announcement was not confirmed: said again whatever was recorded.
+        self._unsure: set[str] = set()
 
     def changes_for(self, state: PresenceState, users: Iterable[str], now: float) -> list[Change]:
         changes: list[Change] = []
@@ -77,12 +79,16 @@ class Announcer:
         if self._deferred:
             candidates |= self._deferred
             self._deferred = set()
+        unsure, self._unsure = self._unsure, set()
+        candidates |= unsure
         for user_id in sorted(candidates):
             announced = self._announced.get(user_id)
             if held(state, announced, user_id, self.recovery, now):
+                if user_id in unsure:
+                    self._unsure.add(user_id)
                 continue
             desired = state.status_of(user_id)
-            if desired == (announced.status if announced else "offline"):
+            if desired == (announced.status if announced else "offline") and user_id not in unsure:
                 continue
             if desired == "offline":
                 # Left while we were down (no signal seen): all we know is "before we started".
@@ -90,6 +96,8 @@ class Announcer:
                 if now - last_seen < self.offline_grace_s:
                     # A reload closes and reopens within the grace: say nothing yet.
                     self._deferred.add(user_id)
+                    if user_id in unsure:
+                        self._unsure.add(user_id)
                     continue
             else:
                 last_seen = now
@@ -101,8 +109,13 @@ class Announcer:
         users = set(state.connected_users()) | set(self._announced)
         return self.changes_for(state, sorted(users), now)
 
+    def unsure(self, user_ids: Iterable[str]) -> None:
+        """These users' last announcement may not have gone out: the next round says it again."""
+        self._unsure.update(user_ids)
+
     def record(self, changes: Iterable[Change]) -> None:
         for change in changes:
+            self._unsure.discard(change.user_id)
             if change.status == "offline":
                 self._announced.pop(change.user_id, None)
             else:
