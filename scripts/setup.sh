@@ -63,6 +63,8 @@ py_inputs=()
 for pkg in "${PACKAGES[@]}"; do
   [ -f "$pkg/pyproject.toml" ] && py_inputs+=("$pkg/pyproject.toml")
 done
+# This script's own tool list counts too: adding a tool here reinstalls.
+py_inputs+=("scripts/setup.sh")
 py_print="$(fingerprint "${py_inputs[@]}")-$(.venv/bin/python -c 'import sys; print(sys.version)' | tr -d ' \n')"
 # Names of the packages already installed editable (a fresh clone's first run has none).
 editable="$(.venv/bin/pip list --editable --format=freeze --disable-pip-version-check 2>/dev/null || true)"
@@ -85,7 +87,8 @@ else
   done
   log "pip install ${args[*]}"
   .venv/bin/pip install --quiet --disable-pip-version-check "${args[@]}" \
-    pytest pytest-asyncio pytest-timeout hypothesis ruff mypy types-PyYAML types-jsonschema
+    pytest pytest-asyncio pytest-timeout hypothesis ruff mypy types-PyYAML types-jsonschema \
+    datamodel-code-generator websockets
   stamp_write python "$py_print"
 fi
 

@@ -135,7 +135,9 @@ class RabbitCtl:
 
 
 async def test_own_broker_outage_restarts_silence_timers(presence_env: PresenceEnv) -> None:
-    silence = 6.0
+    # Long enough that the link drop (rabbitmqctl alone can take seconds on a loaded machine)
+    # surely happens before the unrestarted timer would have fired at `heard + silence`.
+    silence = 15.0
     async with presence_env.replica(gateway_silence_s=silence) as app:
         reconnected = asyncio.Event()
         reconnected_at: list[float] = []
@@ -156,6 +158,7 @@ async def test_own_broker_outage_restarts_silence_timers(presence_env: PresenceE
         # Our link drops while the gateway is quiet (rabbitmqctl itself takes a second or two).
         await asyncio.sleep(2.0)
         await ctl.close_connections(pids)
+        assert time.monotonic() - heard < silence - 2, "link drop came too late to prove anything"
         await asyncio.wait_for(reconnected.wait(), 20)
         # Without the restart the gateway would be declared dead at `heard + silence`; with it,
         # not before `reconnected + silence`.
