@@ -19,35 +19,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
 
 import chat_contracts
-import orjson
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustChannel
 from chat_runtime.logging import get_logger
-from chat_runtime.messaging import Broker, Envelope
+from chat_runtime.messaging import Broker, Envelope, decode_message
 from chat_runtime.tracing import start_consumer_span
 
 log = get_logger(__name__)
 
 Handler = Callable[[Envelope], Awaitable[None]]
-
-
-def envelope_of(message: AbstractIncomingMessage, body: dict[str, Any]) -> Envelope:
-    headers = {
-        k: bytes(v).decode("utf-8", "replace") if isinstance(v, bytes | bytearray) else v
-        for k, v in (message.headers or {}).items()
-    }
-    return Envelope(
-        type_name=message.type or "",
-        body=body,
-        message_id=message.message_id,
-        correlation_id=message.correlation_id,
-        headers=headers,
-        routing_key=message.routing_key or "",
-        redelivered=bool(message.redelivered),
-        exchange=message.exchange or "",
-    )
 
 
 class SignalConsumer:
@@ -156,10 +137,7 @@ class SignalConsumer:
             )
             return None
         try:
-            body = orjson.loads(message.body)
-            if not isinstance(body, dict):
-                raise ValueError("body is not a JSON object")
-            chat_contracts.validate(type_name, body)
+            return decode_message(message, chat_contracts.validate)
         except ValueError as exc:  # orjson.JSONDecodeError and ContractError are ValueErrors
             log.error(
                 "invalid_message_dropped",
@@ -169,4 +147,3 @@ class SignalConsumer:
                 error=str(exc)[:500],
             )
             return None
-        return envelope_of(message, body)

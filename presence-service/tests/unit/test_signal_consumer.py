@@ -33,6 +33,7 @@ class FakeDelivery:
     routing_key: str = OPENED
     redelivered: bool = False
     exchange: str = "chat.events"
+    reply_to: str | None = None
 
 
 async def ignore(envelope: Envelope) -> None:

@@ -1,7 +1,12 @@
 """Messaging over RabbitMQ: broker, consumer runner, request/reply, topology, outbox."""
 
 from chat_runtime.messaging.broker import Broker, shard_of
-from chat_runtime.messaging.consumer import ConsumerHandle, message_context
+from chat_runtime.messaging.consumer import (
+    ConsumerHandle,
+    decode_message,
+    envelope_from,
+    message_context,
+)
 from chat_runtime.messaging.envelope import (
     BatchHandler,
     BatchResult,
@@ -36,6 +41,8 @@ __all__ = [
     "PublishError",
     "RequestTimeout",
     "Settlement",
+    "decode_message",
+    "envelope_from",
     "message_context",
     "shard_of",
 ]

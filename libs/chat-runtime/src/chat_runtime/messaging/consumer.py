@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import orjson
@@ -54,6 +54,21 @@ def envelope_from(message: AbstractIncomingMessage, body: dict[str, Any]) -> Env
         reply_to=message.reply_to,
         exchange=message.exchange or "",
     )
+
+
+def decode_message(
+    message: AbstractIncomingMessage, validate: Callable[[str, dict[str, Any]], None]
+) -> Envelope:
+    """The delivery as an Envelope, its body parsed and checked against its contract.
+
+    Raises ValueError (malformed JSON, not an object, or ContractError) for a body no handler
+    should see; the caller decides how to settle it.
+    """
+    body = orjson.loads(message.body)
+    if not isinstance(body, dict):
+        raise ValueError("body is not a JSON object")
+    validate(message.type or "", body)
+    return envelope_from(message, body)
 
 
 @contextlib.contextmanager
@@ -225,10 +240,7 @@ class ConsumerHandle:
             await _settle(message, "ack")
             return None
         try:
-            body = orjson.loads(message.body)
-            if not isinstance(body, dict):
-                raise ValueError("body is not a JSON object")
-            contracts.validate(type_name, body)
+            return decode_message(message, contracts.validate)
         except ValueError as exc:  # orjson.JSONDecodeError and ContractError are ValueErrors
             log.error(
                 "invalid_message_dead_lettered",
@@ -239,7 +251,6 @@ class ConsumerHandle:
             )
             await _settle(message, "reject")
             return None
-        return envelope_from(message, body)
 
     async def _process(self, items: Sequence[AbstractIncomingMessage]) -> None:
         admitted: list[tuple[AbstractIncomingMessage, Envelope]] = []
