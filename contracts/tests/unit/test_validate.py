@@ -90,6 +90,8 @@ def test_too_long_text_says_how_long() -> None:
         "urn:uuid:3d6f9a2c-1b4e-47d8-9a0c-5e7f1b3d2a4c",
         "3d6f9a2c-1b4e-47d8-9a0c-5e7f1b3d2a4",
         "3d6f9a2g-1b4e-47d8-9a0c-5e7f1b3d2a4c",
+        "3d6f9a2c-1b4e-47d8-9a0c-5e7f1b3d2_4c",  # int() would take the underscore
+        "3d6f9a2c-1b4e-47d8-9a0c-5e7f1b3d2a4c\n",
         "",
     ],
 )
