@@ -140,3 +140,33 @@ def test_without_an_exporter_spans_are_not_recorded_but_ids_still_propagate() ->
     exported = build_tracer_provider("svc", "1", "console").get_tracer("t")
     with exported.start_as_current_span("root") as span:
         assert span.is_recording()
+
+
+def test_quiet_messaging_spans_still_carry_one_trace_from_publish_to_handler(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With no exporter, publish and delivery make no spans, but the trace travels: a message
+    with no trace starts one, a handler runs inside the producer's trace, and what it publishes
+    continues that trace; a row's own traceparent is kept."""
+    from chat_runtime import tracing
+    from opentelemetry import trace
+
+    monkeypatch.setitem(tracing._mode, "quiet", True)
+    first: dict[str, object] = {}
+    with tracing.start_producer_span("a publish", first):
+        pass
+    trace_id = str(first["traceparent"]).split("-")[1]
+    assert len(trace_id) == 32
+    assert trace_id != "0" * 32
+    with tracing.start_consumer_span("a process", first):
+        current = trace.get_current_span().get_span_context()
+        assert format(current.trace_id, "032x") == trace_id
+        onward: dict[str, object] = {}
+        with tracing.start_producer_span("b publish", onward):
+            pass
+    assert str(onward["traceparent"]).split("-")[1] == trace_id
+    assert not trace.get_current_span().get_span_context().is_valid  # detached afterwards
+    row = {"traceparent": "00-" + "ab" * 16 + "-" + "cd" * 8 + "-00"}
+    with tracing.start_producer_span("c publish", row):
+        pass
+    assert row["traceparent"] == "00-" + "ab" * 16 + "-" + "cd" * 8 + "-00"
