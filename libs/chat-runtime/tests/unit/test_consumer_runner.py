@@ -33,13 +33,17 @@ class FakeChannel:
     is_closed = False
 
 
+CHANNEL = FakeChannel()  # deliveries of one consumer share its channel (and its tag sequence)
+
+
 class FakeMessage:
     def __init__(self, journal: list[str], type_name: str, body: Any, tag: int) -> None:
         self.journal = journal
         self.type = type_name
         self.body = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.tag = tag
-        self.channel = FakeChannel()
+        self.delivery_tag = tag
+        self.channel = CHANNEL
         self.headers: dict[str, Any] = {}
         self.message_id = f"m{tag}"
         self.correlation_id = f"c{tag}"
@@ -49,9 +53,9 @@ class FakeMessage:
         self.exchange = "chat.commands"
         self.processed = False
 
-    async def ack(self) -> None:
+    async def ack(self, multiple: bool = False) -> None:
         self.processed = True
-        self.journal.append(f"ack {self.tag}")
+        self.journal.append(f"ack {self.tag}" + (" and all before" if multiple else ""))
 
     async def nack(self, requeue: bool = True) -> None:
         self.processed = True
@@ -143,11 +147,40 @@ async def test_batch_handler_gets_valid_messages_and_all_are_acked() -> None:
         batches.append([e.body["n"] for e in envelopes])
         journal.append("handled")
 
-    messages = [FakeMessage(journal, "thing.v1", {"n": i}, i) for i in range(1, 4)]
-    messages.insert(1, FakeMessage(journal, "thing.v1", {"n": "bad"}, 9))
+    messages = [FakeMessage(journal, "thing.v1", {"n": i}, i) for i in (1, 3, 4)]
+    messages.insert(1, FakeMessage(journal, "thing.v1", {"n": "bad"}, 2))
     await process(runner({"*": handler}, batch=True), messages)
-    assert batches == [[1, 2, 3]]
-    assert journal == ["reject 9 requeue=False", "handled", "ack 1", "ack 2", "ack 3"]
+    assert batches == [[1, 3, 4]]
+    # One basic.ack(multiple) for the batch: tag 2 was settled on admission, so it is not open.
+    assert journal == ["reject 2 requeue=False", "handled", "ack 4 and all before"]
+
+
+async def test_batch_not_in_one_channels_tag_order_is_acked_one_by_one() -> None:
+    journal: list[str] = []
+
+    async def handler(envelopes: list[Envelope]) -> None:
+        journal.append("handled")
+
+    messages = [FakeMessage(journal, "thing.v1", {"n": i}, i) for i in (5, 6, 7)]
+    messages[1].channel = FakeChannel()  # redelivered on a new channel after a reconnect
+    await process(runner({"*": handler}, batch=True), messages)
+    assert journal == ["handled", "ack 5", "ack 6", "ack 7"]
+
+
+async def test_no_ack_consumer_settles_nothing() -> None:
+    journal: list[str] = []
+    handled: list[int] = []
+
+    async def handler(envelope: Envelope) -> None:
+        handled.append(envelope.body["n"])
+        if envelope.body["n"] == 2:
+            raise KeyError("bug")
+
+    messages = [FakeMessage(journal, "thing.v1", {"n": i}, i) for i in (1, 2)]
+    messages.append(FakeMessage(journal, "thing.v1", {"n": "bad"}, 3))
+    await process(runner({"thing.v1": handler}, no_ack=True), messages)
+    assert handled == [1, 2]
+    assert journal == []  # the broker settled them on delivery
 
 
 async def test_failed_batch_is_requeued_whole() -> None:

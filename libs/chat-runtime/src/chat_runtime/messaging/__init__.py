@@ -1,6 +1,6 @@
 """Messaging over RabbitMQ: broker, consumer runner, request/reply, topology, outbox."""
 
-from chat_runtime.messaging.broker import Broker, shard_of
+from chat_runtime.messaging.broker import Broker, OutgoingMessage, shard_of
 from chat_runtime.messaging.consumer import (
     ConsumerHandle,
     decode_message,
@@ -38,6 +38,7 @@ __all__ = [
     "Handler",
     "InfrastructureError",
     "MessagingError",
+    "OutgoingMessage",
     "PublishError",
     "RequestTimeout",
     "Settlement",

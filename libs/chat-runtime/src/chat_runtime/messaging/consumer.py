@@ -111,43 +111,80 @@ async def _settle(message: AbstractIncomingMessage, action: str) -> None:
         log.warning("settle_failed", action=action, error=repr(exc))
 
 
+def _in_tag_order(messages: Sequence[AbstractIncomingMessage]) -> bool:
+    """All on one channel with rising delivery tags (what one channel's arrival order gives)."""
+    channel = messages[0].channel
+    previous = -1
+    for message in messages:
+        tag = message.delivery_tag
+        if message.channel is not channel or tag is None or tag <= previous:
+            return False
+        previous = tag
+    return True
+
+
+async def _settle_multiple(last: AbstractIncomingMessage) -> None:
+    try:
+        await last.ack(multiple=True)
+    except Exception as exc:
+        log.warning("settle_failed", action="ack_multiple", error=repr(exc))
+
+
 class ConsumerHandle:
+    """Consumes one queue, or several on one channel into one inbox.
+
+    Several queues matter for batch handlers: message-service's eight send shards feed one
+    batch, so a transaction carries what arrived on all of them (group commit) instead of eight
+    half-empty transactions racing each other. Per-queue order is kept (one inbox, arrival
+    order); the handler sees deliveries in that order.
+    """
+
     def __init__(
         self,
         broker: Broker,
-        queue: str,
+        queue: str | Sequence[str],
         handlers: Mapping[str, Handler] | Mapping[str, BatchHandler],
         *,
         prefetch: int = 50,
         batch: bool = False,
         max_batch: int = 100,
         max_wait_s: float = 0.005,
+        no_ack: bool = False,
     ) -> None:
         if batch and set(handlers) != {"*"}:
             raise ValueError('batch consumers take exactly one handler: handlers={"*": fn}')
         self.broker = broker
-        self.queue_name = queue
+        self.queue_names = [queue] if isinstance(queue, str) else list(queue)
+        if not self.queue_names:
+            raise ValueError("a consumer needs at least one queue")
+        self.queue_name = ",".join(self.queue_names)
         self.handlers = handlers
         self.prefetch = prefetch
         self.batch = batch
         self.max_batch = max(1, max_batch)
         self.max_wait_s = max_wait_s
+        # The broker counts a delivery as settled when it sends it: only for queues whose
+        # messages die with the consumer anyway (exclusive, auto-delete), where an ack would
+        # protect nothing and costs a frame each way.
+        self.no_ack = no_ack
         self._inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         self._channel: AbstractRobustChannel | None = None
-        self._queue: AbstractQueue | None = None
-        self._tag: str | None = None
+        self._queues: list[tuple[AbstractQueue, str]] = []
         self._worker: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._busy = False
+        self._acked_by_multiple: set[int] = set()
 
     async def start(self) -> None:
         channel = await self.broker.connection.channel(publisher_confirms=False)
         await channel.set_qos(prefetch_count=self.prefetch)
-        # passive: the topology module owns declarations; this only checks the queue exists.
-        self._queue = await channel.declare_queue(self.queue_name, passive=True)
         self._channel = channel
         self._worker = asyncio.create_task(self._run(), name=f"consumer:{self.queue_name}")
-        self._tag = await self._queue.consume(self._on_delivery, no_ack=False)
+        for name in self.queue_names:
+            # passive: the topology module owns declarations; this only checks the queue exists.
+            queue = await channel.declare_queue(name, passive=True)
+            tag = await queue.consume(self._on_delivery, no_ack=self.no_ack)
+            self._queues.append((queue, tag))
         log.info("consumer_started", queue=self.queue_name, batch=self.batch)
 
     @property
@@ -165,9 +202,9 @@ class ConsumerHandle:
         if self._stopping.is_set():
             return
         self._stopping.set()
-        if self._queue is not None and self._tag is not None:
+        for queue, tag in self._queues:
             with contextlib.suppress(Exception):
-                await self._queue.cancel(self._tag)
+                await queue.cancel(tag)
         if self._worker is not None:
             if not self._busy:
                 self._worker.cancel()
@@ -209,15 +246,38 @@ class ConsumerHandle:
         while not self._stopping.is_set():
             items = await self._next_batch()
             self._busy = True
+            self._acked_by_multiple.clear()
             try:
                 await self._process(items)
             except Exception:
                 log.exception("consumer_batch_crashed", queue=self.queue_name)
                 for message in items:
-                    if not message.processed:
-                        await _settle(message, "nack")
+                    if not message.processed and id(message) not in self._acked_by_multiple:
+                        await self._settle(message, "nack")
             finally:
                 self._busy = False
+
+    async def _settle(self, message: AbstractIncomingMessage, action: str) -> None:
+        if not self.no_ack:
+            await _settle(message, action)
+
+    async def _ack_all(self, messages: Sequence[AbstractIncomingMessage]) -> None:
+        """Ack a handled batch with one `basic.ack(multiple)` on its last delivery tag.
+
+        That is exact: the worker takes deliveries in arrival order, which is tag order on one
+        channel, and settles every batch before taking the next, so every lower tag still open
+        belongs to this batch (those settled on admission are no longer open). Deliveries from
+        another channel (a reconnect) or out of order are acked one by one.
+        """
+        if self.no_ack:
+            return
+        last = messages[-1]
+        if len(messages) > 1 and _in_tag_order(messages):
+            await _settle_multiple(last)
+            self._acked_by_multiple.update(id(m) for m in messages[:-1])
+            return
+        for message in messages:
+            await _settle(message, "ack")
 
     def _handler_for(self, type_name: str) -> Any:
         if self.batch:
@@ -237,7 +297,7 @@ class ConsumerHandle:
                 type_name=type_name,
                 message_id=message.message_id,
             )
-            await _settle(message, "ack")
+            await self._settle(message, "ack")
             return None
         try:
             return decode_message(message, contracts.validate)
@@ -249,7 +309,7 @@ class ConsumerHandle:
                 message_id=message.message_id,
                 error=str(exc)[:500],
             )
-            await _settle(message, "reject")
+            await self._settle(message, "reject")
             return None
 
     async def _process(self, items: Sequence[AbstractIncomingMessage]) -> None:
@@ -321,11 +381,10 @@ class ConsumerHandle:
                     message_ids=[e.message_id for e in envelopes][:20],
                 )
                 for message in messages:
-                    await _settle(message, "nack")
+                    await self._settle(message, "nack")
                 return
             if result is None:
-                for message in messages:
-                    await _settle(message, "ack")
+                await self._ack_all(messages)
                 return
             for message, envelope in zip(messages, envelopes, strict=True):
                 outcome = result.outcome_of(envelope)
@@ -338,5 +397,5 @@ class ConsumerHandle:
                         message_id=envelope.message_id,
                         delivery_count=envelope.delivery_count,
                     )
-                await _settle(message, _SETTLE_ACTIONS[outcome])
+                await self._settle(message, _SETTLE_ACTIONS[outcome])
             return
