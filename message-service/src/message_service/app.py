@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import uuid
 from collections.abc import AsyncIterator
@@ -99,17 +98,20 @@ async def start_bus(app: FastAPI, settings: MessageSettings, runtime: Runtime) -
         delivery_limit=settings.delivery_limit,
         dead_letter=_dead_letter(broker),
     )
-    send = functools.partial(bus.handle_send_batch, deps)
-    for shard in range(settings.send_shards):
-        runtime.consumers.append(
-            await broker.consume(
-                send_queue(shard),
-                {"*": send},
-                prefetch=settings.send_prefetch,
-                batch=True,
-                max_batch=settings.send_max_batch,
-            )
+    # Every send shard feeds one batch (group commit): what arrived on any shard while the
+    # previous transaction ran is committed together, instead of one small transaction per shard
+    # racing the others. Each shard keeps its order; rooms are locked in id order.
+    runtime.consumers.append(
+        await broker.consume(
+            [send_queue(shard) for shard in range(settings.send_shards)],
+            {"*": functools.partial(bus.handle_send_batch, deps)},
+            prefetch=settings.send_prefetch,
+            batch=True,
+            max_batch=settings.send_max_batch,
+            max_wait_s=settings.send_batch_wait_s,
         )
+    )
+    for shard in range(settings.send_shards):
         runtime.consumers.append(
             await broker.consume(
                 read_queue(shard), {"room.read.v1": functools.partial(bus.handle_read, deps)}
@@ -158,11 +160,6 @@ async def _follow_revocations(broker: Broker, verifier: TokenVerifier, runtime: 
 SHUTDOWN_DRAIN_S = 5.0
 
 
-async def _drain(relay: OutboxRelay) -> None:
-    while await relay.drain_once() >= relay.batch_size:
-        pass
-
-
 async def stop_bus(runtime: Runtime) -> None:
     # Consumers first: in-flight batches finish and commit, nothing unfinished is acked.
     for consumer in runtime.consumers:
@@ -173,9 +170,7 @@ async def stop_bus(runtime: Runtime) -> None:
     runtime.tasks.clear()
     if runtime.relay is not None:
         # Publish what the last batches committed, so recipients need not wait for a restart.
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(_drain(runtime.relay), SHUTDOWN_DRAIN_S)
-        await runtime.relay.stop()
+        await runtime.relay.stop(drain_timeout_s=SHUTDOWN_DRAIN_S)
     if runtime.broker is not None:
         await runtime.broker.close()
 

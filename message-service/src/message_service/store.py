@@ -432,11 +432,14 @@ async def get_usernames(session: AsyncSession, ids: Iterable[UUID]) -> dict[UUID
 
 
 class Notifier(Protocol):
-    def notify(self) -> None: ...
+    """The outbox relay as a unit of work sees it (`OutboxRelay`)."""
+
+    def after_commit(self, session: AsyncSession) -> None: ...
 
 
 class UnitOfWork:
-    """One transaction: commit on success, then wake the outbox relay so events leave at once."""
+    """One transaction: commit on success, then hand the events it wrote to the outbox relay,
+    which publishes them from memory at once (the table is the fallback)."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], relay: Notifier | None) -> None:
         self._sessions = sessions
@@ -456,12 +459,14 @@ class UnitOfWork:
     ) -> None:
         session, self._session = self._session, None
         assert session is not None
+        committed = False
         try:
             if exc_type is None:
                 await session.commit()
+                committed = True
             else:
                 await session.rollback()
         finally:
             await session.close()
-        if exc_type is None and self._relay is not None:
-            self._relay.notify()
+        if committed and self._relay is not None:
+            self._relay.after_commit(session)

@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from chat_runtime.db import create_engine, session_factory
-from chat_runtime.messaging import EXCHANGE_EVENTS, Broker
+from chat_runtime.messaging import EXCHANGE_EVENTS, Broker, PublishError
 from chat_runtime.messaging.outbox import OutboxRelay, add_event, outbox_table
 
 outbox = outbox_table(sa.MetaData())
@@ -26,11 +26,14 @@ outbox = outbox_table(sa.MetaData())
 class DiesAfterConfirm(Broker):
     """A broker whose process is SIGKILLed as soon as a publish is confirmed."""
 
-    async def publish(self, *args: Any, **kwargs: Any) -> None:
-        await super().publish(*args, **kwargs)
-        sys.stdout.write(f"published {kwargs.get('message_id')}\n")
+    async def publish_many(self, *args: Any, **kwargs: Any) -> list[PublishError | None]:
+        results = await super().publish_many(*args, **kwargs)
+        for message, result in zip(args[1], results, strict=True):
+            if result is None:
+                sys.stdout.write(f"published {message.message_id}\n")
         sys.stdout.flush()
         os.kill(os.getpid(), signal.SIGKILL)
+        return results
 
 
 async def main(mode: str, db_url: str, amqp_url: str, user: str) -> None:

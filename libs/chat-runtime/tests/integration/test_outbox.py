@@ -1,6 +1,6 @@
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aio_pika
@@ -9,7 +9,7 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 from chat_runtime.db import create_engine, session_factory
-from chat_runtime.messaging import Broker, PublishError
+from chat_runtime.messaging import Broker, OutgoingMessage, PublishError
 from chat_runtime.messaging.outbox import (
     OutboxEvent,
     OutboxRelay,
@@ -157,8 +157,8 @@ class CrashAfterPublish:
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
 
-    async def publish(self, *args: Any, **kwargs: Any) -> None:
-        await self.broker.publish(*args, **kwargs)
+    async def publish_many(self, *args: Any, **kwargs: Any) -> list[Any]:
+        await self.broker.publish_many(*args, **kwargs)
         raise SystemError("process killed between publish and mark")
 
 
@@ -278,11 +278,18 @@ class NackOnce:
         self.message_id = message_id
         self.refused = 0
 
-    async def publish(self, *args: Any, **kwargs: Any) -> None:
-        if kwargs.get("message_id") == self.message_id and not self.refused:
+    async def publish_many(
+        self, exchange: str, messages: list[OutgoingMessage], **kwargs: Any
+    ) -> list[PublishError | None]:
+        refused = [m.message_id == self.message_id and not self.refused for m in messages]
+        sent = [m for m, r in zip(messages, refused, strict=True) if not r]
+        results = iter(await self.broker.publish_many(exchange, sent, **kwargs))
+        if any(refused):
             self.refused += 1
-            raise PublishError("broker refused the message (nack)")
-        await self.broker.publish(*args, **kwargs)
+        return [
+            PublishError("broker refused the message (nack)") if r else next(results)
+            for r in refused
+        ]
 
 
 async def test_a_nack_in_the_middle_republishes_from_that_row_in_order(
@@ -356,3 +363,98 @@ async def test_add_events_with_one_invalid_event_inserts_nothing(
         async with rt_sessions() as session, session.begin():
             await add_events(session, outbox, [OutboxEvent(**joined(user)), bad])
     assert await unpublished(rt_sessions) == 0
+
+
+async def test_handed_off_rows_are_published_from_memory_in_order_and_marked(
+    rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    user = str(uuid.uuid4())
+    listener = Listener()
+    await listener.start(rt_broker, user)
+    relay = OutboxRelay(rt_sessions, outbox, rt_broker, poll_interval_s=30)
+    relay.start()
+    try:
+        await _wait_until(lambda: not relay._from_table)  # the start-up table drain is done
+        ids: list[str] = []
+        for _ in range(3):  # three transactions, each handed over after its commit
+            async with rt_sessions() as session:
+                async with session.begin():
+                    ids += await add_events(
+                        session, outbox, [OutboxEvent(**_event(user)) for _ in range(5)]
+                    )
+                relay.after_commit(session)
+        await listener.wait_for(15)
+        await _wait_until_async(lambda: unpublished(rt_sessions), 0)
+    finally:
+        await relay.stop()
+    assert [m.message_id for m in listener.messages] == ids
+    assert relay.published_total == 15
+
+
+async def test_a_failed_handoff_falls_back_to_the_table(
+    rt_amqp_url: str, rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    user = str(uuid.uuid4())
+    listener = Listener()
+    await listener.start(rt_broker, user)
+    flaky = Broker(rt_amqp_url, service="relay-test")
+    await flaky.connect()
+    relay = OutboxRelay(rt_sessions, outbox, flaky, poll_interval_s=30, retry_initial_s=0.05)
+    relay.start()
+    try:
+        await _wait_until(lambda: not relay._from_table)
+        await flaky.close()  # the broker link is gone when the rows are handed over
+        async with rt_sessions() as session:
+            async with session.begin():
+                message_id = await add_event(session, outbox, **joined(user))
+            relay.after_commit(session)
+        await _wait_until(lambda: relay._from_table)  # memory given up: the table is the truth
+        assert await unpublished(rt_sessions) == 1
+        await flaky.connect()
+        await listener.wait_for(1)
+        await _wait_until_async(lambda: unpublished(rt_sessions), 0)  # marked after the confirm
+    finally:
+        await relay.stop()
+        await flaky.close()
+    assert [m.message_id for m in listener.messages] == [message_id]
+
+
+async def test_rows_nobody_published_are_swept_once_stale(
+    rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """A replica that died between its commit and its publish and never came back: a peer's
+    relay publishes its rows once they are older than stale_after_s, without a notify."""
+    user = str(uuid.uuid4())
+    listener = Listener()
+    await listener.start(rt_broker, user)
+    relay = OutboxRelay(rt_sessions, outbox, rt_broker, poll_interval_s=0.2, stale_after_s=0.5)
+    relay.start()
+    try:
+        await _wait_until(lambda: not relay._from_table)
+        async with rt_sessions() as session, session.begin():
+            message_id = await add_event(session, outbox, **joined(user))  # never handed over
+        await asyncio.sleep(0.3)
+        assert listener.messages == []  # not stale yet
+        await listener.wait_for(1)
+    finally:
+        await relay.stop()
+    assert [m.message_id for m in listener.messages] == [message_id]
+
+
+def _event(user: str) -> dict[str, Any]:
+    values = joined(user)
+    return {k: values[k] for k in ("routing_key", "type_name", "body")}
+
+
+async def _wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def _wait_until_async(
+    probe: Callable[[], Awaitable[int]], expected: int, timeout: float = 10.0
+) -> None:
+    async with asyncio.timeout(timeout):
+        while await probe() != expected:
+            await asyncio.sleep(0.02)

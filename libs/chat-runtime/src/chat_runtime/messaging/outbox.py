@@ -6,17 +6,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chat_runtime.logging import correlation_id_var, get_logger
-from chat_runtime.messaging.envelope import ContractRegistry, default_contracts
+from chat_runtime.messaging.broker import OutgoingMessage
+from chat_runtime.messaging.envelope import ContractRegistry, PublishError, default_contracts
 from chat_runtime.messaging.topology import EXCHANGE_EVENTS
 from chat_runtime.tracing import inject_traceparent
 
@@ -28,6 +30,8 @@ log = get_logger("chat_runtime.outbox")
 # Kept in the row's headers (not sent): lets transient events share the table without a column.
 _PERSISTENT_HEADER = "x-chat-persistent"
 _MIN_BATCH = 20
+# Where add_event(s) leave the rows they wrote, for `OutboxRelay.after_commit`.
+_SESSION_ROWS = "chat_outbox_rows"
 
 
 def outbox_table(metadata: sa.MetaData, name: str = "outbox") -> sa.Table:
@@ -142,6 +146,7 @@ async def add_event(
         contracts=contracts or default_contracts,
     )
     await session.execute(sa.insert(table).values(**row))
+    session.info.setdefault(_SESSION_ROWS, []).append(row)
     return str(row["message_id"])
 
 
@@ -174,6 +179,7 @@ async def add_events(
         # SQLAlchemy's "insertmanyvalues" turns this into multi-row INSERT statements (up to 1000
         # rows each, so any batch stays under the bind-parameter limit), rows in list order.
         await session.execute(sa.insert(table), rows)
+        session.info.setdefault(_SESSION_ROWS, []).extend(rows)
     return [str(row["message_id"]) for row in rows]
 
 
@@ -188,6 +194,23 @@ def confirmed_prefix(
 
 
 class OutboxRelay:
+    """Publishes committed outbox rows with confirms and marks each one only once confirmed.
+
+    Two ways in:
+    - `handoff(rows)` after a commit (message-service's hot path): the rows the transaction just
+      wrote are published from memory, then marked in one UPDATE. This skips reading them back,
+      which with a transaction of its own was most of the relay's database work.
+    - `notify()` after a commit, or a restart, or a failure: rows are read from the table in
+      `seq` order (`drain_once`), locked with SKIP LOCKED so replicas never publish a row twice.
+
+    After any failure the relay falls back to the table until it is empty (the rows are all
+    there; memory may have lost some). Every `poll_interval_s` it also publishes rows older than
+    `stale_after_s` that nobody published: those of a replica that died between its commit and
+    its publish and did not come back. A row published from memory is not locked, so a peer's
+    stale sweep could repeat it if the publish took longer than `stale_after_s` (kept well above
+    the publish timeout); consumers are idempotent, as at-least-once delivery requires anyway.
+    """
+
     def __init__(
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
@@ -196,8 +219,10 @@ class OutboxRelay:
         *,
         batch_size: int = 500,
         poll_interval_s: float = 5.0,
+        stale_after_s: float = 30.0,
         retry_initial_s: float = 0.2,
         retry_max_s: float = 5.0,
+        mark_every_s: float = 0.1,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.table = table
@@ -208,9 +233,21 @@ class OutboxRelay:
         # would fail the same way.
         self._limit = batch_size
         self.poll_interval_s = poll_interval_s
+        self.stale_after_s = stale_after_s
         self.retry_initial_s = retry_initial_s
         self.retry_max_s = retry_max_s
         self._wake = asyncio.Event()
+        self._handed: deque[Mapping[str, Any]] = deque()
+        # Rows published from memory are marked together, at most every `mark_every_s`: a
+        # transaction per publish pass was the relay's largest database cost. A crash before
+        # the mark republishes them (same message_id): at-least-once, as always.
+        self.mark_every_s = mark_every_s
+        self._to_mark: list[uuid.UUID] = []
+        self._marked_at = 0.0
+        # Read the table before trusting memory: at start (a previous run may have left rows)
+        # and after any failure.
+        self._from_table = True
+        self._table_requested = False
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self.published_total = 0
@@ -218,11 +255,31 @@ class OutboxRelay:
     def start(self) -> None:
         if self._task is None or self._task.done():
             self._stopping = False
-            self._wake.set()  # drain whatever a previous run left behind
+            self._from_table = True  # drain whatever a previous run left behind
+            self._wake.set()
             self._task = asyncio.create_task(self._run(), name=f"outbox:{self.table.name}")
 
     def notify(self) -> None:
+        """Rows were committed: read them from the table now."""
+        self._table_requested = True
         self._wake.set()
+
+    def handoff(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """These rows (as `add_events` built them, in order) were just committed: publish them
+        from memory. While the relay is reading the table instead, they are found there."""
+        if not rows:
+            return
+        if self._from_table:
+            self._table_requested = True
+        else:
+            self._handed.extend(rows)
+        self._wake.set()
+
+    def after_commit(self, session: AsyncSession) -> None:
+        """Hand off what `add_event(s)` wrote in `session`'s committed transaction."""
+        rows = session.info.pop(_SESSION_ROWS, None)
+        if rows:
+            self.handoff(rows)
 
     @property
     def current_batch_size(self) -> int:
@@ -232,7 +289,10 @@ class OutboxRelay:
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    async def stop(self) -> None:
+    async def stop(self, *, drain_timeout_s: float = 0.0) -> None:
+        """Stop; first mark what was published, and with `drain_timeout_s` also publish what is
+        still unpublished (so recipients need not wait for a restart). Failures are logged: the
+        next start publishes whatever is left."""
         self._stopping = True
         self._wake.set()
         if self._task is not None:
@@ -240,43 +300,111 @@ class OutboxRelay:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self._task = None
+        try:
+            await self._mark_due(force=True)
+            if drain_timeout_s > 0:
+                async with asyncio.timeout(drain_timeout_s):
+                    while await self.drain_once() >= self._limit:
+                        pass
+        except Exception as exc:
+            log.warning("outbox_stop_incomplete", unmarked=len(self._to_mark), error=repr(exc))
 
     async def _run(self) -> None:
         delay = self.retry_initial_s
         while not self._stopping:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
+            swept = False
+            if not (self._handed or self._from_table or self._table_requested):
+                wait_s = self.mark_every_s if self._to_mark else self.poll_interval_s
+                try:
+                    await asyncio.wait_for(self._wake.wait(), wait_s)
+                except TimeoutError:
+                    swept = not self._to_mark
             self._wake.clear()
             try:
-                while not self._stopping:
-                    limit = self._limit
-                    count = await self.drain_once()
-                    if count < limit:
-                        break
+                await self._mark_due()
+                if self._from_table or self._table_requested:
+                    self._table_requested = False
+                    await self._drain_table()
+                    self._from_table = False
+                elif self._handed:
+                    await self._publish_handed()
+                elif swept:
+                    await self._drain_table(older_than_s=self.stale_after_s)
                 delay = self.retry_initial_s
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                # Broker or database down: keep the rows, retry with capped backoff.
+                # Broker or database down: the rows are in the table; read them from there once
+                # it works again, retrying with capped backoff.
                 log.warning("outbox_relay_retrying", delay_s=delay, error=repr(exc)[:300])
+                self._from_table = True
+                self._handed.clear()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.retry_max_s)
-                self._wake.set()
 
-    async def drain_once(self) -> int:
+    async def _drain_table(self, older_than_s: float | None = None) -> None:
+        await self._mark_due(force=True)  # else the table still shows them as unpublished
+        while not self._stopping:
+            limit = self._limit
+            if await self.drain_once(older_than_s=older_than_s) < limit:
+                return
+
+    async def _publish_handed(self) -> None:
+        rows = [self._handed.popleft() for _ in range(min(self._limit, len(self._handed)))]
+        results = await self._publish([_RowView(row) for row in rows])
+        confirmed, failure = confirmed_prefix(rows, results)
+        self._to_mark += [row["id"] for row in confirmed]
+        self._settle_pass(len(confirmed), failure)
+
+    async def _mark_due(self, *, force: bool = False) -> None:
+        if not self._to_mark:
+            return
+        now = asyncio.get_running_loop().time()
+        if not force and now - self._marked_at < self.mark_every_s:
+            return
+        ids, self._to_mark = self._to_mark, []
+        self._marked_at = now
+        try:
+            await self._mark_published(ids)
+        except BaseException:
+            self._to_mark = ids + self._to_mark
+            raise
+
+    async def _mark_published(self, ids: Sequence[uuid.UUID]) -> None:
+        t = self.table
+        async with self.sessionmaker() as session, session.begin():
+            await session.execute(
+                sa.update(t)
+                .where(t.c.id == sa.any_(sa.bindparam("ids", ids, type_=ARRAY(UUID(as_uuid=True)))))
+                .values(published_at=datetime.now(UTC))
+            )
+
+    def _settle_pass(self, published: int, failure: BaseException | None) -> None:
+        self.published_total += published
+        if failure is not None:
+            self._limit = max(_MIN_BATCH, min(self._limit, self.batch_size) // 2)
+            raise failure
+        self._limit = min(self.batch_size, self._limit * 2)
+
+    async def drain_once(self, *, older_than_s: float | None = None) -> int:
         """Publish one batch of unpublished rows in seq order; returns how many were published.
 
         The whole batch goes out on the confirm channel before any confirm is awaited; then the
         rows up to the first one that was not confirmed are marked in one UPDATE. That row and
         every row after it stay unpublished (rows after it are republished with the same
-        message_id, so the broker never sees a later row only) and the error is raised."""
+        message_id, so the broker never sees a later row only) and the error is raised.
+        `older_than_s` limits the pass to rows committed at least that long ago."""
         t = self.table
+        query = sa.select(t).where(t.c.published_at.is_(None))
+        if older_than_s is not None:
+            query = query.where(
+                t.c.created_at
+                < sa.func.now() - sa.func.make_interval(0, 0, 0, 0, 0, 0, older_than_s)
+            )
         async with self.sessionmaker() as session, session.begin():
             rows = (
                 await session.execute(
-                    sa.select(t)
-                    .where(t.c.published_at.is_(None))
-                    .order_by(t.c.seq)
+                    query.order_by(t.c.seq)
                     .limit(self._limit)
                     # Another replica's relay skips rows this one is publishing (no double send).
                     .with_for_update(skip_locked=True)
@@ -284,12 +412,7 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            # Tasks start in creation order and reach the channel's FIFO publish lock without an
-            # earlier suspension, so the broker receives the rows in seq order.
-            results = await asyncio.gather(
-                *(asyncio.create_task(self._publish(row)) for row in rows),
-                return_exceptions=True,
-            )
+            results = await self._publish(rows)
             confirmed, failure = confirmed_prefix(rows, results)
             if confirmed:
                 await session.execute(
@@ -297,25 +420,54 @@ class OutboxRelay:
                     .where(t.c.id.in_([row.id for row in confirmed]))
                     .values(published_at=datetime.now(UTC))
                 )
-        self.published_total += len(confirmed)
-        if failure is not None:
-            self._limit = max(_MIN_BATCH, min(self._limit, self.batch_size) // 2)
-            raise failure
-        self._limit = min(self.batch_size, self._limit * 2)
+        self._settle_pass(len(confirmed), failure)
         return len(confirmed)
 
-    async def _publish(self, row: Any) -> None:
-        headers = dict(row.headers or {})
-        persistent = headers.pop(_PERSISTENT_HEADER, True) is not False
-        await self.broker.publish(
-            row.exchange,
-            row.routing_key,
-            row.type_name,
-            row.body,
-            persistent=persistent,
-            confirm=True,
-            correlation_id=row.correlation_id,
-            message_id=row.message_id,
-            headers=headers,
-            validate=False,  # validated by add_event(s) when the row was written
-        )
+    async def _publish(self, rows: Sequence[Any]) -> list[PublishError | None]:
+        """One `publish_many` per exchange run, in seq order (the events exchange in practice)."""
+        results: list[PublishError | None] = []
+        start = 0
+        while start < len(rows):
+            exchange = rows[start].exchange
+            end = start
+            messages = []
+            while end < len(rows) and rows[end].exchange == exchange:
+                messages.append(_outgoing(rows[end]))
+                end += 1
+            # validated by add_event(s) when the rows were written
+            results += await self.broker.publish_many(exchange, messages, validate=False)
+            if any(r is not None for r in results):
+                # Nothing after a failure may go out before it: the rest waits for the next pass.
+                results += [PublishError("not sent after an earlier failure")] * (len(rows) - end)
+                break
+            start = end
+        return results
+
+
+class _RowView:
+    """Attribute access to a row built by `_outbox_row` (as the table's rows have)."""
+
+    __slots__ = ("_row",)
+
+    def __init__(self, row: Mapping[str, Any]) -> None:
+        self._row = row
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._row[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def _outgoing(row: Any) -> OutgoingMessage:
+    headers = dict(row.headers or {})
+    persistent = headers.pop(_PERSISTENT_HEADER, True) is not False
+    return OutgoingMessage(
+        routing_key=row.routing_key,
+        type_name=row.type_name,
+        body=row.body,
+        message_id=row.message_id,
+        correlation_id=row.correlation_id,
+        headers=headers,
+        persistent=persistent,
+    )
