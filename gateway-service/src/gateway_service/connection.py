@@ -79,6 +79,17 @@ class Session:
         self.pending_bytes += size
         self._kick()
 
+    def send_encoded(self, text: str, size: int, frame: bytes) -> None:
+        """Fan-out path: `frame` is `text` already encoded as a WebSocket frame, shared by every
+        recipient of one event. It goes straight to the transport when nothing is queued ahead
+        of it; otherwise it is queued like any frame (order and output budget unchanged)."""
+        if self._close is not None:
+            return
+        idle = not self._out and (self._writer is None or self._writer.done())
+        if idle and self.socket.write_frame(frame):
+            return
+        self.send(text, size)
+
     def send_error(self, code: f.ErrorCode, message: str, ref: str | None) -> None:
         self.send(f.error_frame(f.FrameError(code, message, ref)))
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from chat_runtime.logging import get_logger
 
 from gateway_service.domain.expiry import ExpiryQueue
-from gateway_service.domain.frames import RESYNC, rfc3339
+from gateway_service.domain.frames import RESYNC, encode_text_frame, rfc3339
 from gateway_service.domain.pending import PendingSends
 from gateway_service.domain.presence import SubscriptionIndex
 from gateway_service.domain.registry import BindingChange, Registry
@@ -240,15 +240,18 @@ class Gateway:
     # --- delivery ------------------------------------------------------------------------------
 
     def deliver(self, connection_ids: Iterable[str], text: str) -> int:
-        """Write the same encoded frame to each ready local connection; returns how many."""
+        """Write the same frame to each ready local connection; returns how many. The frame is
+        encoded once (UTF-8, then as a WebSocket frame) for all of them."""
         count = 0
-        size = -1
+        data = b""
+        frame = b""
         for connection_id in connection_ids:
             session = self.sessions.get(connection_id)
             if session is not None and session.ready:
-                if size < 0:
-                    size = len(text.encode())  # once per event, for the output budgets
-                session.send(text, size)
+                if not frame:
+                    data = text.encode()
+                    frame = encode_text_frame(data)
+                session.send_encoded(text, len(data), frame)
                 count += 1
         FRAMES_OUT.inc(count)
         return count

@@ -29,11 +29,14 @@ from typing import Any, ClassVar
 
 from chat_runtime.logging import get_logger
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.http11 import Request
 from websockets.protocol import State
 
 log = get_logger(__name__)
 
 PING_FRAME = b"\x89\x00"  # FIN + opcode 0x9 (ping), unmasked, empty payload (RFC 6455 §5.5.2)
+# The ASGI scope extension under which the protocol offers `write_frame` to the application.
+FRAME_WRITER = "chat.frame_writer"
 TICKS_PER_SWEEP = 10
 
 
@@ -110,7 +113,8 @@ class KeepaliveSweeper:
 
 
 class KeepaliveProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's websockets-sansio protocol with its per-socket timers replaced by the sweep."""
+    """uvicorn's websockets-sansio protocol with its per-socket timers replaced by the sweep, and
+    a direct write for frames encoded once for many sockets (`write_frame`)."""
 
     sweeper: ClassVar[KeepaliveSweeper]
     ka_quiet_since: float
@@ -122,6 +126,29 @@ class KeepaliveProtocol(WebSocketsSansIOProtocol):
         self.ka_heard = False
         self.ka_ping_at = 0.0
         self.ka_quiet_since = 0.0
+
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            # The ASGI task is created but has not run yet, so it sees this.
+            scope["extensions"][FRAME_WRITER] = self.write_frame
+
+    def write_frame(self, frame: bytes) -> bool:
+        """Write an encoded, unmasked data frame now, bypassing the ASGI `send` (a dict, an
+        await, a per-socket frame encoding). Returns False, writing nothing, when the caller
+        must use the ordinary path: the socket is closing or its transport is paused (the
+        ordinary path waits for `resume_writing`, which is what bounds the transport buffer).
+        uvicorn writes each ASGI send at once, so nothing it writes can be interleaved."""
+        if (
+            self.close_sent
+            or not self.writable.is_set()
+            or self.conn.state is not State.OPEN
+            or self.transport.is_closing()
+        ):
+            return False
+        self.transport.write(frame)
+        return True
 
     def data_received(self, data: bytes) -> None:
         self.ka_heard = True  # one store per read: the sweep turns it into liveness

@@ -79,4 +79,9 @@ class Socket(Protocol):
 
     async def send_text(self, data: str) -> None: ...
 
+    def write_frame(self, frame: bytes) -> bool:
+        """Write an encoded data frame now if the transport takes it at once; False when the
+        caller must queue the text for `send_text` instead (always, where unsupported)."""
+        ...
+
     async def close(self, code: int = 1000, reason: str | None = None) -> None: ...

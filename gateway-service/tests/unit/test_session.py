@@ -507,6 +507,9 @@ async def test_slow_reader_is_cut_at_the_output_budget() -> None:
         async def send_text(self, data: str) -> None:
             await asyncio.Event().wait()
 
+        def write_frame(self, frame: bytes) -> bool:
+            return False
+
         async def close(self, code: int = 1000, reason: str | None = None) -> None:
             self.closed = (code, reason)
 
@@ -535,3 +538,56 @@ def test_leave_then_rejoin_keeps_binding_order(gw_harness: Any) -> None:
             ("bind", key),
         ]
         assert key in gw_harness.bus.bound
+
+
+async def test_fan_out_frames_go_direct_only_when_nothing_is_queued_ahead() -> None:
+    """`send_encoded` writes the shared frame straight to the transport when the session has
+    no queued output and the transport takes it; otherwise the text joins the queue, so a
+    socket never sees frames out of order."""
+    import asyncio
+
+    from gateway_service.connection import Session
+    from gateway_service.domain.frames import encode_text_frame
+    from gateway_service.hub import Gateway
+    from gateway_service.settings import GatewaySettings
+
+    class DirectSocket:
+        def __init__(self) -> None:
+            self.wire: list[str] = []  # what the peer receives, in order
+            self.accept_direct = True
+            self.release = asyncio.Event()
+
+        async def receive(self) -> dict[str, Any]:
+            await asyncio.Event().wait()
+            return {}
+
+        async def send_text(self, data: str) -> None:
+            await self.release.wait()  # the ordinary path is slow until released
+            self.wire.append(data)
+
+        def write_frame(self, frame: bytes) -> bool:
+            if not self.accept_direct:
+                return False
+            self.wire.append(frame[2:].decode())  # short frames: 2-byte header
+            return True
+
+        async def close(self, code: int = 1000, reason: str | None = None) -> None:
+            pass
+
+    def shared(text: str) -> tuple[str, int, bytes]:
+        return text, len(text), encode_text_frame(text.encode())
+
+    socket = DirectSocket()
+    session = Session(Gateway(GatewaySettings(), bus=None, verifier=None), socket)  # type: ignore[arg-type]
+    session.send_encoded(*shared("a"))
+    assert socket.wire == ["a"]  # nothing queued: written at once, no writer task
+    session.send("b")  # the ordinary path, held up in send_text
+    session.send_encoded(*shared("c"))  # must wait behind "b"
+    assert socket.wire == ["a"]
+    socket.release.set()
+    await asyncio.sleep(0.01)
+    assert socket.wire == ["a", "b", "c"]
+    socket.accept_direct = False  # transport paused: queued instead
+    session.send_encoded(*shared("d"))
+    await asyncio.sleep(0.01)
+    assert socket.wire == ["a", "b", "c", "d"]

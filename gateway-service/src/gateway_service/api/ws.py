@@ -10,7 +10,7 @@ a disallowed `Origin`, and a client that does not offer the `chat.v1` subprotoco
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import structlog
@@ -19,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway_service.connection import Session
 from gateway_service.hub import Gateway
+from gateway_service.keepalive import FRAME_WRITER
 
 WS_PATH = "/v1/ws"
 SUBPROTOCOL = "chat.v1"
@@ -32,15 +33,23 @@ def origin_allowed(origin: str | None, allowed: list[str]) -> bool:
     return any(wanted == a.rstrip("/").lower() for a in allowed)
 
 
+def _no_direct_write(frame: bytes) -> bool:
+    return False
+
+
 class AsgiSocket:
     """The `Socket` port over raw ASGI receive/send (what Starlette's WebSocket does, minus
-    the state machine we do not need)."""
+    the state machine we do not need), plus the server's direct frame write when it offers one
+    (`keepalive.FRAME_WRITER`; other servers and the test client do not)."""
 
-    __slots__ = ("_receive", "_send")
+    __slots__ = ("_receive", "_send", "write_frame")
 
-    def __init__(self, receive: Receive, send: Send) -> None:
+    def __init__(
+        self, receive: Receive, send: Send, write_frame: Callable[[bytes], bool] | None = None
+    ) -> None:
         self._receive = receive
         self._send = send
+        self.write_frame = write_frame or _no_direct_write
 
     async def receive(self) -> Mapping[str, Any]:
         return await self._receive()
@@ -69,7 +78,8 @@ async def serve_websocket(gateway: Gateway, scope: Scope, receive: Receive, send
         await send({"type": "websocket.close", "code": 1002})  # before accept: HTTP 403
         return
     await send({"type": "websocket.accept", "subprotocol": SUBPROTOCOL})
-    session = Session(gateway, AsgiSocket(receive, send))
+    writer = scope.get("extensions", {}).get(FRAME_WRITER)
+    session = Session(gateway, AsgiSocket(receive, send, writer))
     # One correlation id per socket: its log lines and the commands it publishes share it.
     bind_correlation_id(session.connection_id)
     structlog.contextvars.bind_contextvars(correlation_id=session.connection_id)

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from websockets.frames import Frame, Opcode
 
 MAX_TEXT_CODE_POINTS = 4000
 MAX_PRESENCE_SUBSCRIPTIONS = 500
@@ -196,6 +197,12 @@ def rfc3339(moment: datetime) -> str:
 def encode(frame: dict[str, Any]) -> str:
     """Encode a server frame once; the same str is written to every recipient."""
     return orjson.dumps(frame).decode()
+
+
+def encode_text_frame(data: bytes) -> bytes:
+    """A server-to-client WebSocket text frame of UTF-8 `data` (final, unmasked, no extension:
+    the gateway negotiates none)."""
+    return Frame(Opcode.TEXT, data).serialize(mask=False, extensions=[])
 
 
 def error_frame(error: FrameError) -> str:
