@@ -3,7 +3,15 @@
 Registers users (or reuses those in a cache file), puts them in rooms, opens one WebSocket per
 client, sends at a fixed rate for a fixed time and measures, from the clients' point of view:
 ack latency (send -> message.ack), delivery latency (send -> message.new at every other member),
-lost and duplicated deliveries, and the CPU seconds and RSS of every service process.
+lost and duplicated deliveries, the CPU seconds and RSS of every service process, and the CPU of
+the edge (nginx), RabbitMQ, PostgreSQL and the generator itself over the send window.
+
+Sign-in and room placement run once in this process; the rooms (each with all its members) are
+then split over --workers processes, so every latency is measured in the process that both sent
+the message and received it. The workers open their sockets, wait until all are ready and start
+sending at one shared moment, each at its share of --rate. The receive path does as little as
+possible per frame: frames are handled in the connection's protocol callback, stamped when the
+bytes arrive, parsed with orjson, with no per-socket reader task or message queue.
 
 The run is bounded: it stops after --duration seconds plus a drain period and talks only to the
 URL it is given (loopback by default).
@@ -15,24 +23,34 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import math
+import multiprocessing
 import os
 import statistics
 import subprocess
 import sys
 import time
+import traceback
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import psutil  # type: ignore[import-untyped]
+import uvloop
 import websockets
 from websockets.asyncio.client import ClientConnection
+from websockets.frames import Frame, Opcode
 from websockets.typing import Subprotocol
 
 SERVICE_PORTS = {"auth": 8001, "gateway": 8002, "message": 8003, "presence": 8004}
+# What a worker reports; the parent merges these (latencies in seconds).
+Result = dict[str, Any]
 
 
 @dataclass
@@ -41,27 +59,30 @@ class Client:
     user_id: str
     token: str
     room_id: str = ""
-    ws: ClientConnection | None = None
-    acked: dict[str, float] = field(default_factory=dict)
 
 
-@dataclass
-class Tally:
-    sent_at: dict[str, float] = field(default_factory=dict)
-    room_of: dict[str, str] = field(default_factory=dict)
-    ack_latency: list[float] = field(default_factory=list)
-    delivery_latency: list[float] = field(default_factory=list)
-    deliveries: dict[tuple[str, str], int] = field(default_factory=dict)  # (client_msg_id, user)
-    errors: dict[str, int] = field(default_factory=dict)
-    readers: set[asyncio.Task[None]] = field(default_factory=set)
+def summary(values: list[float], mean: bool = False) -> dict[str, float | None]:
+    """Percentiles in ms (nearest rank, as before), sorting once."""
+    ordered = sorted(values)
+    out: dict[str, float | None] = {}
+    for key, q in (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99.9", 99.9)):
+        out[key] = percentile(ordered, q, presorted=True)
+    if mean:
+        out["mean"] = round(statistics.fmean(ordered) * 1000, 2) if ordered else None
+    out["max"] = round(ordered[-1] * 1000, 2) if ordered else None
+    out["count"] = len(ordered)
+    return out
 
 
-def percentile(values: list[float], q: float) -> float | None:
+def percentile(values: list[float], q: float, presorted: bool = False) -> float | None:
     if not values:
         return None
-    ordered = sorted(values)
+    ordered = values if presorted else sorted(values)
     index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
     return round(ordered[index] * 1000, 2)
+
+
+# --- CPU accounting -------------------------------------------------------------------------
 
 
 def service_processes(ports: dict[str, int]) -> dict[str, psutil.Process]:
@@ -87,6 +108,102 @@ def snapshot(procs: dict[str, psutil.Process]) -> dict[str, dict[str, float]]:
         except psutil.Error:
             continue
     return out
+
+
+def edge_root(port: int) -> psutil.Process | None:
+    """The process tree's root listening on the edge port: nginx's master (its workers share the
+    listening socket, so walk up while the parent has the same name)."""
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status != psutil.CONN_LISTEN or conn.pid is None or conn.laddr.port != port:
+            continue
+        try:
+            proc = psutil.Process(conn.pid)
+            while (parent := proc.parent()) is not None and parent.name() == proc.name():
+                proc = parent
+        except psutil.Error:
+            continue
+        return proc
+    return None
+
+
+def infra_groups(edge: psutil.Process | None) -> dict[str, list[psutil.Process]]:
+    """Processes of the shared infrastructure, enumerated afresh at each snapshot (PostgreSQL
+    forks a backend per connection)."""
+    groups: dict[str, list[psutil.Process]] = {"edge": [], "rabbitmq": [], "postgres": []}
+    if edge is not None:
+        with contextlib.suppress(psutil.Error):
+            groups["edge"] = [edge, *edge.children(recursive=True)]
+    for proc in psutil.process_iter(["name"]):
+        name = proc.info["name"]
+        if name == "beam.smp":
+            groups["rabbitmq"].append(proc)
+        elif name == "postgres":
+            groups["postgres"].append(proc)
+    return groups
+
+
+def group_cpu(groups: dict[str, list[psutil.Process]]) -> dict[str, dict[int, float]]:
+    out: dict[str, dict[int, float]] = {}
+    for name, procs in groups.items():
+        seen: dict[int, float] = {}
+        for proc in procs:
+            try:
+                cpu = proc.cpu_times()
+            except psutil.Error:
+                continue
+            seen[proc.pid] = cpu.user + cpu.system
+        out[name] = seen
+    return out
+
+
+def group_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU used between the snapshots by the processes alive at the second one (a process born
+    in between counts whole; one that died in between is missed)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
+@dataclass
+class Window:
+    """Everything measured at one instant: the window's ends."""
+
+    at: float
+    services: dict[str, dict[str, float]]
+    infra: dict[str, dict[int, float]]
+    generator: dict[str, dict[str, float]]
+    machine: Any  # psutil's scputimes
+
+
+def take_window(
+    services: dict[str, psutil.Process],
+    edge: psutil.Process | None,
+    generator: dict[str, psutil.Process],
+) -> Window:
+    return Window(
+        at=time.monotonic(),
+        services=snapshot(services),
+        infra=group_cpu(infra_groups(edge)),
+        generator=snapshot(generator),
+        machine=psutil.cpu_times(),
+    )
+
+
+def machine_shares(before: Any, after: Any) -> dict[str, float]:
+    """Share of all the machine's cores busy / in steal over the window (/proc/stat deltas)."""
+    fields = before._fields
+    delta = {f: getattr(after, f) - getattr(before, f) for f in fields}
+    # guest time is already counted in user (Linux), so leave it out of the total.
+    total = sum(v for f, v in delta.items() if f not in {"guest", "guest_nice"}) or 1.0
+    idle = delta.get("idle", 0.0) + delta.get("iowait", 0.0)
+    steal = delta.get("steal", 0.0)
+    return {
+        "busy_share_of_all_cores": round((total - idle - steal) / total, 3),
+        "busy_cores": round((total - idle - steal) / total * (psutil.cpu_count() or 1), 3),
+        "steal_share": round(steal / total, 3),
+        "iowait_share": round(delta.get("iowait", 0.0) / total, 3),
+    }
+
+
+# --- registration, rooms, history (the parent) ----------------------------------------------
 
 
 def _retry_after(response: httpx.Response) -> float:
@@ -227,78 +344,280 @@ async def persisted_client_ids(http: httpx.AsyncClient, clients: list[Client]) -
     return found
 
 
-async def connect(ws_url: str, client: Client, tally: Tally) -> None:
+# --- the workers ----------------------------------------------------------------------------
+
+_TEXT = Opcode.TEXT
+
+
+class Tally:
+    """One worker's raw counts. Send times are perf_counter seconds (CLOCK_MONOTONIC)."""
+
+    def __init__(self, seconds: int) -> None:
+        self.start = 0.0
+        # client_msg_id -> (send time, that send second's delivery-latency list)
+        self.sent: dict[str, tuple[float, list[float]]] = {}
+        self.acked: set[str] = set()
+        self.ack_latency: list[float] = []
+        # Delivery latencies by the second of the run their message was sent in.
+        self.by_second: list[list[float]] = [[] for _ in range(max(1, seconds))]
+        self.delivered: set[tuple[str, str]] = set()  # (client_msg_id, receiving user)
+        self.duplicated = 0
+        self.expected = 0
+        self.errors: dict[str, int] = {}
+
+
+class BenchConnection(ClientConnection):
+    """A client connection that tallies frames in the protocol callback: no receive queue, no
+    reader task, one clock read per chunk of bytes (frames are stamped when they arrive, not
+    when a task gets round to them).
+
+    Once signed in (`start_tallying`), whole unfragmented text frames and pings are parsed here
+    directly from the bytes (server frames are unmasked; a few integer operations each), which
+    costs a fraction of websockets' general parser. At the first other frame (close, binary,
+    fragment) the bytes from that frame on go back to websockets' parser, which is then at a
+    frame boundary, and the connection stays on that path."""
+
+    tally: Tally | None = None
+    user_id = ""
+    arrived = 0.0
+    fast = False
+    pending = b""
+
+    def start_tallying(self, tally: Tally) -> None:
+        self.tally = tally
+        # Take the bytes over only while websockets' parser holds none (between frames).
+        self.fast = not self.protocol.reader.buffer
+
+    def stop_tallying(self) -> None:
+        self.tally = None
+        if self.fast:
+            self.fast = False
+            if self.pending:
+                data, self.pending = self.pending, b""
+                super().data_received(data)
+
+    def data_received(self, data: bytes) -> None:
+        self.arrived = time.perf_counter()
+        if not self.fast:
+            super().data_received(data)
+            return
+        buf = self.pending + data if self.pending else data
+        end = len(buf)
+        pos = 0
+        while end - pos >= 2:
+            first = buf[pos]
+            length = buf[pos + 1]
+            head = 2
+            if length == 126:
+                if end - pos < 4:
+                    break
+                length = int.from_bytes(buf[pos + 2 : pos + 4], "big")
+                head = 4
+            elif length > 126:  # 127 (64-bit length) or a masked frame: not ours to parse
+                first = 0
+            if first == 0x81:  # FIN + text
+                if end - pos < head + length:
+                    break
+                self.on_text(buf[pos + head : pos + head + length])
+                pos += head + length
+            elif first == 0x89 and length <= 125:  # ping: answer as websockets would
+                if end - pos < head + length:
+                    break
+                self.answer_ping(buf[pos + head : pos + head + length])
+                pos += head + length
+            else:
+                self.fast = False
+                self.pending = b""
+                super().data_received(buf[pos:])
+                return
+        self.pending = buf[pos:] if pos < end else b""
+
+    def answer_ping(self, payload: bytes) -> None:
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.transport.write(bytes([0x8A, 0x80 | len(payload)]) + mask + masked)
+
+    def process_event(self, event: Any) -> None:
+        if self.tally is None or not isinstance(event, Frame) or event.opcode is not _TEXT:
+            super().process_event(event)  # handshake, auth exchange, control frames
+            return
+        self.on_text(event.data)
+
+    def on_text(self, data: bytes | bytearray | memoryview) -> None:
+        tally = self.tally
+        assert tally is not None
+        frame = orjson.loads(data)
+        kind = frame["type"]
+        if kind == "message.new":
+            message = frame["message"]
+            cid = message["client_msg_id"]
+            sent = tally.sent.get(cid)
+            if sent is None or message["sender_id"] == self.user_id:
+                return
+            key = (cid, self.user_id)
+            if key in tally.delivered:
+                tally.duplicated += 1
+            else:
+                tally.delivered.add(key)
+                sent[1].append(self.arrived - sent[0])
+        elif kind == "message.ack":
+            cid = frame["client_msg_id"]
+            sent = tally.sent.get(cid)
+            if sent is not None and cid not in tally.acked:
+                tally.acked.add(cid)
+                tally.ack_latency.append(self.arrived - sent[0])
+        elif kind == "error":
+            code = str(frame.get("code"))
+            tally.errors[code] = tally.errors.get(code, 0) + 1
+
+
+async def connect(ws_url: str, client: Client) -> BenchConnection:
     # No client keepalive: under overload its 20 s ping timeout closed sockets mid-run (the
-    # server pings anyway); a closed socket is counted, not fatal.
+    # server pings anyway); a closed socket is counted, not fatal. No compression (it costs
+    # CPU at both ends), no proxy lookup; frames bypass the receive queue once signed in.
     ws = await websockets.connect(
         ws_url,
         subprotocols=[Subprotocol("chat.v1")],
         max_size=2**20,
+        max_queue=64,
+        compression=None,
         ping_interval=None,
+        proxy=None,
+        user_agent_header=None,
+        create_connection=BenchConnection,
     )
-    await ws.send(json.dumps({"type": "auth", "token": client.token}))
+    assert isinstance(ws, BenchConnection)
+    await ws.send(orjson.dumps({"type": "auth", "token": client.token}), text=True)
     while True:
-        frame = json.loads(await ws.recv())
+        frame = orjson.loads(await ws.recv(decode=False))
         if frame["type"] == "ready":
             break
         if frame["type"] == "error":
             raise RuntimeError(f"auth failed for {client.username}: {frame}")
-    client.ws = ws
-    # Keep a reference: the event loop holds tasks only weakly.
-    tally.readers.add(asyncio.create_task(read_frames(client, tally)))
+    ws.user_id = client.user_id
+    return ws
 
 
-async def read_frames(client: Client, tally: Tally) -> None:
-    assert client.ws is not None
-    try:
-        async for raw in client.ws:
-            now = time.perf_counter()
-            frame = json.loads(raw)
-            kind = frame.get("type")
-            if kind == "message.ack":
-                cid = frame["client_msg_id"]
-                if cid not in client.acked and cid in tally.sent_at:
-                    client.acked[cid] = now
-                    tally.ack_latency.append(now - tally.sent_at[cid])
-            elif kind == "message.new":
-                message = frame["message"]
-                cid = message["client_msg_id"]
-                if message["sender_id"] == client.user_id or cid not in tally.sent_at:
-                    continue
-                key = (cid, client.user_id)
-                seen = tally.deliveries.get(key, 0)
-                tally.deliveries[key] = seen + 1
-                if seen == 0:
-                    tally.delivery_latency.append(now - tally.sent_at[cid])
-            elif kind == "error":
-                code = str(frame.get("code"))
-                tally.errors[code] = tally.errors.get(code, 0) + 1
-    except websockets.ConnectionClosed:
-        return
-
-
-async def send_load(clients: list[Client], tally: Tally, rate: float, duration: float) -> int:
+async def send_load(
+    clients: list[tuple[Client, BenchConnection, int]],
+    tally: Tally,
+    rate: float,
+    duration: float,
+) -> int:
+    """Round-robin over the clients at `rate`, each message sent at its due time (the loop
+    sleeps until the next one is due)."""
     interval = 1.0 / rate
-    start = time.perf_counter()
+    start = tally.start
     sent = 0
-    while (elapsed := time.perf_counter() - start) < duration:
+    by_second = tally.by_second
+    last = len(by_second) - 1
+    perf = time.perf_counter
+    dumps = orjson.dumps
+    while (elapsed := perf() - start) < duration:
         due = int(elapsed / interval) + 1
         while sent < due:
-            client = clients[sent % len(clients)]
+            client, ws, others = clients[sent % len(clients)]
             cid = str(uuid.uuid4())
-            tally.sent_at[cid] = time.perf_counter()
-            tally.room_of[cid] = client.room_id
-            assert client.ws is not None
             frame = {"type": "message.send", "client_msg_id": cid, "room_id": client.room_id}
             frame["text"] = f"bench {sent}"
+            payload = dumps(frame)
+            now = perf()
+            tally.sent[cid] = (now, by_second[min(last, int(now - start))])
             try:
-                await client.ws.send(json.dumps(frame))
+                await ws.send(payload, text=True)
             except websockets.ConnectionClosed:
                 tally.errors["socket_closed"] = tally.errors.get("socket_closed", 0) + 1
-                del tally.sent_at[cid]
+                del tally.sent[cid]
+            else:
+                tally.expected += others
             sent += 1
-        await asyncio.sleep(interval / 2)
+        await asyncio.sleep(max(0.0, start + sent * interval - perf()))
     return sent
+
+
+async def _recv_on(pipe: Pipe) -> Any:
+    """Await the next object on a multiprocessing pipe without blocking the event loop."""
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+    fd = pipe.fileno()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(fd, wake)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(fd)
+    # The loop made the descriptor non-blocking; a message (a worker's result) may arrive in
+    # several chunks, so read it blocking: it is on its way.
+    os.set_blocking(fd, True)
+    return pipe.recv()
+
+
+async def run_worker(spec: dict[str, Any], pipe: Pipe) -> None:
+    clients = [Client(**c) for c in spec["clients"]]
+    members: dict[str, int] = {}
+    for client in clients:
+        members[client.room_id] = members.get(client.room_id, 0) + 1
+    tally = Tally(math.ceil(spec["duration"]))
+    sockets: list[BenchConnection] = []
+    for first in range(0, len(clients), 50):
+        batch = clients[first : first + 50]
+        sockets += await asyncio.gather(*(connect(spec["ws_url"], c) for c in batch))
+    for ws in sockets:
+        ws.start_tallying(tally)
+    pipe.send(("ready", len(sockets)))
+    kind, start_at = await _recv_on(pipe)
+    assert kind == "start"
+    await asyncio.sleep(max(0.0, start_at - time.monotonic()))
+    # perf_counter and monotonic are the same clock on Linux; keep to one for latencies.
+    tally.start = time.perf_counter()
+    rotation = [(c, ws, members[c.room_id] - 1) for c, ws in zip(clients, sockets, strict=True)]
+    sent = await send_load(rotation, tally, spec["rate"], spec["duration"])
+    kind, _ = await _recv_on(pipe)  # the parent says when the drain is over
+    assert kind == "report"
+    closed = sum(1 for ws in sockets if ws.close_code is not None)
+    for ws in sockets:
+        ws.stop_tallying()
+    result: Result = {
+        "sent": sent,
+        "sent_ids": list(tally.sent),
+        "acked_ids": list(tally.acked),
+        "ack_latency": tally.ack_latency,
+        "delivery_by_second": tally.by_second,
+        "delivered": len(tally.delivered),
+        "duplicated": tally.duplicated,
+        "expected": tally.expected,
+        "errors": tally.errors,
+        "sockets_closed_early": closed,
+    }
+    pipe.send(("result", result))
+    await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+
+
+def worker_main(spec: dict[str, Any], pipe: Pipe) -> None:
+    """Entry point of a worker process (spawned: a fresh interpreter, nothing inherited)."""
+    try:
+        uvloop.run(run_worker(spec, pipe))
+    except BaseException:
+        pipe.send(("error", traceback.format_exc()))
+        raise
+
+
+def split_rooms(clients: list[Client], workers: int) -> list[list[Client]]:
+    """Whole rooms per worker, largest first onto the least loaded worker."""
+    rooms: dict[str, list[Client]] = {}
+    for client in clients:
+        rooms.setdefault(client.room_id, []).append(client)
+    shares: list[list[Client]] = [[] for _ in range(workers)]
+    for members in sorted(rooms.values(), key=len, reverse=True):
+        min(shares, key=len).extend(members)
+    return [share for share in shares if share]
+
+
+# --- the parent -----------------------------------------------------------------------------
 
 
 def commit_id() -> str:
@@ -306,6 +625,53 @@ def commit_id() -> str:
         return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], text=True).strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+async def _gather_from(pipes: list[Pipe], kind: str) -> list[Any]:
+    """One `kind` message from every worker; a worker's failure ends the run with its trace."""
+    out = []
+    for got in await asyncio.gather(*(_recv_on(p) for p in pipes)):
+        if got[0] == "error":
+            raise RuntimeError(f"load worker failed:\n{got[1]}")
+        assert got[0] == kind, got
+        out.append(got[1])
+    return out
+
+
+def cpu_report(first: Window, last: Window, wall: float) -> dict[str, Any]:
+    def share(seconds: float) -> float:
+        return round(seconds / wall, 3)
+
+    services = {
+        name: last.services[name]["cpu_s"] - first.services[name]["cpu_s"]
+        for name in last.services
+        if name in first.services
+    }
+    infra = {
+        name: group_delta(first.infra.get(name, {}), pids) for name, pids in last.infra.items()
+    }
+    generator = {
+        name: last.generator[name]["cpu_s"] - first.generator[name]["cpu_s"]
+        for name in last.generator
+        if name in first.generator
+    }
+    total = sum(services.values()) + sum(infra.values()) + sum(generator.values())
+    return {
+        "window_s": round(wall, 2),
+        "service_cpu_s": {name: round(v, 2) for name, v in services.items()},
+        "service_cpu_share_of_one_core": {name: share(v) for name, v in services.items()},
+        "service_rss_mb": {name: round(v["rss_mb"], 1) for name, v in last.services.items()},
+        "infra_cpu_s": {name: round(v, 2) for name, v in infra.items()},
+        "infra_cpu_share_of_one_core": {name: share(v) for name, v in infra.items()},
+        "infra_processes": {name: len(pids) for name, pids in last.infra.items()},
+        # The generator shares the machine: when it is busy, latencies include its own queueing.
+        "load_generator_cpu_s": round(sum(generator.values()), 2),
+        "load_generator_cpu_share_of_one_core": share(sum(generator.values())),
+        "load_generator_cpu_s_by_process": {name: round(v, 2) for name, v in generator.items()},
+        "total_cpu_s": round(total, 2),
+        "total_cpu_share": share(total),
+        "machine": machine_shares(first.machine, last.machine),
+    }
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -316,79 +682,119 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         log(f"{len(clients)} users signed in")
         await place_in_rooms(http, clients, args.rooms)
         log(f"{args.rooms} rooms ready")
-    tally = Tally()
-    for start in range(0, len(clients), 50):
-        await asyncio.gather(*(connect(ws_url, c, tally) for c in clients[start : start + 50]))
-    log(f"{len(clients)} sockets ready; sending")
+
+    shares = split_rooms(clients, max(1, args.workers))
+    context = multiprocessing.get_context("spawn")
+    pipes: list[Pipe] = []
+    workers: list[Any] = []
+    for share in shares:
+        parent_end, child_end = context.Pipe()
+        spec = {
+            "ws_url": ws_url,
+            "clients": [vars(c) for c in share],
+            # The same rate per client everywhere: rate/N when the rooms split evenly.
+            "rate": args.rate * len(share) / len(clients),
+            "duration": args.duration,
+        }
+        process = context.Process(target=worker_main, args=(spec, child_end), daemon=True)
+        process.start()
+        child_end.close()
+        pipes.append(parent_end)
+        workers.append(process)
+    try:
+        return await drive(args, clients, shares, pipes, workers)
+    finally:
+        for process in workers:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.terminate()
+
+
+async def drive(
+    args: argparse.Namespace,
+    clients: list[Client],
+    shares: list[list[Client]],
+    pipes: list[Pipe],
+    workers: list[Any],
+) -> dict[str, Any]:
+    base = args.base_url.rstrip("/")
+    opened = await _gather_from(pipes, "ready")
+    log(f"{sum(opened)} sockets ready in {len(workers)} workers; sending")
+
     ports = dict(zip(SERVICE_PORTS, map(int, args.service_ports.split(",")), strict=True))
-    procs = service_processes(ports)
-    before = snapshot(procs)
-    began = time.perf_counter()
-    client_cpu0 = time.process_time()
-    sent = await send_load(clients, tally, args.rate, args.duration)
-    await asyncio.sleep(args.drain)
-    wall = time.perf_counter() - began
-    client_cpu = time.process_time() - client_cpu0
-    after = snapshot(procs)
-    members_per_room: dict[str, int] = {}
-    for client in clients:
-        members_per_room[client.room_id] = members_per_room.get(client.room_id, 0) + 1
-    expected = sum(members_per_room[tally.room_of[c]] - 1 for c in tally.sent_at)
-    received = sum(1 for n in tally.deliveries.values() if n >= 1)
-    duplicated = sum(n - 1 for n in tally.deliveries.values() if n > 1)
-    acked_ids = {cid for c in clients for cid in c.acked}
-    acked = len(acked_ids)
-    for client in clients:
-        if client.ws is not None:
-            await client.ws.close()
+    services = service_processes(ports)
+    edge = edge_root(httpx.URL(base).port or 80)
+    generator = {"parent": psutil.Process()}
+    generator.update({f"worker{i}": psutil.Process(p.pid) for i, p in enumerate(workers)})
+    start_at = time.monotonic() + 0.5
+    for pipe in pipes:
+        pipe.send(("start", start_at))
+    # The window opens just before the start (a snapshot takes some tens of ms).
+    await asyncio.sleep(max(0.0, start_at - time.monotonic() - 0.1))
+    first = take_window(services, edge, generator)
+    await asyncio.sleep(max(0.0, start_at + args.duration + args.drain - time.monotonic()))
+    last = take_window(services, edge, generator)
+    for pipe in pipes:
+        pipe.send(("report", None))
+    results: list[Result] = await _gather_from(pipes, "result")
+    wall = last.at - first.at
+
+    sent = sum(r["sent"] for r in results)
+    sent_ids = {cid for r in results for cid in r["sent_ids"]}
+    acked_ids = {cid for r in results for cid in r["acked_ids"]}
+    expected = sum(r["expected"] for r in results)
+    received = sum(r["delivered"] for r in results)
+    duplicated = sum(r["duplicated"] for r in results)
+    errors: dict[str, int] = {}
+    for r in results:
+        for code, n in r["errors"].items():
+            errors[code] = errors.get(code, 0) + n
+    ack_latency = [v for r in results for v in r["ack_latency"]]
+    seconds = max(len(r["delivery_by_second"]) for r in results)
+    by_second: list[list[float]] = [[] for _ in range(seconds)]
+    for r in results:
+        for index, values in enumerate(r["delivery_by_second"]):
+            by_second[index] += values
+    delivery_latency = [v for values in by_second for v in values]
+
     async with httpx.AsyncClient(base_url=base, timeout=60) as http:
         persisted = await persisted_client_ids(http, clients)
+    cpu = cpu_report(first, last, wall)
+    machine = cpu.pop("machine")
     return {
         "commit": commit_id(),
         "command": " ".join([".venv/bin/python", *sys.argv]),
         "machine": {
             "cpus": psutil.cpu_count(),
             "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            **machine,
         },
         "clients": len(clients),
         "rooms": args.rooms,
         "target_rate": args.rate,
         "duration_s": args.duration,
+        "workers": len(shares),
+        "clients_by_worker": [len(s) for s in shares],
         "sent": sent,
-        "acked": acked,
-        "unacked": sent - acked,
+        "sent_by_worker": [r["sent"] for r in results],
+        "acked": len(acked_ids),
+        "unacked": sent - len(acked_ids),
         "deliveries_expected": expected,
         "deliveries_received": received,
         "lost": expected - received,
         "acked_not_persisted": len(acked_ids - persisted),
-        "sent_not_persisted": len(set(tally.sent_at) - persisted),
+        "sent_not_persisted": len(sent_ids - persisted),
         "duplicated": duplicated,
-        "errors": tally.errors,
-        "ack_ms": {
-            "p50": percentile(tally.ack_latency, 50),
-            "p99": percentile(tally.ack_latency, 99),
-        },
-        "delivery_ms": {
-            "p50": percentile(tally.delivery_latency, 50),
-            "p99": percentile(tally.delivery_latency, 99),
-            "mean": round(statistics.fmean(tally.delivery_latency) * 1000, 2)
-            if tally.delivery_latency
-            else None,
-        },
-        "service_cpu_s": {
-            name: round(after[name]["cpu_s"] - before[name]["cpu_s"], 2)
-            for name in after
-            if name in before
-        },
-        "service_cpu_share_of_one_core": {
-            name: round((after[name]["cpu_s"] - before[name]["cpu_s"]) / wall, 3)
-            for name in after
-            if name in before
-        },
-        "service_rss_mb": {name: round(v["rss_mb"], 1) for name, v in after.items()},
-        # The generator shares the machine: when it is busy, latencies include its own queueing.
-        "load_generator_cpu_s": round(client_cpu, 2),
-        "load_generator_cpu_share_of_one_core": round(client_cpu / wall, 3),
+        "errors": errors,
+        "sockets_closed_early": sum(r["sockets_closed_early"] for r in results),
+        "ack_ms": summary(ack_latency),
+        "delivery_ms": summary(delivery_latency, mean=True),
+        # p99 of the deliveries of the messages sent in each second of the run.
+        "delivery_p99_by_second": [percentile(values, 99) for values in by_second],
+        **cpu,
+        "load_generator_cpu_ms_per_sent": round(cpu["load_generator_cpu_s"] * 1000 / sent, 3)
+        if sent
+        else None,
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
 
@@ -406,6 +812,12 @@ if __name__ == "__main__":
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--drain", type=float, default=5.0, help="seconds to wait for late frames")
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="sending/receiving processes; each gets whole rooms and its share of --rate",
+    )
+    parser.add_argument(
         "--service-ports",
         default="8001,8002,8003,8004",
         help="auth,gateway,message,presence ports (whose processes' CPU and RSS are measured)",
@@ -416,7 +828,7 @@ if __name__ == "__main__":
     host = httpx.URL(arguments.base_url).host
     if host not in {"127.0.0.1", "localhost", "::1"}:
         raise SystemExit("bench/load.py only targets this machine (loopback)")
-    result = asyncio.run(main(arguments))
+    result = uvloop.run(main(arguments))
     text = json.dumps(result, indent=2)
     output = arguments.output or f"bench/results/messaging-{time.strftime('%Y%m%dT%H%M%S')}.json"
     Path(output).write_text(text + "\n")
