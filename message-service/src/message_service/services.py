@@ -138,24 +138,16 @@ async def send_messages(
 ) -> list[Outcome]:
     """Decide and persist a batch of sends; rooms are locked (in id order) until commit."""
     now = now or utcnow()
-    last_seqs = await store.lock_rooms(session, (c.room_id for c in commands))
+    locked = await store.lock_rooms(session, ((c.room_id, c.sender_id) for c in commands))
     existing = await store.messages_by_client_ids(
         session, ((c.sender_id, c.client_msg_id) for c in commands)
     )
-    member_pairs = await store.members_among(
-        session, ((c.room_id, c.sender_id) for c in commands if c.room_id in last_seqs)
-    )
     room_states = {
-        room_id: RoomState(
-            last_seq=seq,
-            members=frozenset(user for (room, user) in member_pairs if room == room_id),
-        )
-        for room_id, seq in last_seqs.items()
+        room_id: RoomState(last_seq=seq, members=members)
+        for room_id, (seq, members) in locked.items()
     }
     plan = plan_batch(commands, room_states, existing, now=now, new_id=new_id)
-    await store.insert_messages(session, plan.new_messages)
-    await store.set_last_seqs(session, plan.last_seqs, now)
-    await store.set_read_positions(session, plan.read_positions)
+    await store.write_batch(session, plan.new_messages, plan.last_seqs, plan.read_positions, now)
     await add_events(
         session,
         store.outbox,
