@@ -458,3 +458,22 @@ async def _wait_until_async(
     async with asyncio.timeout(timeout):
         while await probe() != expected:
             await asyncio.sleep(0.02)
+
+
+async def test_prune_deletes_only_rows_published_long_enough_ago(
+    rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    user = str(uuid.uuid4())
+    async with rt_sessions() as session, session.begin():
+        await add_events(session, outbox, [OutboxEvent(**_event(user)) for _ in range(3)])
+    relay = OutboxRelay(rt_sessions, outbox, rt_broker, keep_published_s=0.2)
+    await relay.drain_once()  # everything published so far
+    async with rt_sessions() as session, session.begin():
+        waiting = await add_event(session, outbox, **joined(user))  # not published
+    assert await relay.prune() == 0  # published too recently
+    await asyncio.sleep(0.3)
+    assert await relay.prune() >= 3
+    async with rt_sessions() as session:
+        left = (await session.execute(sa.select(outbox.c.message_id))).scalars().all()
+    assert waiting in left  # an unpublished row is never deleted
+    assert await unpublished(rt_sessions) == 1

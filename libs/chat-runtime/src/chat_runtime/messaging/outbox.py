@@ -220,6 +220,7 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval_s: float = 5.0,
         stale_after_s: float = 30.0,
+        keep_published_s: float = 600.0,
         retry_initial_s: float = 0.2,
         retry_max_s: float = 5.0,
         mark_every_s: float = 0.1,
@@ -234,6 +235,10 @@ class OutboxRelay:
         self._limit = batch_size
         self.poll_interval_s = poll_interval_s
         self.stale_after_s = stale_after_s
+        # Published rows are kept this long (to look at), then deleted, so the table does not
+        # grow without end (it did: hundreds of thousands of rows and dead tuples after a few
+        # benchmark runs, and autovacuum arriving mid-load).
+        self.keep_published_s = keep_published_s
         self.retry_initial_s = retry_initial_s
         self.retry_max_s = retry_max_s
         self._wake = asyncio.Event()
@@ -330,6 +335,7 @@ class OutboxRelay:
                     await self._publish_handed()
                 elif swept:
                     await self._drain_table(older_than_s=self.stale_after_s)
+                    await self.prune()
                 delay = self.retry_initial_s
             except asyncio.CancelledError:
                 raise
@@ -385,6 +391,19 @@ class OutboxRelay:
             self._limit = max(_MIN_BATCH, min(self._limit, self.batch_size) // 2)
             raise failure
         self._limit = min(self.batch_size, self._limit * 2)
+
+    async def prune(self, *, limit: int = 5000) -> int:
+        """Delete rows published more than `keep_published_s` ago among the `limit` oldest (an
+        index walk from the start of `seq`, so the cost does not grow with the table); returns
+        how many. Unpublished rows are never deleted."""
+        t = self.table
+        oldest = sa.select(t.c.seq).order_by(t.c.seq).limit(limit).scalar_subquery()
+        cutoff = sa.func.now() - sa.func.make_interval(0, 0, 0, 0, 0, 0, self.keep_published_s)
+        async with self.sessionmaker() as session, session.begin():
+            result = await session.execute(
+                sa.delete(t).where(t.c.seq.in_(oldest), t.c.published_at < cutoff)
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def drain_once(self, *, older_than_s: float | None = None) -> int:
         """Publish one batch of unpublished rows in seq order; returns how many were published.
