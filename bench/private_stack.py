@@ -17,6 +17,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -86,10 +87,10 @@ async def vacuum_databases() -> None:
             await conn.close()
 
 
-async def drop_databases() -> None:
+async def drop_databases(names: Sequence[str] = tuple(DATABASES.values())) -> None:
     admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
     try:
-        for name in DATABASES.values():
+        for name in names:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
@@ -103,6 +104,11 @@ def main() -> int:
     load_args = [a for a in args.load_args if a != "--"]
     root = find_repo_root()
     work = Path("/tmp/chat-bench-stack")
+    # Rooms and memberships start empty every run; users (and their cache) are kept. With the old
+    # rooms kept, every run added 50 rooms to each user's memberships and the gateway's bindings,
+    # and each run was measurably slower than the one before.
+    asyncio.run(drop_databases([DATABASES["chat_messages"], DATABASES["chat_presence"]]))
+    rabbitmqctl("delete_vhost", VHOST, check=False)
     config = StackConfig(
         root=root,
         services=default_services(
