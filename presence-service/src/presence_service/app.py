@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from chat_runtime.db import create_engine, ensure_database, run_migrations_async
 from chat_runtime.http import create_app
 from chat_runtime.logging import configure_logging, get_logger
-from chat_runtime.messaging import EXCHANGE_EVENTS, Broker
+from chat_runtime.messaging import EXCHANGE_EVENTS, Broker, dispatch_by_type
 from chat_runtime.messaging.topology import declare_exclusive_queue, declare_topology
 from chat_runtime.tokens import (
     RevocationSet,
@@ -32,7 +32,6 @@ from presence_service.bus import (
     signal_handlers,
     signal_queue_name,
 )
-from presence_service.consumer import SignalConsumer
 from presence_service.service import Clock, PresenceService
 from presence_service.settings import PresenceSettings
 from presence_service.store import AdvisoryLock, SqlPresenceStore
@@ -133,9 +132,19 @@ def create_presence_app(
         )
         await service.load_held()
         handlers = {**signal_handlers(service), REVOKED: revocation_handler(revocations)}
-        # Our own auto-ack consumer, not the runtime's runner: see presence_service.consumer.
-        consumer = SignalConsumer(broker, queue, handlers, max_batch=200, max_wait_s=0.01)
-        await consumer.start()
+        # no_ack: the queue is exclusive and auto-delete, so it dies with our connection, acked
+        # or not, and the state it feeds is rebuilt from gateway heartbeats after any loss
+        # (api-v1 §7); acks were a frame and a coroutine per signal for nothing. In batches of
+        # up to 200 within 10 ms, one consumer span each; a handler that fails is logged and the
+        # next heartbeat repairs what its signal would have done.
+        consumer = await broker.consume(
+            queue,
+            {"*": dispatch_by_type(handlers)},
+            batch=True,
+            max_batch=200,
+            max_wait_s=0.01,
+            no_ack=True,
+        )
         service.start_recovery()
 
         leader = Leader(

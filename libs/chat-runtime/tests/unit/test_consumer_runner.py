@@ -257,3 +257,35 @@ async def test_infrastructure_error_in_a_batch_still_holds_then_settles_per_resu
     await process(runner({"*": handler}, batch=True), messages)
     assert attempts == 2
     assert journal == ["ack 1", "nack 2 requeue=True"]
+
+
+async def test_dispatch_by_type_runs_each_handler_in_order_past_a_failing_one() -> None:
+    from chat_runtime.messaging import dispatch_by_type
+
+    journal: list[str] = []
+    handled: list[str] = []
+
+    async def thing(envelope: Envelope) -> None:
+        handled.append(f"thing {envelope.body['n']}")
+        if envelope.body["n"] == 2:
+            raise KeyError("bug")
+
+    async def other(envelope: Envelope) -> None:
+        handled.append(f"other {envelope.body['n']}")
+
+    messages = [
+        FakeMessage(journal, "thing.v1", {"n": 1}, 1),
+        FakeMessage(journal, "thing.v1", {"n": 2}, 2),  # its handler fails: the batch goes on
+        FakeMessage(journal, "other.v1", {"n": 3}, 3),
+        FakeMessage(journal, "mystery.v1", {"n": 4}, 4),  # unknown: never reaches a handler
+        FakeMessage(journal, "thing.v1", {"n": "bad"}, 5),  # invalid: dropped at admission
+        FakeMessage(journal, "thing.v1", {"n": 6}, 6),
+    ]
+    handle = runner(
+        {"*": dispatch_by_type({"thing.v1": thing, "other.v1": other})},
+        batch=True,
+        no_ack=True,
+    )
+    await process(handle, messages)
+    assert handled == ["thing 1", "thing 2", "other 3", "thing 6"]
+    assert journal == []  # no_ack: nothing to settle

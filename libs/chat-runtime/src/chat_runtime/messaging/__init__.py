@@ -4,6 +4,7 @@ from chat_runtime.messaging.broker import Broker, OutgoingMessage, shard_of
 from chat_runtime.messaging.consumer import (
     ConsumerHandle,
     decode_message,
+    dispatch_by_type,
     envelope_from,
     message_context,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "RequestTimeout",
     "Settlement",
     "decode_message",
+    "dispatch_by_type",
     "envelope_from",
     "message_context",
     "shard_of",

@@ -111,6 +111,31 @@ async def _settle(message: AbstractIncomingMessage, action: str) -> None:
         log.warning("settle_failed", action=action, error=repr(exc))
 
 
+def dispatch_by_type(handlers: Mapping[str, Handler]) -> BatchHandler:
+    """A batch handler that runs each envelope's handler, in arrival order, for consumers whose
+    handlers differ by type (`consume(..., batch=True, handlers={"*": dispatch_by_type(...)})`).
+
+    For queues where a failed message is not worth a retry (`no_ack` queues whose state the next
+    message repairs, like presence signals and the gateway's events): a handler that raises is
+    logged and the rest of the batch still runs; types without a handler are skipped."""
+
+    async def dispatch(envelopes: list[Envelope]) -> None:
+        for envelope in envelopes:
+            handler = handlers.get(envelope.type_name)
+            if handler is None:
+                continue
+            try:
+                await handler(envelope)
+            except Exception:
+                log.exception(
+                    "batch_item_handler_failed",
+                    type_name=envelope.type_name,
+                    message_id=envelope.message_id,
+                )
+
+    return dispatch
+
+
 def _in_tag_order(messages: Sequence[AbstractIncomingMessage]) -> bool:
     """All on one channel with rising delivery tags (what one channel's arrival order gives)."""
     channel = messages[0].channel
