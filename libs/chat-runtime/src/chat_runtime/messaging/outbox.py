@@ -357,7 +357,7 @@ class OutboxRelay:
 
     async def _publish_handed(self) -> None:
         rows = [self._handed.popleft() for _ in range(min(self._limit, len(self._handed)))]
-        results = await self._publish([_RowView(row) for row in rows])
+        results = await self._publish(rows)
         confirmed, failure = confirmed_prefix(rows, results)
         self._to_mark += [row["id"] for row in confirmed]
         self._settle_pass(len(confirmed), failure)
@@ -431,7 +431,7 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            results = await self._publish(rows)
+            results = await self._publish([row._mapping for row in rows])
             confirmed, failure = confirmed_prefix(rows, results)
             if confirmed:
                 await session.execute(
@@ -442,15 +442,15 @@ class OutboxRelay:
         self._settle_pass(len(confirmed), failure)
         return len(confirmed)
 
-    async def _publish(self, rows: Sequence[Any]) -> list[PublishError | None]:
+    async def _publish(self, rows: Sequence[Mapping[Any, Any]]) -> list[PublishError | None]:
         """One `publish_many` per exchange run, in seq order (the events exchange in practice)."""
         results: list[PublishError | None] = []
         start = 0
         while start < len(rows):
-            exchange = rows[start].exchange
+            exchange = rows[start]["exchange"]
             end = start
             messages = []
-            while end < len(rows) and rows[end].exchange == exchange:
+            while end < len(rows) and rows[end]["exchange"] == exchange:
                 messages.append(_outgoing(rows[end]))
                 end += 1
             # validated by add_event(s) when the rows were written
@@ -463,30 +463,16 @@ class OutboxRelay:
         return results
 
 
-class _RowView:
-    """Attribute access to a row built by `_outbox_row` (as the table's rows have)."""
-
-    __slots__ = ("_row",)
-
-    def __init__(self, row: Mapping[str, Any]) -> None:
-        self._row = row
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self._row[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-
-def _outgoing(row: Any) -> OutgoingMessage:
-    headers = dict(row.headers or {})
+def _outgoing(row: Mapping[Any, Any]) -> OutgoingMessage:
+    """The message for an outbox row: a table row's mapping, or a row `add_event(s)` built."""
+    headers = dict(row["headers"] or {})
     persistent = headers.pop(_PERSISTENT_HEADER, True) is not False
     return OutgoingMessage(
-        routing_key=row.routing_key,
-        type_name=row.type_name,
-        body=row.body,
-        message_id=row.message_id,
-        correlation_id=row.correlation_id,
+        routing_key=row["routing_key"],
+        type_name=row["type_name"],
+        body=row["body"],
+        message_id=row["message_id"],
+        correlation_id=row["correlation_id"],
         headers=headers,
         persistent=persistent,
     )
