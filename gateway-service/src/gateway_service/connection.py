@@ -47,6 +47,7 @@ class Session:
         self._abort_task: asyncio.Task[None] | None = None
         self._stopping_main = False
         self._announced = False
+        self._awaiting_frame = False  # the reader is idle in receive(): nothing unhandled
         settings = gateway.settings
         self._limiter = RateLimiter.create(
             settings.rate_per_s,
@@ -92,6 +93,22 @@ class Session:
 
     def send_error(self, code: f.ErrorCode, message: str, ref: str | None) -> None:
         self.send(f.error_frame(f.FrameError(code, message, ref)))
+
+    def _answer_ping(self) -> bool:
+        """Asked by the server before it answers a `ping` itself (`Socket.answer_pings`):
+        yes only when every earlier frame is handled, nothing of ours is waiting to be written
+        (the `pong` keeps its place) and the frame fits the rate limit; otherwise the frame
+        comes the normal way, which answers or refuses it."""
+        if (
+            not self._awaiting_frame
+            or self._close is not None
+            or self._out
+            or (self._writer is not None and not self._writer.done())
+            or not self._limiter.try_take(self.gateway.monotonic())
+        ):
+            return False
+        count_frame_in("ping")
+        return True
 
     async def _reply(self, text: str) -> None:
         """Answer the frame being read: written inline when nothing else is queued (no
@@ -189,6 +206,7 @@ class Session:
             if task is not None:
                 task.uncancel()
         finally:
+            self.socket.answer_pings(None)
             self._main = None  # from here on a finished writer must not cancel us
             self.ready = False
             self.gateway.detach(self)
@@ -258,6 +276,7 @@ class Session:
             )
         )
         self.gateway.mark_ready(self)
+        self.socket.answer_pings(self._answer_ping)
         self._announced = True  # from here on a close must be announced too
         await self.gateway.publish_presence(
             "presence.connection.opened.v1",
@@ -289,7 +308,11 @@ class Session:
 
     async def _read_loop(self) -> None:
         while not self.closing:
-            raw = await self._receive_text()
+            self._awaiting_frame = True
+            try:
+                raw = await self._receive_text()
+            finally:
+                self._awaiting_frame = False
             if raw is None or self.closing:
                 return
             verdict = self._limiter.check(self.gateway.monotonic())

@@ -15,6 +15,13 @@ once after every call, so nothing is interleaved. An unsolicited-looking pong is
 uvicorn (no `pending_ping_payload`), which is what we want: the sweep learns liveness from
 `data_received` alone.
 
+The frontend's heartbeat `{"type":"ping"}` (every `heartbeat_s` on every idle socket) is answered
+here too, once the session has registered its answerer (`PING_HOOK`): a complete, lone, masked
+ping frame in one read is unmasked and matched, and the pre-encoded `pong` is written straight
+back, without the websockets parser, the ASGI hand-off or a wake-up of the session's task. The
+session's answerer still takes the frame from the rate limit and refuses when anything of the
+session's own output is pending, so order and limits hold; anything else goes the normal way.
+
 This subclasses uvicorn's websockets-sansio protocol and relies on its `start_keepalive` /
 `stop_keepalive` / `keepalive_timeout` hooks, `conn`, `transport` and `close_sent`; the
 integration tests run it under real uvicorn so an upgrade that changes them fails there.
@@ -25,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from chat_runtime.logging import get_logger
@@ -32,11 +40,21 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.http11 import Request
 from websockets.protocol import State
 
+from gateway_service.domain.frames import PONG, encode_text_frame
+
 log = get_logger(__name__)
 
 PING_FRAME = b"\x89\x00"  # FIN + opcode 0x9 (ping), unmasked, empty payload (RFC 6455 §5.5.2)
 # The ASGI scope extension under which the protocol offers `write_frame` to the application.
 FRAME_WRITER = "chat.frame_writer"
+# ... and the one under which it takes the session's ping answerer (`set_ping_answerer`).
+PING_HOOK = "chat.ping_hook"
+PING_PAYLOAD = b'{"type":"ping"}'
+PONG_FRAME = encode_text_frame(PONG.encode())
+# A client frame is masked (RFC 6455 §5.3): FIN + text, mask bit + length, 4-byte key, payload.
+_MASKED_PING_HEAD = bytes([0x81, 0x80 | len(PING_PAYLOAD)])
+_MASKED_PING_LEN = 2 + 4 + len(PING_PAYLOAD)
+_PING_INT = int.from_bytes(PING_PAYLOAD, "big")
 TICKS_PER_SWEEP = 10
 
 
@@ -50,6 +68,7 @@ class KeepaliveSweeper:
         self.sockets: set[KeepaliveProtocol] = set()
         self.pings_sent = 0
         self.timeouts = 0
+        self.pings_answered = 0  # client `ping` frames answered by the protocol itself
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -120,12 +139,14 @@ class KeepaliveProtocol(WebSocketsSansIOProtocol):
     ka_quiet_since: float
     ka_ping_at: float
     ka_heard: bool
+    ping_answerer: Callable[[], bool] | None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.ka_heard = False
         self.ka_ping_at = 0.0
         self.ka_quiet_since = 0.0
+        self.ping_answerer = None
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
@@ -133,6 +154,12 @@ class KeepaliveProtocol(WebSocketsSansIOProtocol):
         if scope is not None:
             # The ASGI task is created but has not run yet, so it sees this.
             scope["extensions"][FRAME_WRITER] = self.write_frame
+            scope["extensions"][PING_HOOK] = self.set_ping_answerer
+
+    def set_ping_answerer(self, answerer: Callable[[], bool] | None) -> None:
+        """`answerer()` is asked for each ping this protocol could answer itself; True means
+        "counted, answer it here", False sends the frame the normal way to the session."""
+        self.ping_answerer = answerer
 
     def write_frame(self, frame: bytes) -> bool:
         """Write an encoded, unmasked data frame now, bypassing the ASGI `send` (a dict, an
@@ -152,7 +179,36 @@ class KeepaliveProtocol(WebSocketsSansIOProtocol):
 
     def data_received(self, data: bytes) -> None:
         self.ka_heard = True  # one store per read: the sweep turns it into liveness
+        answerer = self.ping_answerer
+        if (
+            answerer is not None
+            and len(data) == _MASKED_PING_LEN
+            and self._is_lone_ping(data)
+            and answerer()
+        ):
+            self.transport.write(PONG_FRAME)
+            self.sweeper.pings_answered += 1
+            return
         super().data_received(data)
+
+    def _is_lone_ping(self, data: bytes) -> bool:
+        """`data` is exactly one masked `{"type":"ping"}` frame, the parser is between frames
+        (nothing buffered, no fragmented message open), and a direct write is allowed now."""
+        if data[:2] != _MASKED_PING_HEAD:
+            return False
+        key = int.from_bytes(data[2:6] * 4, "big") >> 8  # the 4-byte key repeated over 15 bytes
+        if int.from_bytes(data[6:], "big") ^ key != _PING_INT:
+            return False
+        conn = self.conn
+        return (
+            conn.state is State.OPEN
+            and not conn.expect_continuation_frame
+            and not conn.reader.buffer
+            and self.queue.empty()  # every earlier frame has reached the session
+            and not self.close_sent
+            and self.writable.is_set()
+            and not self.transport.is_closing()
+        )
 
     def start_keepalive(self) -> None:
         if self.sweeper.enabled:

@@ -84,4 +84,9 @@ class Socket(Protocol):
         caller must queue the text for `send_text` instead (always, where unsupported)."""
         ...
 
+    def answer_pings(self, answerer: Callable[[], bool] | None) -> None:
+        """Let the server answer the client's `ping` frames itself while `answerer()` says
+        True (it counts the frame); None stops it. A no-op where unsupported."""
+        ...
+
     async def close(self, code: int = 1000, reason: str | None = None) -> None: ...

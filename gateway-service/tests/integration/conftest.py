@@ -148,6 +148,7 @@ async def serve_gateway(
         sweep_s=settings.ws_keepalive_sweep_s,
     )
     app = create_gateway_app(settings, verifier=verifier, keepalive=sweeper)
+    app.state.keepalive = sweeper  # for tests that count what the protocol did itself
     config = uvicorn.Config(
         app,
         host="127.0.0.1",

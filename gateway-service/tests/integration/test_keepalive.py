@@ -21,6 +21,14 @@ FAST = {"ws_ping_idle_s": 0.4, "ws_ping_timeout_s": 0.4, "ws_keepalive_sweep_s":
 PING, PONG, TEXT, CLOSE = 0x9, 0xA, 0x1, 0x8
 
 
+def masked(opcode: int, payload: bytes) -> bytes:
+    """One final client frame (masked, as RFC 6455 requires of clients), payload < 126 bytes."""
+    assert len(payload) < 126
+    mask = os.urandom(4)
+    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + body
+
+
 class RawClient:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
@@ -48,10 +56,7 @@ class RawClient:
         return client, ready
 
     def send(self, opcode: int, payload: bytes = b"") -> None:
-        assert len(payload) < 126
-        mask = os.urandom(4)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.writer.write(bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked)
+        self.writer.write(masked(opcode, payload))
 
     async def frame(self, timeout: float = 5.0) -> tuple[int, bytes]:
         """The next frame from the server; (-1, b"") at EOF."""
@@ -115,5 +120,65 @@ async def test_talking_peer_is_not_pinged(gw_stack: Any) -> None:
                 seen.append(await client.frame())
                 await asyncio.sleep(0.2)
             assert seen == [(TEXT, b'{"type":"pong"}')] * 8
+        finally:
+            client.close()
+
+
+async def test_ping_is_answered_by_the_protocol_and_keeps_its_place(gw_stack: Any) -> None:
+    """A lone `ping` frame is answered without waking the session (counted by the sweeper);
+    one that arrives split, or behind another frame in the same read, goes the normal way
+    and is answered in order."""
+    user = str(uuid.uuid4())
+    gw_stack.rooms[user] = []
+    async with gw_stack.another_gateway() as (app, port):
+        sweeper = app.state.keepalive
+        client, _ = await RawClient.open(port, gw_stack.verifier.issue(user))
+        try:
+            # The first may find the session still announcing the socket: the normal way.
+            client.send(TEXT, b'{"type":"ping"}')
+            assert await client.frame() == (TEXT, b'{"type":"pong"}')
+            before = sweeper.pings_answered
+            for _ in range(3):
+                client.send(TEXT, b'{"type":"ping"}')
+                assert await client.frame() == (TEXT, b'{"type":"pong"}')
+            assert sweeper.pings_answered - before == 3
+
+            client.send(TEXT, b'{"type":"nope"}')  # the error must come before the pong
+            client.send(TEXT, b'{"type":"ping"}')
+            opcode, payload = await client.frame()
+            assert opcode == TEXT
+            assert orjson.loads(payload)["code"] == "bad_request"
+            assert await client.frame() == (TEXT, b'{"type":"pong"}')
+
+            frame = masked(TEXT, b'{"type":"ping"}')
+            client.writer.write(frame[:5])
+            await client.writer.drain()
+            await asyncio.sleep(0.05)  # let the first half arrive on its own
+            client.writer.write(frame[5:])
+            assert await client.frame() == (TEXT, b'{"type":"pong"}')
+        finally:
+            client.close()
+
+
+async def test_pings_answered_by_the_protocol_still_count_against_the_rate_limit(
+    gw_stack: Any,
+) -> None:
+    user = str(uuid.uuid4())
+    gw_stack.rooms[user] = []
+    async with gw_stack.another_gateway(rate_per_s=1.0, rate_burst=6) as (app, port):
+        client, _ = await RawClient.open(port, gw_stack.verifier.issue(user))
+        try:
+            client.send(TEXT, b'{"type":"ping"}')  # the session settles; one token used
+            assert await client.frame() == (TEXT, b'{"type":"pong"}')
+            before = app.state.keepalive.pings_answered
+            answers = []
+            for _ in range(8):  # one at a time, so each is a lone frame in its own read
+                client.send(TEXT, b'{"type":"ping"}')
+                _, payload = await client.frame()
+                answers.append(orjson.loads(payload))
+            assert answers[:5] == [{"type": "pong"}] * 5
+            assert {a["type"] for a in answers[5:]} == {"error"}
+            assert {(a["code"], a["ref"]) for a in answers[5:]} == {("rate_limited", "ping")}
+            assert app.state.keepalive.pings_answered - before == 5
         finally:
             client.close()

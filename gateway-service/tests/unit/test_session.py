@@ -510,6 +510,9 @@ async def test_slow_reader_is_cut_at_the_output_budget() -> None:
         def write_frame(self, frame: bytes) -> bool:
             return False
 
+        def answer_pings(self, answerer: Any) -> None:
+            pass
+
         async def close(self, code: int = 1000, reason: str | None = None) -> None:
             self.closed = (code, reason)
 
@@ -570,6 +573,9 @@ async def test_fan_out_frames_go_direct_only_when_nothing_is_queued_ahead() -> N
                 return False
             self.wire.append(frame[2:].decode())  # short frames: 2-byte header
             return True
+
+        def answer_pings(self, answerer: Any) -> None:
+            pass
 
         async def close(self, code: int = 1000, reason: str | None = None) -> None:
             pass

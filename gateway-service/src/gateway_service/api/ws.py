@@ -19,7 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway_service.connection import Session
 from gateway_service.hub import Gateway
-from gateway_service.keepalive import FRAME_WRITER
+from gateway_service.keepalive import FRAME_WRITER, PING_HOOK
 
 WS_PATH = "/v1/ws"
 SUBPROTOCOL = "chat.v1"
@@ -37,19 +37,29 @@ def _no_direct_write(frame: bytes) -> bool:
     return False
 
 
+def _no_ping_answers(answerer: Callable[[], bool] | None) -> None:
+    return None
+
+
 class AsgiSocket:
     """The `Socket` port over raw ASGI receive/send (what Starlette's WebSocket does, minus
-    the state machine we do not need), plus the server's direct frame write when it offers one
-    (`keepalive.FRAME_WRITER`; other servers and the test client do not)."""
+    the state machine we do not need), plus the server's direct frame write and ping answers
+    when it offers them (`keepalive.FRAME_WRITER`, `keepalive.PING_HOOK`; other servers and the
+    test client do not)."""
 
-    __slots__ = ("_receive", "_send", "write_frame")
+    __slots__ = ("_receive", "_send", "answer_pings", "write_frame")
 
     def __init__(
-        self, receive: Receive, send: Send, write_frame: Callable[[bytes], bool] | None = None
+        self,
+        receive: Receive,
+        send: Send,
+        write_frame: Callable[[bytes], bool] | None = None,
+        answer_pings: Callable[[Callable[[], bool] | None], None] | None = None,
     ) -> None:
         self._receive = receive
         self._send = send
         self.write_frame = write_frame or _no_direct_write
+        self.answer_pings = answer_pings or _no_ping_answers
 
     async def receive(self) -> Mapping[str, Any]:
         return await self._receive()
@@ -78,8 +88,9 @@ async def serve_websocket(gateway: Gateway, scope: Scope, receive: Receive, send
         await send({"type": "websocket.close", "code": 1002})  # before accept: HTTP 403
         return
     await send({"type": "websocket.accept", "subprotocol": SUBPROTOCOL})
-    writer = scope.get("extensions", {}).get(FRAME_WRITER)
-    session = Session(gateway, AsgiSocket(receive, send, writer))
+    extensions = scope.get("extensions", {})
+    socket = AsgiSocket(receive, send, extensions.get(FRAME_WRITER), extensions.get(PING_HOOK))
+    session = Session(gateway, socket)
     # One correlation id per socket: its log lines and the commands it publishes share it.
     bind_correlation_id(session.connection_id)
     structlog.contextvars.bind_contextvars(correlation_id=session.connection_id)

@@ -51,6 +51,11 @@ class RateLimiter:
     def create(cls, rate: float, burst: float, now: float, close_after_s: float) -> RateLimiter:
         return cls(TokenBucket(rate, burst, updated_at=now), close_after_s)
 
+    def try_take(self, now: float) -> bool:
+        """Take a frame's token if there is one. A refusal is not recorded: the caller then
+        sends the frame the way that calls `check`."""
+        return self.bucket.take(now)
+
     def check(self, now: float) -> Verdict:
         if self.bucket.take(now):
             return Verdict.ALLOW
