@@ -1,4 +1,4 @@
-"""The round publisher below the runtime's API still sends what api-v1 §7 asks of every message."""
+"""The round publisher (the runtime's `publish_many`) sends what api-v1 §7 asks of every message."""
 
 from __future__ import annotations
 
