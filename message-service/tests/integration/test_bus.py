@@ -97,6 +97,71 @@ async def test_batch_across_rooms_is_gapless_in_arrival_order_and_emitted_once(
     assert card["last_seq"] == len([r for r in rows if str(r.room_id) == rooms[0]])
 
 
+async def until(condition: Any, timeout: float = 10.0) -> None:
+    """Poll `await condition()` until true: the broker and PostgreSQL announce neither of the
+    states these tests wait for."""
+    async with asyncio.timeout(timeout):
+        while not await condition():
+            await asyncio.sleep(0.02)
+
+
+async def test_one_transaction_commits_sends_from_several_shards(ms_bus: Any) -> None:
+    """Group commit: sends waiting in different shard queues go into the same transaction.
+
+    A room row held locked by the test stalls the consumer's first batch; the sends published
+    meanwhile (to rooms of both shards) all wait in the consumer, and the next batch must commit
+    them together: their rows share one xmin (the id of the transaction that inserted them)."""
+    s = ms_bus
+    alice = await s.register_user()
+    by_shard: dict[int, list[str]] = {0: [], 1: []}
+    while min(len(rooms) for rooms in by_shard.values()) < 2:
+        room = await member_room(s, alice)
+        by_shard[shard_of(room, SHARDS)].append(room)
+    rooms = by_shard[0][:2] + by_shard[1][:2]
+    blocker = await member_room(s, alice)
+    broker = s.app.state.runtime.broker
+
+    async def nothing_ready() -> bool:
+        for shard in range(SHARDS):
+            queue = await broker.channel.declare_queue(
+                f"message-service.send.{shard}", passive=True
+            )
+            if queue.declaration_result.message_count:
+                return False
+        return True
+
+    async with s.app.state.sessions() as session, session.begin():
+        await session.execute(
+            sa.select(store.rooms.c.id)
+            .where(store.rooms.c.id == uuid.UUID(blocker))
+            .with_for_update()
+        )
+        await publish_send(s, blocker, alice, "first")
+
+        async def consumer_waits_for_the_lock() -> bool:
+            waiting = await session.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND datname = current_database()"
+                )
+            )
+            return bool(waiting.scalar_one())
+
+        await until(consumer_waits_for_the_lock)
+        cmids = [await publish_send(s, rooms[i % 4], alice, f"g{i}") for i in range(20)]
+        await until(nothing_ready)  # every send is in the consumer's hands
+    await s.spy.wait_for(lambda spy: len(created_in(s)) >= 21, timeout=30)
+
+    async with s.app.state.sessions() as session:
+        inserted_by = await session.scalars(
+            sa.select(sa.literal_column("xmin::text")).where(
+                store.messages.c.client_msg_id.in_([uuid.UUID(c) for c in cmids])
+            )
+        )
+        transactions = set(inserted_by)
+    assert len(transactions) == 1, transactions
+
+
 async def test_duplicate_send_reemits_created_and_accepted_without_a_second_row(
     ms_bus: Any,
 ) -> None:

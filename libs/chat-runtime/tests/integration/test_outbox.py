@@ -49,16 +49,19 @@ async def rt_sessions(
 
 
 class Listener:
-    """An exclusive queue bound to user.<id>.# collecting what the relay publishes."""
+    """An exclusive queue bound to user.<id>.# (a fresh user per test) collecting what the
+    relay publishes."""
 
     def __init__(self) -> None:
+        self.user = str(uuid.uuid4())
         self.messages: list[aio_pika.abc.AbstractIncomingMessage] = []
         self.arrived = asyncio.Event()
 
-    async def start(self, broker: Broker, user: str) -> None:
-        channel = await broker.connection.channel()
+    async def start(self, channel: aio_pika.abc.AbstractChannel) -> None:
         queue = await declare_exclusive_queue(
-            channel, f"test.{uuid.uuid4().hex}", bindings=[(EXCHANGE_EVENTS, f"user.{user}.#")]
+            channel,
+            f"test.{uuid.uuid4().hex}",
+            bindings=[(EXCHANGE_EVENTS, f"user.{self.user}.#")],
         )
         await queue.consume(self._on, no_ack=True)
 
@@ -71,6 +74,17 @@ class Listener:
             while len(self.messages) < count:
                 self.arrived.clear()
                 await self.arrived.wait()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def listener(rt_broker: Broker) -> AsyncIterator[Listener]:
+    channel = await rt_broker.connection.channel()
+    found = Listener()
+    try:
+        await found.start(channel)
+        yield found
+    finally:
+        await channel.close()
 
 
 def joined(user: str) -> dict[str, Any]:
@@ -89,11 +103,9 @@ async def unpublished(sessions: async_sessionmaker[AsyncSession]) -> int:
 
 
 async def test_rolled_back_transaction_publishes_nothing(
-    rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
+    listener: Listener, rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    user = str(uuid.uuid4())
-    listener = Listener()
-    await listener.start(rt_broker, user)
+    user = listener.user
     async with rt_sessions() as session, session.begin():
         await add_event(session, outbox, **joined(user))
         await session.rollback()
@@ -108,11 +120,9 @@ async def test_rolled_back_transaction_publishes_nothing(
 
 
 async def test_committed_event_is_published_once_after_notify(
-    rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
+    listener: Listener, rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    user = str(uuid.uuid4())
-    listener = Listener()
-    await listener.start(rt_broker, user)
+    user = listener.user
     relay = OutboxRelay(rt_sessions, outbox, rt_broker, poll_interval_s=30)
     relay.start()
     try:
@@ -135,11 +145,9 @@ async def test_committed_event_is_published_once_after_notify(
 
 
 async def test_relay_drains_leftovers_at_start(
-    rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
+    listener: Listener, rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    user = str(uuid.uuid4())
-    listener = Listener()
-    await listener.start(rt_broker, user)
+    user = listener.user
     async with rt_sessions() as session, session.begin():
         first = await add_event(session, outbox, **joined(user))
     relay = OutboxRelay(rt_sessions, outbox, rt_broker, poll_interval_s=30)
@@ -163,11 +171,9 @@ class CrashAfterPublish:
 
 
 async def test_relay_restarted_after_publish_before_mark_republishes_same_message_id(
-    rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
+    listener: Listener, rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    user = str(uuid.uuid4())
-    listener = Listener()
-    await listener.start(rt_broker, user)
+    user = listener.user
     async with rt_sessions() as session, session.begin():
         message_id = await add_event(session, outbox, **joined(user))
     crashing = OutboxRelay(rt_sessions, outbox, CrashAfterPublish(rt_broker))  # type: ignore[arg-type]
@@ -182,11 +188,9 @@ async def test_relay_restarted_after_publish_before_mark_republishes_same_messag
 
 
 async def test_two_relays_do_not_publish_the_same_row_twice(
-    rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
+    listener: Listener, rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    user = str(uuid.uuid4())
-    listener = Listener()
-    await listener.start(rt_broker, user)
+    user = listener.user
     async with rt_sessions() as session, session.begin():
         ids = [await add_event(session, outbox, **joined(user)) for _ in range(40)]
     a = OutboxRelay(rt_sessions, outbox, rt_broker, batch_size=5)
@@ -204,11 +208,12 @@ async def test_two_relays_do_not_publish_the_same_row_twice(
 
 
 async def test_relay_survives_a_broker_outage(
-    rt_amqp_url: str, rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
+    listener: Listener,
+    rt_amqp_url: str,
+    rt_broker: Broker,
+    rt_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    user = str(uuid.uuid4())
-    listener = Listener()
-    await listener.start(rt_broker, user)
+    user = listener.user
     down = Broker(rt_amqp_url, service="relay-test")  # never connected: every publish fails
     relay = OutboxRelay(rt_sessions, outbox, down, poll_interval_s=30, retry_initial_s=0.05)
     relay.start()
@@ -228,15 +233,13 @@ async def test_relay_survives_a_broker_outage(
 
 
 async def test_outbox_event_keeps_the_writers_correlation_id_and_trace(
-    rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
+    listener: Listener, rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     from chat_runtime.logging import bind_correlation_id, correlation_id_var
     from chat_runtime.tracing import configure_tracing, get_tracer
 
     configure_tracing("runtime-test", "9.9.9", "none")
-    user = str(uuid.uuid4())
-    listener = Listener()
-    await listener.start(rt_broker, user)
+    user = listener.user
     token = bind_correlation_id("req-42")
     try:
         with get_tracer().start_as_current_span("request") as span:
@@ -254,11 +257,9 @@ async def test_outbox_event_keeps_the_writers_correlation_id_and_trace(
 
 
 async def test_a_batch_larger_than_one_drain_keeps_seq_order(
-    rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
+    listener: Listener, rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    user = str(uuid.uuid4())
-    listener = Listener()
-    await listener.start(rt_broker, user)
+    user = listener.user
     async with rt_sessions() as session, session.begin():
         ids = await add_events(session, outbox, [OutboxEvent(**joined(user)) for _ in range(700)])
     relay = OutboxRelay(rt_sessions, outbox, rt_broker, batch_size=500)
@@ -293,11 +294,9 @@ class NackOnce:
 
 
 async def test_a_nack_in_the_middle_republishes_from_that_row_in_order(
-    rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
+    listener: Listener, rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    user = str(uuid.uuid4())
-    listener = Listener()
-    await listener.start(rt_broker, user)
+    user = listener.user
     async with rt_sessions() as session, session.begin():
         ids = await add_events(session, outbox, [OutboxEvent(**joined(user)) for _ in range(10)])
     broker = NackOnce(rt_broker, ids[4])
@@ -318,13 +317,11 @@ async def test_a_nack_in_the_middle_republishes_from_that_row_in_order(
 
 
 async def test_add_events_inserts_many_rows_like_add_event(
-    rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
+    listener: Listener, rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     from chat_runtime.logging import bind_correlation_id, correlation_id_var
 
-    user = str(uuid.uuid4())
-    listener = Listener()
-    await listener.start(rt_broker, user)
+    user = listener.user
     token = bind_correlation_id("req-bulk")
     try:
         async with rt_sessions() as session, session.begin():
@@ -366,11 +363,9 @@ async def test_add_events_with_one_invalid_event_inserts_nothing(
 
 
 async def test_handed_off_rows_are_published_from_memory_in_order_and_marked(
-    rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
+    listener: Listener, rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    user = str(uuid.uuid4())
-    listener = Listener()
-    await listener.start(rt_broker, user)
+    user = listener.user
     relay = OutboxRelay(rt_sessions, outbox, rt_broker, poll_interval_s=30)
     relay.start()
     try:
@@ -392,11 +387,12 @@ async def test_handed_off_rows_are_published_from_memory_in_order_and_marked(
 
 
 async def test_a_failed_handoff_falls_back_to_the_table(
-    rt_amqp_url: str, rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
+    listener: Listener,
+    rt_amqp_url: str,
+    rt_broker: Broker,
+    rt_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    user = str(uuid.uuid4())
-    listener = Listener()
-    await listener.start(rt_broker, user)
+    user = listener.user
     flaky = Broker(rt_amqp_url, service="relay-test")
     await flaky.connect()
     relay = OutboxRelay(rt_sessions, outbox, flaky, poll_interval_s=30, retry_initial_s=0.05)
@@ -420,13 +416,11 @@ async def test_a_failed_handoff_falls_back_to_the_table(
 
 
 async def test_rows_nobody_published_are_swept_once_stale(
-    rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
+    listener: Listener, rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     """A replica that died between its commit and its publish and never came back: a peer's
     relay publishes its rows once they are older than stale_after_s, without a notify."""
-    user = str(uuid.uuid4())
-    listener = Listener()
-    await listener.start(rt_broker, user)
+    user = listener.user
     relay = OutboxRelay(rt_sessions, outbox, rt_broker, poll_interval_s=0.2, stale_after_s=0.5)
     relay.start()
     try:
