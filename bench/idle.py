@@ -33,7 +33,6 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -381,9 +380,10 @@ async def _measure(
 
 
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
-    from chat_devtools.config import StackConfig, default_services
+    from chat_devtools.config import default_services
     from chat_devtools.stack import Stack
     from chat_runtime.testing import temporary_database, temporary_vhost
+    from stack_config import bench_stack_config
 
     workdir = Path(tempfile.mkdtemp(prefix="idle-bench-"))
     async with (
@@ -398,22 +398,16 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             )
             if s.name != "presence"
         )
-        config = StackConfig(
+        config = bench_stack_config(
             root=ROOT,
             services=services,
             amqp_url=amqp_url,
             database_urls={"chat_auth": auth_db, "chat_messages": msg_db},
             edge_port=None,
-            log_dir=workdir / "logs",
-            run_dir=workdir / "run",
-            env={
-                "CHAT_AUTH_REGISTER_ADDRESS_LIMIT": "100000",
-                "CHAT_AUTH_LOGIN_ADDRESS_LIMIT": "100000",
-                "CHAT_LOG_LEVEL": "WARNING",
-                **dict(kv.split("=", 1) for kv in args.gateway_env),
-            },
+            workdir=workdir,
+            env={"CHAT_LOG_LEVEL": "WARNING", **dict(kv.split("=", 1) for kv in args.gateway_env)},
+            ready_timeout_s=90.0,
         )
-        config = replace(config, ready_timeout_s=90.0)
         stack = Stack(config)
         await asyncio.to_thread(stack.prepare)
         await asyncio.to_thread(stack.start)
