@@ -326,6 +326,60 @@ async def _stall_reader(gw_stack: Any, gateway: Any, user: str, room: str) -> No
         assert not gateway.registry.connections_of_user(user), "the slow reader was kept"
 
 
+async def test_reader_that_falls_behind_then_catches_up_gets_every_frame_in_order(
+    gw_stack: Any,
+) -> None:
+    """Fan-out frames go straight to the transport until it pauses; then they queue in the
+    session behind what is already there, and reach the client in order once it reads again."""
+    from websockets.asyncio.client import connect
+
+    user, room = new_id(), new_id()
+    gw_stack.rooms[user] = [room]
+    gateway = gw_stack.app.state.gateway
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the kernel absorbs little
+    sock.connect(("127.0.0.1", gw_stack.port))
+    sock.setblocking(False)
+    async with connect(
+        gw_stack.ws_url, subprotocols=[Subprotocol("chat.v1")], max_queue=1, sock=sock
+    ) as ws:
+        await ws.send(
+            orjson.dumps({"type": "auth", "token": gw_stack.verifier.issue(user)}).decode()
+        )
+        assert orjson.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "ready"
+        (connection_id,) = gateway.registry.connections_of_user(user)
+        session = gateway.sessions[connection_id]
+        text = "😀" * 4000  # 16 kB per frame
+        seq = 0
+
+        async def publish(count: int) -> None:
+            nonlocal seq
+            for _ in range(count):  # one at a time: the bus keeps their order
+                seq += 1
+                await gw_stack.broker.publish(
+                    "chat.events",
+                    f"room.{room}.message.created.v1",
+                    "message.created.v1",
+                    {"message": {**message(room, new_id(), new_id(), seq), "text": text}},
+                )
+
+        # The client reads nothing now: publish until the gateway had to queue in the session.
+        async with asyncio.timeout(30):
+            while session.pending_bytes == 0:
+                await publish(10)
+                await asyncio.sleep(0.05)  # let the deliveries reach the socket
+        await publish(10)  # and more behind the queued ones
+        assert not session.closing  # well under the output budget
+        received: list[int] = []
+        async with asyncio.timeout(30):
+            while len(received) < seq:
+                frame = orjson.loads(await ws.recv())
+                if frame["type"] == "message.new":
+                    received.append(frame["message"]["seq"])
+        assert received == list(range(1, seq + 1))
+        assert session.pending_bytes == 0
+
+
 async def test_users_on_two_gateways_talk(gw_stack: Any) -> None:
     alice, bob, room = new_id(), new_id(), new_id()
     async with gw_stack.another_gateway() as (app2, port2):
