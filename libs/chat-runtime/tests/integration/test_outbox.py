@@ -1,4 +1,5 @@
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -87,6 +88,20 @@ async def listener(rt_broker: Broker) -> AsyncIterator[Listener]:
         await channel.close()
 
 
+@contextlib.asynccontextmanager
+async def running(relay: OutboxRelay, *, past_startup: bool = False) -> AsyncIterator[OutboxRelay]:
+    """The relay's loop runs for the block and is stopped after it, whatever happens.
+    `past_startup`: wait until its start-up table drain is done, so rows handed over from then
+    on are published from memory."""
+    relay.start()
+    try:
+        if past_startup:
+            await _wait_until(lambda: not relay._from_table)
+        yield relay
+    finally:
+        await relay.stop()
+
+
 def joined(user: str) -> dict[str, Any]:
     return {
         "exchange": EXCHANGE_EVENTS,
@@ -123,17 +138,13 @@ async def test_committed_event_is_published_once_after_notify(
     listener: Listener, rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     user = listener.user
-    relay = OutboxRelay(rt_sessions, outbox, rt_broker, poll_interval_s=30)
-    relay.start()
-    try:
+    async with running(OutboxRelay(rt_sessions, outbox, rt_broker, poll_interval_s=30)) as relay:
         async with rt_sessions() as session, session.begin():
             ids = [await add_event(session, outbox, **joined(user)) for _ in range(30)]
         relay.notify()
         await listener.wait_for(30)
         relay.notify()  # a second wake-up finds nothing left to send
         await asyncio.sleep(0.2)
-    finally:
-        await relay.stop()
     assert [m.message_id for m in listener.messages] == ids  # in order, once each
     message = listener.messages[0]
     assert message.type == "room.joined.v1"
@@ -150,12 +161,9 @@ async def test_relay_drains_leftovers_at_start(
     user = listener.user
     async with rt_sessions() as session, session.begin():
         first = await add_event(session, outbox, **joined(user))
-    relay = OutboxRelay(rt_sessions, outbox, rt_broker, poll_interval_s=30)
-    relay.start()  # no notify: start alone must publish what is pending
-    try:
+    # No notify: start alone must publish what is pending.
+    async with running(OutboxRelay(rt_sessions, outbox, rt_broker, poll_interval_s=30)):
         await listener.wait_for(1)
-    finally:
-        await relay.stop()
     assert listener.messages[0].message_id == first
 
 
@@ -216,18 +224,17 @@ async def test_relay_survives_a_broker_outage(
     user = listener.user
     down = Broker(rt_amqp_url, service="relay-test")  # never connected: every publish fails
     relay = OutboxRelay(rt_sessions, outbox, down, poll_interval_s=30, retry_initial_s=0.05)
-    relay.start()
-    async with rt_sessions() as session, session.begin():
-        message_id = await add_event(session, outbox, **joined(user))
-    relay.notify()
-    await asyncio.sleep(0.3)
-    assert relay.running
-    assert await unpublished(rt_sessions) == 1
-    await down.connect()  # the broker comes back
     try:
-        await listener.wait_for(1)
+        async with running(relay):
+            async with rt_sessions() as session, session.begin():
+                message_id = await add_event(session, outbox, **joined(user))
+            relay.notify()
+            await asyncio.sleep(0.3)
+            assert relay.running
+            assert await unpublished(rt_sessions) == 1
+            await down.connect()  # the broker comes back
+            await listener.wait_for(1)
     finally:
-        await relay.stop()
         await down.close()
     assert listener.messages[0].message_id == message_id
 
@@ -367,9 +374,7 @@ async def test_handed_off_rows_are_published_from_memory_in_order_and_marked(
 ) -> None:
     user = listener.user
     relay = OutboxRelay(rt_sessions, outbox, rt_broker, poll_interval_s=30)
-    relay.start()
-    try:
-        await _wait_until(lambda: not relay._from_table)  # the start-up table drain is done
+    async with running(relay, past_startup=True):
         ids: list[str] = []
         for _ in range(3):  # three transactions, each handed over after its commit
             async with rt_sessions() as session:
@@ -380,8 +385,6 @@ async def test_handed_off_rows_are_published_from_memory_in_order_and_marked(
                 relay.after_commit(session)
         await listener.wait_for(15)
         await _wait_until_async(lambda: unpublished(rt_sessions), 0)
-    finally:
-        await relay.stop()
     assert [m.message_id for m in listener.messages] == ids
     assert relay.published_total == 15
 
@@ -396,21 +399,19 @@ async def test_a_failed_handoff_falls_back_to_the_table(
     flaky = Broker(rt_amqp_url, service="relay-test")
     await flaky.connect()
     relay = OutboxRelay(rt_sessions, outbox, flaky, poll_interval_s=30, retry_initial_s=0.05)
-    relay.start()
     try:
-        await _wait_until(lambda: not relay._from_table)
-        await flaky.close()  # the broker link is gone when the rows are handed over
-        async with rt_sessions() as session:
-            async with session.begin():
-                message_id = await add_event(session, outbox, **joined(user))
-            relay.after_commit(session)
-        await _wait_until(lambda: relay._from_table)  # memory given up: the table is the truth
-        assert await unpublished(rt_sessions) == 1
-        await flaky.connect()
-        await listener.wait_for(1)
-        await _wait_until_async(lambda: unpublished(rt_sessions), 0)  # marked after the confirm
+        async with running(relay, past_startup=True):
+            await flaky.close()  # the broker link is gone when the rows are handed over
+            async with rt_sessions() as session:
+                async with session.begin():
+                    message_id = await add_event(session, outbox, **joined(user))
+                relay.after_commit(session)
+            await _wait_until(lambda: relay._from_table)  # memory given up: the table rules
+            assert await unpublished(rt_sessions) == 1
+            await flaky.connect()
+            await listener.wait_for(1)
+            await _wait_until_async(lambda: unpublished(rt_sessions), 0)  # marked after confirm
     finally:
-        await relay.stop()
         await flaky.close()
     assert [m.message_id for m in listener.messages] == [message_id]
 
@@ -422,16 +423,12 @@ async def test_rows_nobody_published_are_swept_once_stale(
     relay publishes its rows once they are older than stale_after_s, without a notify."""
     user = listener.user
     relay = OutboxRelay(rt_sessions, outbox, rt_broker, poll_interval_s=0.2, stale_after_s=0.5)
-    relay.start()
-    try:
-        await _wait_until(lambda: not relay._from_table)
+    async with running(relay, past_startup=True):
         async with rt_sessions() as session, session.begin():
             message_id = await add_event(session, outbox, **joined(user))  # never handed over
         await asyncio.sleep(0.3)
         assert listener.messages == []  # not stale yet
         await listener.wait_for(1)
-    finally:
-        await relay.stop()
     assert [m.message_id for m in listener.messages] == [message_id]
 
 
