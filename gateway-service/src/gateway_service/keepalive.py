@@ -40,7 +40,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.http11 import Request
 from websockets.protocol import State
 
-from gateway_service.domain.frames import PONG, encode_text_frame
+from gateway_service.domain.frames import PING_BYTES, PONG, encode_text_frame
 
 log = get_logger(__name__)
 
@@ -49,12 +49,11 @@ PING_FRAME = b"\x89\x00"  # FIN + opcode 0x9 (ping), unmasked, empty payload (RF
 FRAME_WRITER = "chat.frame_writer"
 # ... and the one under which it takes the session's ping answerer (`set_ping_answerer`).
 PING_HOOK = "chat.ping_hook"
-PING_PAYLOAD = b'{"type":"ping"}'
 PONG_FRAME = encode_text_frame(PONG.encode())
 # A client frame is masked (RFC 6455 §5.3): FIN + text, mask bit + length, 4-byte key, payload.
-_MASKED_PING_HEAD = bytes([0x81, 0x80 | len(PING_PAYLOAD)])
-_MASKED_PING_LEN = 2 + 4 + len(PING_PAYLOAD)
-_PING_INT = int.from_bytes(PING_PAYLOAD, "big")
+_MASKED_PING_HEAD = bytes([0x81, 0x80 | len(PING_BYTES)])
+_MASKED_PING_LEN = 2 + 4 + len(PING_BYTES)
+_PING_INT = int.from_bytes(PING_BYTES, "big")
 TICKS_PER_SWEEP = 10
 
 
@@ -196,7 +195,7 @@ class KeepaliveProtocol(WebSocketsSansIOProtocol):
         (nothing buffered, no fragmented message open), and a direct write is allowed now."""
         if data[:2] != _MASKED_PING_HEAD:
             return False
-        key = int.from_bytes(data[2:6] * 4, "big") >> 8  # the 4-byte key repeated over 15 bytes
+        key = int.from_bytes((data[2:6] * 4)[: len(PING_BYTES)], "big")  # the key, repeated
         if int.from_bytes(data[6:], "big") ^ key != _PING_INT:
             return False
         conn = self.conn
