@@ -113,3 +113,10 @@ def test_nul_and_lone_surrogates_are_reported_not_crashing() -> None:
     for bad in ("violet\x00tangerine-harbor", "violet\ud800tangerine-harbor"):
         errors = password_errors(bad, "bob")
         assert "invalid_characters" in [e.code for e in errors]
+
+
+def test_passwords_longer_than_zxcvbn_takes_are_scored_not_crashed() -> None:
+    """zxcvbn 4.5 raises on more than 72 characters; a long password is a strength, not a 500."""
+    long_and_strong = "correct horse battery staple " * 4  # 116 characters
+    assert password_errors(long_and_strong, "bob") == []
+    assert [e.code for e in password_errors("0" * 100, "bob")] == ["too_guessable"]

@@ -28,6 +28,9 @@ def is_common(password: str) -> bool:
     return password.lower() in _common_passwords()
 
 
+ZXCVBN_MAX_LENGTH = 72
+
+
 def password_errors(
     password: str,
     username: str = "",
@@ -78,7 +81,9 @@ def password_errors(
     # zxcvbn's cost grows with length; past the maximum the password is refused anyway.
     if length <= PASSWORD_MAX:
         inputs = [s for s in (name, *other_inputs) if s]
-        result = zxcvbn(password, user_inputs=inputs) if password else None
+        # zxcvbn 4.5 refuses more than 72 characters (ValueError); the first 72 decide the
+        # score, since a longer password is never weaker than its prefix.
+        result = zxcvbn(password[:ZXCVBN_MAX_LENGTH], user_inputs=inputs) if password else None
         if result is None or result["score"] < MIN_ZXCVBN_SCORE:
             message = (
                 "This password is too easy to guess; add more words or mix in something unexpected."
