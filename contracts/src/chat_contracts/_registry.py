@@ -7,7 +7,6 @@ import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -19,6 +18,8 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
+
+from chat_contracts._checks import is_date_time
 
 __all__ = [
     "ContractError",
@@ -109,11 +110,6 @@ def _type_name(parts: tuple[str, ...]) -> str | None:
 # installed (its date-time check needs rfc3339-validator, which is not a dependency).
 
 _FORMATS = FormatChecker(formats=())
-_RFC3339 = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(?:Z|([+-])(\d{2}):(\d{2}))$"
-)
-
-
 # The canonical 8-4-4-4-12 hex form only (no braces, URN prefix or missing hyphens). A compiled
 # match instead of constructing uuid.UUID: ids are in every message, so this runs per field.
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -130,15 +126,7 @@ def _is_uuid(instance: object) -> bool:
 def _is_date_time(instance: object) -> bool:
     if not isinstance(instance, str):
         return True
-    match = _RFC3339.match(instance)
-    if match is None:
-        return False
-    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
-    # RFC 3339 allows a leap second (60); datetime does not, and the date must still exist.
-    datetime(year, month, day, hour, minute, min(second, 59))
-    if match.group(7) is not None:
-        return int(match.group(8)) <= 23 and int(match.group(9)) <= 59
-    return True
+    return is_date_time(instance)
 
 
 def _as_predicate(check: Callable[[object], bool]) -> Callable[[str], bool]:

@@ -136,7 +136,7 @@ def test_unknown_type_is_its_own_error() -> None:
         chat_contracts.schema,
         chat_contracts.schema_path,
         chat_contracts.title_of,
-        chat_contracts.model,
+        chat_contracts.struct_type,
     ):
         with pytest.raises(UnknownTypeError):
             call("nope.v1")
@@ -146,12 +146,6 @@ def test_schema_is_a_copy() -> None:
     first = chat_contracts.schema("read.v1")
     first["required"].clear()
     assert chat_contracts.schema("read.v1")["required"] == ["room_id", "user_id", "seq"]
-
-
-def test_model_gives_typed_access() -> None:
-    body = examples("message.created.v1", valid=True)[0].body
-    created = chat_contracts.model("message.created.v1").model_validate(body)
-    assert created.message.seq == 42  # type: ignore[attr-defined]
 
 
 # -- the compiled validator and the reference validator agree -------------------------------
