@@ -18,6 +18,19 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from chat_runtime.messaging.errors import is_infrastructure_error, register_infrastructure_check
+
+__all__ = [
+    "create_engine",
+    "database_check",
+    "ensure_database",
+    "is_database_connection_error",
+    "is_infrastructure_error",
+    "run_migrations",
+    "run_migrations_async",
+    "session_factory",
+]
+
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # No pre-ping: it costs a round trip per checkout. After a database restart the first use
@@ -89,13 +102,12 @@ async def run_migrations_async(alembic_ini_path: str, database_url: str) -> None
 _CONNECTION_SQLSTATE_PREFIXES = ("08", "57P", "53")  # connection, shutdown, resources
 
 
-def _is_connection_level(exc: BaseException) -> bool:
+def is_database_connection_error(exc: BaseException) -> bool:
+    """One exception (not its causes) that means the database is down or restarting."""
     if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
         return True
     if isinstance(exc, sa_exc.TimeoutError | sa_exc.DisconnectionError):
         return True  # pool checkout timeout: the database is not answering
-    if isinstance(exc, OSError | ConnectionError | TimeoutError):
-        return True
     if isinstance(
         exc,
         asyncpg.exceptions.PostgresConnectionError
@@ -112,18 +124,6 @@ def _is_connection_level(exc: BaseException) -> bool:
     return isinstance(sqlstate, str) and sqlstate.startswith(_CONNECTION_SQLSTATE_PREFIXES)
 
 
-def is_infrastructure_error(exc: BaseException) -> bool:
-    """True for connection-level failures (database down/restarting), not for bad SQL or data."""
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        current = todo.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        if _is_connection_level(current):
-            return True
-        todo.append(getattr(current, "orig", None))
-        todo.append(current.__cause__)
-        todo.append(current.__context__)
-    return False
+# The consumer runner and the HTTP error handler ask `is_infrastructure_error`, which lives
+# without SQLAlchemy; importing this module teaches it the database's connection errors.
+register_infrastructure_check(is_database_connection_error)

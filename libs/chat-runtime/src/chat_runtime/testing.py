@@ -50,7 +50,7 @@ async def temporary_database(
             await admin.close()
 
 
-async def _rabbitmqctl(*args: str) -> None:
+async def _rabbitmqctl(*args: str) -> str:
     ctl = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
     proc = await asyncio.create_subprocess_exec(
         ctl, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
@@ -58,6 +58,21 @@ async def _rabbitmqctl(*args: str) -> None:
     out, err = await proc.communicate()
     if proc.returncode != 0:
         raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {err.decode() or out.decode()}")
+    return out.decode()
+
+
+async def close_connections(vhost: str, name_part: str) -> int:
+    """Force-close the broker connections of `vhost` whose client properties (connection name)
+    contain `name_part`, as a network cut would; returns how many were closed."""
+    listing = await _rabbitmqctl("list_connections", "-q", "-p", vhost, "pid", "client_properties")
+    pids = [
+        line.split("\t", 1)[0]
+        for line in listing.splitlines()
+        if line.startswith("<") and name_part in line
+    ]
+    for pid in pids:
+        await _rabbitmqctl("close_connection", pid, "forced by a test")
+    return len(pids)
 
 
 @asynccontextmanager

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import jwt
+from chat_contracts import names, types
 from fastapi import Request
 
 from chat_runtime.http import Problem
@@ -26,9 +27,14 @@ TOKEN_TYPE = "at+jwt"  # noqa: S105 - a JWT typ, not a secret
 REQUIRED_CLAIMS = ("iss", "aud", "exp", "iat", "sub", "sid", "jti")
 JWKS_REFETCH_MIN_S = 60.0
 JWKS_RETRY_AFTER_FAILURE_S = 5.0
-REVOCATION_WINDOW_S = 900.0
-REVOCATIONS_QUEUE = "auth-service.query"
-REVOCATIONS_QUERY = "auth.revocations.query.v1"
+ACCESS_TOKEN_LIFETIME_S = 900.0  # api-v1 §3: access tokens live 15 minutes
+VERIFY_LEEWAY_S = 5.0
+# A token issued just before its session was revoked stays acceptable until its exp + leeway; the
+# revocation must be remembered at least that long.
+REVOCATION_WINDOW_S = ACCESS_TOKEN_LIFETIME_S + VERIFY_LEEWAY_S
+# Reasons that say nothing about the token itself: callers answer "unavailable, retry", never
+# "unauthorized" (which would sign a client out).
+UNAVAILABLE_REASONS = frozenset({"keys_unavailable", "revocations_unavailable"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,15 +64,33 @@ RevocationListener = Callable[[str], Awaitable[None] | None]
 
 
 class RevocationSet:
-    """Sessions revoked within the window (an access token lives at most that long)."""
+    """Sessions revoked within the window (an access token lives at most that long).
+
+    `current` says whether the set can be trusted: a set fed by events is current only once the
+    recent past has been loaded from auth-service, and stops being current when the broker link
+    drops (events may be missed) until it is loaded again. Verifiers refuse tokens meanwhile: the
+    set fails closed. A set nobody feeds (`current=True`) is for verifiers without revocations.
+    """
 
     def __init__(
-        self, window_s: float = REVOCATION_WINDOW_S, clock: Callable[[], float] = time.time
+        self,
+        window_s: float = REVOCATION_WINDOW_S,
+        clock: Callable[[], float] = time.time,
+        *,
+        current: bool = True,
     ) -> None:
         self.window_s = window_s
         self.clock = clock
+        self.current = current
         self._revoked: dict[str, float] = {}
         self.listeners: list[RevocationListener] = []
+
+    def mark_stale(self) -> None:
+        """Events may have been missed (broker link lost): refuse tokens until reloaded."""
+        self.current = False
+
+    def mark_current(self) -> None:
+        self.current = True
 
     def add(self, session_id: str, revoked_at: datetime | float | int | str | None = None) -> bool:
         """Record a revocation; returns True when it is new (listeners are told by `revoke`)."""
@@ -110,20 +134,27 @@ async def load_revocations(
     *,
     timeout: float = 5.0,  # noqa: ASYNC109 - passed on to broker.request
 ) -> int:
-    """Ask auth-service for recently revoked sessions (call on start); returns how many."""
-    reply = await broker.request(REVOCATIONS_QUEUE, REVOCATIONS_QUERY, {}, timeout=timeout)
-    sessions = reply.get("sessions", [])
-    for item in sessions:
-        revocations.add(str(item["session_id"]), item.get("revoked_at"))
-    return len(sessions)
+    """Ask auth-service for recently revoked sessions; the set is current afterwards. Returns
+    how many were revoked. Raises (RequestTimeout, ...) when auth-service does not answer."""
+    reply = await broker.request(
+        names.AUTH_QUERY_QUEUE,
+        types.AuthRevocationsQueryV1(),
+        reply_type=types.AuthRevocationsReplyV1,
+        timeout=timeout,
+    )
+    for item in reply.sessions:
+        revocations.add(item.session_id, item.revoked_at)
+    revocations.mark_current()
+    return len(reply.sessions)
 
 
-def revocation_handler(revocations: RevocationSet) -> Callable[[Envelope], Awaitable[None]]:
+def revocation_handler(
+    revocations: RevocationSet,
+) -> Callable[[Envelope[types.AuthSessionRevokedV1]], Awaitable[None]]:
     """Consumer handler for `auth.session.revoked.v1`."""
 
-    async def handle(envelope: Envelope) -> None:
-        body = envelope.body
-        await revocations.revoke(str(body["session_id"]), body.get("revoked_at"))
+    async def handle(envelope: Envelope[types.AuthSessionRevokedV1]) -> None:
+        await revocations.revoke(envelope.body.session_id, envelope.body.revoked_at)
 
     return handle
 
@@ -139,7 +170,7 @@ class TokenVerifier:
         http: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
         revocations: RevocationSet | None = None,
-        leeway_s: float = 5.0,
+        leeway_s: float = VERIFY_LEEWAY_S,
     ) -> None:
         bad = {a for a in algorithms if a.lower() == "none" or a.upper().startswith("HS")}
         if bad or not algorithms:
@@ -149,6 +180,7 @@ class TokenVerifier:
         self.audience = audience
         self.algorithms = tuple(algorithms)
         self.clock = clock
+        # Without a set of its own to follow, nothing feeds revocations: an empty, current one.
         self.revocations = revocations if revocations is not None else RevocationSet(clock=clock)
         self.leeway_s = leeway_s
         self._http = http
@@ -256,6 +288,8 @@ class TokenVerifier:
         for name in ("sub", "sid", "jti"):
             if not isinstance(claims[name], str) or not claims[name]:
                 raise InvalidToken("missing_claim")
+        if not self.revocations.current:
+            raise InvalidToken("revocations_unavailable")
         if self.revocations.is_revoked(claims["sid"]):
             raise InvalidToken("revoked")
         return AccessClaims(
@@ -287,6 +321,13 @@ def bearer_claims(
         try:
             return await verifier_getter(request).verify(token.strip())
         except InvalidToken as exc:
+            if exc.reason in UNAVAILABLE_REASONS:
+                raise Problem(
+                    503,
+                    "unavailable",
+                    "Signing in cannot be checked right now; try again in a moment.",
+                    headers={"Retry-After": "1"},
+                ) from exc
             raise unauthorized() from exc
 
     return dependency

@@ -16,8 +16,10 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
+from chat_contracts.names import EXCHANGE_EVENTS
+from chat_contracts.types import RoomJoinedV1
 from chat_runtime.db import create_engine, session_factory
-from chat_runtime.messaging import EXCHANGE_EVENTS, Broker, PublishError
+from chat_runtime.messaging import Broker, PublishResult
 from chat_runtime.messaging.outbox import OutboxRelay, add_event, outbox_table
 
 outbox = outbox_table(sa.MetaData())
@@ -26,8 +28,8 @@ outbox = outbox_table(sa.MetaData())
 class DiesAfterConfirm(Broker):
     """A broker whose process is SIGKILLed as soon as a publish is confirmed."""
 
-    async def publish_many(self, *args: Any, **kwargs: Any) -> list[PublishError | None]:
-        results = await super().publish_many(*args, **kwargs)
+    async def publish(self, *args: Any, **kwargs: Any) -> PublishResult:
+        results = await super().publish(*args, **kwargs)
         for message, result in zip(args[1], results, strict=True):
             if result is None:
                 sys.stdout.write(f"published {message.message_id}\n")
@@ -45,8 +47,7 @@ async def main(mode: str, db_url: str, amqp_url: str, user: str) -> None:
             outbox,
             exchange=EXCHANGE_EVENTS,
             routing_key=f"user.{user}.room.joined.v1",
-            type_name="room.joined.v1",
-            body={"user_id": user, "room_id": str(uuid.uuid4())},
+            body=RoomJoinedV1(user_id=user, room_id=str(uuid.uuid4())),
         )
     sys.stdout.write(f"committed {message_id}\n")
     sys.stdout.flush()

@@ -13,10 +13,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from chat_contracts.names import EXCHANGE_COMMANDS, dead_queue
+from chat_contracts.types import RoomReadV1
 from chat_devtools.private import PrivatePostgres, PrivateRabbitMQ
 from chat_runtime.db import create_engine, ensure_database, session_factory
-from chat_runtime.messaging import EXCHANGE_COMMANDS, Broker, Envelope
-from chat_runtime.messaging.topology import dead_queue, declare_exchanges, declare_quorum_queue
+from chat_runtime.messaging import Broker, Envelope, OutgoingMessage
+from chat_runtime.messaging.topology import declare_exchanges, declare_quorum_queue
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -48,12 +50,14 @@ class Stats:
 
 def make_handlers(
     sessions: async_sessionmaker[AsyncSession], queue: str, stats: Stats
-) -> tuple[Callable[[Envelope], Awaitable[None]], Callable[[list[Envelope]], Awaitable[None]]]:
-    async def store(envelopes: list[Envelope]) -> None:
+) -> tuple[
+    Callable[[Envelope[RoomReadV1]], Awaitable[None]],
+    Callable[[list[Envelope[RoomReadV1]]], Awaitable[None]],
+]:
+    async def store(envelopes: list[Envelope[RoomReadV1]]) -> None:
         stats.attempts += 1
         rows = [
-            {"queue": queue, "seq": int(e.body["seq"]), "message_id": e.message_id or ""}
-            for e in envelopes
+            {"queue": queue, "seq": e.body.seq, "message_id": e.message_id or ""} for e in envelopes
         ]
         try:
             async with sessions() as session, session.begin():
@@ -65,21 +69,19 @@ def make_handlers(
             raise  # the runner classifies it (connection-level → hold and retry)
         stats.commits += 1
 
-    async def single(envelope: Envelope) -> None:
+    async def single(envelope: Envelope[RoomReadV1]) -> None:
         await store([envelope])
 
     return single, store
 
 
-async def publish_many(broker: Broker, key: str, room_id: str, seqs: range) -> None:
+async def publish_reads(broker: Broker, key: str, room_id: str, seqs: range) -> None:
     for seq in seqs:
-        await broker.publish(
-            EXCHANGE_COMMANDS,
-            key,
-            "room.read.v1",
-            {"room_id": room_id, "user_id": str(uuid.uuid4()), "seq": seq},
-            mandatory=True,
+        body = RoomReadV1(room_id=room_id, user_id=str(uuid.uuid4()), seq=seq)
+        result = await broker.publish(
+            EXCHANGE_COMMANDS, OutgoingMessage.of(key, body), mandatory=True
         )
+        result.raise_first()
 
 
 async def queue_depth(broker: Broker, name: str) -> int:
@@ -126,7 +128,7 @@ async def test_database_stopped_for_10s_loses_and_dead_letters_nothing(
     room = str(uuid.uuid4())
 
     async def publish_phase(seqs: range) -> None:
-        await asyncio.gather(*(publish_many(broker, n, room, seqs) for n in names.values()))
+        await asyncio.gather(*(publish_reads(broker, n, room, seqs) for n in names.values()))
 
     async def rows(queue: str | None = None) -> int:
         query = sa.select(sa.func.count()).select_from(handled)

@@ -18,9 +18,11 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 import sqlalchemy as sa
+from chat_contracts.names import EXCHANGE_EVENTS
+from chat_contracts.types import RoomJoinedV1
 from chat_devtools.private import PrivatePostgres, PrivateRabbitMQ
 from chat_runtime.db import create_engine, ensure_database, session_factory
-from chat_runtime.messaging import EXCHANGE_EVENTS, Broker, Envelope
+from chat_runtime.messaging import Broker, Envelope
 from chat_runtime.messaging.outbox import OutboxRelay, outbox_table
 from chat_runtime.messaging.topology import declare_exchanges, declare_quorum_queue
 from sqlalchemy.dialects.postgresql import insert
@@ -85,7 +87,7 @@ async def rtf_outbox_world(
         broker.channel, queue, bindings=[(EXCHANGE_EVENTS, f"user.{user}.#")]
     )
 
-    async def dedupe(envelope: Envelope) -> None:
+    async def dedupe(envelope: Envelope[RoomJoinedV1]) -> None:
         message_id = envelope.message_id or ""
         async with world.sessions() as session, session.begin():
             result = await session.execute(

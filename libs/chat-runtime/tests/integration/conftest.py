@@ -6,17 +6,17 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from chat_runtime.logging import configure_logging, json_formatter
-from chat_runtime.messaging import Broker
-from chat_runtime.messaging.topology import (
+from chat_contracts.names import (
     AUTH_QUERY_QUEUE,
     MESSAGE_EVENTS_QUEUE,
     MESSAGE_QUERY_QUEUE,
     dead_queue,
-    declare_topology,
     read_queue,
     send_queue,
 )
+from chat_runtime.logging import configure_logging, json_formatter
+from chat_runtime.messaging import Broker
+from chat_runtime.messaging.topology import declare_topology
 from chat_runtime.testing import temporary_vhost
 
 TEST_SHARDS = 2

@@ -4,10 +4,11 @@ from typing import Any
 
 import httpx
 import pytest
+from chat_contracts.names import EXCHANGE_COMMANDS, read_queue, read_routing_key
+from chat_contracts.types import RoomReadV1
 from chat_runtime.http import create_app
 from chat_runtime.logging import get_logger
-from chat_runtime.messaging import Broker, Envelope
-from chat_runtime.messaging.topology import EXCHANGE_COMMANDS, read_queue, read_routing_key
+from chat_runtime.messaging import Broker, Envelope, OutgoingMessage
 from chat_runtime.settings import BaseServiceSettings
 from chat_runtime.tracing import configure_tracing
 
@@ -25,15 +26,16 @@ async def test_correlation_and_trace_follow_a_request_into_the_consumer(
     @app.post("/read")
     async def read() -> dict[str, str]:
         log.info("http_handler_publishing")
-        body = {"room_id": str(uuid.uuid4()), "user_id": str(uuid.uuid4()), "seq": 1}
-        await rt_broker.publish(
-            EXCHANGE_COMMANDS, read_routing_key(0), "room.read.v1", body, mandatory=True
+        body = RoomReadV1(room_id=str(uuid.uuid4()), user_id=str(uuid.uuid4()), seq=1)
+        result = await rt_broker.publish(
+            EXCHANGE_COMMANDS, OutgoingMessage.of(read_routing_key(0), body), mandatory=True
         )
+        result.raise_first()
         return {"ok": "yes"}
 
     handled = asyncio.Event()
 
-    async def handler(envelope: Envelope) -> None:
+    async def handler(envelope: Envelope[RoomReadV1]) -> None:
         log.info("consumer_handled")
         handled.set()
 

@@ -9,8 +9,10 @@ import orjson
 import pytest
 import pytest_asyncio
 import sqlalchemy as sa
+from chat_contracts.names import EXCHANGE_EVENTS
+from chat_contracts.types import RoomJoinedV1
 from chat_runtime.db import create_engine, session_factory
-from chat_runtime.messaging import Broker, OutgoingMessage, PublishError
+from chat_runtime.messaging import Broker, OutgoingMessage, PublishError, PublishResult
 from chat_runtime.messaging.outbox import (
     OutboxEvent,
     OutboxRelay,
@@ -18,7 +20,7 @@ from chat_runtime.messaging.outbox import (
     add_events,
     outbox_table,
 )
-from chat_runtime.messaging.topology import EXCHANGE_EVENTS, declare_exclusive_queue
+from chat_runtime.messaging.topology import declare_exclusive_queue
 from chat_runtime.testing import temporary_database
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -106,8 +108,7 @@ def joined(user: str) -> dict[str, Any]:
     return {
         "exchange": EXCHANGE_EVENTS,
         "routing_key": f"user.{user}.room.joined.v1",
-        "type_name": "room.joined.v1",
-        "body": {"user_id": user, "room_id": str(uuid.uuid4())},
+        "body": RoomJoinedV1(user_id=user, room_id=str(uuid.uuid4())),
     }
 
 
@@ -173,8 +174,8 @@ class CrashAfterPublish:
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
 
-    async def publish_many(self, *args: Any, **kwargs: Any) -> list[Any]:
-        await self.broker.publish_many(*args, **kwargs)
+    async def publish(self, *args: Any, **kwargs: Any) -> PublishResult:
+        await self.broker.publish(*args, **kwargs)
         raise SystemError("process killed between publish and mark")
 
 
@@ -286,18 +287,18 @@ class NackOnce:
         self.message_id = message_id
         self.refused = 0
 
-    async def publish_many(
+    async def publish(
         self, exchange: str, messages: list[OutgoingMessage], **kwargs: Any
-    ) -> list[PublishError | None]:
+    ) -> PublishResult:
         refused = [m.message_id == self.message_id and not self.refused for m in messages]
         sent = [m for m, r in zip(messages, refused, strict=True) if not r]
-        results = iter(await self.broker.publish_many(exchange, sent, **kwargs))
+        results = iter(await self.broker.publish(exchange, sent, **kwargs))
         if any(refused):
             self.refused += 1
-        return [
+        return PublishResult(
             PublishError("broker refused the message (nack)") if r else next(results)
             for r in refused
-        ]
+        )
 
 
 async def test_a_nack_in_the_middle_republishes_from_that_row_in_order(
@@ -358,15 +359,21 @@ async def test_add_events_inserts_many_rows_like_add_event(
     assert first.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
 
 
-async def test_add_events_with_one_invalid_event_inserts_nothing(
-    rt_sessions: async_sessionmaker[AsyncSession],
+async def test_a_row_keeps_the_contract_name_and_the_struct_as_json(
+    listener: Listener, rt_broker: Broker, rt_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    user = str(uuid.uuid4())
-    bad = OutboxEvent(**{**joined(user), "body": {"user_id": user}})  # room_id missing
-    with pytest.raises(ValueError, match="room"):
-        async with rt_sessions() as session, session.begin():
-            await add_events(session, outbox, [OutboxEvent(**joined(user)), bad])
-    assert await unpublished(rt_sessions) == 0
+    event = joined(listener.user)
+    async with rt_sessions() as session, session.begin():
+        await add_event(session, outbox, **event)
+    async with rt_sessions() as session:
+        row = (await session.execute(sa.select(outbox.c.type_name, outbox.c.body))).one()
+    body: RoomJoinedV1 = event["body"]
+    assert row.type_name == "room.joined.v1"
+    assert row.body == {"user_id": body.user_id, "room_id": body.room_id}
+    assert await OutboxRelay(rt_sessions, outbox, rt_broker).drain_once() == 1
+    await listener.wait_for(1)
+    assert listener.messages[0].type == "room.joined.v1"
+    assert orjson.loads(listener.messages[0].body) == row.body
 
 
 async def test_handed_off_rows_are_published_from_memory_in_order_and_marked(
@@ -434,7 +441,7 @@ async def test_rows_nobody_published_are_swept_once_stale(
 
 def _event(user: str) -> dict[str, Any]:
     values = joined(user)
-    return {k: values[k] for k in ("routing_key", "type_name", "body")}
+    return {k: values[k] for k in ("routing_key", "body")}
 
 
 async def _wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:

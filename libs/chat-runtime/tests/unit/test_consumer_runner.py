@@ -1,10 +1,11 @@
-"""The consumer runner with fake deliveries: ordering of handler and acknowledgement."""
+"""The consumer runner with fake deliveries: decoding, ordering of handler and acknowledgement."""
 
 import asyncio
 import dataclasses
 import json
 from typing import Any, cast
 
+import msgspec
 import pytest
 from chat_runtime.messaging import BatchResult, Envelope, InfrastructureError
 from chat_runtime.messaging import consumer as consumer_mod
@@ -13,20 +14,18 @@ from chat_runtime.messaging.consumer import ConsumerHandle
 pytestmark = pytest.mark.unit
 
 
+class Thing(msgspec.Struct, frozen=True, kw_only=True):
+    n: int
+
+
 class FakeContracts:
-    def validate(self, type_name: str, obj: Any) -> None:
-        if "n" not in obj or not isinstance(obj["n"], int):
-            raise ValueError(f"{type_name}: n must be an integer")
+    """Both known types decode as `Thing`; msgspec raises a ValueError for a bad body."""
+
+    def decode(self, type_name: str, data: bytes) -> Thing:
+        return msgspec.json.decode(data, type=Thing)
 
     def is_known(self, type_name: str) -> bool:
         return type_name in {"thing.v1", "other.v1"}
-
-
-class FakeBroker:
-    contracts = FakeContracts()
-
-    def _forget_consumer(self, handle: Any) -> None:
-        pass
 
 
 class FakeChannel:
@@ -67,7 +66,7 @@ class FakeMessage:
 
 
 def runner(handlers: Any, **kwargs: Any) -> ConsumerHandle:
-    return ConsumerHandle(cast(Any, FakeBroker()), "q", handlers, **kwargs)
+    return ConsumerHandle(cast(Any, None), "q", handlers, contracts=FakeContracts(), **kwargs)
 
 
 async def process(handle: ConsumerHandle, messages: list[FakeMessage]) -> None:
@@ -77,7 +76,7 @@ async def process(handle: ConsumerHandle, messages: list[FakeMessage]) -> None:
 async def test_ack_only_after_the_handler_returns() -> None:
     journal: list[str] = []
 
-    async def handler(envelope: Envelope) -> None:
+    async def handler(envelope: Envelope[Thing]) -> None:
         journal.append(f"start {envelope.message_id}")
         await asyncio.sleep(0)
         journal.append(f"end {envelope.message_id}")
@@ -92,13 +91,35 @@ async def test_ack_only_after_the_handler_returns() -> None:
     assert journal == ["start m1", "end m1", "ack 1", "start m2", "end m2", "ack 2"]
 
 
+async def test_the_envelope_body_is_the_decoded_struct_and_raw_the_bytes() -> None:
+    journal: list[str] = []
+    seen: list[Envelope[Thing]] = []
+
+    async def handler(envelope: Envelope[Thing]) -> None:
+        seen.append(envelope)
+
+    message = FakeMessage(journal, "thing.v1", {"n": 7, "extra": "ignored"}, 1)
+    message.headers = {"x-delivery-count": 2, "x-correlation-id": b"caller"}
+    await process(runner({"thing.v1": handler}), [message])
+    [envelope] = seen
+    assert envelope.body == Thing(n=7)
+    assert envelope.raw == message.body
+    assert (envelope.type_name, envelope.message_id, envelope.delivery_count) == (
+        "thing.v1",
+        "m1",
+        2,
+    )
+    assert envelope.headers["x-correlation-id"] == "caller"  # bytes headers arrive as text
+    assert journal == ["ack 1"]
+
+
 async def test_invalid_unknown_and_failing_messages_are_settled_by_the_rules() -> None:
     journal: list[str] = []
     handled: list[str] = []
 
-    async def handler(envelope: Envelope) -> None:
+    async def handler(envelope: Envelope[Thing]) -> None:
         handled.append(envelope.message_id or "")
-        if envelope.body["n"] == 3:
+        if envelope.body.n == 3:
             raise KeyError("bug")
 
     messages = [
@@ -126,7 +147,7 @@ async def test_infrastructure_errors_are_retried_without_settling(
     journal: list[str] = []
     attempts = 0
 
-    async def handler(envelope: Envelope) -> None:
+    async def handler(envelope: Envelope[Thing]) -> None:
         nonlocal attempts
         attempts += 1
         journal.append(f"try {attempts}")
@@ -143,8 +164,8 @@ async def test_batch_handler_gets_valid_messages_and_all_are_acked() -> None:
     journal: list[str] = []
     batches: list[list[int]] = []
 
-    async def handler(envelopes: list[Envelope]) -> None:
-        batches.append([e.body["n"] for e in envelopes])
+    async def handler(envelopes: list[Envelope[Thing]]) -> None:
+        batches.append([e.body.n for e in envelopes])
         journal.append("handled")
 
     messages = [FakeMessage(journal, "thing.v1", {"n": i}, i) for i in (1, 3, 4)]
@@ -158,7 +179,7 @@ async def test_batch_handler_gets_valid_messages_and_all_are_acked() -> None:
 async def test_batch_not_in_one_channels_tag_order_is_acked_one_by_one() -> None:
     journal: list[str] = []
 
-    async def handler(envelopes: list[Envelope]) -> None:
+    async def handler(envelopes: list[Envelope[Thing]]) -> None:
         journal.append("handled")
 
     messages = [FakeMessage(journal, "thing.v1", {"n": i}, i) for i in (5, 6, 7)]
@@ -171,9 +192,9 @@ async def test_no_ack_consumer_settles_nothing() -> None:
     journal: list[str] = []
     handled: list[int] = []
 
-    async def handler(envelope: Envelope) -> None:
-        handled.append(envelope.body["n"])
-        if envelope.body["n"] == 2:
+    async def handler(envelope: Envelope[Thing]) -> None:
+        handled.append(envelope.body.n)
+        if envelope.body.n == 2:
             raise KeyError("bug")
 
     messages = [FakeMessage(journal, "thing.v1", {"n": i}, i) for i in (1, 2)]
@@ -186,7 +207,7 @@ async def test_no_ack_consumer_settles_nothing() -> None:
 async def test_failed_batch_is_requeued_whole() -> None:
     journal: list[str] = []
 
-    async def handler(envelopes: list[Envelope]) -> None:
+    async def handler(envelopes: list[Envelope[Thing]]) -> None:
         raise RuntimeError("bug")
 
     messages = [FakeMessage(journal, "thing.v1", {"n": i}, i) for i in range(1, 3)]
@@ -195,7 +216,7 @@ async def test_failed_batch_is_requeued_whole() -> None:
 
 
 def test_batch_mode_needs_exactly_one_star_handler() -> None:
-    async def handler(envelopes: list[Envelope]) -> None:
+    async def handler(envelopes: list[Envelope[Thing]]) -> None:
         pass
 
     with pytest.raises(ValueError, match="exactly one handler"):
@@ -205,13 +226,13 @@ def test_batch_mode_needs_exactly_one_star_handler() -> None:
 async def test_batch_result_settles_each_envelope_by_its_outcome() -> None:
     journal: list[str] = []
 
-    async def handler(envelopes: list[Envelope]) -> BatchResult:
+    async def handler(envelopes: list[Envelope[Thing]]) -> BatchResult:
         journal.append("handled")
         result = BatchResult()
         for envelope in envelopes:
-            if envelope.body["n"] == 2:
+            if envelope.body.n == 2:
                 result.dead_letter(envelope)  # poison: straight to the DLX
-            elif envelope.body["n"] == 3:
+            elif envelope.body.n == 3:
                 result.retry(envelope)  # transient: redelivered, counts against the limit
         return result.ack(envelopes[0])
 
@@ -229,7 +250,7 @@ async def test_batch_result_settles_each_envelope_by_its_outcome() -> None:
 async def test_batch_result_ignores_an_equal_but_different_envelope() -> None:
     journal: list[str] = []
 
-    async def handler(envelopes: list[Envelope]) -> BatchResult:
+    async def handler(envelopes: list[Envelope[Thing]]) -> BatchResult:
         # A copy is equal but not the delivery the runner handed over: it settles nothing.
         return BatchResult().dead_letter(dataclasses.replace(envelopes[0]))
 
@@ -246,7 +267,7 @@ async def test_infrastructure_error_in_a_batch_still_holds_then_settles_per_resu
     journal: list[str] = []
     attempts = 0
 
-    async def handler(envelopes: list[Envelope]) -> BatchResult:
+    async def handler(envelopes: list[Envelope[Thing]]) -> BatchResult:
         nonlocal attempts
         attempts += 1
         if attempts == 1:
@@ -265,13 +286,13 @@ async def test_dispatch_by_type_runs_each_handler_in_order_past_a_failing_one() 
     journal: list[str] = []
     handled: list[str] = []
 
-    async def thing(envelope: Envelope) -> None:
-        handled.append(f"thing {envelope.body['n']}")
-        if envelope.body["n"] == 2:
+    async def thing(envelope: Envelope[Thing]) -> None:
+        handled.append(f"thing {envelope.body.n}")
+        if envelope.body.n == 2:
             raise KeyError("bug")
 
-    async def other(envelope: Envelope) -> None:
-        handled.append(f"other {envelope.body['n']}")
+    async def other(envelope: Envelope[Thing]) -> None:
+        handled.append(f"other {envelope.body.n}")
 
     messages = [
         FakeMessage(journal, "thing.v1", {"n": 1}, 1),
@@ -289,3 +310,20 @@ async def test_dispatch_by_type_runs_each_handler_in_order_past_a_failing_one() 
     await process(handle, messages)
     assert handled == ["thing 1", "thing 2", "other 3", "thing 6"]
     assert journal == []  # no_ack: nothing to settle
+
+
+async def test_held_deliveries_are_given_up_unsettled_when_the_consumer_stops(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(consumer_mod, "RETRY_INITIAL_S", 0.001)
+    journal: list[str] = []
+    handle = runner({"thing.v1": None})
+
+    async def handler(envelope: Envelope[Thing]) -> None:
+        journal.append("try")
+        handle._stopping.set()  # cancel() arrives while the database is down
+        raise InfrastructureError("db down")
+
+    handle.handlers = {"thing.v1": handler}
+    await process(handle, [FakeMessage(journal, "thing.v1", {"n": 1}, 1)])
+    assert journal == ["try"]  # no retry after stopping, and no ack/nack: the broker redelivers

@@ -4,9 +4,10 @@ from typing import ClassVar
 
 import asyncpg
 import pytest
+from chat_contracts.names import dead_queue
 from chat_runtime.db import is_infrastructure_error
 from chat_runtime.messaging import InfrastructureError, PublishError, shard_of
-from chat_runtime.messaging.topology import command_queue_arguments, dead_queue
+from chat_runtime.messaging.topology import command_queue_arguments
 from chat_runtime.settings import BaseServiceSettings
 from pydantic import SecretStr, ValidationError
 from sqlalchemy import exc as sa_exc

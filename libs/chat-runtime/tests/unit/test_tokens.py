@@ -7,10 +7,14 @@ from typing import Annotated, Any
 import httpx
 import jwt
 import pytest
+from chat_contracts import types
 from chat_runtime.http import create_app
 from chat_runtime.messaging import Envelope
 from chat_runtime.settings import BaseServiceSettings
 from chat_runtime.tokens import (
+    ACCESS_TOKEN_LIFETIME_S,
+    UNAVAILABLE_REASONS,
+    VERIFY_LEEWAY_S,
     AccessClaims,
     InvalidToken,
     RevocationSet,
@@ -239,12 +243,12 @@ async def test_revoked_session_is_refused(rt_keys: Keys, rt_verifier: TokenVerif
     await handler(
         Envelope(
             type_name="auth.session.revoked.v1",
-            body={
-                "session_id": payload["sid"],
-                "user_id": payload["sub"],
-                "revoked_at": "2027-01-15T08:00:00Z",
-                "reason": "logout",
-            },
+            body=types.AuthSessionRevokedV1(
+                session_id=payload["sid"],
+                user_id=payload["sub"],
+                revoked_at="2027-01-15T08:00:00Z",
+                reason="logout",
+            ),
             message_id="m",
             correlation_id="c",
             headers={},
@@ -255,6 +259,65 @@ async def test_revoked_session_is_refused(rt_keys: Keys, rt_verifier: TokenVerif
     with pytest.raises(InvalidToken) as err:
         await rt_verifier.verify(token)
     assert err.value.reason == "revoked"
+
+
+async def test_a_set_that_is_not_current_refuses_every_token_as_unavailable(
+    rt_keys: Keys, rt_clock: Clock
+) -> None:
+    """Fails closed: before revocations are loaded, and after the broker link dropped until they
+    are loaded again, a token cannot be checked against them and is refused as unavailable."""
+    revocations = RevocationSet(clock=rt_clock, current=False)
+    verifier = TokenVerifier(
+        JWKS_URL,
+        http=httpx.AsyncClient(transport=rt_keys.transport()),
+        clock=rt_clock,
+        revocations=revocations,
+    )
+    token = sign(rt_keys, claims())
+    with pytest.raises(InvalidToken) as err:
+        await verifier.verify(token)
+    assert err.value.reason == "revocations_unavailable"
+    assert err.value.reason in UNAVAILABLE_REASONS
+    revocations.mark_current()
+    await verifier.verify(token)
+    revocations.mark_stale()
+    with pytest.raises(InvalidToken):
+        await verifier.verify(token)
+
+
+def test_revocations_are_kept_until_the_last_token_could_expire() -> None:
+    """A token issued just before the revocation is accepted until exp + leeway."""
+    clock = Clock()
+    revocations = RevocationSet(clock=clock)
+    revocations.add("s1", NOW)
+    clock.now = NOW + ACCESS_TOKEN_LIFETIME_S + VERIFY_LEEWAY_S - 1
+    assert revocations.is_revoked("s1")
+    clock.now = NOW + ACCESS_TOKEN_LIFETIME_S + VERIFY_LEEWAY_S + 1
+    assert not revocations.is_revoked("s1")
+
+
+async def test_bearer_dependency_answers_503_while_revocations_are_not_current(
+    rt_keys: Keys, rt_clock: Clock
+) -> None:
+    app: FastAPI = create_app(BaseServiceSettings(), title="t")
+    app.state.verifier = TokenVerifier(
+        JWKS_URL,
+        http=httpx.AsyncClient(transport=rt_keys.transport()),
+        clock=rt_clock,
+        revocations=RevocationSet(clock=rt_clock, current=False),
+    )
+    CurrentUser = Annotated[AccessClaims, Depends(bearer_claims(lambda r: r.app.state.verifier))]
+
+    @app.get("/me")
+    async def me(user: CurrentUser) -> dict[str, str]:
+        return {"id": user.user_id}
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        r = await client.get("/me", headers={"Authorization": f"Bearer {sign(rt_keys, claims())}"})
+    assert r.status_code == 503
+    assert r.json()["code"] == "unavailable"
+    assert r.headers["retry-after"] == "1"
 
 
 def test_revocations_expire_after_the_window() -> None:

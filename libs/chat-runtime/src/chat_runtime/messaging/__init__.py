@@ -1,35 +1,29 @@
-"""Messaging over RabbitMQ: broker, consumer runner, request/reply, topology, outbox."""
+"""Messaging over RabbitMQ: broker, consumer runner, request/reply, topology, outbox.
 
-from chat_runtime.messaging.broker import Broker, OutgoingMessage, shard_of
-from chat_runtime.messaging.consumer import (
-    ConsumerHandle,
-    decode_message,
-    dispatch_by_type,
-    envelope_from,
-    message_context,
-)
+Names (exchanges, queues, routing keys, type names) live in `chat_contracts.names`. Importing
+this package loads neither SQLAlchemy nor asyncpg (`outbox` does; import it where needed)."""
+
+from chat_runtime.messaging.broker import Broker, shard_of
+from chat_runtime.messaging.consumer import ConsumerHandle, dispatch_by_type, message_context
 from chat_runtime.messaging.envelope import (
     BatchHandler,
     BatchResult,
     ContractRegistry,
     Envelope,
     Handler,
+    Settlement,
+)
+from chat_runtime.messaging.errors import (
     InfrastructureError,
     MessagingError,
     PublishError,
     RequestTimeout,
-    Settlement,
+    is_infrastructure_error,
 )
-from chat_runtime.messaging.topology import (
-    EXCHANGE_COMMANDS,
-    EXCHANGE_DLX,
-    EXCHANGE_EVENTS,
-)
+from chat_runtime.messaging.publishing import OutgoingMessage, PublishResult
+from chat_runtime.messaging.rpc import Respond
 
 __all__ = [
-    "EXCHANGE_COMMANDS",
-    "EXCHANGE_DLX",
-    "EXCHANGE_EVENTS",
     "BatchHandler",
     "BatchResult",
     "Broker",
@@ -41,11 +35,12 @@ __all__ = [
     "MessagingError",
     "OutgoingMessage",
     "PublishError",
+    "PublishResult",
     "RequestTimeout",
+    "Respond",
     "Settlement",
-    "decode_message",
     "dispatch_by_type",
-    "envelope_from",
+    "is_infrastructure_error",
     "message_context",
     "shard_of",
 ]

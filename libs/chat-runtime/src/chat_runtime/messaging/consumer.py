@@ -1,34 +1,37 @@
-"""The consumer runner behind `Broker.consume`: validate, dispatch, ack only after the handler."""
+"""The consumer runner behind `Broker.consume`: decode, dispatch, ack only after the handler."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
-import orjson
 import structlog
-from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustChannel
+from aio_pika.abc import (
+    AbstractConnection,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustChannel,
+)
 from opentelemetry.trace import Span
 
-from chat_runtime.db import is_infrastructure_error
 from chat_runtime.logging import correlation_id_var, get_logger
 from chat_runtime.messaging.envelope import (
     BatchHandler,
     BatchResult,
+    ContractRegistry,
     Envelope,
     Handler,
-    InfrastructureError,
     Settlement,
 )
+from chat_runtime.messaging.errors import InfrastructureError, is_infrastructure_error
+from chat_runtime.retry import retrying
 from chat_runtime.tracing import start_consumer_span
-
-if TYPE_CHECKING:
-    from chat_runtime.messaging.broker import Broker
 
 log = get_logger("chat_runtime.consumer")
 
+# Backoff while a handler's dependency is down (the deliveries are held meanwhile).
 RETRY_INITIAL_S = 0.1
 RETRY_MAX_S = 5.0
 
@@ -39,12 +42,19 @@ def _header_value(value: Any) -> Any:
     return value
 
 
-def envelope_from(message: AbstractIncomingMessage, body: dict[str, Any]) -> Envelope:
+def decode_message(message: AbstractIncomingMessage, contracts: ContractRegistry) -> Envelope[Any]:
+    """The delivery as an Envelope whose body is decoded and validated by its contract.
+
+    Raises ValueError (malformed JSON, ContractError, msgspec's errors) for a body no handler
+    should see; the caller decides how to settle it."""
+    type_name = message.type or ""
+    body = contracts.decode(type_name, message.body)
     headers = {k: _header_value(v) for k, v in (message.headers or {}).items()}
     count = headers.get("x-delivery-count", 0)
     return Envelope(
-        type_name=message.type or "",
+        type_name=type_name,
         body=body,
+        raw=message.body,
         message_id=message.message_id,
         correlation_id=message.correlation_id,
         headers=headers,
@@ -56,23 +66,8 @@ def envelope_from(message: AbstractIncomingMessage, body: dict[str, Any]) -> Env
     )
 
 
-def decode_message(
-    message: AbstractIncomingMessage, validate: Callable[[str, dict[str, Any]], None]
-) -> Envelope:
-    """The delivery as an Envelope, its body parsed and checked against its contract.
-
-    Raises ValueError (malformed JSON, not an object, or ContractError) for a body no handler
-    should see; the caller decides how to settle it.
-    """
-    body = orjson.loads(message.body)
-    if not isinstance(body, dict):
-        raise ValueError("body is not a JSON object")
-    validate(message.type or "", body)
-    return envelope_from(message, body)
-
-
 @contextlib.contextmanager
-def message_context(envelope: Envelope, span_name: str | None = None) -> Iterator[Span]:
+def message_context(envelope: Envelope[Any], span_name: str | None = None) -> Iterator[Span]:
     """Bind the message's correlation id and continue its trace (batch handlers use it per item)."""
     # Requests carry the caller's correlation id in a header (the property matches the reply).
     correlation_id = envelope.headers.get("x-correlation-id") or envelope.correlation_id
@@ -93,6 +88,11 @@ def message_context(envelope: Envelope, span_name: str | None = None) -> Iterato
             yield span
         finally:
             correlation_id_var.reset(token)
+
+
+class _HoldAbandoned(Exception):
+    """Held deliveries are given up: the consumer stops, or the broker link they came on dropped
+    (the broker redelivers them; their ack could no longer reach it)."""
 
 
 _SETTLE_ACTIONS: dict[Settlement, str] = {"ack": "ack", "retry": "nack", "dead_letter": "reject"}
@@ -119,7 +119,7 @@ def dispatch_by_type(handlers: Mapping[str, Handler]) -> BatchHandler:
     message repairs, like presence signals and the gateway's events): a handler that raises is
     logged and the rest of the batch still runs; types without a handler are skipped."""
 
-    async def dispatch(envelopes: list[Envelope]) -> None:
+    async def dispatch(envelopes: list[Envelope[Any]]) -> None:
         for envelope in envelopes:
             handler = handlers.get(envelope.type_name)
             if handler is None:
@@ -166,10 +166,12 @@ class ConsumerHandle:
 
     def __init__(
         self,
-        broker: Broker,
+        connection: AbstractConnection,
         queue: str | Sequence[str],
         handlers: Mapping[str, Handler] | Mapping[str, BatchHandler],
         *,
+        contracts: ContractRegistry,
+        on_stopped: Callable[[ConsumerHandle], None] | None = None,
         prefetch: int = 50,
         batch: bool = False,
         max_batch: int = 100,
@@ -178,7 +180,9 @@ class ConsumerHandle:
     ) -> None:
         if batch and set(handlers) != {"*"}:
             raise ValueError('batch consumers take exactly one handler: handlers={"*": fn}')
-        self.broker = broker
+        self.connection = connection
+        self.contracts = contracts
+        self._on_stopped = on_stopped
         self.queue_names = [queue] if isinstance(queue, str) else list(queue)
         if not self.queue_names:
             raise ValueError("a consumer needs at least one queue")
@@ -201,7 +205,9 @@ class ConsumerHandle:
         self._acked_by_multiple: set[int] = set()
 
     async def start(self) -> None:
-        channel = await self.broker.connection.channel(publisher_confirms=False)
+        channel = cast(
+            AbstractRobustChannel, await self.connection.channel(publisher_confirms=False)
+        )
         await channel.set_qos(prefetch_count=self.prefetch)
         self._channel = channel
         self._worker = asyncio.create_task(self._run(), name=f"consumer:{self.queue_name}")
@@ -239,7 +245,8 @@ class ConsumerHandle:
             with contextlib.suppress(Exception):
                 # Closing the channel returns every unacked delivery to the queue.
                 await self._channel.close()
-        self.broker._forget_consumer(self)
+        if self._on_stopped is not None:
+            self._on_stopped(self)
         log.info("consumer_stopped", queue=self.queue_name)
 
     async def _on_delivery(self, message: AbstractIncomingMessage) -> None:
@@ -309,13 +316,16 @@ class ConsumerHandle:
             return self.handlers.get("*")
         return self.handlers.get(type_name) or self.handlers.get("*")
 
-    async def _admit(self, message: AbstractIncomingMessage) -> Envelope | None:
+    async def _admit(self, message: AbstractIncomingMessage) -> Envelope[Any] | None:
         """Settle what can never succeed; return the envelope of what should be handled."""
         if message.channel.is_closed:
             return None  # stale delivery from before a reconnect; the broker redelivers it
         type_name = message.type or ""
-        contracts = self.broker.contracts
-        if not type_name or not contracts.is_known(type_name) or not self._handler_for(type_name):
+        if (
+            not type_name
+            or not self.contracts.is_known(type_name)
+            or not self._handler_for(type_name)
+        ):
             log.warning(
                 "unknown_message_type_acked",
                 queue=self.queue_name,
@@ -325,8 +335,8 @@ class ConsumerHandle:
             await self._settle(message, "ack")
             return None
         try:
-            return decode_message(message, contracts.validate)
-        except ValueError as exc:  # orjson.JSONDecodeError and ContractError are ValueErrors
+            return decode_message(message, self.contracts)
+        except ValueError as exc:  # ContractError and msgspec's errors are ValueErrors
             log.error(
                 "invalid_message_dead_lettered",
                 queue=self.queue_name,
@@ -338,7 +348,7 @@ class ConsumerHandle:
             return None
 
     async def _process(self, items: Sequence[AbstractIncomingMessage]) -> None:
-        admitted: list[tuple[AbstractIncomingMessage, Envelope]] = []
+        admitted: list[tuple[AbstractIncomingMessage, Envelope[Any]]] = []
         for message in items:
             envelope = await self._admit(message)
             if envelope is not None:
@@ -351,7 +361,7 @@ class ConsumerHandle:
             for message, envelope in admitted:
                 await self._handle([message], [envelope])
 
-    async def _call(self, envelopes: list[Envelope]) -> BatchResult | None:
+    async def _call(self, envelopes: list[Envelope[Any]]) -> BatchResult | None:
         if self.batch:
             batch_handler = cast(BatchHandler, self.handlers["*"])
             first = envelopes[0]
@@ -371,56 +381,59 @@ class ConsumerHandle:
         return None
 
     async def _handle(
-        self, messages: list[AbstractIncomingMessage], envelopes: list[Envelope]
+        self, messages: list[AbstractIncomingMessage], envelopes: list[Envelope[Any]]
     ) -> None:
-        delay = RETRY_INITIAL_S
-        while True:
-            try:
-                result = await self._call(envelopes)
-            except Exception as exc:
-                if isinstance(exc, InfrastructureError) or is_infrastructure_error(exc):
-                    # Hold the deliveries: requeueing would burn the quorum delivery limit.
-                    if self._stopping.is_set():
-                        return
-                    log.warning(
-                        "handler_infrastructure_error_retrying",
-                        queue=self.queue_name,
-                        delay_s=delay,
-                        error=repr(exc)[:300],
-                    )
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stopping.wait(), delay)
-                    if self._stopping.is_set():
-                        return
-                    if any(m.channel.is_closed for m in messages):
-                        # The broker link dropped meanwhile: it will redeliver these, so stop
-                        # retrying stale deliveries (their ack could no longer reach it).
-                        log.warning("held_deliveries_abandoned", queue=self.queue_name)
-                        return
-                    delay = min(delay * 2, RETRY_MAX_S)
-                    continue
-                log.exception(
-                    "handler_failed_requeued",
-                    queue=self.queue_name,
-                    type_names=sorted({e.type_name for e in envelopes}),
-                    message_ids=[e.message_id for e in envelopes][:20],
-                )
-                for message in messages:
-                    await self._settle(message, "nack")
-                return
-            if result is None:
-                await self._ack_all(messages)
-                return
-            for message, envelope in zip(messages, envelopes, strict=True):
-                outcome = result.outcome_of(envelope)
-                if outcome != "ack":
-                    log.warning(
-                        "batch_item_not_acked",
-                        queue=self.queue_name,
-                        outcome=outcome,
-                        type_name=envelope.type_name,
-                        message_id=envelope.message_id,
-                        delivery_count=envelope.delivery_count,
-                    )
-                await self._settle(message, _SETTLE_ACTIONS[outcome])
+        async def hold(delay: float) -> None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            if self._stopping.is_set():
+                raise _HoldAbandoned("consumer stopping")
+            if any(m.channel.is_closed for m in messages):
+                raise _HoldAbandoned("broker link dropped")
+
+        # A dependency being down holds the deliveries (no ack/nack) and retries the handler:
+        # requeueing would burn the quorum delivery limit.
+        policy = retrying(
+            "handler_infrastructure_error_retrying",
+            retry_on=_is_hold_error,
+            initial_s=RETRY_INITIAL_S,
+            max_s=RETRY_MAX_S,
+            sleep=hold,
+            queue=self.queue_name,
+        )
+        try:
+            async for attempt in policy:
+                with attempt:
+                    result = await self._call(envelopes)
+        except _HoldAbandoned as exc:
+            log.warning("held_deliveries_abandoned", queue=self.queue_name, reason=str(exc))
             return
+        except Exception:
+            log.exception(
+                "handler_failed_requeued",
+                queue=self.queue_name,
+                type_names=sorted({e.type_name for e in envelopes}),
+                message_ids=[e.message_id for e in envelopes][:20],
+            )
+            for message in messages:
+                await self._settle(message, "nack")
+            return
+        if result is None:
+            await self._ack_all(messages)
+            return
+        for message, envelope in zip(messages, envelopes, strict=True):
+            outcome = result.outcome_of(envelope)
+            if outcome != "ack":
+                log.warning(
+                    "batch_item_not_acked",
+                    queue=self.queue_name,
+                    outcome=outcome,
+                    type_name=envelope.type_name,
+                    message_id=envelope.message_id,
+                    delivery_count=envelope.delivery_count,
+                )
+            await self._settle(message, _SETTLE_ACTIONS[outcome])
+
+
+def _is_hold_error(exc: BaseException) -> bool:
+    return isinstance(exc, InfrastructureError) or is_infrastructure_error(exc)

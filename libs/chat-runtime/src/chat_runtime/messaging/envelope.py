@@ -1,10 +1,10 @@
-"""What handlers receive, the errors the messaging layer raises, and the contract check."""
+"""What handlers receive, how they settle a batch, and the contract registry the runner uses."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import chat_contracts
 
@@ -12,14 +12,16 @@ import chat_contracts
 class ContractRegistry(Protocol):
     """What the messaging layer needs from `chat_contracts` (a fake can stand in, in tests)."""
 
-    def validate(self, type_name: str, obj: Any) -> None: ...
+    def decode(self, type_name: str, data: bytes) -> Any:
+        """The body as its contract's struct; raises a ValueError when it breaks the contract."""
+        ...
 
     def is_known(self, type_name: str) -> bool: ...
 
 
 class _ChatContracts:
-    def validate(self, type_name: str, obj: Any) -> None:
-        chat_contracts.validate(type_name, obj)
+    def decode(self, type_name: str, data: bytes) -> Any:
+        return chat_contracts.decode(type_name, data)
 
     def is_known(self, type_name: str) -> bool:
         return bool(chat_contracts.is_known(type_name))
@@ -27,20 +29,25 @@ class _ChatContracts:
 
 default_contracts: ContractRegistry = _ChatContracts()
 
+BodyT = TypeVar("BodyT")
+
 
 @dataclass(frozen=True, slots=True)
-class Envelope:
+class Envelope(Generic[BodyT]):
+    """One delivery: `body` is the decoded, validated contract struct named by `type_name`;
+    `raw` the body's bytes as they arrived."""
+
     type_name: str
-    body: dict[str, Any]
+    body: BodyT
     message_id: str | None
     correlation_id: str | None
     headers: Mapping[str, Any]
     routing_key: str
+    raw: bytes = b""
     redelivered: bool = False
     delivery_count: int = 0
     reply_to: str | None = None
     exchange: str = ""
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 Settlement = Literal["ack", "retry", "dead_letter"]
@@ -56,43 +63,27 @@ class BatchResult:
     __slots__ = ("_outcomes",)
 
     def __init__(self) -> None:
-        self._outcomes: dict[int, tuple[Envelope, Settlement]] = {}
+        self._outcomes: dict[int, tuple[Envelope[Any], Settlement]] = {}
 
-    def _set(self, envelope: Envelope, outcome: Settlement) -> BatchResult:
-        # Envelopes are unhashable (their body is a dict), so identity is the key.
+    def _set(self, envelope: Envelope[Any], outcome: Settlement) -> BatchResult:
+        # Two deliveries can be equal (a redelivery), so identity is the key.
         self._outcomes[id(envelope)] = (envelope, outcome)
         return self
 
-    def ack(self, envelope: Envelope) -> BatchResult:
+    def ack(self, envelope: Envelope[Any]) -> BatchResult:
         return self._set(envelope, "ack")
 
-    def retry(self, envelope: Envelope) -> BatchResult:
+    def retry(self, envelope: Envelope[Any]) -> BatchResult:
         return self._set(envelope, "retry")
 
-    def dead_letter(self, envelope: Envelope) -> BatchResult:
+    def dead_letter(self, envelope: Envelope[Any]) -> BatchResult:
         return self._set(envelope, "dead_letter")
 
-    def outcome_of(self, envelope: Envelope) -> Settlement:
+    def outcome_of(self, envelope: Envelope[Any]) -> Settlement:
         entry = self._outcomes.get(id(envelope))
         return entry[1] if entry is not None and entry[0] is envelope else "ack"
 
 
-Handler = Callable[[Envelope], Awaitable[None]]
+Handler = Callable[[Envelope[Any]], Awaitable[None]]
 # A batch handler returns None (ack all) or a BatchResult; raising settles the whole batch.
-BatchHandler = Callable[[list[Envelope]], Awaitable[BatchResult | None]]
-
-
-class MessagingError(Exception):
-    pass
-
-
-class PublishError(MessagingError):
-    """The broker did not confirm the message (nack, timeout, lost channel) or returned it."""
-
-
-class RequestTimeout(MessagingError):
-    """No reply arrived in time for a request/reply call."""
-
-
-class InfrastructureError(MessagingError):
-    """A dependency (the database) is down: the consumer holds the delivery and retries."""
+BatchHandler = Callable[[list[Envelope[Any]]], Awaitable[BatchResult | None]]

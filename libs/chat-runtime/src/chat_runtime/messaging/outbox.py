@@ -10,16 +10,20 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
+import msgspec
+import orjson
 import sqlalchemy as sa
+from chat_contracts import contract_of
+from chat_contracts.names import EXCHANGE_EVENTS
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chat_runtime.logging import correlation_id_var, get_logger
-from chat_runtime.messaging.broker import OutgoingMessage
-from chat_runtime.messaging.envelope import ContractRegistry, PublishError, default_contracts
-from chat_runtime.messaging.topology import EXCHANGE_EVENTS
+from chat_runtime.messaging.errors import PublishError
+from chat_runtime.messaging.publishing import OutgoingMessage
+from chat_runtime.retry import retrying
 from chat_runtime.tracing import inject_traceparent
 
 if TYPE_CHECKING:
@@ -59,28 +63,12 @@ def outbox_table(metadata: sa.MetaData, name: str = "outbox") -> sa.Table:
     )
 
 
-class OutboxEventLike(Protocol):
-    """What `add_events` reads from each event (read-only attributes, so any frozen dataclass
-    with these fields fits). Optional fields are read with `getattr` and may be absent:
-    `exchange` (default `chat.events`), `persistent`, `correlation_id`, `message_id`, `headers`."""
-
-    @property
-    def routing_key(self) -> str: ...
-
-    @property
-    def type_name(self) -> str: ...
-
-    @property
-    def body(self) -> Mapping[str, Any]: ...
-
-
 @dataclass(frozen=True, slots=True)
 class OutboxEvent:
-    """One event for `add_events`; fields as the keyword arguments of `add_event`."""
+    """One event for `add_events`: a contract struct and where it goes."""
 
     routing_key: str
-    type_name: str
-    body: Mapping[str, Any]
+    body: msgspec.Struct
     exchange: str = EXCHANGE_EVENTS
     persistent: bool = True
     correlation_id: str | None = None
@@ -88,34 +76,21 @@ class OutboxEvent:
     headers: Mapping[str, Any] | None = None
 
 
-def _outbox_row(
-    *,
-    exchange: str,
-    routing_key: str,
-    type_name: str,
-    body: Mapping[str, Any],
-    persistent: bool,
-    correlation_id: str | None,
-    message_id: str | None,
-    headers: Mapping[str, Any] | None,
-    contracts: ContractRegistry,
-) -> dict[str, Any]:
-    """Validate one event and build its row. Validating now makes a bad event fail the business
-    transaction instead of poisoning the relay."""
-    contracts.validate(type_name, dict(body))
-    row_headers: dict[str, Any] = dict(headers or {})
+def _outbox_row(event: OutboxEvent) -> dict[str, Any]:
+    """The row of one event. Not validated here: the consumer decodes and validates."""
+    row_headers: dict[str, Any] = dict(event.headers or {})
     inject_traceparent(row_headers)  # the relay publishes later, outside this request's trace
-    if not persistent:
+    if not event.persistent:
         row_headers[_PERSISTENT_HEADER] = False
     return {
         "id": uuid.uuid4(),
-        "exchange": exchange,
-        "routing_key": routing_key,
-        "type_name": type_name,
-        "body": dict(body),
+        "exchange": event.exchange,
+        "routing_key": event.routing_key,
+        "type_name": contract_of(event.body),
+        "body": msgspec.to_builtins(event.body),  # unset optional fields are left out
         "headers": row_headers,
-        "correlation_id": correlation_id or correlation_id_var.get(),
-        "message_id": message_id or str(uuid.uuid4()),
+        "correlation_id": event.correlation_id or correlation_id_var.get(),
+        "message_id": event.message_id or str(uuid.uuid4()),
     }
 
 
@@ -123,58 +98,41 @@ async def add_event(
     session: AsyncSession,
     table: sa.Table,
     *,
-    exchange: str,
     routing_key: str,
-    type_name: str,
-    body: Mapping[str, Any],
+    body: msgspec.Struct,
+    exchange: str = EXCHANGE_EVENTS,
     persistent: bool = True,
     correlation_id: str | None = None,
     message_id: str | None = None,
     headers: Mapping[str, Any] | None = None,
-    contracts: ContractRegistry | None = None,
 ) -> str:
     """Insert an event in the caller's transaction; returns its message_id."""
-    row = _outbox_row(
-        exchange=exchange,
-        routing_key=routing_key,
-        type_name=type_name,
-        body=body,
-        persistent=persistent,
-        correlation_id=correlation_id,
-        message_id=message_id,
-        headers=headers,
-        contracts=contracts or default_contracts,
-    )
-    await session.execute(sa.insert(table).values(**row))
-    session.info.setdefault(_SESSION_ROWS, []).append(row)
-    return str(row["message_id"])
+    return (
+        await add_events(
+            session,
+            table,
+            [
+                OutboxEvent(
+                    routing_key,
+                    body,
+                    exchange=exchange,
+                    persistent=persistent,
+                    correlation_id=correlation_id,
+                    message_id=message_id,
+                    headers=headers,
+                )
+            ],
+        )
+    )[0]
 
 
 async def add_events(
-    session: AsyncSession,
-    table: sa.Table,
-    events: Sequence[OutboxEventLike],
-    *,
-    contracts: ContractRegistry | None = None,
+    session: AsyncSession, table: sa.Table, events: Sequence[OutboxEvent]
 ) -> list[str]:
     """Insert many events in the caller's transaction with one multi-row INSERT (a round trip per
-    event dominated a send batch); returns their message_ids in order. Same validation,
-    message_id and tracing headers as `add_event`; one invalid event inserts none."""
-    registry = contracts or default_contracts
-    rows = [
-        _outbox_row(
-            exchange=getattr(event, "exchange", EXCHANGE_EVENTS),
-            routing_key=event.routing_key,
-            type_name=event.type_name,
-            body=event.body,
-            persistent=getattr(event, "persistent", True),
-            correlation_id=getattr(event, "correlation_id", None),
-            message_id=getattr(event, "message_id", None),
-            headers=getattr(event, "headers", None),
-            contracts=registry,
-        )
-        for event in events
-    ]
+    event dominated a send batch); returns their message_ids in order. Each row carries the
+    current traceparent, so the trace continues when the relay publishes it."""
+    rows = [_outbox_row(event) for event in events]
     if rows:
         # SQLAlchemy's "insertmanyvalues" turns this into multi-row INSERT statements (up to 1000
         # rows each, so any batch stays under the bind-parameter limit), rows in list order.
@@ -315,38 +273,47 @@ class OutboxRelay:
             log.warning("outbox_stop_incomplete", unmarked=len(self._to_mark), error=repr(exc))
 
     async def _run(self) -> None:
-        delay = self.retry_initial_s
         while not self._stopping:
-            swept = False
-            if not (self._handed or self._from_table or self._table_requested):
-                wait_s = self.mark_every_s if self._to_mark else self.poll_interval_s
-                try:
-                    await asyncio.wait_for(self._wake.wait(), wait_s)
-                except TimeoutError:
-                    swept = not self._to_mark
-            self._wake.clear()
+            swept = await self._wait_for_work()
+            # Broker or database down: the rows are in the table; read them from there once it
+            # works again, retrying with capped backoff.
+            async for attempt in retrying(
+                "outbox_relay_retrying",
+                initial_s=self.retry_initial_s,
+                max_s=self.retry_max_s,
+                before_retry=self._fall_back_to_table,
+                table=self.table.name,
+            ):
+                with attempt:
+                    await self._step(swept)
+
+    async def _wait_for_work(self) -> bool:
+        """Wait for rows (or a mark due); True when the poll interval passed idle: sweep then."""
+        swept = False
+        if not (self._handed or self._from_table or self._table_requested):
+            wait_s = self.mark_every_s if self._to_mark else self.poll_interval_s
             try:
-                await self._mark_due()
-                if self._from_table or self._table_requested:
-                    self._table_requested = False
-                    await self._drain_table()
-                    self._from_table = False
-                elif self._handed:
-                    await self._publish_handed()
-                elif swept:
-                    await self._drain_table(older_than_s=self.stale_after_s)
-                    await self.prune()
-                delay = self.retry_initial_s
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                # Broker or database down: the rows are in the table; read them from there once
-                # it works again, retrying with capped backoff.
-                log.warning("outbox_relay_retrying", delay_s=delay, error=repr(exc)[:300])
-                self._from_table = True
-                self._handed.clear()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.retry_max_s)
+                await asyncio.wait_for(self._wake.wait(), wait_s)
+            except TimeoutError:
+                swept = not self._to_mark
+        self._wake.clear()
+        return swept
+
+    async def _step(self, swept: bool) -> None:
+        await self._mark_due()
+        if self._from_table or self._table_requested:
+            self._table_requested = False
+            await self._drain_table()
+            self._from_table = False
+        elif self._handed:
+            await self._publish_handed()
+        elif swept:
+            await self._drain_table(older_than_s=self.stale_after_s)
+            await self.prune()
+
+    def _fall_back_to_table(self, _: BaseException) -> None:
+        self._from_table = True
+        self._handed.clear()
 
     async def _drain_table(self, older_than_s: float | None = None) -> None:
         await self._mark_due(force=True)  # else the table still shows them as unpublished
@@ -443,7 +410,7 @@ class OutboxRelay:
         return len(confirmed)
 
     async def _publish(self, rows: Sequence[Mapping[Any, Any]]) -> list[PublishError | None]:
-        """One `publish_many` per exchange run, in seq order (the events exchange in practice)."""
+        """One `Broker.publish` per exchange run, in seq order (the events exchange in practice)."""
         results: list[PublishError | None] = []
         start = 0
         while start < len(rows):
@@ -453,8 +420,7 @@ class OutboxRelay:
             while end < len(rows) and rows[end]["exchange"] == exchange:
                 messages.append(_outgoing(rows[end]))
                 end += 1
-            # validated by add_event(s) when the rows were written
-            results += await self.broker.publish_many(exchange, messages, validate=False)
+            results += await self.broker.publish(exchange, messages)
             if any(r is not None for r in results):
                 # Nothing after a failure may go out before it: the rest waits for the next pass.
                 results += [PublishError("not sent after an earlier failure")] * (len(rows) - end)
@@ -470,7 +436,7 @@ def _outgoing(row: Mapping[Any, Any]) -> OutgoingMessage:
     return OutgoingMessage(
         routing_key=row["routing_key"],
         type_name=row["type_name"],
-        body=row["body"],
+        body=orjson.dumps(row["body"]),
         message_id=row["message_id"],
         correlation_id=row["correlation_id"],
         headers=headers,

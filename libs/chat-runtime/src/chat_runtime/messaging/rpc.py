@@ -1,39 +1,49 @@
-"""Request/reply over RabbitMQ direct reply-to (`amq.rabbitmq.reply-to`)."""
+"""Request/reply over RabbitMQ direct reply-to (`amq.rabbitmq.reply-to`).
+
+Takes the connection and a publish function, not the Broker, so nothing here imports it back.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import aiormq
-import orjson
-from aio_pika.abc import AbstractChannel
+import chat_contracts
+import msgspec
+from aio_pika.abc import AbstractChannel, AbstractConnection
+from chat_contracts.names import DIRECT_REPLY_TO
 
 from chat_runtime.logging import correlation_id_var, get_logger
-from chat_runtime.messaging.envelope import Envelope, PublishError, RequestTimeout
-from chat_runtime.messaging.topology import DIRECT_REPLY_TO
-
-if TYPE_CHECKING:
-    from chat_runtime.messaging.broker import Broker
-    from chat_runtime.messaging.consumer import ConsumerHandle
+from chat_runtime.messaging.envelope import ContractRegistry, Envelope, Handler
+from chat_runtime.messaging.errors import PublishError, RequestTimeout
+from chat_runtime.messaging.publishing import OutgoingMessage, PublishResult, message_properties
 
 log = get_logger("chat_runtime.rpc")
 
-Responder = Callable[[dict[str, Any]], Awaitable[tuple[str, dict[str, Any]]]]
+ReplyT = TypeVar("ReplyT", bound=msgspec.Struct)
+
+Respond = Callable[[Envelope[Any]], Awaitable[msgspec.Struct]]
+Publish = Callable[[str, Sequence[OutgoingMessage]], Awaitable[PublishResult]]
 
 
 class RpcClient:
     """One channel per broker that consumes the direct reply-to pseudo-queue (no_ack) and
     publishes requests on the same channel, as RabbitMQ requires."""
 
-    def __init__(self, broker: Broker) -> None:
-        self.broker = broker
+    def __init__(
+        self, connection: AbstractConnection, contracts: ContractRegistry, *, app_id: str
+    ) -> None:
+        self.connection = connection
+        self.contracts = contracts
+        self.app_id = app_id
         self._channel: AbstractChannel | None = None
         self._underlay: aiormq.abc.AbstractChannel | None = None
-        self._pending: dict[str, asyncio.Future[tuple[str, dict[str, Any]]]] = {}
+        # request id -> (reply type name, future of the reply)
+        self._pending: dict[str, tuple[str, asyncio.Future[Any]]] = {}
         self._lock = asyncio.Lock()
 
     def reset(self) -> None:
@@ -41,7 +51,7 @@ class RpcClient:
         self._underlay = None
 
     async def close(self) -> None:
-        for future in self._pending.values():
+        for _, future in self._pending.values():
             if not future.done():
                 future.set_exception(RequestTimeout("broker closed"))
         self._pending.clear()
@@ -54,7 +64,7 @@ class RpcClient:
     async def _ready_channel(self) -> aiormq.abc.AbstractChannel:
         async with self._lock:
             if self._channel is None or self._channel.is_closed:
-                self._channel = await self.broker.connection.channel(
+                self._channel = await self.connection.channel(
                     publisher_confirms=True, on_return_raises=True
                 )
                 self._underlay = None
@@ -67,101 +77,99 @@ class RpcClient:
 
     async def _on_reply(self, message: aiormq.abc.DeliveredMessage) -> None:
         props = message.header.properties
-        future = self._pending.get(props.correlation_id or "")
-        if future is None or future.done():
+        pending = self._pending.get(props.correlation_id or "")
+        if pending is None or pending[1].done():
             return  # a late reply to a request that already timed out
-        try:
-            body = orjson.loads(message.body)
-            if not isinstance(body, dict):
-                raise ValueError("reply body is not a JSON object")
-            self.broker.contracts.validate(props.message_type or "", body)
-        except ValueError as exc:
-            future.set_exception(exc)
+        expected, future = pending
+        if props.message_type != expected:
+            future.set_exception(
+                ValueError(f"reply of type {props.message_type!r}, expected {expected!r}")
+            )
             return
-        future.set_result((props.message_type or "", body))
+        try:
+            future.set_result(self.contracts.decode(expected, message.body))
+        except ValueError as exc:  # ContractError and msgspec's errors are ValueErrors
+            future.set_exception(exc)
 
     async def request(
         self,
         queue: str,
-        type_name: str,
-        body: Mapping[str, Any],
+        body: msgspec.Struct,
         *,
+        reply_type: type[ReplyT],
         timeout: float = 5.0,  # noqa: ASYNC109 - the documented API
-    ) -> dict[str, Any]:
-        self.broker.contracts.validate(type_name, dict(body))
-        request_id = str(uuid.uuid4())
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[tuple[str, dict[str, Any]]] = loop.create_future()
-        self._pending[request_id] = future
+    ) -> ReplyT:
+        """Send `body` to `queue` and return the reply decoded (and validated) as `reply_type`.
+
+        Raises RequestTimeout when no reply comes in time (also when the queue does not exist or
+        the broker is down), ValueError when the reply breaks its contract."""
+        request = OutgoingMessage.of(
+            queue,
+            body,
+            persistent=False,
+            # Replies are matched by correlation_id, so it must be unique per request; the
+            # caller's correlation id travels in a header instead.
+            correlation_id=(request_id := str(uuid.uuid4())),
+            message_id=request_id,
+            reply_to=DIRECT_REPLY_TO,
+            headers={"x-correlation-id": correlation_id_var.get() or request_id},
+        )
+        future: asyncio.Future[ReplyT] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = (chat_contracts.contract_of(reply_type), future)
         try:
             async with asyncio.timeout(timeout):
                 underlay = await self._ready_channel()
-                message = self.broker.build_message(
-                    type_name,
-                    body,
-                    persistent=False,
-                    # Replies are matched by correlation_id, so it must be unique per request;
-                    # the caller's correlation id travels in a header instead.
-                    correlation_id=request_id,
-                    message_id=request_id,
-                    reply_to=DIRECT_REPLY_TO,
-                    headers={"x-correlation-id": correlation_id_var.get() or request_id},
-                    expiration=timeout,  # a request nobody takes in time is dropped
-                )
                 try:
                     await underlay.basic_publish(
-                        message.body,
+                        request.body,
                         exchange="",
                         routing_key=queue,
-                        properties=message.properties,
+                        # a request nobody takes in time is dropped
+                        properties=message_properties(
+                            request, app_id=self.app_id, expiration=timeout
+                        ),
                         mandatory=True,
                     )
                 except aiormq.exceptions.PublishError as exc:
-                    raise RequestTimeout(f"no queue {queue!r} to answer {type_name}") from exc
+                    raise RequestTimeout(
+                        f"no queue {queue!r} to answer {request.type_name}"
+                    ) from exc
                 except aiormq.exceptions.DeliveryError as exc:
-                    raise PublishError(f"broker refused {type_name}") from exc
-                _reply_type, reply = await future
-                return reply
+                    raise PublishError(f"broker refused {request.type_name}") from exc
+                return await future
         except TimeoutError as exc:
-            raise RequestTimeout(f"no reply to {type_name} from {queue!r} in {timeout}s") from exc
+            raise RequestTimeout(
+                f"no reply to {request.type_name} from {queue!r} in {timeout}s"
+            ) from exc
         except (aiormq.exceptions.AMQPError, ConnectionError) as exc:
-            raise RequestTimeout(f"broker unavailable for {type_name}: {exc!r}") from exc
+            raise RequestTimeout(f"broker unavailable for {request.type_name}: {exc!r}") from exc
         finally:
             self._pending.pop(request_id, None)
 
 
-async def serve(
-    broker: Broker,
-    queue: str,
-    type_name: str,
-    responder: Responder,
-    *,
-    prefetch: int = 20,
-) -> ConsumerHandle:
-    """Answer requests of `type_name` on `queue`; the reply keeps the request's correlation_id."""
+def reply_handler(publish: Publish, respond: Respond) -> Handler:
+    """The consumer handler that answers one request type: the reply (the struct `respond`
+    returns) keeps the request's correlation_id and goes to its reply-to."""
 
-    async def handle(envelope: Envelope) -> None:
+    async def handle(envelope: Envelope[Any]) -> None:
         if not envelope.reply_to:
-            log.warning("request_without_reply_to", type_name=type_name)
+            log.warning("request_without_reply_to", type_name=envelope.type_name)
             return
         try:
-            reply_type, reply_body = await responder(envelope.body)
-            broker.contracts.validate(reply_type, reply_body)
+            reply = OutgoingMessage.of(
+                envelope.reply_to,
+                await respond(envelope),
+                persistent=False,
+                correlation_id=envelope.correlation_id,
+            )
         except Exception:
             # No retry for requests: the caller is waiting seconds at most and answers
             # `unavailable` on its timeout; requeueing would only spin on a classic queue.
-            log.exception("request_failed_dropped", type_name=type_name)
+            log.exception("request_failed_dropped", type_name=envelope.type_name)
             return
-        message = broker.build_message(
-            reply_type,
-            reply_body,
-            persistent=False,
-            correlation_id=envelope.correlation_id,
-        )
-        try:
-            # Not mandatory: a requester that gave up has no reply-to consumer any more.
-            await broker.publish_message("", envelope.reply_to, message, mandatory=False)
-        except PublishError:
-            log.warning("reply_not_published", type_name=reply_type)
+        # Not mandatory: a requester that gave up has no reply-to consumer any more.
+        failure = (await publish("", [reply]))[0]
+        if failure is not None:
+            log.warning("reply_not_published", type_name=reply.type_name, error=str(failure))
 
-    return await broker.consume(queue, {type_name: handle}, prefetch=prefetch)
+    return handle

@@ -1,4 +1,6 @@
-"""The one place where exchanges and shared queues are declared (docs/architecture.md, Queues)."""
+"""The one place where exchanges and shared queues are declared (docs/architecture.md, Queues).
+
+Every name comes from `chat_contracts.names`; this module only declares."""
 
 from __future__ import annotations
 
@@ -7,41 +9,22 @@ from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractQueue
-
-EXCHANGE_COMMANDS = "chat.commands"
-EXCHANGE_EVENTS = "chat.events"
-EXCHANGE_DLX = "chat.dlx"
+from chat_contracts.names import (
+    AUTH_QUERY_QUEUE,
+    AUTH_USER_REGISTERED_V1,
+    EXCHANGE_COMMANDS,
+    EXCHANGE_DLX,
+    EXCHANGE_EVENTS,
+    MESSAGE_EVENTS_QUEUE,
+    MESSAGE_QUERY_QUEUE,
+    dead_queue,
+    read_queue,
+    read_routing_key,
+    send_queue,
+    send_routing_key,
+)
 
 DELIVERY_LIMIT = 5
-
-SEND_QUEUE = "message-service.send.{shard}"
-READ_QUEUE = "message-service.read.{shard}"
-SEND_ROUTING_KEY = "message.send.v1.{shard}"
-READ_ROUTING_KEY = "room.read.v1.{shard}"
-MESSAGE_QUERY_QUEUE = "message-service.query"
-AUTH_QUERY_QUEUE = "auth-service.query"
-MESSAGE_EVENTS_QUEUE = "message-service.events"
-DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
-
-
-def send_queue(shard: int) -> str:
-    return SEND_QUEUE.format(shard=shard)
-
-
-def read_queue(shard: int) -> str:
-    return READ_QUEUE.format(shard=shard)
-
-
-def send_routing_key(shard: int) -> str:
-    return SEND_ROUTING_KEY.format(shard=shard)
-
-
-def read_routing_key(shard: int) -> str:
-    return READ_ROUTING_KEY.format(shard=shard)
-
-
-def dead_queue(name: str) -> str:
-    return f"{name}.dead"
 
 
 def quorum_queue_arguments(
@@ -144,7 +127,7 @@ async def declare_topology(
     await declare_quorum_queue(
         channel,
         MESSAGE_EVENTS_QUEUE,
-        bindings=[(EXCHANGE_EVENTS, "auth.user.registered.v1")],
+        bindings=[(EXCHANGE_EVENTS, AUTH_USER_REGISTERED_V1)],
         delivery_limit=delivery_limit,
     )
     await declare_query_queue(channel, MESSAGE_QUERY_QUEUE)
