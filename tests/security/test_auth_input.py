@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from auth_service.testing import STRONG_PASSWORD, AuthHarness, auth_harness
+from chat_devtools.auth_harness import STRONG_PASSWORD, AuthHarness, auth_harness
 
 pytestmark = [pytest.mark.security, pytest.mark.asyncio(loop_scope="module")]
 

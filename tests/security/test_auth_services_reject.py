@@ -5,35 +5,42 @@ Real pieces only: auth-service is served by uvicorn on an ephemeral 127.0.0.1 po
 services fetch its JWKS over HTTP, the one allowed service-to-service call); message-service and
 presence-service run in-process on their own temporary databases; the gateway is served by
 uvicorn too so a real WebSocket client can talk to it. All share one temporary vhost, so the
-revocation travels as `auth.session.revoked.v1` through the broker. A service whose app cannot be
-built or started yet is skipped with the reason (they are developed in parallel).
+revocation travels as `auth.session.revoked.v1` through the broker. Each service is built by its
+own composition root (`<service>.bootstrap.build`) and used once its bus is ready (revocations
+loaded: until then a verifier refuses every token as unavailable).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+import auth_service.bootstrap
+import gateway_service.bootstrap
 import httpx
 import jwt
+import message_service.bootstrap
+import presence_service.bootstrap
 import pytest
 import pytest_asyncio
 import uvicorn
-from auth_service.app import create_auth_app
+import websockets
 from auth_service.keys import KeyRing
 from auth_service.settings import AuthSettings
-from auth_service.testing import STRONG_PASSWORD
+from chat_devtools.auth_harness import STRONG_PASSWORD
 from chat_runtime.testing import temporary_database, temporary_vhost
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
+from gateway_service.settings import GatewaySettings
+from message_service.settings import MessageSettings
+from presence_service.settings import PresenceSettings
+from websockets.typing import Subprotocol
 
 pytestmark = [pytest.mark.security, pytest.mark.asyncio(loop_scope="module")]
 
@@ -82,9 +89,9 @@ async def svc_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[S
             amqp_url=amqp_url,
             keys_dir=tmp_path_factory.mktemp("keys") / "keys",
         )
-        app = create_auth_app(settings)
+        app = auth_service.bootstrap.build(settings).app
         port = await exits.enter_async_context(served(app))
-        await asyncio.wait_for(app.state.bus.connected.wait(), START_TIMEOUT_S)
+        await asyncio.wait_for(app.state.host.bus_ready.wait(), START_TIMEOUT_S)
         yield Stack(f"http://127.0.0.1:{port}", amqp_url, app.state.keyring, exits)
 
 
@@ -134,21 +141,12 @@ async def eventually_refused(check: Callable[[], Awaitable[bool]]) -> bool:
     return False
 
 
-def _load(module: str, attr: str) -> Any:
-    try:
-        return getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as exc:
-        pytest.skip(f"{module}.{attr} not available yet: {exc!r}")
-
-
 @contextlib.asynccontextmanager
 async def in_process(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    lifespan = app.router.lifespan_context(app)
+    await asyncio.wait_for(lifespan.__aenter__(), START_TIMEOUT_S)
     try:
-        lifespan = app.router.lifespan_context(app)
-        await asyncio.wait_for(lifespan.__aenter__(), START_TIMEOUT_S)
-    except Exception as exc:
-        pytest.skip(f"app did not start: {exc!r}")
-    try:
+        await asyncio.wait_for(app.state.host.bus_ready.wait(), START_TIMEOUT_S)
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://svc"
         ) as client:
@@ -177,48 +175,44 @@ async def check_http_service(stack: Stack, app: FastAPI, path: str, username: st
 
 
 async def test_message_service_rejects(svc_stack: Stack) -> None:
-    settings_cls = _load("message_service.settings", "MessageSettings")
-    factory = _load("message_service.app", "create_app")
     async with temporary_database("authsvc_msg") as db_url:
-        settings = settings_cls(
+        settings = MessageSettings(
             database_url=db_url,
             amqp_url=svc_stack.amqp_url,
             jwks_url=f"{svc_stack.auth_url}/v1/auth/jwks",
         )
-        await check_http_service(svc_stack, factory(settings), "/v1/rooms", "svc_msg_user")
+        app = message_service.bootstrap.build(settings).app
+        await check_http_service(svc_stack, app, "/v1/rooms", "svc_msg_user")
 
 
 async def test_presence_service_rejects(svc_stack: Stack) -> None:
-    settings_cls = _load("presence_service.settings", "PresenceSettings")
-    factory = _load("presence_service.app", "create_presence_app")
     async with temporary_database("authsvc_pres") as db_url:
-        settings = settings_cls(
+        settings = PresenceSettings(
             database_url=db_url,
             amqp_url=svc_stack.amqp_url,
             jwks_url=f"{svc_stack.auth_url}/v1/auth/jwks",
         )
-        await check_http_service(svc_stack, factory(settings), "/v1/presence", "svc_pres_user")
+        app = presence_service.bootstrap.build(settings).app
+        await check_http_service(svc_stack, app, "/v1/presence", "svc_pres_user")
 
 
 async def test_gateway_rejects(svc_stack: Stack, tmp_path: Path) -> None:
-    websockets = pytest.importorskip("websockets")
-    settings_cls = _load("gateway_service.settings", "GatewaySettings")
-    factory = _load("gateway_service.app", "create_gateway_app")
-    settings = settings_cls(
+    settings = GatewaySettings(
         amqp_url=svc_stack.amqp_url, jwks_url=f"{svc_stack.auth_url}/v1/auth/jwks"
     )
+    gateway = gateway_service.bootstrap.build(settings)
+    server = served(gateway)  # type: ignore[arg-type]
+    port = await server.__aenter__()
     try:
-        server = served(factory(settings))
-        port = await server.__aenter__()
-    except Exception as exc:
-        pytest.skip(f"gateway did not start: {exc!r}")
-    try:
+        await asyncio.wait_for(gateway.api.state.host.bus_ready.wait(), START_TIMEOUT_S)
         good = await sign_in(svc_stack, "svc_gw_user")
 
         async def outcome(token: str) -> tuple[str | None, int | None]:
             """(error code of the first frame, close code) after the auth frame."""
             async with websockets.connect(
-                f"ws://127.0.0.1:{port}/v1/ws", subprotocols=["chat.v1"], open_timeout=10
+                f"ws://127.0.0.1:{port}/v1/ws",
+                subprotocols=[Subprotocol("chat.v1")],
+                open_timeout=10,
             ) as ws:
                 await ws.send(json.dumps({"type": "auth", "token": token}))
                 try:

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import pytest_asyncio
-from auth_service.app import create_auth_app
-from auth_service.testing import (
+from auth_service.bootstrap import build
+from chat_devtools.auth_harness import (
     JSON,
     STRONG_PASSWORD,
     AuthHarness,
@@ -160,7 +160,7 @@ async def test_counters_survive_a_restart(thr_h: AuthHarness) -> None:
         assert [(await attempt(c, "restart_me")).status_code for _ in range(6)] == [401] * 5 + [429]
     # A second replica (or the same service restarted) on the same database sees the block.
     settings = thr_h.settings.model_copy(update={"migrate_on_start": False})
-    app = create_auth_app(settings, clock=thr_h.clock or FakeClock())
+    app = build(settings, clock=thr_h.clock or FakeClock()).app
     async with lifespan_of(app):
         transport = httpx.ASGITransport(app=app, client=("198.51.100.30", 5000))
         async with httpx.AsyncClient(

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import pytest_asyncio
-from auth_service.testing import AuthHarness, FakeClock, auth_harness
+from chat_devtools.auth_harness import AuthHarness, FakeClock, auth_harness
 
 pytestmark = [pytest.mark.security, pytest.mark.asyncio(loop_scope="module")]
 

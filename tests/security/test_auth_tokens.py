@@ -17,7 +17,7 @@ import jwt
 import pytest
 import pytest_asyncio
 from auth_service.keys import KeyRing
-from auth_service.testing import AuthHarness, FakeClock, auth_harness
+from chat_devtools.auth_harness import AuthHarness, FakeClock, auth_harness
 from chat_runtime.tokens import InvalidToken, RevocationSet, TokenVerifier
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey

@@ -6,8 +6,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-import uvicorn
-
 from auth_service.settings import AuthSettings
 
 
@@ -23,20 +21,11 @@ def main(argv: list[str] | None = None) -> None:
         ring.load_or_create()
         ring.rotate()
         return
-    from chat_runtime.logging import configure_logging
-    from chat_runtime.tracing import configure_tracing
+    from chat_runtime.host import serve
 
-    from auth_service.app import create_auth_app
+    from auth_service.bootstrap import build
 
-    configure_logging(settings.service_name, settings.version, settings.log_level)
-    configure_tracing(settings.service_name, settings.version, settings.otel_exporter)
-    uvicorn.run(
-        create_auth_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,  # structlog owns the output
-        proxy_headers=False,  # client_address() decides whom to believe
-    )
+    serve(settings, lambda: build(settings).app)
 
 
 if __name__ == "__main__":

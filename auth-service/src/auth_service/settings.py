@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from chat_runtime.settings import BaseServiceSettings
+from chat_runtime.tokens import REVOCATION_WINDOW_S
 from pydantic import AliasChoices, Field, model_validator
 
 from auth_service import __version__
@@ -81,7 +82,9 @@ class AuthSettings(BaseServiceSettings):
     access_ttl_s: int = Field(900, ge=60, le=900)
     refresh_lifetime_s: int = Field(30 * 24 * 3600, ge=60)
     refresh_grace_s: int = Field(30, ge=0, le=300)
-    revocation_window_s: int = 900
+    # What verifiers are told at start and after a reconnect: as long as they keep an entry
+    # (an access token's lifetime plus their verification leeway).
+    revocation_window_s: int = int(REVOCATION_WINDOW_S)
 
     @model_validator(mode="after")
     def _secure_cookies_outside_dev(self) -> AuthSettings:
@@ -96,3 +99,18 @@ class AuthSettings(BaseServiceSettings):
     @property
     def secure_cookies(self) -> bool:
         return bool(self.cookie_secure)
+
+    def alembic_config(self) -> Path:
+        """`alembic_ini`, else the source tree's (editable install), else an image's copy of
+        the service directory."""
+        if self.alembic_ini is not None:
+            return self.alembic_ini
+        candidates = (
+            Path(__file__).resolve().parents[2] / "alembic.ini",
+            Path.cwd() / "auth-service" / "alembic.ini",
+            Path.cwd() / "alembic.ini",
+        )
+        for candidate in candidates:
+            if candidate.is_file():
+                return candidate
+        raise RuntimeError("alembic.ini of auth-service not found; set CHAT_AUTH_ALEMBIC_INI")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from auth_service.testing import AuthHarness, FakeClock, auth_harness
+from chat_devtools.auth_harness import AuthHarness, FakeClock, auth_harness
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -15,9 +15,11 @@ import aio_pika
 import httpx
 import pytest
 import sqlalchemy as sa
+from auth_service import housekeeping
 from auth_service.hashing import PasswordHasher
 from auth_service.store import sessions, throttle_counters, users
-from auth_service.testing import ORIGIN, STRONG_PASSWORD, AuthHarness, client_from
+from chat_contracts import names, types
+from chat_devtools.auth_harness import ORIGIN, STRONG_PASSWORD, AuthHarness, client_from
 from chat_runtime.db import create_engine
 from chat_runtime.messaging import Broker
 from chat_runtime.tokens import InvalidToken, RevocationSet, TokenVerifier, load_revocations
@@ -50,7 +52,7 @@ async def captured_events(
     try:
         channel = await connection.channel()
         queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-        await queue.bind("chat.events", routing_key=pattern)
+        await queue.bind(names.EXCHANGE_EVENTS, routing_key=pattern)
         seen: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
 
         async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
@@ -71,7 +73,7 @@ async def test_register_login_me(auth_it: AuthHarness) -> None:
     async with captured_events(auth_it) as seen:
         user = await auth_it.register("Alice")
         type_name, body = await next_event(seen)
-    assert type_name == "auth.user.registered.v1"
+    assert type_name == names.AUTH_USER_REGISTERED_V1
     assert body == {"user": user}
     assert user["username"] == "alice"
     assert user["display_name"] == "Alice"
@@ -158,14 +160,14 @@ async def test_stolen_old_refresh_token_ends_the_session(auth_it: AuthHarness) -
     t3_resp = await post_refresh(auth_it, t2)
     access = t3_resp.json()["access_token"]
     t3 = refresh_cookie(t3_resp)
-    async with captured_events(auth_it, "auth.session.revoked.v1") as seen:
+    async with captured_events(auth_it, names.AUTH_SESSION_REVOKED_V1) as seen:
         # The thief replays t1 (two rotations old): the whole session ends.
         stolen = await post_refresh(auth_it, t1)
         assert stolen.status_code == 401
         assert stolen.json()["code"] == "invalid_refresh"
         assert "Max-Age=0" in stolen.headers["set-cookie"]
         type_name, body = await next_event(seen)
-    assert type_name == "auth.session.revoked.v1"
+    assert type_name == names.AUTH_SESSION_REVOKED_V1
     assert body["reason"] == "refresh_reuse"
     assert body["user_id"] == login.json()["user"]["id"]
     # ...for everyone: the legitimate holder's newest token and access token are dead too.
@@ -187,7 +189,7 @@ async def test_logout_with_cookie_ends_session_in_every_tab(auth_it: AuthHarness
     login = await auth_it.login("leaver")
     access = login.json()["access_token"]
     t1 = refresh_cookie(login)
-    async with captured_events(auth_it, "auth.session.revoked.v1") as seen:
+    async with captured_events(auth_it, names.AUTH_SESSION_REVOKED_V1) as seen:
         r = await auth_it.client.post(
             "/v1/auth/logout", headers={"Cookie": f"chat_refresh={t1}"}, json={}
         )
@@ -219,7 +221,7 @@ async def test_logout_all(auth_it: AuthHarness) -> None:
     await auth_it.register("everywhere")
     first = await auth_it.login("everywhere")
     second = await auth_it.login("everywhere")
-    async with captured_events(auth_it, "auth.session.revoked.v1") as seen:
+    async with captured_events(auth_it, names.AUTH_SESSION_REVOKED_V1) as seen:
         r = await auth_it.client.post(
             "/v1/auth/logout-all", headers=bearer(first.json()["access_token"])
         )
@@ -256,7 +258,7 @@ async def test_password_change(auth_it: AuthHarness) -> None:
     assert weak.status_code == 422
     assert {e["code"] for e in weak.json()["errors"]} >= {"contains_username"}
     assert {e["field"] for e in weak.json()["errors"]} == {"new_password"}
-    async with captured_events(auth_it, "auth.session.revoked.v1") as seen:
+    async with captured_events(auth_it, names.AUTH_SESSION_REVOKED_V1) as seen:
         ok = await auth_it.client.post(
             "/v1/auth/password",
             headers=bearer(access),
@@ -345,27 +347,27 @@ async def test_revocations_responder_lists_recent_sessions(auth_it: AuthHarness)
     broker = Broker(auth_it.amqp_url, service="responder-test")
     await broker.connect()
     try:
-        reply = await broker.request("auth-service.query", "auth.revocations.query.v1", {})
+        reply = await broker.request(
+            names.AUTH_QUERY_QUEUE,
+            types.AuthRevocationsQueryV1(),
+            reply_type=types.AuthRevocationsReplyV1,
+        )
     finally:
         await broker.close()
-    ids = {s["session_id"] for s in reply["sessions"]}
     me = login.json()["user"]["id"]
-    assert any(s["user_id"] == me for s in reply["sessions"])
-    assert all(s["revoked_at"].endswith("Z") for s in reply["sessions"])
-    assert ids
+    assert any(s.user_id == me for s in reply.sessions)
+    assert all(s.revoked_at.endswith("Z") for s in reply.sessions)
 
 
 async def test_rehash_on_login_when_parameters_change(auth_it: AuthHarness) -> None:
     await auth_it.register("rehash")
-    service = auth_it.app.state.auth
-    old_hasher = service.hasher
-    service.hasher = PasswordHasher(
-        memory_cost_kib=19456, time_cost=3, parallelism=1, concurrency=2
-    )
+    deps = auth_it.app.state.auth
+    old_hasher = deps.hasher
+    deps.hasher = PasswordHasher(memory_cost_kib=19456, time_cost=3, parallelism=1, concurrency=2)
     try:
         assert (await auth_it.login("rehash")).status_code == 200
     finally:
-        service.hasher = old_hasher
+        deps.hasher = old_hasher
     engine = create_engine(auth_it.database_url)
     try:
         async with engine.connect() as conn:
@@ -383,7 +385,12 @@ async def test_rehash_on_login_when_parameters_change(auth_it: AuthHarness) -> N
 async def test_readiness_and_origin_rules(auth_it: AuthHarness) -> None:
     ready = await auth_it.client.get("/readyz")
     assert ready.status_code == 200, ready.text
-    assert ready.json()["checks"] == {"database": True, "broker": True, "consumers": True}
+    assert ready.json()["checks"] == {
+        "database": True,
+        "tasks": True,
+        "broker": True,
+        "consumers": True,
+    }
     await auth_it.register("origin_user")
     ok = await auth_it.login("origin_user", headers={"Origin": ORIGIN})
     assert ok.status_code == 200
@@ -441,7 +448,7 @@ async def test_housekeeping_forgets_stale_counters_and_expired_sessions(
                     expires_at=long_ago,
                 )
             )
-        await auth_it.app.state.auth.purge()
+        await housekeeping.purge(auth_it.app.state.auth)
         async with engine.connect() as conn:
             keys = set((await conn.execute(sa.select(throttle_counters.c.key))).scalars())
             old = sa.select(sa.func.count()).where(sessions.c.expires_at == long_ago)

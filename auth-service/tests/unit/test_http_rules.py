@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 from auth_service.api.deps import cookie_endpoint_guard
-from auth_service.app import problem_for
+from auth_service.api.errors import problem_for
 from auth_service.domain.usernames import RuleViolation
-from auth_service.service import (
+from auth_service.errors import (
     InvalidCredentials,
     InvalidRefresh,
     TooManyAttempts,

@@ -1,4 +1,4 @@
-"""Refresh rotation policy: rotate, grace replay, reuse detection."""
+"""Refresh rotation policy: rotate, grace replay, reuse detection; the successor box."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from auth_service.domain.sessions import (
     decide_refresh,
     hash_refresh_token,
     new_refresh_token,
+    open_successor,
+    seal_successor,
 )
 
 pytestmark = pytest.mark.unit
@@ -63,3 +65,10 @@ def test_tokens_are_256_bit_random_and_hashed() -> None:
     assert len(a) >= 43  # 32 bytes base64url
     assert hash_refresh_token(a) != hash_refresh_token(b)
     assert len(hash_refresh_token(a)) == 32
+
+
+def test_successor_box_opens_only_with_the_old_token() -> None:
+    box = seal_successor("old-token", "new-token")
+    assert open_successor("old-token", box) == "new-token"
+    assert open_successor("other-token", box) is None
+    assert open_successor("old-token", b"short") is None

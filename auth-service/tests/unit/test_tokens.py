@@ -1,4 +1,4 @@
-"""Access-token claims and the successor box."""
+"""Access-token claims and header."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import uuid
 
 import pytest
 from auth_service.domain.tokens import build_claims, build_header, claims_from_payload
-from auth_service.service import open_successor, seal_successor
 
 pytestmark = pytest.mark.unit
 
@@ -34,10 +33,3 @@ def test_header_names_type_and_key() -> None:
 def test_claims_with_bad_ids_are_rejected() -> None:
     with pytest.raises(ValueError, match="badly formed"):
         claims_from_payload({"sub": "x", "sid": "y", "jti": "j", "iat": 1, "exp": 2})
-
-
-def test_successor_box_opens_only_with_the_old_token() -> None:
-    box = seal_successor("old-token", "new-token")
-    assert open_successor("old-token", box) == "new-token"
-    assert open_successor("other-token", box) is None
-    assert open_successor("old-token", b"short") is None

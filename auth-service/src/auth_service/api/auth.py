@@ -6,14 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Cookie, Response, status
 
+from auth_service import password_change, registration, rotation, sign_in, sign_out
 from auth_service.api.deps import (
     REFRESH_COOKIE,
     REFRESH_COOKIE_PATH,
+    AuthDeps,
     BearerToken,
     ClientAddress,
     CookieEndpoint,
     CurrentUser,
-    Service,
     Settings,
 )
 from auth_service.api.schemas import (
@@ -22,10 +23,10 @@ from auth_service.api.schemas import (
     RegisterIn,
     TokenOut,
     UserEnvelope,
-    UserOut,
+    user_out,
 )
-from auth_service.service import SignedIn, user_json
 from auth_service.settings import AuthSettings
+from auth_service.sign_in import SignedIn
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
@@ -60,47 +61,49 @@ def _token_body(result: SignedIn) -> TokenOut:
     return TokenOut(
         access_token=result.access_token,
         expires_in=result.expires_in,
-        user=UserOut(**user_json(result.user)),
+        user=user_out(result.user),
     )
 
 
 @router.post("/register", status_code=status.HTTP_201_CREATED)
-async def register(body: RegisterIn, service: Service, address: ClientAddress) -> UserEnvelope:
-    user = await service.register(body.username, body.display_name, body.password, address)
-    return UserEnvelope(user=UserOut(**user_json(user)))
+async def register(body: RegisterIn, deps: AuthDeps, address: ClientAddress) -> UserEnvelope:
+    user = await registration.register(
+        deps, body.username, body.display_name, body.password, address
+    )
+    return UserEnvelope(user=user_out(user))
 
 
 @router.post("/login", dependencies=[CookieEndpoint])
 async def login(
-    body: LoginIn, response: Response, service: Service, settings: Settings, address: ClientAddress
+    body: LoginIn, response: Response, deps: AuthDeps, settings: Settings, address: ClientAddress
 ) -> TokenOut:
-    result = await service.login(body.username, body.password, address)
+    result = await sign_in.login(deps, body.username, body.password, address)
     set_refresh_cookie(response, settings, result.refresh_token, result.refresh_max_age)
     return _token_body(result)
 
 
 @router.post("/refresh", dependencies=[CookieEndpoint])
 async def refresh(
-    response: Response, service: Service, settings: Settings, token: RefreshCookie = None
+    response: Response, deps: AuthDeps, settings: Settings, token: RefreshCookie = None
 ) -> TokenOut:
-    result = await service.refresh(token)
+    result = await rotation.refresh(deps, token)
     set_refresh_cookie(response, settings, result.refresh_token, result.refresh_max_age)
     return _token_body(result)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, dependencies=[CookieEndpoint])
 async def logout(
-    service: Service, settings: Settings, bearer: BearerToken, token: RefreshCookie = None
+    deps: AuthDeps, settings: Settings, bearer: BearerToken, token: RefreshCookie = None
 ) -> Response:
-    await service.logout(token, bearer)
+    await sign_out.logout(deps, token, bearer)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     clear_refresh_cookie(response, settings)
     return response
 
 
 @router.post("/logout-all", status_code=status.HTTP_204_NO_CONTENT)
-async def logout_all(claims: CurrentUser, service: Service, settings: Settings) -> Response:
-    await service.logout_all(claims)
+async def logout_all(claims: CurrentUser, deps: AuthDeps, settings: Settings) -> Response:
+    await sign_out.logout_all(deps, claims)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     clear_refresh_cookie(response, settings)
     return response
@@ -108,7 +111,9 @@ async def logout_all(claims: CurrentUser, service: Service, settings: Settings) 
 
 @router.post("/password", status_code=status.HTTP_204_NO_CONTENT)
 async def change_password(
-    body: PasswordChangeIn, claims: CurrentUser, service: Service, address: ClientAddress
+    body: PasswordChangeIn, claims: CurrentUser, deps: AuthDeps, address: ClientAddress
 ) -> Response:
-    await service.change_password(claims, body.current_password, body.new_password, address)
+    await password_change.change_password(
+        deps, claims, body.current_password, body.new_password, address
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -7,17 +7,19 @@ from typing import Annotated
 from chat_runtime.http import Problem, client_address
 from fastapi import Depends, Request
 
+from auth_service.bearer import authenticate
+from auth_service.deps import Deps
 from auth_service.domain.tokens import AccessClaims
-from auth_service.service import AuthService, Unauthorized
+from auth_service.errors import Unauthorized
 from auth_service.settings import AuthSettings
 
 REFRESH_COOKIE = "chat_refresh"
 REFRESH_COOKIE_PATH = "/v1/auth"
 
 
-def get_service(request: Request) -> AuthService:
-    service: AuthService = request.app.state.auth
-    return service
+def get_deps(request: Request) -> Deps:
+    deps: Deps = request.app.state.auth
+    return deps
 
 
 def get_settings(request: Request) -> AuthSettings:
@@ -25,7 +27,7 @@ def get_settings(request: Request) -> AuthSettings:
     return settings
 
 
-Service = Annotated[AuthService, Depends(get_service)]
+AuthDeps = Annotated[Deps, Depends(get_deps)]
 Settings = Annotated[AuthSettings, Depends(get_settings)]
 
 
@@ -46,10 +48,10 @@ def bearer_token(request: Request) -> str | None:
 BearerToken = Annotated[str | None, Depends(bearer_token)]
 
 
-async def current_claims(token: BearerToken, service: Service) -> AccessClaims:
+async def current_claims(token: BearerToken, deps: AuthDeps) -> AccessClaims:
     if token is None:
         raise Unauthorized("missing")
-    return await service.authenticate(token)
+    return await authenticate(deps, token)
 
 
 CurrentUser = Annotated[AccessClaims, Depends(current_claims)]

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, Field
 
 from auth_service.domain.usernames import has_unstorable
+from auth_service.store import UserRecord
+from auth_service.wire import user_of
 
 # Login input can only match a stored username (≤ 32 chars) and a password (≤ 128); anything
 # far longer is refused before it reaches the throttle keys or the hasher.
@@ -44,6 +46,11 @@ class UserOut(BaseModel):
     username: str
     display_name: str
     created_at: str
+
+
+def user_out(user: UserRecord) -> UserOut:
+    """The api-v1 `user` object, built once for the REST API and the bus (`wire.user_of`)."""
+    return UserOut.model_validate(user_of(user), from_attributes=True)
 
 
 class UserEnvelope(BaseModel):

@@ -8,10 +8,10 @@ from typing import Annotated
 from chat_runtime.http import FieldError, Problem
 from fastapi import APIRouter, Query
 
-from auth_service.api.deps import CurrentUser, Service
-from auth_service.api.schemas import UserEnvelope, UserOut, UsersOut
+from auth_service import users
+from auth_service.api.deps import AuthDeps, CurrentUser
+from auth_service.api.schemas import UserEnvelope, UsersOut, user_out
 from auth_service.domain.usernames import has_unstorable
-from auth_service.service import user_json
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
 
@@ -19,8 +19,8 @@ MAX_IDS = 100
 
 
 @router.get("/me")
-async def me(claims: CurrentUser, service: Service) -> UserEnvelope:
-    return UserEnvelope(user=UserOut(**user_json(await service.me(claims))))
+async def me(claims: CurrentUser, deps: AuthDeps) -> UserEnvelope:
+    return UserEnvelope(user=user_out(await users.me(deps, claims)))
 
 
 def _invalid(field: str, code: str, message: str) -> Problem:
@@ -50,7 +50,7 @@ def parse_ids(raw: str) -> list[uuid.UUID]:
 @router.get("")
 async def list_users(
     claims: CurrentUser,
-    service: Service,
+    deps: AuthDeps,
     q: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     ids: Annotated[str | None, Query(max_length=MAX_IDS * 40)] = None,
     limit: Annotated[int, Query(ge=1, le=50)] = 20,
@@ -64,7 +64,7 @@ async def list_users(
     if q is not None:
         if has_unstorable(q):
             raise _invalid("q", "invalid_characters", "Remove invisible characters such as NUL.")
-        found = await service.search(q, limit)
+        found = await users.search(deps, q, limit)
     else:
-        found = await service.lookup(parse_ids(ids or ""))
-    return UsersOut(users=[UserOut(**user_json(u)) for u in found])
+        found = await users.lookup(deps, parse_ids(ids or ""))
+    return UsersOut(users=[user_out(u) for u in found])

@@ -8,10 +8,14 @@ other rotated token presented again means it was copied, so the whole session en
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 REFRESH_TOKEN_BYTES = 32  # 256 bits
 
@@ -57,3 +61,20 @@ def decide_refresh(
     if not state.successor_rotated and now - state.rotated_at <= grace:
         return RefreshAction.REPLAY_SUCCESSOR
     return RefreshAction.REVOKE_SESSION
+
+
+# -- successor box: the refresh token's successor, readable only with the token itself ---------
+def _box_key(token: str) -> bytes:
+    return hashlib.sha256(b"chat-refresh-successor\x00" + token.encode()).digest()
+
+
+def seal_successor(token: str, successor: str) -> bytes:
+    nonce = os.urandom(12)
+    return nonce + AESGCM(_box_key(token)).encrypt(nonce, successor.encode(), None)
+
+
+def open_successor(token: str, box: bytes) -> str | None:
+    try:
+        return AESGCM(_box_key(token)).decrypt(box[:12], box[12:], None).decode()
+    except (InvalidTag, ValueError):
+        return None

@@ -1,21 +1,21 @@
-"""Test helpers (tests only): auth-service on a temporary database and a temporary RabbitMQ
-vhost, served in-process over httpx.ASGITransport (no port bound), with an injectable clock."""
+"""Test harness of auth-service (its integration tests and tests/security): the service on a
+temporary database and a temporary RabbitMQ vhost, served in-process over httpx.ASGITransport
+(no port bound), with an injectable clock. Kept out of the product package: no image ships it."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+from auth_service.bootstrap import build
+from auth_service.settings import AuthSettings
 from chat_runtime.testing import temporary_database, temporary_vhost
 from fastapi import FastAPI
-
-from auth_service.app import create_auth_app
-from auth_service.settings import AuthSettings
 
 ORIGIN = "http://localhost:8080"
 JSON = {"Content-Type": "application/json"}
@@ -85,8 +85,7 @@ def stateless_client(
 async def lifespan_of(app: FastAPI) -> AsyncIterator[None]:
     """Run the app's lifespan by hand (what asgi-lifespan does), then wait for the bus."""
     async with app.router.lifespan_context(app):
-        bus = app.state.bus
-        await asyncio.wait_for(bus.connected.wait(), 20)
+        await asyncio.wait_for(app.state.host.bus_ready.wait(), 20)
         yield
 
 
@@ -105,8 +104,7 @@ async def auth_harness(
             keys_dir=tmp_path / "keys",
             **overrides,
         )
-        kwargs: dict[str, Callable[[], float]] = {"clock": clock} if clock else {}
-        app = create_auth_app(settings, **kwargs)
+        app = (build(settings) if clock is None else build(settings, clock=clock)).app
         async with lifespan_of(app):
             transport = httpx.ASGITransport(app=app, client=client)
             async with stateless_client(transport) as http:

@@ -1,0 +1,41 @@
+"""Refusals of the use cases; `api/errors.py` turns each into a problem response (api-v1 §2, §3)."""
+
+from __future__ import annotations
+
+from auth_service.domain.usernames import RuleViolation
+
+
+class AuthError(Exception):
+    """A refusal with a defined status."""
+
+
+class ValidationFailed(AuthError):
+    def __init__(self, errors: list[RuleViolation]) -> None:
+        super().__init__("validation failed")
+        self.errors = errors
+
+
+class UsernameTaken(AuthError):
+    pass
+
+
+class InvalidCredentials(AuthError):
+    pass
+
+
+class WrongCurrentPassword(InvalidCredentials):
+    pass
+
+
+class TooManyAttempts(AuthError):
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__("too many attempts")
+        self.retry_after_s = retry_after_s
+
+
+class InvalidRefresh(AuthError):
+    pass
+
+
+class Unauthorized(AuthError):
+    pass

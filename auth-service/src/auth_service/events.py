@@ -1,0 +1,43 @@
+"""The events auth-service publishes, written to the outbox in the transaction of the change
+(the relay publishes them once committed; callers then call `Deps.notify`)."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from chat_contracts import names, types
+from chat_runtime.messaging.outbox import OutboxEvent, add_event, add_events
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth_service.domain.sessions import RevokeReason
+from auth_service.store import RevokedSession, UserRecord, outbox
+from auth_service.wire import rfc3339, user_of
+
+
+def session_revoked(revoked: RevokedSession, reason: RevokeReason) -> types.AuthSessionRevokedV1:
+    return types.AuthSessionRevokedV1(
+        session_id=str(revoked.session_id),
+        user_id=str(revoked.user_id),
+        revoked_at=rfc3339(revoked.revoked_at),
+        # The contract's reasons are RevokeReason's values (tests/unit/test_events.py).
+        reason=cast(Any, reason.value),
+    )
+
+
+async def add_user_registered(s: AsyncSession, user: UserRecord) -> None:
+    await add_event(
+        s,
+        outbox,
+        routing_key=names.AUTH_USER_REGISTERED_V1,
+        body=types.AuthUserRegisteredV1(user=user_of(user)),
+    )
+
+
+async def add_sessions_revoked(
+    s: AsyncSession, revoked: list[RevokedSession], reason: RevokeReason
+) -> None:
+    await add_events(
+        s,
+        outbox,
+        [OutboxEvent(names.AUTH_SESSION_REVOKED_V1, session_revoked(r, reason)) for r in revoked],
+    )
