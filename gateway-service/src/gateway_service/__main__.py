@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import resource
 
-import uvicorn
-from chat_runtime.logging import configure_logging
-from chat_runtime.tracing import configure_tracing
+from chat_runtime.host import serve
 
-from gateway_service.app import create_gateway_app
+from gateway_service.bootstrap import build
 from gateway_service.keepalive import KeepaliveSweeper, keepalive_protocol
 from gateway_service.settings import GatewaySettings
 
@@ -22,18 +20,15 @@ def _raise_fd_limit() -> None:
 
 def main() -> None:
     settings = GatewaySettings()
-    configure_logging(settings.service_name, settings.version, settings.log_level)
-    configure_tracing(settings.service_name, settings.version, settings.otel_exporter)
     _raise_fd_limit()
     sweeper = KeepaliveSweeper(
         idle_s=settings.ws_ping_idle_s,
         timeout_s=settings.ws_ping_timeout_s,
         sweep_s=settings.ws_keepalive_sweep_s,
     )
-    uvicorn.run(
-        create_gateway_app(settings, keepalive=sweeper),
-        host=settings.host,
-        port=settings.port,
+    serve(
+        settings,
+        lambda: build(settings, keepalive=sweeper),
         # WebSocket pings come from the process-wide sweep (keepalive.py), not from one uvicorn
         # timer per socket; no compression by default; frames above 64 KiB close with 1009.
         ws=keepalive_protocol(sweeper),
@@ -41,9 +36,6 @@ def main() -> None:
         ws_ping_timeout=None,
         ws_per_message_deflate=False,
         ws_max_size=settings.ws_max_frame_bytes,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
         timeout_graceful_shutdown=10,
     )
 

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-EventHandler = Callable[[dict[str, Any]], Awaitable[None]]
+import msgspec
+from chat_contracts.types import ConnectionStatus
+
+from gateway_service.domain.frames import ErrorCode
 
 
 class Unavailable(Exception):
-    """A dependency (broker, message-service) did not answer in time."""
-
-
-class Unauthorized(Exception):
-    """The token was refused; `reason` is for logs only, never for the client."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    """A dependency (broker, message-service) did not answer in time, or refused a message."""
 
 
 class Claims(Protocol):
@@ -32,18 +27,14 @@ class Claims(Protocol):
 
 
 class Verifier(Protocol):
+    """`chat_runtime.tokens.TokenVerifier` (or a fake): raises its `InvalidToken`."""
+
     async def verify(self, token: str) -> Claims: ...
 
 
 class GatewayBus(Protocol):
-    """The gateway's broker side: its own queue and bindings, commands, events, one RPC."""
-
-    async def start(self, handlers: Mapping[str, EventHandler]) -> None:
-        """Declare the gateway queue, bind the fixed keys and start consuming."""
-
-    async def stop(self) -> None: ...
-
-    def is_ready(self) -> bool: ...
+    """The gateway's broker side: its own queue's bindings, commands, events, one RPC.
+    Bodies are contract structs (`chat_contracts.types`); the type name is the struct's."""
 
     async def bind(self, key: str) -> None:
         """Bind the gateway queue to `chat.events` with `key`; returns once the broker confirmed."""
@@ -53,23 +44,53 @@ class GatewayBus(Protocol):
     async def redeclare(self, keys: Sequence[str]) -> None:
         """Re-create queue, fixed bindings and `keys` (after the broker connection came back)."""
 
-    async def publish_command(
-        self, routing_key: str, type_name: str, body: Mapping[str, Any]
-    ) -> None:
+    async def publish_command(self, routing_key: str, body: msgspec.Struct) -> None:
         """Confirmed, mandatory, persistent on `chat.commands`; raises Unavailable if refused."""
 
     async def publish_event(
-        self, routing_key: str, type_name: str, body: Mapping[str, Any], *, transient: bool = False
+        self, routing_key: str, body: msgspec.Struct, *, transient: bool = False
     ) -> None:
         """On `chat.events`; persistent + confirmed unless `transient`; raises Unavailable."""
-
-    async def publish_heartbeat(self, body: Mapping[str, Any]) -> None:
-        """`presence.gateway.heartbeat.v1`, persistent + confirmed; raises Unavailable."""
 
     async def membership(self, user_id: str, timeout_s: float) -> list[str]:
         """Room ids of the user (`membership.query.v1`); raises Unavailable on timeout."""
 
-    def on_reconnect(self, callback: Callable[[], Awaitable[None]]) -> None: ...
+
+class Output(Protocol):
+    """A session's way to its socket (`output.OutputWriter`): queued, byte-budgeted writes."""
+
+    def send(self, text: str, size: int | None = None) -> None: ...
+
+    def send_encoded(self, text: str, size: int, frame: bytes) -> None:
+        """`frame` is `text` already encoded as a WebSocket frame (shared by a fan-out)."""
+        ...
+
+    def send_error(self, code: ErrorCode, message: str, ref: str | None) -> None: ...
+
+    async def reply(self, text: str) -> None:
+        """Answer the frame being read (inline when nothing is queued ahead)."""
+        ...
+
+    def close(self, code: int, reason: str) -> None:
+        """Close after what is already queued has been written (idempotent)."""
+        ...
+
+    @property
+    def closing(self) -> bool: ...
+
+
+class SessionPort(Protocol):
+    """What the gateway and the frame handlers see of one authenticated socket
+    (`connection.Session`); the gateway keeps them by connection id."""
+
+    connection_id: str
+    user_id: str
+    session_id: str
+    status: ConnectionStatus
+    ready: bool  # `ready` was sent: deliveries and the heartbeat include it
+
+    @property
+    def output(self) -> Output: ...
 
 
 class Socket(Protocol):

@@ -6,12 +6,16 @@ import asyncio
 import socket
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import pytest
 from aio_pika.abc import AbstractIncomingMessage
+from chat_contracts import names
 from chat_runtime.messaging import shard_of
+from gateway_service.domain.frames import rfc3339
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
@@ -75,8 +79,8 @@ async def test_ready_means_room_events_reach_the_socket(gw_stack: Any) -> None:
     try:
         msg = message(room, new_id(), new_id())
         # Published right after `ready`: the binding must already exist or this is lost.
-        await gw_stack.broker.publish(
-            "chat.events", f"room.{room}.message.created.v1", "message.created.v1", {"message": msg}
+        await gw_stack.publish(
+            f"room.{room}.message.created.v1", names.MESSAGE_CREATED_V1, {"message": msg}
         )
         assert await gw_stack.recv(ws) == {"type": "message.new", "message": msg}
     finally:
@@ -98,9 +102,9 @@ async def test_send_is_a_mandatory_persistent_sharded_command_and_created_acks(
             ).decode()
         )
         shard = shard_of(room, gw_stack.settings.send_shards)
-        command = await get_command(gw_stack, f"message-service.send.{shard}")
-        assert command.type == "message.send.v1"
-        assert command.routing_key == f"message.send.v1.{shard}"
+        command = await get_command(gw_stack, names.send_queue(shard))
+        assert command.type == names.MESSAGE_SEND_V1
+        assert command.routing_key == names.send_routing_key(shard)
         assert command.delivery_mode == 2
         body = orjson.loads(command.body)
         assert body["client_msg_id"] == cmid
@@ -109,8 +113,8 @@ async def test_send_is_a_mandatory_persistent_sharded_command_and_created_acks(
         assert body["gateway_id"] == gw_stack.settings.gateway_id
 
         msg = message(room, alice, cmid)
-        await gw_stack.broker.publish(
-            "chat.events", f"room.{room}.message.created.v1", "message.created.v1", {"message": msg}
+        await gw_stack.publish(
+            f"room.{room}.message.created.v1", names.MESSAGE_CREATED_V1, {"message": msg}
         )
         got_a = [await gw_stack.recv(wa), await gw_stack.recv(wa)]
         assert {"type": "message.ack", "client_msg_id": cmid, "message": msg} in got_a
@@ -126,8 +130,8 @@ async def test_unroutable_command_is_unavailable(gw_stack: Any) -> None:
     user, room = new_id(), new_id()
     shard = shard_of(room, gw_stack.settings.send_shards)
     channel = await gw_stack.broker.connection.channel()
-    queue = await channel.declare_queue(f"message-service.send.{shard}", passive=True)
-    await queue.unbind("chat.commands", f"message.send.v1.{shard}")
+    queue = await channel.declare_queue(names.send_queue(shard), passive=True)
+    await queue.unbind(names.EXCHANGE_COMMANDS, names.send_routing_key(shard))
     ws, _ = await gw_stack.open(user, [room])
     try:
         cmid = new_id()
@@ -139,7 +143,7 @@ async def test_unroutable_command_is_unavailable(gw_stack: Any) -> None:
         err = await gw_stack.recv(ws)
         assert (err["type"], err["code"], err["ref"]) == ("error", "unavailable", cmid)
     finally:
-        await queue.bind("chat.commands", f"message.send.v1.{shard}")
+        await queue.bind(names.EXCHANGE_COMMANDS, names.send_routing_key(shard))
         await channel.close()
         await ws.close()
 
@@ -148,10 +152,9 @@ async def test_rejected_becomes_an_error_for_the_sender(gw_stack: Any) -> None:
     user, room, cmid = new_id(), new_id(), new_id()
     ws, _ = await gw_stack.open(user, [room])
     try:
-        await gw_stack.broker.publish(
-            "chat.events",
+        await gw_stack.publish(
             f"user.{user}.message.rejected.v1",
-            "message.rejected.v1",
+            names.MESSAGE_REJECTED_V1,
             {
                 "client_msg_id": cmid,
                 "room_id": room,
@@ -185,10 +188,9 @@ async def test_joined_room_reaches_an_open_socket(gw_stack: Any) -> None:
     user, room = new_id(), new_id()
     ws, _ = await gw_stack.open(user, [])
     try:
-        await gw_stack.broker.publish(
-            "chat.events",
+        await gw_stack.publish(
             f"user.{user}.room.joined.v1",
-            "room.joined.v1",
+            names.ROOM_JOINED_V1,
             {"user_id": user, "room_id": room},
         )
         assert await gw_stack.recv(ws) == {
@@ -197,8 +199,8 @@ async def test_joined_room_reaches_an_open_socket(gw_stack: Any) -> None:
             "user_id": user,
         }
         msg = message(room, new_id(), new_id())
-        await gw_stack.broker.publish(
-            "chat.events", f"room.{room}.message.created.v1", "message.created.v1", {"message": msg}
+        await gw_stack.publish(
+            f"room.{room}.message.created.v1", names.MESSAGE_CREATED_V1, {"message": msg}
         )
         assert await gw_stack.recv(ws) == {"type": "message.new", "message": msg}
     finally:
@@ -209,19 +211,49 @@ async def test_revoked_session_is_closed_4401_within_a_second(gw_stack: Any) -> 
     user, sid = new_id(), new_id()
     ws, _ = await gw_stack.open(user, [], session_id=sid)
     started = time.monotonic()
-    await gw_stack.broker.publish(
-        "chat.events",
-        "auth.session.revoked.v1",
-        "auth.session.revoked.v1",
+    await gw_stack.publish(
+        names.AUTH_SESSION_REVOKED_V1,
+        names.AUTH_SESSION_REVOKED_V1,
         {
             "session_id": sid,
             "user_id": user,
-            "revoked_at": "2026-11-26T15:04:05Z",
+            "revoked_at": rfc3339(datetime.now(UTC)),
             "reason": "logout",
         },
     )
     assert await close_code(ws) == 4401
     assert time.monotonic() - started < 1.0
+    # The host's revocation set has it: the session's tokens are refused from now on.
+    assert await sign_in_outcome(gw_stack.ws_url, gw_stack.tokens.issue(user, session_id=sid)) == (
+        "unauthorized",
+        4401,
+    )
+
+
+async def test_sign_in_is_unavailable_until_revocations_are_loaded(gw_stack: Any) -> None:
+    """A gateway whose revocations auth-service has not answered refuses every token as
+    `unavailable` (retry), never as `unauthorized` (which would sign the client out)."""
+    auth = gw_stack.auth
+    auth.answering, asked = False, auth.unanswered
+    try:
+        async with gw_stack.another_gateway(wait_ready=False) as (_, port2):
+            async with asyncio.timeout(10):
+                while auth.unanswered == asked:  # it asked, and got no answer
+                    await asyncio.sleep(0.05)
+            token = gw_stack.tokens.issue(new_id())
+            outcome = await sign_in_outcome(f"ws://127.0.0.1:{port2}/v1/ws", token)
+            assert outcome == ("unavailable", 1011)
+    finally:
+        auth.answering = True
+
+
+async def sign_in_outcome(url: str, token: str) -> tuple[str | None, int | None]:
+    """(error code, close code) of a sign-in the gateway refuses."""
+    async with connect(url, subprotocols=[Subprotocol("chat.v1")]) as ws:
+        await ws.send(orjson.dumps({"type": "auth", "token": token}).decode())
+        frame = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert frame["type"] == "error", frame
+        return frame["code"], await close_code(ws)
 
 
 async def test_presence_frames_only_for_subscribers_and_heartbeat(gw_stack: Any) -> None:
@@ -230,14 +262,12 @@ async def test_presence_frames_only_for_subscribers_and_heartbeat(gw_stack: Any)
     other, _ = await gw_stack.open(new_id(), [])
     beats = await gw_stack.broker.connection.channel()
     queue = await beats.declare_queue(exclusive=True, auto_delete=True)
-    await queue.bind("chat.events", "presence.gateway.heartbeat.v1")
+    await queue.bind(names.EXCHANGE_EVENTS, names.PRESENCE_GATEWAY_HEARTBEAT_V1)
     try:
         await sub.send(orjson.dumps({"type": "presence.subscribe", "user_ids": [watched]}).decode())
         await gw_stack.until_pong(sub)
         body = {"user_id": watched, "status": "online", "last_seen_at": "2026-11-26T15:04:05.000Z"}
-        await gw_stack.broker.publish(
-            "chat.events", "presence.changed.v1", "presence.changed.v1", body
-        )
+        await gw_stack.publish(names.PRESENCE_CHANGED_V1, names.PRESENCE_CHANGED_V1, body)
         assert await gw_stack.recv(sub) == {"type": "presence", **body}
         assert await gw_stack.until_pong(other) == []
 
@@ -270,7 +300,7 @@ async def test_slow_reader_is_disconnected_instead_of_buffering(gw_stack: Any) -
 
     user, room = new_id(), new_id()
     gw_stack.rooms[user] = [room]
-    gateway = gw_stack.app.state.gateway
+    gateway = gw_stack.app.gateway
     budget = gw_stack.settings.max_pending_output_bytes
     gw_stack.settings.max_pending_output_bytes = 256 * 1024  # same rule, less to publish
     try:
@@ -280,8 +310,6 @@ async def test_slow_reader_is_disconnected_instead_of_buffering(gw_stack: Any) -
 
 
 async def _stall_reader(gw_stack: Any, gateway: Any, user: str, room: str) -> None:
-    from websockets.asyncio.client import connect
-
     # max_queue=1: the client stops reading its TCP socket, like a stuck browser tab; a small
     # receive buffer keeps the kernel from absorbing megabytes before the gateway notices.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -295,19 +323,16 @@ async def _stall_reader(gw_stack: Any, gateway: Any, user: str, room: str) -> No
         sock=sock,
         close_timeout=0.5,
     ) as ws:
-        await ws.send(
-            orjson.dumps({"type": "auth", "token": gw_stack.verifier.issue(user)}).decode()
-        )
+        await ws.send(orjson.dumps({"type": "auth", "token": gw_stack.tokens.issue(user)}).decode())
         await asyncio.sleep(0.5)
         assert gateway.registry.connections_of_user(user)
         text = "😀" * 4000  # 16 kB per frame
         for batch in range(40):  # ~17 MB: more than the socket buffers plus the 1 MiB budget
             await asyncio.gather(
                 *(
-                    gw_stack.broker.publish(
-                        "chat.events",
+                    gw_stack.publish(
                         f"room.{room}.message.created.v1",
-                        "message.created.v1",
+                        names.MESSAGE_CREATED_V1,
                         {
                             "message": {
                                 **message(room, new_id(), new_id(), batch * 100 + i + 1),
@@ -331,11 +356,9 @@ async def test_reader_that_falls_behind_then_catches_up_gets_every_frame_in_orde
 ) -> None:
     """Fan-out frames go straight to the transport until it pauses; then they queue in the
     session behind what is already there, and reach the client in order once it reads again."""
-    from websockets.asyncio.client import connect
-
     user, room = new_id(), new_id()
     gw_stack.rooms[user] = [room]
-    gateway = gw_stack.app.state.gateway
+    gateway = gw_stack.app.gateway
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the kernel absorbs little
     sock.connect(("127.0.0.1", gw_stack.port))
@@ -343,9 +366,7 @@ async def test_reader_that_falls_behind_then_catches_up_gets_every_frame_in_orde
     async with connect(
         gw_stack.ws_url, subprotocols=[Subprotocol("chat.v1")], max_queue=1, sock=sock
     ) as ws:
-        await ws.send(
-            orjson.dumps({"type": "auth", "token": gw_stack.verifier.issue(user)}).decode()
-        )
+        await ws.send(orjson.dumps({"type": "auth", "token": gw_stack.tokens.issue(user)}).decode())
         assert orjson.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "ready"
         (connection_id,) = gateway.registry.connections_of_user(user)
         session = gateway.sessions[connection_id]
@@ -356,20 +377,19 @@ async def test_reader_that_falls_behind_then_catches_up_gets_every_frame_in_orde
             nonlocal seq
             for _ in range(count):  # one at a time: the bus keeps their order
                 seq += 1
-                await gw_stack.broker.publish(
-                    "chat.events",
+                await gw_stack.publish(
                     f"room.{room}.message.created.v1",
-                    "message.created.v1",
+                    names.MESSAGE_CREATED_V1,
                     {"message": {**message(room, new_id(), new_id(), seq), "text": text}},
                 )
 
         # The client reads nothing now: publish until the gateway had to queue in the session.
         async with asyncio.timeout(30):
-            while session.pending_bytes == 0:
+            while session.output.pending_bytes == 0:
                 await publish(10)
                 await asyncio.sleep(0.05)  # let the deliveries reach the socket
         await publish(10)  # and more behind the queued ones
-        assert not session.closing  # well under the output budget
+        assert not session.output.closing  # well under the output budget
         received: list[int] = []
         async with asyncio.timeout(30):
             while len(received) < seq:
@@ -377,7 +397,7 @@ async def test_reader_that_falls_behind_then_catches_up_gets_every_frame_in_orde
                 if frame["type"] == "message.new":
                     received.append(frame["message"]["seq"])
         assert received == list(range(1, seq + 1))
-        assert session.pending_bytes == 0
+        assert session.output.pending_bytes == 0
 
 
 async def test_users_on_two_gateways_talk(gw_stack: Any) -> None:
@@ -386,7 +406,7 @@ async def test_users_on_two_gateways_talk(gw_stack: Any) -> None:
         wa, _ = await gw_stack.open(alice, [room])
         wb, _ = await gw_stack.open(bob, [room], port=port2)
         try:
-            gateway2 = app2.state.gateway
+            gateway2 = app2.gateway
             assert gateway2.gateway_id != gw_stack.settings.gateway_id
             cmid = new_id()
             await wb.send(
@@ -395,14 +415,13 @@ async def test_users_on_two_gateways_talk(gw_stack: Any) -> None:
                 ).decode()
             )
             shard = shard_of(room, gw_stack.settings.send_shards)
-            command = await get_command(gw_stack, f"message-service.send.{shard}")
+            command = await get_command(gw_stack, names.send_queue(shard))
             assert orjson.loads(command.body)["gateway_id"] == gateway2.gateway_id
             # One event, routed by topic to both gateways' queues; the ack only on bob's.
             msg = message(room, bob, cmid)
-            await gw_stack.broker.publish(
-                "chat.events",
+            await gw_stack.publish(
                 f"room.{room}.message.created.v1",
-                "message.created.v1",
+                names.MESSAGE_CREATED_V1,
                 {"message": msg},
             )
             assert await gw_stack.recv(wa) == {"type": "message.new", "message": msg}

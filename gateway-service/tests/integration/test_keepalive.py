@@ -22,11 +22,15 @@ PING, PONG, TEXT, CLOSE = 0x9, 0xA, 0x1, 0x8
 
 
 def masked(opcode: int, payload: bytes) -> bytes:
-    """One final client frame (masked, as RFC 6455 requires of clients), payload < 126 bytes."""
-    assert len(payload) < 126
+    """One final client frame (masked, as RFC 6455 requires of clients), payload < 64 KiB."""
+    assert len(payload) < 65536
     mask = os.urandom(4)
     body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + body
+    if len(payload) < 126:
+        head = bytes([0x80 | opcode, 0x80 | len(payload)])
+    else:  # a signed token does not fit the 7-bit length
+        head = bytes([0x80 | opcode, 0x80 | 126]) + struct.pack("!H", len(payload))
+    return head + mask + body
 
 
 class RawClient:
@@ -77,7 +81,7 @@ async def test_silent_peer_is_pinged_then_closed_1011(gw_stack: Any) -> None:
     user = str(uuid.uuid4())
     gw_stack.rooms[user] = []
     async with gw_stack.another_gateway(**FAST) as (_, port):
-        client, _ = await RawClient.open(port, gw_stack.verifier.issue(user))
+        client, _ = await RawClient.open(port, gw_stack.tokens.issue(user))
         try:
             opcode, payload = await client.frame()
             assert (opcode, payload) == (PING, b"")
@@ -95,7 +99,7 @@ async def test_peer_answering_pings_stays_open(gw_stack: Any) -> None:
     user = str(uuid.uuid4())
     gw_stack.rooms[user] = []
     async with gw_stack.another_gateway(**FAST) as (_, port):
-        client, _ = await RawClient.open(port, gw_stack.verifier.issue(user))
+        client, _ = await RawClient.open(port, gw_stack.tokens.issue(user))
         try:
             for _ in range(3):  # three rounds: well past one ping timeout each
                 opcode, _payload = await client.frame()
@@ -112,7 +116,7 @@ async def test_talking_peer_is_not_pinged(gw_stack: Any) -> None:
     user = str(uuid.uuid4())
     gw_stack.rooms[user] = []
     async with gw_stack.another_gateway(**FAST) as (_, port):
-        client, _ = await RawClient.open(port, gw_stack.verifier.issue(user))
+        client, _ = await RawClient.open(port, gw_stack.tokens.issue(user))
         try:
             seen = []
             for _ in range(8):  # 1.6 s: four idle periods of 0.4 s
@@ -131,8 +135,8 @@ async def test_ping_is_answered_by_the_protocol_and_keeps_its_place(gw_stack: An
     user = str(uuid.uuid4())
     gw_stack.rooms[user] = []
     async with gw_stack.another_gateway() as (app, port):
-        sweeper = app.state.keepalive
-        client, _ = await RawClient.open(port, gw_stack.verifier.issue(user))
+        sweeper = app.api.state.keepalive
+        client, _ = await RawClient.open(port, gw_stack.tokens.issue(user))
         try:
             # The first may find the session still announcing the socket: the normal way.
             client.send(TEXT, b'{"type":"ping"}')
@@ -166,11 +170,11 @@ async def test_pings_answered_by_the_protocol_still_count_against_the_rate_limit
     user = str(uuid.uuid4())
     gw_stack.rooms[user] = []
     async with gw_stack.another_gateway(rate_per_s=1.0, rate_burst=6) as (app, port):
-        client, _ = await RawClient.open(port, gw_stack.verifier.issue(user))
+        client, _ = await RawClient.open(port, gw_stack.tokens.issue(user))
         try:
             client.send(TEXT, b'{"type":"ping"}')  # the session settles; one token used
             assert await client.frame() == (TEXT, b'{"type":"pong"}')
-            before = app.state.keepalive.pings_answered
+            before = app.api.state.keepalive.pings_answered
             answers = []
             for _ in range(8):  # one at a time, so each is a lone frame in its own read
                 client.send(TEXT, b'{"type":"ping"}')
@@ -179,6 +183,6 @@ async def test_pings_answered_by_the_protocol_still_count_against_the_rate_limit
             assert answers[:5] == [{"type": "pong"}] * 5
             assert {a["type"] for a in answers[5:]} == {"error"}
             assert {(a["code"], a["ref"]) for a in answers[5:]} == {("rate_limited", "ping")}
-            assert app.state.keepalive.pings_answered - before == 5
+            assert app.api.state.keepalive.pings_answered - before == 5
         finally:
             client.close()

@@ -6,6 +6,7 @@ import uuid
 
 import orjson
 import pytest
+from chat_contracts import types
 from gateway_service.domain import frames as f
 from gateway_service.domain.expiry import ExpiryQueue
 from gateway_service.domain.pending import PendingSends
@@ -48,6 +49,12 @@ def send(text: str, **extra: object) -> str:
         ('{"type": "read", "room_id": "' + ROOM + '", "seq": 0}', "read"),
         ('{"type": "presence.set", "status": "busy"}', "presence.set"),
         ('{"type": "auth"}', "auth"),
+        ('{"type": "read", "room_id": "' + ROOM + '", "seq": 9223372036854775808}', "read"),
+        ('{"type": "auth.refresh", "token": "' + "t" * 8193 + '"}', "auth.refresh"),
+        (
+            '{"type": "presence.subscribe", "user_ids": ["' + ROOM + '", "' + ROOM + '"]}',
+            "presence.subscribe",
+        ),
     ],
 )
 def test_bad_frames_are_bad_request_with_ref(raw: str, ref: str | None) -> None:
@@ -73,11 +80,37 @@ def test_invalid_client_msg_id_refs_the_frame_type() -> None:
 
 def test_text_length_counts_code_points() -> None:
     ok = f.parse_frame(send("😀" * 4000))
-    assert isinstance(ok, f.MessageSendFrame)
+    assert isinstance(ok, types.WsClientMessageSendV1)
     assert len(ok.text) == 4000
     too_long = f.parse_frame(send("a" * 4001))
     assert isinstance(too_long, f.FrameError)
     assert (too_long.code, too_long.ref) == ("message_too_long", CMID)
+
+
+def test_too_long_text_is_message_too_long_only_when_it_is_the_one_fault() -> None:
+    both = f.parse_frame(send("a" * 4001, room_id="nope"))
+    assert isinstance(both, f.FrameError)
+    assert (both.code, both.ref) == ("bad_request", CMID)
+    blank_and_long = f.parse_frame(send(" " * 4001))
+    assert isinstance(blank_and_long, f.FrameError)
+    assert blank_and_long.code == "message_too_long"
+    assert "4001" in blank_and_long.message
+
+
+def test_every_client_frame_has_a_handler() -> None:
+    from gateway_service.frame_handlers import FRAME_HANDLERS
+
+    assert set(FRAME_HANDLERS) == set(f.CLIENT_FRAMES)
+    assert {f.frame_type(s) for s in f.CLIENT_FRAMES} == {
+        "auth",
+        "auth.refresh",
+        "message.send",
+        "typing",
+        "read",
+        "presence.set",
+        "presence.subscribe",
+        "ping",
+    }
 
 
 @pytest.mark.parametrize("text", ["", " ", " \n\t ", "\u3000\u00a0"])
@@ -95,12 +128,12 @@ def test_text_must_be_a_string_not_a_number() -> None:
 
 def test_valid_frames_parse_and_canonicalise_ids() -> None:
     result = f.parse_frame(send("  hello  ", extra_field=True, room_id=ROOM.upper()))
-    assert isinstance(result, f.MessageSendFrame)
-    assert str(result.room_id) == ROOM
+    assert isinstance(result, types.WsClientMessageSendV1)
+    assert result.room_id.lower() == ROOM
     assert result.text == "  hello  "  # verbatim, never trimmed
-    assert isinstance(f.parse_frame('{"type":"ping"}'), f.PingFrame)
+    assert isinstance(f.parse_frame('{"type":"ping"}'), types.WsClientPingV1)
     sub = f.parse_frame(orjson.dumps({"type": "presence.subscribe", "user_ids": [ROOM]}))
-    assert isinstance(sub, f.PresenceSubscribeFrame)
+    assert isinstance(sub, types.WsClientPresenceSubscribeV1)
 
 
 def test_presence_subscribe_is_capped_at_500() -> None:
@@ -242,7 +275,7 @@ def test_expiry_queue_uses_the_latest_expiry() -> None:
 )
 def test_ping_parses_on_the_fast_path_and_the_general_one(raw: str | bytes) -> None:
     frame = f.parse_frame(raw)
-    assert isinstance(frame, f.PingFrame)
+    assert isinstance(frame, types.WsClientPingV1)
     assert frame.type == "ping"
 
 

@@ -6,11 +6,14 @@ import contextlib
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import chat_contracts
+import msgspec
 import orjson
 import pytest
+from gateway_service.domain.frames import rfc3339
 from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
@@ -95,7 +98,13 @@ def test_auth_timeout_closes_4401(gw_harness: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "first", [{"type": "auth", "token": "forged"}, {"type": "ping"}, {"type": "auth"}]
+    "first",
+    [
+        {"type": "auth", "token": "forged"},
+        {"type": "ping"},
+        {"type": "auth"},
+        {"type": "auth", "token": "x" * 8193},
+    ],
 )
 def test_bad_first_frame_closes_4401(gw_harness: Any, first: dict[str, Any]) -> None:
     with gw_harness.client.websocket_connect("/v1/ws", subprotocols=["chat.v1"]) as ws:
@@ -127,6 +136,17 @@ def test_membership_unavailable_closes_1011(gw_harness: Any) -> None:
         assert ws.receive_json()["code"] == "unavailable"
         assert closed_with(ws) == 1011
     assert gw_harness.bus.bound == set()
+
+
+@pytest.mark.parametrize("reason", ["keys_unavailable", "revocations_unavailable"])
+def test_token_that_cannot_be_checked_now_closes_1011(gw_harness: Any, reason: str) -> None:
+    gw_harness.verifier.unavailable = reason
+    token = gw_harness.verifier.issue(new_id())
+    with gw_harness.client.websocket_connect("/v1/ws", subprotocols=["chat.v1"]) as ws:
+        ws.send_json({"type": "auth", "token": token})
+        err = ws.receive_json()
+        assert (err["code"], err["ref"]) == ("unavailable", "auth")
+        assert closed_with(ws) == 1011
 
 
 # --- bad frames keep the connection open ---------------------------------------------------------
@@ -354,24 +374,67 @@ def test_room_joined_binds_at_once_and_allows_sending(gw_harness: Any) -> None:
 # --- auth lifetime -------------------------------------------------------------------------------
 
 
-def test_revoked_session_closes_4401(gw_harness: Any) -> None:
+def test_revoked_session_closes_4401(gw_tokens: Any) -> None:
+    """The host's revocation set tells its listeners; the gateway is one of them."""
     user, sid = new_id(), new_id()
     with (
-        connected(gw_harness, user, [], session_id=sid) as (ws, _),
-        connected(gw_harness, user, []) as (other_tab, _),
+        connected(gw_tokens, user, [], session_id=sid) as (ws, _),
+        connected(gw_tokens, user, []) as (other_tab, _),
     ):
-        gw_harness.event(
+        (connection_id,) = gw_tokens.gateway.registry.connections_of_session(sid)
+        revoked = gw_tokens.gateway.sessions[connection_id]
+        gw_tokens.event(
             "auth.session.revoked.v1",
             {
                 "session_id": sid,
                 "user_id": user,
-                "revoked_at": "2026-11-26T15:04:05Z",
+                "revoked_at": rfc3339(datetime.now(UTC)),
                 "reason": "logout",
             },
         )
+        assert revoked.output.closing  # told at once (a failure here does not hang)
         assert closed_with(ws) == 4401
         other_tab.send_json({"type": "ping"})
         assert other_tab.receive_json()["type"] == "pong"
+    # And the session's tokens are refused from now on.
+    token = gw_tokens.verifier.issue(user, session_id=sid)
+    with gw_tokens.client.websocket_connect("/v1/ws", subprotocols=["chat.v1"]) as ws:
+        ws.send_json({"type": "auth", "token": token})
+        assert ws.receive_json()["code"] == "unauthorized"
+        assert closed_with(ws) == 4401
+
+
+def test_sign_in_is_unavailable_until_revocations_are_loaded(gw_tokens: Any) -> None:
+    """Revocations not current (not loaded yet, or the broker link dropped): a genuine token
+    is neither accepted nor called bad; the client is told to retry."""
+    revocations = gw_tokens.app.api.state.host.revocations
+    revocations.mark_stale()
+    token = gw_tokens.verifier.issue(new_id())
+    with gw_tokens.client.websocket_connect("/v1/ws", subprotocols=["chat.v1"]) as ws:
+        ws.send_json({"type": "auth", "token": token})
+        assert ws.receive_json() | {"message": ""} == {
+            "type": "error",
+            "code": "unavailable",
+            "ref": "auth",
+            "message": "",
+        }
+        assert closed_with(ws) == 1011
+    revocations.mark_current()
+    with connected(gw_tokens, new_id(), []) as (_, ready):
+        assert ready["type"] == "ready"
+
+
+@pytest.mark.parametrize("reason", ["keys_unavailable", "revocations_unavailable"])
+def test_refresh_unavailable_keeps_the_socket(gw_harness: Any, reason: str) -> None:
+    user = new_id()
+    with connected(gw_harness, user, []) as (ws, _):
+        gw_harness.verifier.unavailable = reason
+        ws.send_json({"type": "auth.refresh", "token": "whatever"})
+        err = ws.receive_json()
+        assert (err["code"], err["ref"]) == ("unavailable", "auth.refresh")
+        gw_harness.verifier.unavailable = None
+        ws.send_json({"type": "ping"})
+        assert ws.receive_json()["type"] == "pong"
 
 
 def test_expiry_closes_4401_unless_refreshed(gw_harness: Any) -> None:
@@ -441,7 +504,7 @@ def test_rate_limit_closes_1008_when_flooding_continues(gw_harness: Any) -> None
 def test_resync_redeclares_and_tells_every_socket(gw_harness: Any) -> None:
     user, room = new_id(), new_id()
     with connected(gw_harness, user, [room]) as (ws, _):
-        gw_harness.call(gw_harness.bus.reconnect[0])
+        gw_harness.call(gw_harness.gateway.resync)  # the host's on_reconnect
         assert ws.receive_json() == {"type": "resync"}
         assert set(gw_harness.bus.redeclared[0]) == {f"user.{user}.#", f"room.{room}.#"}
 
@@ -477,13 +540,13 @@ def test_presence_set_and_heartbeat(gw_harness: Any) -> None:
         updated = [e for e in gw_harness.bus.events if e[1] == "presence.connection.updated.v1"]
         assert updated[0][2]["status"] == "away"
         assert updated[0][3] is False  # persistent and confirmed
-        beat = gw_harness.gateway.heartbeat_body()
+        beat = msgspec.to_builtins(gw_harness.gateway.presence.heartbeat())
         assert beat["gateway_id"] == gw_harness.gateway.gateway_id
         assert beat["interval_s"] == 3600
         assert beat["connections"] == [
             {"connection_id": ready["connection_id"], "user_id": user, "status": "away"}
         ]
-        # Heartbeats skip validation at publish time (cost), so the contract is checked here.
+        # Nothing is validated at publish time, so the contracts are checked here.
         chat_contracts.validate("presence.gateway.heartbeat.v1", beat)
         for _, type_name, body, _ in gw_harness.bus.events:
             chat_contracts.validate(type_name, body)
@@ -520,11 +583,11 @@ async def test_slow_reader_is_cut_at_the_output_budget() -> None:
     session = Session(gw, StuckSocket())
     frame = orjson.dumps({"type": "message.new", "text": "x" * 10_000}).decode()
     for _ in range(104):
-        session.send(frame)
-    assert not session.closing
-    session.send(frame)
-    assert session.closing
-    assert session.pending_bytes == 0  # queued output dropped, memory released
+        session.output.send(frame)
+    assert not session.output.closing
+    session.output.send(frame)
+    assert session.output.closing
+    assert session.output.pending_bytes == 0  # queued output dropped, memory released
     await asyncio.sleep(1.2)  # the close attempt gives up on a socket that never drains
 
 
@@ -585,15 +648,16 @@ async def test_fan_out_frames_go_direct_only_when_nothing_is_queued_ahead() -> N
 
     socket = DirectSocket()
     session = Session(Gateway(GatewaySettings(), bus=None, verifier=None), socket)  # type: ignore[arg-type]
-    session.send_encoded(*shared("a"))
+    output = session.output
+    output.send_encoded(*shared("a"))
     assert socket.wire == ["a"]  # nothing queued: written at once, no writer task
-    session.send("b")  # the ordinary path, held up in send_text
-    session.send_encoded(*shared("c"))  # must wait behind "b"
+    output.send("b")  # the ordinary path, held up in send_text
+    output.send_encoded(*shared("c"))  # must wait behind "b"
     assert socket.wire == ["a"]
     socket.release.set()
     await asyncio.sleep(0.01)
     assert socket.wire == ["a", "b", "c"]
     socket.accept_direct = False  # transport paused: queued instead
-    session.send_encoded(*shared("d"))
+    output.send_encoded(*shared("d"))
     await asyncio.sleep(0.01)
     assert socket.wire == ["a", "b", "c", "d"]

@@ -2,7 +2,7 @@
 
 A plain ASGI endpoint rather than a FastAPI route: FastAPI's middleware stack (problems, body
 limit, telemetry, correlation id) would keep a frame per layer alive for each socket's whole life,
-and idle sockets must cost close to nothing (QA-006). `app.GatewayApp` routes the path here.
+and idle sockets must cost close to nothing (QA-006). `GatewayApp` (below) routes the path here.
 
 Refusals happen before accepting, which the server turns into an HTTP 403 on the upgrade request:
 a disallowed `Origin`, and a client that does not offer the `chat.v1` subprotocol.
@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 from chat_runtime.logging import bind_correlation_id
+from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from gateway_service.connection import Session
@@ -95,3 +96,23 @@ async def serve_websocket(gateway: Gateway, scope: Scope, receive: Receive, send
     bind_correlation_id(session.connection_id)
     structlog.contextvars.bind_contextvars(correlation_id=session.connection_id)
     await session.run()
+
+
+class GatewayApp:
+    """The ASGI entry point: `/v1/ws` goes straight to the session, the rest to the host's
+    FastAPI app (health, readiness, metrics, lifespan)."""
+
+    def __init__(self, api: FastAPI) -> None:
+        self.api = api
+
+    @property
+    def gateway(self) -> Gateway:
+        """This process's gateway (made by the host's `on_start`)."""
+        gateway: Gateway = self.api.state.host.state.gateway
+        return gateway
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope.get("path") == WS_PATH:
+            await serve_websocket(self.gateway, scope, receive, send)
+            return
+        await self.api(scope, receive, send)

@@ -1,112 +1,54 @@
-"""Client frame parsing and validation (api-v1 §6) and server frame encoding.
+"""Client frames (api-v1 §6) parsed into the generated contract structs, and server frames encoded
+from theirs.
 
-Parsing never raises: it returns either a typed frame or a `FrameError` that maps one-to-one onto
-the `error` frame the client receives, so the connection can stay open after a bad frame.
+Parsing never raises: it returns either a contract struct or a `FrameError` that maps one-to-one
+onto the `error` frame the client receives, so the connection can stay open after a bad frame.
+The contract (`chat_contracts.decode`) does the validation; this module only chooses the struct
+from the frame's `type`, adds the gateway's own limits and turns a refusal into its error code.
 """
 
 from __future__ import annotations
 
+import typing
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Any, cast
 
-import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+import msgspec
+from chat_contracts import ContractError, Problem, contract_of, decode, encode, types
 from websockets.frames import Frame, Opcode
 
-MAX_TEXT_CODE_POINTS = 4000
-MAX_PRESENCE_SUBSCRIPTIONS = 500
-
-
-class _Frame(BaseModel):
-    # Unknown fields are ignored: clients may be newer than this gateway (additive v1 changes).
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class AuthFrame(_Frame):
-    type: Literal["auth"]
-    token: Annotated[str, Field(min_length=1, max_length=8192)]
-
-
-class AuthRefreshFrame(_Frame):
-    type: Literal["auth.refresh"]
-    token: Annotated[str, Field(min_length=1, max_length=8192)]
-
-
-class MessageSendFrame(_Frame):
-    type: Literal["message.send"]
-    client_msg_id: uuid.UUID
-    room_id: uuid.UUID
-    # Length and whitespace rules are checked after parsing so they get their own error codes.
-    text: Annotated[str, Field(strict=True)]
-
-
-class TypingFrame(_Frame):
-    type: Literal["typing"]
-    room_id: uuid.UUID
-
-
-class ReadFrame(_Frame):
-    type: Literal["read"]
-    room_id: uuid.UUID
-    seq: Annotated[int, Field(strict=True, ge=1, le=2**63 - 1)]  # seqs start at 1
-
-
-class PresenceSetFrame(_Frame):
-    type: Literal["presence.set"]
-    status: Literal["online", "away"]
-
-
-class PresenceSubscribeFrame(_Frame):
-    type: Literal["presence.subscribe"]
-    user_ids: Annotated[list[uuid.UUID], Field(max_length=MAX_PRESENCE_SUBSCRIPTIONS)]
-
-    @field_validator("user_ids")
-    @classmethod
-    def _unique(cls, value: list[uuid.UUID]) -> list[uuid.UUID]:
-        # The contract says uniqueItems; a repeated id is a client bug worth reporting.
-        if len(set(value)) != len(value):
-            raise ValueError("user ids must not repeat")
-        return value
-
-
-class PingFrame(_Frame):
-    type: Literal["ping"]
-
-
+ErrorCode = types.ErrorCode
 ClientFrame = (
-    AuthFrame
-    | AuthRefreshFrame
-    | MessageSendFrame
-    | TypingFrame
-    | ReadFrame
-    | PresenceSetFrame
-    | PresenceSubscribeFrame
-    | PingFrame
+    types.WsClientAuthV1
+    | types.WsClientAuthRefreshV1
+    | types.WsClientMessageSendV1
+    | types.WsClientTypingV1
+    | types.WsClientReadV1
+    | types.WsClientPresenceSetV1
+    | types.WsClientPresenceSubscribeV1
+    | types.WsClientPingV1
 )
+CLIENT_FRAMES: tuple[type[ClientFrame], ...] = typing.get_args(ClientFrame)
 
-_MODELS: dict[str, type[_Frame]] = {
-    "auth": AuthFrame,
-    "auth.refresh": AuthRefreshFrame,
-    "message.send": MessageSendFrame,
-    "typing": TypingFrame,
-    "read": ReadFrame,
-    "presence.set": PresenceSetFrame,
-    "presence.subscribe": PresenceSubscribeFrame,
-    "ping": PingFrame,
-}
 
-ErrorCode = Literal[
-    "bad_request",
-    "unauthorized",
-    "not_a_member",
-    "message_too_long",
-    "client_msg_id_reused",
-    "rate_limited",
-    "unavailable",
-    "internal",
-]
+def frame_type(struct: type[msgspec.Struct]) -> str:
+    """The `type` field a frame struct carries (its `Literal`)."""
+    (value,) = typing.get_args(typing.get_type_hints(struct)["type"])
+    return str(value)
+
+
+_BY_TYPE: dict[str, type[ClientFrame]] = {frame_type(s): s for s in CLIENT_FRAMES}
+_CONTRACTS: dict[str, str] = {t: contract_of(s) for t, s in _BY_TYPE.items()}
+MESSAGE_SEND = frame_type(types.WsClientMessageSendV1)
+_TEXT = msgspec.inspect.type_info(types.MessageText)
+assert isinstance(_TEXT, msgspec.inspect.StrType)
+MAX_TEXT_CODE_POINTS = _TEXT.max_length
+# The gateway's own limits on top of the contract: a token longer than any we issue, and a
+# read position beyond what message-service stores (PostgreSQL bigint).
+MAX_TOKEN_CHARS = 8192
+MAX_SEQ = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,16 +60,96 @@ class FrameError:
     ref: str | None
 
 
-def _describe(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors(include_url=False):
-        field = ".".join(str(p) for p in err["loc"] if p != "type") or "frame"
-        if err["type"] == "missing":
-            parts.append(f"the field '{field}' is missing")
-        elif err["type"].startswith("uuid"):
-            parts.append(f"'{field}' must be a UUID string")
-        else:
-            parts.append(f"'{field}': {err['msg']}")
+class _Head(msgspec.Struct):
+    """Just the `type` of a frame: chooses the contract struct for the real decode."""
+
+    type: str
+
+
+_HEAD = msgspec.json.Decoder(_Head)
+
+# The frontend's heartbeat exactly as it sends it (the protocol's own fast path matches it too).
+PING_TEXT = '{"type":"ping"}'
+PING_BYTES = PING_TEXT.encode()
+_PING = types.WsClientPingV1(type="ping")  # frozen, so one instance serves every socket
+
+
+def parse_frame(raw: str | bytes) -> ClientFrame | FrameError:
+    """Decode and validate one client frame."""
+    if raw in (PING_TEXT, PING_BYTES):
+        # The frontend's heartbeat, every heartbeat_s on every idle socket: skip the decoder.
+        return _PING
+    head = _frame_head(raw)
+    if isinstance(head, FrameError):
+        return head
+    contract = _CONTRACTS.get(head)
+    if contract is None:
+        return FrameError("bad_request", f"The frame type '{head[:64]}' is not known.", head[:64])
+    try:
+        frame = cast(ClientFrame, decode(contract, raw))
+    except ContractError as exc:
+        return _refusal(head, raw, exc.problems)
+    return _gateway_limits(frame)
+
+
+def ref_of(frame: ClientFrame) -> str:
+    """The `ref` of an answer to a parsed frame: its client_msg_id, else its type."""
+    if isinstance(frame, types.WsClientMessageSendV1):
+        return frame.client_msg_id.lower()
+    return frame.type
+
+
+def _frame_head(raw: str | bytes) -> str | FrameError:
+    try:
+        return _HEAD.decode(raw).type
+    except msgspec.ValidationError:
+        pass  # JSON, but not an object with a string `type`: say which
+    except msgspec.DecodeError:
+        return FrameError("bad_request", "The frame is not valid JSON.", None)
+    if not isinstance(msgspec.json.decode(raw), dict):
+        return FrameError("bad_request", "A frame must be a JSON object with a 'type'.", None)
+    return FrameError("bad_request", "A frame must have a string field 'type'.", None)
+
+
+def _refusal(kind: str, raw: str | bytes, problems: tuple[Problem, ...]) -> FrameError:
+    """The error code and words for a frame its contract refused."""
+    if kind != MESSAGE_SEND:
+        return FrameError("bad_request", _describe(problems), kind)
+    obj: dict[str, Any] = msgspec.json.decode(raw)
+    ref = _message_ref(obj)
+    text = obj.get("text")
+    # The text rules get their own answers, but only when the text is the frame's one fault.
+    if isinstance(text, str) and all(p.path == "$.text" for p in problems):
+        if any(p.keyword == "maxLength" for p in problems):
+            return FrameError(
+                "message_too_long",
+                f"A message can have at most {MAX_TEXT_CODE_POINTS} characters "
+                f"(this one has {len(text)}).",
+                ref,
+            )
+        return FrameError(
+            "bad_request", "A message needs at least one character that is not a space.", ref
+        )
+    return FrameError("bad_request", _describe(problems), ref)
+
+
+def _gateway_limits(frame: ClientFrame) -> ClientFrame | FrameError:
+    if isinstance(frame, types.WsClientReadV1) and frame.seq > MAX_SEQ:
+        return FrameError("bad_request", f"This frame is not valid: seq: above {MAX_SEQ}.", "read")
+    if (
+        isinstance(frame, types.WsClientAuthV1 | types.WsClientAuthRefreshV1)
+        and len(frame.token) > MAX_TOKEN_CHARS
+    ):
+        return FrameError(
+            "bad_request",
+            f"This frame is not valid: token: longer than {MAX_TOKEN_CHARS} characters.",
+            frame.type,
+        )
+    return frame
+
+
+def _describe(problems: tuple[Problem, ...]) -> str:
+    parts = [f"{p.path.removeprefix('$.')}: {p.message}" for p in problems]
     return "This frame is not valid: " + "; ".join(parts) + "."
 
 
@@ -139,52 +161,7 @@ def _message_ref(obj: dict[str, Any]) -> str:
             return str(uuid.UUID(raw))
         except ValueError:
             pass
-    return "message.send"
-
-
-# The frontend's heartbeat exactly as it sends it (the protocol's own fast path matches it too).
-PING_TEXT = '{"type":"ping"}'
-PING_BYTES = PING_TEXT.encode()
-_PING = PingFrame(type="ping")  # frozen, so one instance serves every socket
-
-
-def parse_frame(raw: str | bytes) -> ClientFrame | FrameError:
-    """Decode and validate one client frame."""
-    if raw in (PING_TEXT, PING_BYTES):
-        # The frontend's heartbeat, every heartbeat_s on every idle socket: skip the decoder.
-        return _PING
-    try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return FrameError("bad_request", "The frame is not valid JSON.", None)
-    if not isinstance(obj, dict):
-        return FrameError("bad_request", "A frame must be a JSON object with a 'type'.", None)
-    frame_type = obj.get("type")
-    if not isinstance(frame_type, str):
-        return FrameError("bad_request", "A frame must have a string field 'type'.", None)
-    model = _MODELS.get(frame_type)
-    if model is None:
-        return FrameError(
-            "bad_request", f"The frame type '{frame_type[:64]}' is not known.", frame_type[:64]
-        )
-    ref = _message_ref(obj) if frame_type == "message.send" else frame_type
-    try:
-        frame = model.model_validate(obj)
-    except ValidationError as exc:
-        return FrameError("bad_request", _describe(exc), ref)
-    if isinstance(frame, MessageSendFrame):
-        if len(frame.text) > MAX_TEXT_CODE_POINTS:
-            return FrameError(
-                "message_too_long",
-                f"A message can have at most {MAX_TEXT_CODE_POINTS} characters "
-                f"(this one has {len(frame.text)}).",
-                ref,
-            )
-        if not frame.text or frame.text.isspace():
-            return FrameError(
-                "bad_request", "A message needs at least one character that is not a space.", ref
-            )
-    return frame  # type: ignore[return-value]
+    return MESSAGE_SEND
 
 
 # --- server frames ----------------------------------------------------------------------------
@@ -195,9 +172,9 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def encode(frame: dict[str, Any]) -> str:
+def encode_frame(frame: msgspec.Struct) -> str:
     """Encode a server frame once; the same str is written to every recipient."""
-    return orjson.dumps(frame).decode()
+    return encode(frame).decode()
 
 
 def encode_text_frame(data: bytes) -> bytes:
@@ -207,23 +184,25 @@ def encode_text_frame(data: bytes) -> bytes:
 
 
 def error_frame(error: FrameError) -> str:
-    return encode({"type": "error", "code": error.code, "message": error.message, "ref": error.ref})
+    return encode_frame(
+        types.WsServerErrorV1(type="error", code=error.code, message=error.message, ref=error.ref)
+    )
 
 
 def ready_frame(
     *, user_id: str, session_id: str, connection_id: str, heartbeat_s: int, now: datetime
 ) -> str:
-    return encode(
-        {
-            "type": "ready",
-            "user_id": user_id,
-            "session_id": session_id,
-            "connection_id": connection_id,
-            "heartbeat_s": heartbeat_s,
-            "server_time": rfc3339(now),
-        }
+    return encode_frame(
+        types.WsServerReadyV1(
+            type="ready",
+            user_id=user_id,
+            session_id=session_id,
+            connection_id=connection_id,
+            heartbeat_s=heartbeat_s,
+            server_time=rfc3339(now),
+        )
     )
 
 
-PONG = encode({"type": "pong"})
-RESYNC = encode({"type": "resync"})
+PONG = encode_frame(types.WsServerPongV1(type="pong"))
+RESYNC = encode_frame(types.WsServerResyncV1(type="resync"))

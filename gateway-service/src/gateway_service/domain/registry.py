@@ -10,13 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from chat_contracts import names
+
 
 def room_key(room_id: str) -> str:
-    return f"room.{room_id}.#"
+    """The binding that brings every event of a room (`room.<id>.<type>`)."""
+    return names.room_key(room_id, "#")
 
 
 def user_key(user_id: str) -> str:
-    return f"user.{user_id}.#"
+    """The binding that brings every event for a user (`user.<id>.<type>`)."""
+    return names.user_key(user_id, "#")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +37,6 @@ class ConnectionInfo:
     connection_id: str
     user_id: str
     session_id: str
-    status: str = "online"
 
 
 @dataclass
@@ -79,9 +82,6 @@ class Registry:
         self._discard(self.session_connections, info.session_id, connection_id)
         info.session_id = session_id
         self.session_connections.setdefault(session_id, set()).add(connection_id)
-
-    def set_status(self, connection_id: str, status: str) -> None:
-        self.connections[connection_id].status = status
 
     # --- rooms ---------------------------------------------------------------------------------
 

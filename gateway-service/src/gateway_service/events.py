@@ -1,0 +1,142 @@
+"""What each event on the gateway queue does: turn it into frames for local sockets (each
+encoded once for all recipients), or change what the gateway listens to.
+
+Handlers take the delivery's envelope; its body is the contract struct, decoded and validated by
+the runtime's consumer. `handlers(gw)` is the table the gateway's consumer dispatches on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
+from typing import Any
+
+from chat_contracts import names, types
+from chat_runtime.messaging import Envelope, Handler
+
+from gateway_service.domain.frames import encode_frame
+from gateway_service.hub import Gateway
+
+
+def _ack_pending(gw: Gateway, message: types.Message, client_msg_id: str) -> None:
+    connection_id = gw.pending.pop(message.sender_id, client_msg_id)
+    if connection_id is not None:
+        ack = types.WsServerMessageAckV1(
+            type="message.ack", client_msg_id=client_msg_id, message=message
+        )
+        gw.deliver([connection_id], encode_frame(ack))
+
+
+async def on_message_created(gw: Gateway, envelope: Envelope[types.MessageCreatedV1]) -> None:
+    message = envelope.body.message
+    _ack_pending(gw, message, message.client_msg_id)
+    frame = encode_frame(types.WsServerMessageNewV1(type="message.new", message=message))
+    gw.deliver(gw.registry.room_connections(message.room_id), frame)
+
+
+async def on_message_accepted(gw: Gateway, envelope: Envelope[types.MessageAcceptedV1]) -> None:
+    _ack_pending(gw, envelope.body.message, envelope.body.client_msg_id)
+
+
+async def on_message_rejected(gw: Gateway, envelope: Envelope[types.MessageRejectedV1]) -> None:
+    body = envelope.body
+    frame = types.WsServerErrorV1(
+        type="error",
+        code=body.code,
+        message=body.message or "The message was refused.",
+        ref=body.client_msg_id,
+    )
+    connection_id = gw.pending.pop(body.sender_id, body.client_msg_id)
+    # Without a waiting connection (it reconnected meanwhile) every tab of the sender hears it.
+    targets = [connection_id] if connection_id else gw.registry.connections_of_user(body.sender_id)
+    gw.deliver(targets, encode_frame(frame))
+
+
+def _others_in_room(gw: Gateway, room_id: str, excluded_user: str) -> Iterable[str]:
+    excluded = set(gw.registry.connections_of_user(excluded_user))
+    return (c for c in gw.registry.room_connections(room_id) if c not in excluded)
+
+
+def _member_joined(room_id: str, user_id: str) -> str:
+    return encode_frame(
+        types.WsServerRoomMemberJoinedV1(
+            type="room.member_joined", room_id=room_id, user_id=user_id
+        )
+    )
+
+
+def _member_left(room_id: str, user_id: str) -> str:
+    return encode_frame(
+        types.WsServerRoomMemberLeftV1(type="room.member_left", room_id=room_id, user_id=user_id)
+    )
+
+
+async def on_member_joined(gw: Gateway, envelope: Envelope[types.MemberJoinedV1]) -> None:
+    room_id, user_id = envelope.body.room_id, envelope.body.user_id
+    # The joining user's own sockets hear it through `room.joined.v1` (user scope).
+    gw.deliver(_others_in_room(gw, room_id, user_id), _member_joined(room_id, user_id))
+
+
+async def on_member_left(gw: Gateway, envelope: Envelope[types.MemberLeftV1]) -> None:
+    room_id, user_id = envelope.body.room_id, envelope.body.user_id
+    gw.deliver(_others_in_room(gw, room_id, user_id), _member_left(room_id, user_id))
+
+
+async def on_room_joined(gw: Gateway, envelope: Envelope[types.RoomJoinedV1]) -> None:
+    user_id, room_id = envelope.body.user_id, envelope.body.room_id
+    if not gw.registry.connections_of_user(user_id):
+        return
+    await gw.join_room(user_id, room_id)  # bound before the client hears about it
+    gw.deliver(gw.registry.connections_of_user(user_id), _member_joined(room_id, user_id))
+
+
+async def on_room_left(gw: Gateway, envelope: Envelope[types.RoomLeftV1]) -> None:
+    user_id, room_id = envelope.body.user_id, envelope.body.room_id
+    if not gw.registry.connections_of_user(user_id):
+        return
+    gw.leave_room(user_id, room_id)
+    gw.deliver(gw.registry.connections_of_user(user_id), _member_left(room_id, user_id))
+
+
+async def on_read(gw: Gateway, envelope: Envelope[types.ReadV1]) -> None:
+    body = envelope.body
+    frame = types.WsServerReadV1(
+        type="read", room_id=body.room_id, user_id=body.user_id, seq=body.seq
+    )
+    gw.deliver(gw.registry.room_connections(body.room_id), encode_frame(frame))
+
+
+async def on_typing(gw: Gateway, envelope: Envelope[types.TypingV1]) -> None:
+    room_id, user_id = envelope.body.room_id, envelope.body.user_id
+    frame = types.WsServerTypingV1(type="typing", room_id=room_id, user_id=user_id)
+    gw.deliver(_others_in_room(gw, room_id, user_id), encode_frame(frame))
+
+
+async def on_presence_changed(gw: Gateway, envelope: Envelope[types.PresenceChangedV1]) -> None:
+    body = envelope.body
+    subscribers = gw.subscriptions.subscribers(body.user_id)
+    if not subscribers:
+        return
+    frame = types.WsServerPresenceV1(
+        type="presence", user_id=body.user_id, status=body.status, last_seen_at=body.last_seen_at
+    )
+    gw.deliver(subscribers, encode_frame(frame))
+
+
+EVENT_HANDLERS: dict[str, Callable[[Gateway, Envelope[Any]], Awaitable[None]]] = {
+    names.MESSAGE_CREATED_V1: on_message_created,
+    names.MESSAGE_ACCEPTED_V1: on_message_accepted,
+    names.MESSAGE_REJECTED_V1: on_message_rejected,
+    names.MEMBER_JOINED_V1: on_member_joined,
+    names.MEMBER_LEFT_V1: on_member_left,
+    names.ROOM_JOINED_V1: on_room_joined,
+    names.ROOM_LEFT_V1: on_room_left,
+    names.READ_V1: on_read,
+    names.TYPING_V1: on_typing,
+    names.PRESENCE_CHANGED_V1: on_presence_changed,
+}
+
+
+def handlers(gw: Gateway) -> dict[str, Handler]:
+    """The handler table of the gateway queue, bound to this process's gateway."""
+    return {type_name: partial(fn, gw) for type_name, fn in EVENT_HANDLERS.items()}

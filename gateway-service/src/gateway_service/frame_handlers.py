@@ -1,0 +1,133 @@
+"""What each client frame does once the socket is signed in: one function per frame struct,
+looked up in `FRAME_HANDLERS` by the parsed frame's class.
+
+Each gets the gateway, the session and the frame, and answers the client through the session's
+output when it has something to say (errors, `pong`). Ids from the client are matched in their
+canonical lower-case form (the contract accepts either case).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from chat_contracts import names, types
+from chat_runtime.messaging import shard_of
+
+from gateway_service import authenticator
+from gateway_service.domain import frames as f
+from gateway_service.hub import Gateway
+from gateway_service.ports import SessionPort, Unavailable
+
+FrameHandler = Callable[[Gateway, SessionPort, Any], Awaitable[None]]
+
+
+async def on_ping(gw: Gateway, session: SessionPort, frame: types.WsClientPingV1) -> None:
+    await session.output.reply(f.PONG)
+
+
+async def on_message_send(
+    gw: Gateway, session: SessionPort, frame: types.WsClientMessageSendV1
+) -> None:
+    room_id = frame.room_id.lower()
+    client_msg_id = frame.client_msg_id.lower()
+    if not await _is_member(gw, session, room_id, client_msg_id):
+        return
+    # Recorded before publishing: the created event can beat the publisher confirm.
+    gw.pending.add(session.user_id, client_msg_id, session.connection_id, gw.clock())
+    command = types.MessageSendV1(
+        client_msg_id=client_msg_id,
+        room_id=room_id,
+        sender_id=session.user_id,
+        session_id=session.session_id,
+        text=frame.text,
+        gateway_id=gw.gateway_id,
+        connection_id=session.connection_id,
+    )
+    try:
+        await gw.bus.publish_command(
+            names.send_routing_key(shard_of(room_id, gw.settings.send_shards)), command
+        )
+    except Unavailable:
+        gw.pending.pop(session.user_id, client_msg_id)
+        session.output.send_error(
+            "unavailable", "The message could not be sent; retry it.", client_msg_id
+        )
+
+
+async def on_typing(gw: Gateway, session: SessionPort, frame: types.WsClientTypingV1) -> None:
+    room_id = frame.room_id.lower()
+    if not gw.registry.is_member(session.user_id, room_id):
+        return  # ignored silently (api-v1 §6)
+    # Transient by design: a lost typing signal does not matter, so no confirm.
+    with contextlib.suppress(Unavailable):
+        await gw.bus.publish_event(
+            names.room_key(room_id, names.TYPING_V1),
+            types.TypingV1(room_id=room_id, user_id=session.user_id),
+            transient=True,
+        )
+
+
+async def on_read(gw: Gateway, session: SessionPort, frame: types.WsClientReadV1) -> None:
+    room_id = frame.room_id.lower()
+    if not await _is_member(gw, session, room_id, frame.type):
+        return
+    try:
+        await gw.bus.publish_command(
+            names.read_routing_key(shard_of(room_id, gw.settings.send_shards)),
+            types.RoomReadV1(room_id=room_id, user_id=session.user_id, seq=frame.seq),
+        )
+    except Unavailable:
+        session.output.send_error(
+            "unavailable", "The read position could not be saved.", frame.type
+        )
+
+
+async def on_presence_set(
+    gw: Gateway, session: SessionPort, frame: types.WsClientPresenceSetV1
+) -> None:
+    session.status = frame.status
+    await gw.presence.status_changed(session)
+
+
+async def on_presence_subscribe(
+    gw: Gateway, session: SessionPort, frame: types.WsClientPresenceSubscribeV1
+) -> None:
+    gw.subscriptions.replace(session.connection_id, (u.lower() for u in frame.user_ids))
+
+
+async def on_auth_refresh(
+    gw: Gateway, session: SessionPort, frame: types.WsClientAuthRefreshV1
+) -> None:
+    await authenticator.refresh(gw, session, frame)
+
+
+async def on_auth(gw: Gateway, session: SessionPort, frame: types.WsClientAuthV1) -> None:
+    session.output.send_error("bad_request", "This socket is already authenticated.", frame.type)
+
+
+FRAME_HANDLERS: dict[type[f.ClientFrame], FrameHandler] = {
+    types.WsClientPingV1: on_ping,
+    types.WsClientMessageSendV1: on_message_send,
+    types.WsClientTypingV1: on_typing,
+    types.WsClientReadV1: on_read,
+    types.WsClientPresenceSetV1: on_presence_set,
+    types.WsClientPresenceSubscribeV1: on_presence_subscribe,
+    types.WsClientAuthRefreshV1: on_auth_refresh,
+    types.WsClientAuthV1: on_auth,
+}
+
+
+async def _is_member(gw: Gateway, session: SessionPort, room_id: str, ref: str) -> bool:
+    """Membership check for a frame; answers the client itself when the answer is no."""
+    try:
+        if await gw.confirm_membership(session.user_id, room_id):
+            return True
+    except Unavailable:
+        session.output.send_error(
+            "unavailable", "Room membership cannot be checked now; retry.", ref
+        )
+        return False
+    session.output.send_error("not_a_member", "You are not a member of this room.", ref)
+    return False
