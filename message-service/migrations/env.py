@@ -6,7 +6,7 @@ import asyncio
 
 from alembic import context
 from message_service.settings import MessageSettings
-from message_service.store import metadata
+from message_service.store.tables import metadata
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine

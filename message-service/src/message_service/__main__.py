@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import uvicorn
+from chat_runtime.host import serve
 
+from message_service.bootstrap import build
 from message_service.settings import MessageSettings
 
 
 def main() -> None:
     settings = MessageSettings()
-    uvicorn.run(
-        "message_service.app:build",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        # Graceful shutdown: let in-flight batches commit before the process exits.
-        timeout_graceful_shutdown=20,
-        log_config=None,
-        proxy_headers=False,
-    )
+    serve(settings, lambda: build(settings).app)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,15 @@
-"""Wire shapes (api-v1 `room` and `message` objects) built from domain values."""
+"""api-v1 `message` and `room` objects built from domain values.
+
+The `message` object is the contract's `Message` struct: events carry it as is, and REST
+returns the same fields (`message_json`), so both serialise it one way."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+
+import msgspec
+from chat_contracts import types
 
 from message_service.domain.model import Message, RoomView
 
@@ -13,17 +19,23 @@ def timestamp(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def message_struct(message: Message) -> types.Message:
+    return types.Message(
+        id=str(message.id),
+        room_id=str(message.room_id),
+        seq=message.seq,
+        kind=message.kind,
+        sender_id=str(message.sender_id),
+        text=message.text,
+        client_msg_id=str(message.client_msg_id),
+        created_at=timestamp(message.created_at),
+    )
+
+
 def message_json(message: Message) -> dict[str, Any]:
-    return {
-        "id": str(message.id),
-        "room_id": str(message.room_id),
-        "seq": message.seq,
-        "kind": message.kind,
-        "sender_id": str(message.sender_id),
-        "text": message.text,
-        "client_msg_id": str(message.client_msg_id),
-        "created_at": timestamp(message.created_at),
-    }
+    """The REST body of a message: the same fields, in the same order, as the struct."""
+    body: dict[str, Any] = msgspec.to_builtins(message_struct(message))
+    return body
 
 
 def room_json(view: RoomView) -> dict[str, Any]:

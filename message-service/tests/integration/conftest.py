@@ -16,12 +16,15 @@ import httpx
 import orjson
 import pytest
 import pytest_asyncio
+from chat_contracts import names, types
+from chat_runtime.host import HostContext
+from chat_runtime.messaging import Broker, OutgoingMessage
 from chat_runtime.testing import temporary_database, temporary_vhost
 from chat_runtime.tokens import AccessClaims, InvalidToken
 from fastapi import FastAPI
-from message_service import store
-from message_service.app import create_app
+from message_service.bootstrap import build
 from message_service.settings import MessageSettings
+from message_service.store import user_directory
 
 SHARDS = 2
 
@@ -90,7 +93,7 @@ async def event_spy(amqp: str, *, dead: bool = False) -> AsyncIterator[EventSpy]
     try:
         channel = await connection.channel()
         queue = await channel.declare_queue(exclusive=True)
-        await queue.bind("chat.events", routing_key="#")
+        await queue.bind(names.EXCHANGE_EVENTS, routing_key="#")
 
         async def on_event(message: aio_pika.abc.AbstractIncomingMessage) -> None:
             async with message.process():
@@ -101,7 +104,7 @@ async def event_spy(amqp: str, *, dead: bool = False) -> AsyncIterator[EventSpy]
 
         await queue.consume(on_event)
         for shard in range(SHARDS if dead else 0):
-            dead_queue = await channel.get_queue(f"message-service.send.{shard}.dead")
+            dead_queue = await channel.get_queue(names.dead_queue(names.send_queue(shard)))
 
             async def on_dead(message: aio_pika.abc.AbstractIncomingMessage) -> None:
                 async with message.process():
@@ -124,6 +127,16 @@ class Stack:
 
     auth = staticmethod(auth)
 
+    @property
+    def host(self) -> HostContext:
+        host: HostContext = self.app.state.host
+        return host
+
+    @property
+    def broker(self) -> Broker:
+        assert self.host.broker is not None
+        return self.host.broker
+
     async def register_user(self, username: str | None = None) -> uuid.UUID:
         return await register_user(self, username)
 
@@ -140,11 +153,14 @@ class Stack:
 
 
 @asynccontextmanager
-async def stack_for(db: str, amqp: str, *, with_bus: bool = True) -> AsyncIterator[Stack]:
-    """The app with its lifespan running; `with_bus=False`: REST only, events stay in the outbox."""
-    app = create_app(make_settings(db, amqp), verifier=FakeVerifier(), with_bus=with_bus)
+async def stack_for(db: str, amqp: str, *, connect_bus: bool = True) -> AsyncIterator[Stack]:
+    """The app with its lifespan running and its consumers started; `connect_bus=False`: REST only,
+    events stay in the outbox."""
+    app = build(make_settings(db, amqp), verifier=FakeVerifier(), connect_bus=connect_bus).app
     async with AsyncExitStack() as stack:
         client = await stack.enter_async_context(running(app))
+        if connect_bus:
+            await asyncio.wait_for(app.state.host.bus_ready.wait(), 30)
         spy = await stack.enter_async_context(event_spy(amqp))
         yield Stack(client, spy, app, db, amqp)
 
@@ -172,20 +188,17 @@ async def publish_registration(
 ) -> None:
     """Publish auth.user.registered.v1 as auth-service would."""
     name = username or f"u{user_id.hex[:8]}"
-    broker = stack.app.state.runtime.broker
-    await broker.publish(
-        "chat.events",
-        "auth.user.registered.v1",
-        "auth.user.registered.v1",
-        {
-            "user": {
-                "id": str(user_id),
-                "username": name,
-                "display_name": name.title(),
-                "created_at": "2026-11-26T15:04:05.123Z",
-            }
-        },
+    user = types.User(
+        id=str(user_id),
+        username=name,
+        display_name=name.title(),
+        created_at="2026-11-26T15:04:05.123Z",
     )
+    event = types.AuthUserRegisteredV1(user=user)
+    result = await stack.broker.publish(
+        names.EXCHANGE_EVENTS, OutgoingMessage.of(names.AUTH_USER_REGISTERED_V1, event)
+    )
+    result.raise_first()
 
 
 async def register_user(stack: Stack, username: str | None = None) -> uuid.UUID:
@@ -194,8 +207,8 @@ async def register_user(stack: Stack, username: str | None = None) -> uuid.UUID:
     await publish_registration(stack, user_id, username)
     for _ in range(200):
         # The directory has no event of its own to await; poll the table briefly.
-        async with stack.app.state.sessions() as session:
-            if await store.get_usernames(session, [user_id]):
+        async with stack.host.require_sessions()() as session:
+            if await user_directory.get_usernames(session, [user_id]):
                 return user_id
         await asyncio.sleep(0.02)
     raise AssertionError("user was not recorded")

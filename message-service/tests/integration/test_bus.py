@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from chat_runtime.messaging import EXCHANGE_COMMANDS, shard_of
+from chat_contracts import names, types
+from chat_runtime.messaging import OutgoingMessage, shard_of
 from chat_runtime.testing import temporary_database
-from message_service import services, store
+from message_service.services import directory, sending
+from message_service.store import UnitOfWork, tables
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -23,30 +26,29 @@ async def publish_send(
     s: Any, room: str, sender: uuid.UUID, text: str = "hi", cmid: str | None = None
 ) -> str:
     cmid = cmid or str(uuid.uuid4())
-    await s.app.state.runtime.broker.publish(
-        EXCHANGE_COMMANDS,
-        f"message.send.v1.{shard_of(room, SHARDS)}",
-        "message.send.v1",
-        {
-            "client_msg_id": cmid,
-            "room_id": room,
-            "sender_id": str(sender),
-            "session_id": str(uuid.uuid4()),
-            "text": text,
-            "gateway_id": str(uuid.uuid4()),
-            "connection_id": str(uuid.uuid4()),
-        },
-        mandatory=True,
+    command = types.MessageSendV1(
+        client_msg_id=cmid,
+        room_id=room,
+        sender_id=str(sender),
+        session_id=str(uuid.uuid4()),
+        text=text,
+        gateway_id=str(uuid.uuid4()),
+        connection_id=str(uuid.uuid4()),
     )
+    key = names.send_routing_key(shard_of(room, SHARDS))
+    result = await s.broker.publish(
+        names.EXCHANGE_COMMANDS, OutgoingMessage.of(key, command), mandatory=True
+    )
+    result.raise_first()
     return cmid
 
 
 async def stored_messages(s: Any, rooms: list[str]) -> list[Any]:
-    async with s.app.state.sessions() as session:
+    async with s.host.require_sessions()() as session:
         rows = await session.execute(
-            sa.select(store.messages)
-            .where(store.messages.c.room_id.in_([uuid.UUID(r) for r in rooms]))
-            .order_by(store.messages.c.room_id, store.messages.c.seq)
+            sa.select(tables.messages)
+            .where(tables.messages.c.room_id.in_([uuid.UUID(r) for r in rooms]))
+            .order_by(tables.messages.c.room_id, tables.messages.c.seq)
         )
         return list(rows)
 
@@ -105,6 +107,42 @@ async def until(condition: Any, timeout: float = 10.0) -> None:
             await asyncio.sleep(0.02)
 
 
+@asynccontextmanager
+async def consumer_stalled(s: Any, sender: uuid.UUID) -> AsyncIterator[None]:
+    """Stall the send consumer inside a batch (a send to a room whose row the test holds
+    locked), so that what is published meanwhile waits in its hands; on exit it is released
+    once nothing is left in the send queues: those sends then form the next batch."""
+    blocker = await member_room(s, sender)
+
+    async def nothing_ready() -> bool:
+        for shard in range(SHARDS):
+            queue = await s.broker.channel.declare_queue(names.send_queue(shard), passive=True)
+            if queue.declaration_result.message_count:
+                return False
+        return True
+
+    async with s.host.require_sessions()() as session, session.begin():
+        await session.execute(
+            sa.select(tables.rooms.c.id)
+            .where(tables.rooms.c.id == uuid.UUID(blocker))
+            .with_for_update()
+        )
+        await publish_send(s, blocker, sender, "first")
+
+        async def consumer_waits_for_the_lock() -> bool:
+            waiting = await session.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND datname = current_database()"
+                )
+            )
+            return bool(waiting.scalar_one())
+
+        await until(consumer_waits_for_the_lock)
+        yield
+        await until(nothing_ready)  # every send is in the consumer's hands
+
+
 async def test_one_transaction_commits_sends_from_several_shards(ms_bus: Any) -> None:
     """Group commit: sends waiting in different shard queues go into the same transaction.
 
@@ -118,44 +156,14 @@ async def test_one_transaction_commits_sends_from_several_shards(ms_bus: Any) ->
         room = await member_room(s, alice)
         by_shard[shard_of(room, SHARDS)].append(room)
     rooms = by_shard[0][:2] + by_shard[1][:2]
-    blocker = await member_room(s, alice)
-    broker = s.app.state.runtime.broker
-
-    async def nothing_ready() -> bool:
-        for shard in range(SHARDS):
-            queue = await broker.channel.declare_queue(
-                f"message-service.send.{shard}", passive=True
-            )
-            if queue.declaration_result.message_count:
-                return False
-        return True
-
-    async with s.app.state.sessions() as session, session.begin():
-        await session.execute(
-            sa.select(store.rooms.c.id)
-            .where(store.rooms.c.id == uuid.UUID(blocker))
-            .with_for_update()
-        )
-        await publish_send(s, blocker, alice, "first")
-
-        async def consumer_waits_for_the_lock() -> bool:
-            waiting = await session.execute(
-                sa.text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                    " AND datname = current_database()"
-                )
-            )
-            return bool(waiting.scalar_one())
-
-        await until(consumer_waits_for_the_lock)
+    async with consumer_stalled(s, alice):
         cmids = [await publish_send(s, rooms[i % 4], alice, f"g{i}") for i in range(20)]
-        await until(nothing_ready)  # every send is in the consumer's hands
     await s.spy.wait_for(lambda spy: len(created_in(s)) >= 21, timeout=30)
 
-    async with s.app.state.sessions() as session:
+    async with s.host.require_sessions()() as session:
         inserted_by = await session.scalars(
             sa.select(sa.literal_column("xmin::text")).where(
-                store.messages.c.client_msg_id.in_([uuid.UUID(c) for c in cmids])
+                tables.messages.c.client_msg_id.in_([uuid.UUID(c) for c in cmids])
             )
         )
         transactions = set(inserted_by)
@@ -209,15 +217,13 @@ async def test_read_command_moves_position_and_announces_it(ms_bus: Any) -> None
     for _ in range(3):
         await publish_send(s, room, alice)
     await s.spy.wait_for(lambda spy: len(created_in(s, room)) == 3)
-    broker = s.app.state.runtime.broker
+    key = names.read_routing_key(shard_of(room, SHARDS))
     for seq in (2, 1, 9):
-        await broker.publish(
-            EXCHANGE_COMMANDS,
-            f"room.read.v1.{shard_of(room, SHARDS)}",
-            "room.read.v1",
-            {"room_id": room, "user_id": str(bob), "seq": seq},
-            mandatory=True,
+        read = types.RoomReadV1(room_id=room, user_id=str(bob), seq=seq)
+        result = await s.broker.publish(
+            names.EXCHANGE_COMMANDS, OutgoingMessage.of(key, read), mandatory=True
         )
+        result.raise_first()
     await s.spy.wait_for(lambda spy: len(spy.of(f"room.{room}.read.v1")) == 2)
     assert [e["seq"] for e in s.spy.of(f"room.{room}.read.v1")] == [2, 3]
 
@@ -226,26 +232,32 @@ async def test_membership_query(ms_bus: Any) -> None:
     s = ms_bus
     alice, bob = await s.register_user(), await s.register_user()
     rooms = {await member_room(s, alice, bob), await member_room(s, alice)}
-    broker = s.app.state.runtime.broker
-    reply = await broker.request(
-        "message-service.query", "membership.query.v1", {"user_id": str(alice)}
+    reply = await s.broker.request(
+        names.MESSAGE_QUERY_QUEUE,
+        types.MembershipQueryV1(user_id=str(alice)),
+        reply_type=types.MembershipReplyV1,
     )
-    assert reply["user_id"] == str(alice)
-    assert set(reply["room_ids"]) == rooms
-    reply = await broker.request(
-        "message-service.query", "membership.query.v1", {"user_id": str(uuid.uuid4())}
+    assert reply.user_id == str(alice)
+    assert set(reply.room_ids) == rooms
+    reply = await s.broker.request(
+        names.MESSAGE_QUERY_QUEUE,
+        types.MembershipQueryV1(user_id=str(uuid.uuid4())),
+        reply_type=types.MembershipReplyV1,
     )
-    assert reply["room_ids"] == []
+    assert reply.room_ids == []
 
 
 async def test_poison_command_is_dead_lettered_and_its_sender_told(
     ms_bus: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The poison shares a batch with good sends: they are committed and acked once (tried in
+    the batch, then alone), only the poison is requeued, and on its last delivery it is
+    dead-lettered to its `.dead` queue and its sender hears `internal`."""
     s = ms_bus
     alice = await s.register_user()
     room = await member_room(s, alice)
     poison = str(uuid.uuid4())
-    real = services.send_messages
+    real = sending.send_messages
     attempts = Counter[str]()
 
     async def flaky(session: Any, commands: Any, **kw: Any) -> Any:
@@ -255,10 +267,11 @@ async def test_poison_command_is_dead_lettered_and_its_sender_told(
             raise RuntimeError("simulated bug")
         return await real(session, commands, **kw)
 
-    monkeypatch.setattr(services, "send_messages", flaky)
-    good = [await publish_send(s, room, alice, "fine") for _ in range(2)]
-    await publish_send(s, room, alice, "poison", poison)
-    good.append(await publish_send(s, room, alice, "fine"))
+    monkeypatch.setattr(sending, "send_messages", flaky)
+    async with consumer_stalled(s, alice):
+        good = [await publish_send(s, room, alice, "fine") for _ in range(2)]
+        await publish_send(s, room, alice, "poison", poison)
+        good.append(await publish_send(s, room, alice, "fine"))
 
     await s.spy.wait_for(lambda spy: bool(spy.dead), timeout=30)
     await s.spy.wait_for(lambda spy: len(spy.of(f"user.{alice}.message.rejected.v1")) >= 1)
@@ -272,6 +285,8 @@ async def test_poison_command_is_dead_lettered_and_its_sender_told(
     rows = await stored_messages(s, [room])
     assert sorted(str(r.client_msg_id) for r in rows) == sorted(good)
     assert [r.seq for r in rows] == [1, 2, 3]
+    # Not redelivered with the poison: its batch, then alone.
+    assert [attempts[cmid] for cmid in good] == [2, 2, 2]
 
 
 async def test_database_outage_is_held_and_retried_not_dead_lettered(
@@ -281,16 +296,16 @@ async def test_database_outage_is_held_and_retried_not_dead_lettered(
     alice = await s.register_user()
     room = await member_room(s, alice)
     failures = 0
-    real_enter = store.UnitOfWork.__aenter__
+    real_enter = UnitOfWork.__aenter__
 
-    async def down_for_a_while(self: store.UnitOfWork) -> Any:
+    async def down_for_a_while(self: UnitOfWork) -> Any:
         nonlocal failures
         if failures < 4:
             failures += 1
             raise ConnectionRefusedError("simulated: database is down")
         return await real_enter(self)
 
-    monkeypatch.setattr(store.UnitOfWork, "__aenter__", down_for_a_while)
+    monkeypatch.setattr(UnitOfWork, "__aenter__", down_for_a_while)
     cmid = await publish_send(s, room, alice, "survives")
     await s.spy.wait_for(lambda spy: len(created_in(s, room)) == 1, timeout=30)
     assert failures == 4
@@ -340,18 +355,16 @@ async def test_events_left_in_the_outbox_are_published_at_start(
 ) -> None:
     """A process that committed but died before publishing: the next one publishes at start."""
     async with temporary_database("msg_outbox") as db:
-        async with ms_stack_factory(db, ms_bus.amqp, with_bus=False) as rest_only:
+        async with ms_stack_factory(db, ms_bus.amqp, connect_bus=False) as rest_only:
             alice = uuid.uuid4()
-            async with rest_only.app.state.sessions() as session, session.begin():
-                await services.record_user(
-                    session,
-                    {
-                        "id": str(alice),
-                        "username": "a" + alice.hex[:8],
-                        "display_name": "A",
-                        "created_at": "2026-11-26T15:04:05Z",
-                    },
+            async with rest_only.host.require_sessions()() as session, session.begin():
+                user = types.User(
+                    id=str(alice),
+                    username="a" + alice.hex[:8],
+                    display_name="A",
+                    created_at="2026-11-26T15:04:05Z",
                 )
+                await directory.record_user(session, user)
             room = await rest_only.room(alice)
             r = await rest_only.client.post(
                 f"/v1/rooms/{room}/messages",

@@ -1,4 +1,4 @@
-"""The Alembic migrations create exactly what store.py describes."""
+"""The Alembic migrations create exactly what store/tables.py describes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from alembic.migration import MigrationContext
 from chat_runtime.db import create_engine, run_migrations_async
 from chat_runtime.testing import temporary_database
 from message_service.settings import MessageSettings
-from message_service.store import metadata
+from message_service.store.tables import metadata
 
 pytestmark = pytest.mark.integration
 

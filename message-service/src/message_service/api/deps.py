@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Protocol
+from typing import Annotated
 from uuid import UUID
 
 from chat_runtime.db import is_infrastructure_error
+from chat_runtime.host import HostContext
 from chat_runtime.http import FieldError, Problem
 from chat_runtime.logging import get_logger
 from chat_runtime.tokens import AccessClaims, TokenVerifier, bearer_claims
@@ -20,13 +21,14 @@ from message_service.store import UnitOfWork
 log = get_logger(__name__)
 
 
-class Verifier(Protocol):
-    async def verify(self, token: str) -> AccessClaims: ...
+def _host(request: Request) -> HostContext:
+    host: HostContext = request.app.state.host
+    return host
 
 
 def _verifier(request: Request) -> TokenVerifier:
-    # Tests put a fake with the same `verify` on app.state (see create_app(verifier=...)).
-    verifier: TokenVerifier = request.app.state.verifier
+    # The host's verifier, or the fake a test gave `bootstrap.build(verifier=...)`.
+    verifier: TokenVerifier = _host(request).verifier
     return verifier
 
 
@@ -49,7 +51,8 @@ Settings = Annotated[MessageSettings, Depends(get_settings)]
 
 
 def get_uow(request: Request) -> UnitOfWork:
-    return UnitOfWork(request.app.state.sessions, request.app.state.relay)
+    host = _host(request)
+    return UnitOfWork(host.require_sessions(), host.relay)
 
 
 Uow = Annotated[UnitOfWork, Depends(get_uow)]

@@ -8,8 +8,8 @@ from uuid import UUID
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from message_service import services
 from message_service.api.deps import CallerId, Settings, Uow
+from message_service.services import direct_rooms
 from message_service.wire import room_json
 
 router = APIRouter(prefix="/v1/dms", tags=["dms"])
@@ -24,7 +24,7 @@ async def open_direct(
     body: OpenDirect, user: CallerId, uow: Uow, settings: Settings
 ) -> dict[str, Any]:
     async with uow as session:
-        view = await services.open_direct(
+        view = await direct_rooms.open_direct(
             session, user, body.user_id, user_wait_s=settings.user_wait_s
         )
     return {"room": room_json(view)}

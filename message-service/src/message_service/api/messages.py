@@ -11,9 +11,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 
-from message_service import services
 from message_service.api.deps import CallerId, Uow
 from message_service.domain.sending import Created
+from message_service.services import reading, sending
 from message_service.wire import message_json
 
 router = APIRouter(prefix="/v1/rooms", tags=["messages"])
@@ -53,7 +53,7 @@ async def history(
             ],
         )
     async with uow as session:
-        rows, has_more = await services.history(
+        rows, has_more = await reading.history(
             session, room_id, user, after_seq=after_seq, before_seq=before_seq, limit=limit
         )
     return {"messages": [message_json(m) for m in rows], "has_more": has_more}
@@ -63,12 +63,12 @@ async def history(
 async def send(room_id: UUID, body: SendMessage, user: CallerId, uow: Uow) -> JSONResponse:
     try:
         async with uow as session:
-            outcome = await services.send_one(session, room_id, user, body.client_msg_id, body.text)
+            outcome = await sending.send_one(session, room_id, user, body.client_msg_id, body.text)
     except IntegrityError:
         # The same client_msg_id was committed concurrently by another transaction (another
         # room): decide again now that it is visible - a duplicate or client_msg_id_reused.
         async with uow as session:
-            outcome = await services.send_one(session, room_id, user, body.client_msg_id, body.text)
+            outcome = await sending.send_one(session, room_id, user, body.client_msg_id, body.text)
     status = 201 if isinstance(outcome, Created) else 200
     return JSONResponse({"message": message_json(outcome.message)}, status_code=status)
 
@@ -76,5 +76,5 @@ async def send(room_id: UUID, body: SendMessage, user: CallerId, uow: Uow) -> JS
 @router.post("/{room_id}/read", status_code=204)
 async def read(room_id: UUID, body: ReadPosition, user: CallerId, uow: Uow) -> Response:
     async with uow as session:
-        await services.mark_read_checked(session, room_id, user, body.seq)
+        await reading.mark_read_checked(session, room_id, user, body.seq)
     return Response(status_code=204)

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, field_validator
 from pydantic_core import PydanticCustomError
 
-from message_service import services, store
 from message_service.api.deps import CallerId, Settings, Uow
 from message_service.domain.text import name_problem
+from message_service.services import rooms as room_service
+from message_service.store import room_queries
 from message_service.wire import room_json, timestamp
 
 router = APIRouter(prefix="/v1/rooms", tags=["rooms"])
@@ -37,14 +38,14 @@ class AddMember(BaseModel):
 @router.post("", status_code=201)
 async def create_room(body: CreateRoom, user: CallerId, uow: Uow) -> dict[str, Any]:
     async with uow as session:
-        view = await services.create_room(session, user, body.name, body.visibility)
+        view = await room_service.create_room(session, user, body.name, body.visibility)
     return {"room": room_json(view)}
 
 
 @router.get("")
 async def my_rooms(user: CallerId, uow: Uow) -> dict[str, Any]:
     async with uow as session:
-        views = await store.rooms_of_user(session, user)
+        views = await room_queries.rooms_of_user(session, user)
     return {"rooms": [room_json(v) for v in views]}
 
 
@@ -56,14 +57,14 @@ async def public_rooms(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:
     async with uow as session:
-        views = await store.public_rooms(session, user, q.strip(), limit)
+        views = await room_queries.public_rooms(session, user, q.strip(), limit)
     return {"rooms": [room_json(v) for v in views]}
 
 
 @router.get("/{room_id}")
 async def get_room(room_id: UUID, user: CallerId, uow: Uow) -> dict[str, Any]:
     async with uow as session:
-        view = await services.get_room(session, room_id, user)
+        view = await room_service.get_room(session, room_id, user)
     return {"room": room_json(view)}
 
 
@@ -73,7 +74,7 @@ async def add_member(
 ) -> dict[str, Any]:
     invitee = body.user_id if body is not None else None
     async with uow as session:
-        view = await services.add_member(
+        view = await room_service.add_member(
             session, room_id, user, invitee, user_wait_s=settings.user_wait_s
         )
     return {"room": room_json(view)}
@@ -82,14 +83,14 @@ async def add_member(
 @router.delete("/{room_id}/members/me", status_code=204)
 async def leave(room_id: UUID, user: CallerId, uow: Uow) -> Response:
     async with uow as session:
-        await services.leave_room(session, room_id, user)
+        await room_service.leave_room(session, room_id, user)
     return Response(status_code=204)
 
 
 @router.get("/{room_id}/members")
 async def list_members(room_id: UUID, user: CallerId, uow: Uow) -> dict[str, Any]:
     async with uow as session:
-        rows = await services.list_members(session, room_id, user)
+        rows = await room_service.list_members(session, room_id, user)
     return {
         "members": [
             {"user_id": str(uid), "joined_at": timestamp(joined), "last_read_seq": read}

@@ -9,6 +9,8 @@ from uuid import UUID
 
 RoomKind = Literal["channel", "direct"]
 Visibility = Literal["public", "private"]
+# `text` in v1; the others are reserved timeline entries (api-v1 `message`).
+MessageKind = Literal["text", "edit", "delete", "system"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,7 +18,7 @@ class Message:
     id: UUID
     room_id: UUID
     seq: int
-    kind: str
+    kind: MessageKind
     sender_id: UUID
     text: str
     client_msg_id: UUID

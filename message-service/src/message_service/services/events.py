@@ -1,0 +1,96 @@
+"""The events the use cases owe, as contract structs written to the outbox in the caller's
+transaction (the relay publishes them after commit, ADR 0003)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from chat_contracts import names, types
+from chat_runtime.messaging.outbox import OutboxEvent, add_events
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from message_service import store
+from message_service.domain.sending import Created, Duplicate, Outcome, Rejected, SendCommand
+from message_service.wire import message_struct
+
+
+def membership_events(room_id: UUID, user_id: UUID, *, joined: bool) -> list[OutboxEvent]:
+    """To the room's members (`member_joined`/`member_left`) and to the user's own sessions
+    (`room.joined`/`room.left`)."""
+    room, user = str(room_id), str(user_id)
+    if joined:
+        return [
+            OutboxEvent(
+                names.room_key(room, names.MEMBER_JOINED_V1),
+                types.MemberJoinedV1(room_id=room, user_id=user),
+            ),
+            OutboxEvent(
+                names.user_key(user, names.ROOM_JOINED_V1),
+                types.RoomJoinedV1(user_id=user, room_id=room),
+            ),
+        ]
+    return [
+        OutboxEvent(
+            names.room_key(room, names.MEMBER_LEFT_V1),
+            types.MemberLeftV1(room_id=room, user_id=user),
+        ),
+        OutboxEvent(
+            names.user_key(user, names.ROOM_LEFT_V1),
+            types.RoomLeftV1(user_id=user, room_id=room),
+        ),
+    ]
+
+
+async def emit_membership(
+    session: AsyncSession, room_id: UUID, user_id: UUID, *, joined: bool
+) -> None:
+    await add_events(session, store.outbox, membership_events(room_id, user_id, joined=joined))
+
+
+def read_event(room_id: UUID, user_id: UUID, seq: int) -> OutboxEvent:
+    room = str(room_id)
+    return OutboxEvent(
+        names.room_key(room, names.READ_V1),
+        types.ReadV1(room_id=room, user_id=str(user_id), seq=seq),
+    )
+
+
+def rejected_event(cmd: SendCommand, code: types.ErrorCode, message: str) -> OutboxEvent:
+    sender = str(cmd.sender_id)
+    return OutboxEvent(
+        names.user_key(sender, names.MESSAGE_REJECTED_V1),
+        types.MessageRejectedV1(
+            client_msg_id=str(cmd.client_msg_id),
+            room_id=str(cmd.room_id),
+            sender_id=sender,
+            code=code,
+            message=message,
+        ),
+    )
+
+
+def outcome_events(cmd: SendCommand, outcome: Outcome, *, rejections: bool) -> list[OutboxEvent]:
+    """What one decided send command owes: `created`, `accepted` for a repeat, or `rejected`."""
+    if isinstance(outcome, Rejected):
+        return [rejected_event(cmd, outcome.code, outcome.detail)] if rejections else []
+    message = message_struct(outcome.message)
+    events = []
+    if isinstance(outcome, Created) or outcome.reemit_created:
+        # A duplicate re-emits `created` so a recipient who missed the first one still gets it.
+        events.append(
+            OutboxEvent(
+                names.room_key(message.room_id, names.MESSAGE_CREATED_V1),
+                types.MessageCreatedV1(message=message),
+            )
+        )
+    if isinstance(outcome, Duplicate):
+        # Only a repeat needs `accepted`: a first send is acked by the gateway on `created`, which
+        # it always receives (it binds the room before publishing). One event per message instead
+        # of two halves the outbox relay's work on the hot path.
+        events.append(
+            OutboxEvent(
+                names.user_key(message.sender_id, names.MESSAGE_ACCEPTED_V1),
+                types.MessageAcceptedV1(client_msg_id=message.client_msg_id, message=message),
+            )
+        )
+    return events

@@ -1,0 +1,84 @@
+"""Rooms and memberships: create, show, join or invite, leave, list members."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from message_service.domain import errors
+from message_service.domain.model import Room, RoomView, Visibility
+from message_service.services.access import member_room, visible_room
+from message_service.services.directory import known_users
+from message_service.services.events import emit_membership
+from message_service.store import membership_queries, room_queries
+
+
+async def create_room(
+    session: AsyncSession, user_id: UUID, name: str, visibility: Visibility
+) -> RoomView:
+    now = datetime.now(UTC)
+    room = Room(
+        id=uuid.uuid4(),
+        kind="channel",
+        name=name.strip(),
+        visibility=visibility,
+        created_by=user_id,
+        created_at=now,
+        last_seq=0,
+        last_activity_at=now,
+    )
+    await room_queries.insert_room(session, room)
+    await membership_queries.add_member(session, room.id, user_id, now)
+    await emit_membership(session, room.id, user_id, joined=True)
+    return RoomView(room, member_count=1, last_read_seq=0)
+
+
+async def get_room(session: AsyncSession, room_id: UUID, user_id: UUID) -> RoomView:
+    await visible_room(session, room_id, user_id)
+    view = await room_queries.room_view(session, room_id, user_id)
+    if view is None:
+        raise errors.RoomNotFound()
+    return view
+
+
+async def add_member(
+    session: AsyncSession,
+    room_id: UUID,
+    caller: UUID,
+    invitee: UUID | None,
+    *,
+    user_wait_s: float = 0.0,
+) -> RoomView:
+    """`invitee` None: the caller joins a public room; else a member adds someone."""
+    room, member = await visible_room(session, room_id, caller)
+    if invitee is None or invitee == caller:
+        target = caller
+        if not member and room.visibility != "public":
+            raise errors.RoomNotFound()
+    else:
+        target = invitee
+        if not member:
+            raise errors.Forbidden("Only members of a room can invite people to it.")
+        if room.kind == "direct":
+            raise errors.Forbidden("Nobody can be added to a direct conversation.")
+        if not await known_users(session, [invitee], wait_s=user_wait_s):
+            raise errors.UserNotFound()
+    if await membership_queries.add_member(session, room_id, target, datetime.now(UTC)):
+        await emit_membership(session, room_id, target, joined=True)
+    return await get_room(session, room_id, caller)
+
+
+async def leave_room(session: AsyncSession, room_id: UUID, user_id: UUID) -> None:
+    if not await membership_queries.remove_member(session, room_id, user_id):
+        raise errors.NotAMember("You are not a member of this room.")
+    await emit_membership(session, room_id, user_id, joined=False)
+
+
+async def list_members(
+    session: AsyncSession, room_id: UUID, user_id: UUID
+) -> list[tuple[UUID, datetime, int]]:
+    await member_room(session, room_id, user_id)
+    return await membership_queries.members(session, room_id)

@@ -1,0 +1,71 @@
+"""Memberships and read positions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from message_service.store.tables import memberships, rooms
+
+
+async def is_member(session: AsyncSession, room_id: UUID, user_id: UUID) -> bool:
+    stmt = sa.select(sa.literal(1)).where(
+        memberships.c.room_id == room_id, memberships.c.user_id == user_id
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
+async def add_member(session: AsyncSession, room_id: UUID, user_id: UUID, now: datetime) -> bool:
+    """Add a membership; True when it is new (False when the user already was a member)."""
+    stmt = (
+        pg.insert(memberships)
+        .values(room_id=room_id, user_id=user_id, joined_at=now, last_read_seq=0)
+        .on_conflict_do_nothing()
+        .returning(memberships.c.user_id)
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
+async def remove_member(session: AsyncSession, room_id: UUID, user_id: UUID) -> bool:
+    stmt = (
+        sa.delete(memberships)
+        .where(memberships.c.room_id == room_id, memberships.c.user_id == user_id)
+        .returning(memberships.c.user_id)
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
+async def members(session: AsyncSession, room_id: UUID) -> list[tuple[UUID, datetime, int]]:
+    stmt = (
+        sa.select(memberships.c.user_id, memberships.c.joined_at, memberships.c.last_read_seq)
+        .where(memberships.c.room_id == room_id)
+        .order_by(memberships.c.joined_at, memberships.c.user_id)
+    )
+    return [(r.user_id, r.joined_at, r.last_read_seq) for r in await session.execute(stmt)]
+
+
+async def room_ids_of_user(session: AsyncSession, user_id: UUID) -> list[UUID]:
+    stmt = sa.select(memberships.c.room_id).where(memberships.c.user_id == user_id)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def advance_read(session: AsyncSession, room_id: UUID, user_id: UUID, seq: int) -> int | None:
+    """Move a read position forward to min(seq, last_seq); return it, or None if it did not move."""
+    last_seq = sa.select(rooms.c.last_seq).where(rooms.c.id == room_id).scalar_subquery()
+    target = sa.func.least(seq, last_seq)
+    stmt = (
+        sa.update(memberships)
+        .where(
+            memberships.c.room_id == room_id,
+            memberships.c.user_id == user_id,
+            memberships.c.last_read_seq < target,
+        )
+        .values(last_read_seq=target)
+        .returning(memberships.c.last_read_seq)
+    )
+    value = (await session.execute(stmt)).scalar()
+    return int(value) if value is not None else None

@@ -1,0 +1,118 @@
+"""Rooms: insert one, look one up, and the rooms as one user sees them (api-v1 `room`)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from message_service.domain.model import Room, RoomView
+from message_service.store.tables import memberships, room_of, rooms
+
+
+def _values(room: Room) -> dict[str, Any]:
+    return {
+        "id": room.id,
+        "kind": room.kind,
+        "name": room.name,
+        "visibility": room.visibility,
+        "created_by": room.created_by,
+        "created_at": room.created_at,
+        "last_seq": room.last_seq,
+        "last_activity_at": room.last_activity_at,
+        "direct_key": room.direct_key,
+    }
+
+
+async def insert_room(session: AsyncSession, room: Room) -> None:
+    await session.execute(sa.insert(rooms).values(**_values(room)))
+
+
+async def insert_direct_room(session: AsyncSession, room: Room) -> bool:
+    """Insert a direct room unless one with the same key exists; True when this call created it."""
+    stmt = (
+        pg.insert(rooms)
+        .values(**{**_values(room), "last_seq": 0})
+        .on_conflict_do_nothing(index_elements=[rooms.c.direct_key])
+        .returning(rooms.c.id)
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
+async def get_room(
+    session: AsyncSession, room_id: UUID, *, for_update: bool = False
+) -> Room | None:
+    stmt = sa.select(rooms).where(rooms.c.id == room_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = (await session.execute(stmt)).first()
+    return room_of(row) if row else None
+
+
+async def get_direct_room(session: AsyncSession, key: str) -> Room | None:
+    row = (await session.execute(sa.select(rooms).where(rooms.c.direct_key == key))).first()
+    return room_of(row) if row else None
+
+
+def _member_count() -> Any:
+    # An alias: the outer query may join memberships itself (the caller's own row).
+    others = memberships.alias("others")
+    return (
+        sa.select(sa.func.count())
+        .select_from(others)
+        .where(others.c.room_id == rooms.c.id)
+        .correlate(rooms)
+        .scalar_subquery()
+    )
+
+
+def _read_position_of(user_id: UUID) -> Any:
+    return (
+        sa.select(memberships.c.last_read_seq)
+        .where(memberships.c.room_id == rooms.c.id, memberships.c.user_id == user_id)
+        .correlate(rooms)
+        .scalar_subquery()
+    )
+
+
+async def room_view(session: AsyncSession, room_id: UUID, user_id: UUID) -> RoomView | None:
+    stmt = sa.select(
+        rooms, _member_count().label("member_count"), _read_position_of(user_id).label("lrs")
+    ).where(rooms.c.id == room_id)
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        return None
+    return RoomView(room_of(row), row.member_count, row.lrs or 0)
+
+
+async def rooms_of_user(session: AsyncSession, user_id: UUID) -> list[RoomView]:
+    stmt = (
+        sa.select(rooms, _member_count().label("member_count"), memberships.c.last_read_seq)
+        .join(memberships, memberships.c.room_id == rooms.c.id)
+        .where(memberships.c.user_id == user_id)
+        .order_by(rooms.c.last_activity_at.desc(), rooms.c.id)
+    )
+    return [
+        RoomView(room_of(r), r.member_count, r.last_read_seq) for r in await session.execute(stmt)
+    ]
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def public_rooms(
+    session: AsyncSession, user_id: UUID, prefix: str, limit: int
+) -> list[RoomView]:
+    stmt = sa.select(
+        rooms, _member_count().label("member_count"), _read_position_of(user_id).label("lrs")
+    ).where(rooms.c.visibility == "public", rooms.c.kind == "channel")
+    if prefix:
+        stmt = stmt.where(
+            sa.func.lower(rooms.c.name).like(_escape_like(prefix.lower()) + "%", escape="\\")
+        )
+    stmt = stmt.order_by(sa.func.lower(rooms.c.name), rooms.c.id).limit(limit)
+    return [RoomView(room_of(r), r.member_count, r.lrs or 0) for r in await session.execute(stmt)]

@@ -1,0 +1,133 @@
+"""The send-batch handler's failure handling, with the transaction replaced by fakes."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any, cast
+
+import pytest
+from chat_contracts import names, types
+from chat_runtime.messaging import BatchResult, Envelope, InfrastructureError
+from message_service.domain.sending import SendCommand
+from message_service.handlers import send
+from message_service.handlers.deps import BusDeps
+
+pytestmark = pytest.mark.unit
+
+DELIVERY_LIMIT = 5
+
+
+def envelope(delivery_count: int = 0) -> Envelope[types.MessageSendV1]:
+    return Envelope(
+        type_name=names.MESSAGE_SEND_V1,
+        body=types.MessageSendV1(
+            client_msg_id=str(uuid.uuid4()),
+            room_id=str(uuid.uuid4()),
+            sender_id=str(uuid.uuid4()),
+            session_id=str(uuid.uuid4()),
+            text="hi",
+            gateway_id=str(uuid.uuid4()),
+            connection_id=str(uuid.uuid4()),
+        ),
+        message_id=str(uuid.uuid4()),
+        correlation_id=None,
+        headers={},
+        routing_key=names.send_routing_key(3),
+        delivery_count=delivery_count,
+    )
+
+
+class FakeWorld:
+    """Stands in for the database: commits batches unless they contain a poison command."""
+
+    def __init__(self, poison: set[str], infra_down: bool = False) -> None:
+        self.poison = poison
+        self.infra_down = infra_down
+        self.committed: list[list[str]] = []
+        self.told: list[str] = []
+
+    async def send(self, _: BusDeps, commands: Sequence[SendCommand]) -> None:
+        if self.infra_down:
+            raise InfrastructureError("database down")
+        ids = [str(c.client_msg_id) for c in commands]
+        if self.poison & set(ids):
+            raise RuntimeError("bug")
+        self.committed.append(ids)
+
+    async def tell(self, _: BusDeps, cmd: SendCommand) -> None:
+        self.told.append(str(cmd.client_msg_id))
+
+
+@pytest.fixture
+def world(monkeypatch: pytest.MonkeyPatch) -> Any:
+    def make(poison: set[str], infra_down: bool = False) -> tuple[FakeWorld, BusDeps]:
+        fake = FakeWorld(poison, infra_down)
+        monkeypatch.setattr(send, "_send", fake.send)
+        monkeypatch.setattr(send, "_tell_sender", fake.tell)
+        deps = BusDeps(sessions=cast(Any, None), relay=None, delivery_limit=DELIVERY_LIMIT)
+        return fake, deps
+
+    return make
+
+
+def cmid(env: Envelope[types.MessageSendV1]) -> str:
+    return env.body.client_msg_id
+
+
+def outcomes(result: BatchResult | None, envs: Sequence[Envelope[Any]]) -> list[str]:
+    return ["ack" if result is None else result.outcome_of(env) for env in envs]
+
+
+async def test_a_good_batch_commits_once_and_is_acked(world: Any) -> None:
+    envs = [envelope() for _ in range(3)]
+    fake, deps = world(set())
+    result = await send.handle_batch(deps, list(envs))
+    assert fake.committed == [[cmid(e) for e in envs]]
+    assert outcomes(result, envs) == ["ack", "ack", "ack"]
+
+
+async def test_poison_is_isolated_and_only_it_is_requeued_before_its_last_delivery(
+    world: Any,
+) -> None:
+    envs = [envelope(1) for _ in range(3)]
+    fake, deps = world({cmid(envs[1])})
+    result = await send.handle_batch(deps, list(envs))
+    assert fake.committed == [[cmid(envs[0])], [cmid(envs[2])]]
+    # The committed neighbours are acked, not redelivered with the poison.
+    assert outcomes(result, envs) == ["ack", "retry", "ack"]
+    assert fake.told == []
+
+
+async def test_poison_on_its_last_delivery_tells_the_sender_and_is_dead_lettered(
+    world: Any,
+) -> None:
+    envs = [envelope(DELIVERY_LIMIT), envelope(0), envelope(2)]
+    fake, deps = world({cmid(envs[0]), cmid(envs[2])})
+    result = await send.handle_batch(deps, list(envs))
+    assert fake.told == [cmid(envs[0])]
+    assert fake.committed == [[cmid(envs[1])]]
+    assert outcomes(result, envs) == ["dead_letter", "ack", "retry"]
+
+
+async def test_a_lone_poison_is_not_tried_twice(world: Any) -> None:
+    env = envelope(DELIVERY_LIMIT)
+    fake, deps = world({cmid(env)})
+    result = await send.handle_batch(deps, [env])
+    assert fake.committed == []
+    assert outcomes(result, [env]) == ["dead_letter"]
+
+
+async def test_infrastructure_errors_propagate_for_the_runner_to_hold(world: Any) -> None:
+    fake, deps = world(set(), infra_down=True)
+    with pytest.raises(InfrastructureError):
+        await send.handle_batch(deps, [envelope(DELIVERY_LIMIT)])
+    assert fake.told == []
+
+
+async def test_other_types_on_the_send_queue_are_ignored(world: Any) -> None:
+    fake, deps = world(set())
+    body = types.RoomReadV1(room_id=str(uuid.uuid4()), user_id=str(uuid.uuid4()), seq=1)
+    other = Envelope(names.ROOM_READ_V1, body, None, None, {}, names.read_routing_key(0))
+    assert await send.handle_batch(deps, [other]) is None
+    assert fake.committed == []
