@@ -1,7 +1,7 @@
 """Presence load generator: N simulated gateways publish signals straight to the broker.
 
 Starts its own presence-service (a private vhost and database on the shared instances, an HTTP
-port in 18400-18499) unless --attach-pid is given, then:
+port in 18400-18499; the generator answers its revocations query in auth-service's place), then:
 
 1. warm-up: every gateway heartbeats its share of --users connections; waits until all of them
    are announced online;
@@ -37,10 +37,13 @@ from pathlib import Path
 from typing import Any
 
 import aio_pika
+import chat_contracts
 import httpx
-import orjson
+import msgspec
 import psutil  # type: ignore[import-untyped]
-from chat_runtime.messaging import EXCHANGE_EVENTS, Broker, PublishError
+from chat_contracts import names, types
+from chat_devtools.presence_sim import answer_revocation_queries
+from chat_runtime.messaging import Broker, OutgoingMessage, PublishError
 from chat_runtime.messaging.topology import declare_exchanges
 from chat_runtime.testing import temporary_database, temporary_vhost
 
@@ -90,9 +93,14 @@ class Load:
         self.online: list[tuple[int, str, str]] = []  # (gateway index, connection id, user id)
         self._next = 0
 
-    async def send(self, type_name: str, body: dict[str, Any]) -> None:
+    async def send(self, body: msgspec.Struct) -> None:
+        # As a gateway does: the type name is the routing key.
+        type_name = chat_contracts.contract_of(body)
+        result = await self.broker.publish(
+            names.EXCHANGE_EVENTS, OutgoingMessage.of(type_name, body)
+        )
         try:
-            await self.broker.publish(EXCHANGE_EVENTS, type_name, type_name, body)
+            result.raise_first()
         except PublishError:
             # Not confirmed in time (the broker is overloaded): counted, not fatal.
             self.stats.publish_failed += 1
@@ -101,21 +109,18 @@ class Load:
 
     async def heartbeat(self, index: int) -> None:
         gw = self.gateways[index]
-        # Prepared without the generator re-validating 500 entries (the consumer validates).
-        message = self.broker.build_message(
-            "presence.gateway.heartbeat.v1",
-            {
-                "gateway_id": gw.gateway_id,
-                "sent_at": now_iso(),
-                "interval_s": HEARTBEAT_S,
-                "connections": [
-                    {"connection_id": c, "user_id": u, "status": "online"}
-                    for c, u in gw.connections.items()
-                ],
-            },
+        heartbeat = types.PresenceGatewayHeartbeatV1(
+            gateway_id=gw.gateway_id,
+            sent_at=now_iso(),
+            interval_s=HEARTBEAT_S,
+            connections=[
+                types.HeartbeatConnection(connection_id=c, user_id=u, status="online")
+                for c, u in gw.connections.items()
+            ],
         )
-        await self.broker.publish_message(EXCHANGE_EVENTS, "presence.gateway.heartbeat.v1", message)
-        self.stats.count("presence.gateway.heartbeat.v1")
+        message = OutgoingMessage.of(names.PRESENCE_GATEWAY_HEARTBEAT_V1, heartbeat)
+        (await self.broker.publish(names.EXCHANGE_EVENTS, message)).raise_first()
+        self.stats.count(names.PRESENCE_GATEWAY_HEARTBEAT_V1)
 
     def add_connection(self) -> tuple[int, str, str]:
         index = self._next % len(self.gateways)
@@ -129,14 +134,13 @@ class Load:
         index, conn, user = self.add_connection()
         sent = self.stats.pending[(user, "online")] = time.monotonic()
         await self.send(
-            "presence.connection.opened.v1",
-            {
-                "gateway_id": self.gateways[index].gateway_id,
-                "connection_id": conn,
-                "user_id": user,
-                "status": "online",
-                "at": now_iso(),
-            },
+            types.PresenceConnectionOpenedV1(
+                gateway_id=self.gateways[index].gateway_id,
+                connection_id=conn,
+                user_id=user,
+                status="online",
+                at=now_iso(),
+            )
         )
         confirmed = self.stats.confirmed_at[(user, "online")] = time.monotonic()
         self.stats.confirm_s.append(confirmed - sent)
@@ -150,13 +154,12 @@ class Load:
         del self.gateways[index].connections[conn]
         sent = self.stats.pending[(user, "offline")] = time.monotonic()
         await self.send(
-            "presence.connection.closed.v1",
-            {
-                "gateway_id": self.gateways[index].gateway_id,
-                "connection_id": conn,
-                "user_id": user,
-                "at": now_iso(),
-            },
+            types.PresenceConnectionClosedV1(
+                gateway_id=self.gateways[index].gateway_id,
+                connection_id=conn,
+                user_id=user,
+                at=now_iso(),
+            )
         )
         confirmed = self.stats.confirmed_at[(user, "offline")] = time.monotonic()
         self.stats.confirm_s.append(confirmed - sent)
@@ -180,18 +183,19 @@ async def heartbeat_forever(load: Load, gateways: int) -> None:
 
 async def record(broker: Broker, stats: Stats) -> None:
     queue = await broker.channel.declare_queue(exclusive=True, auto_delete=True)
-    await queue.bind(EXCHANGE_EVENTS, routing_key="presence.changed.v1")
+    await queue.bind(names.EXCHANGE_EVENTS, routing_key=names.PRESENCE_CHANGED_V1)
 
     async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-        body = orjson.loads(message.body)
+        change = chat_contracts.decode(names.PRESENCE_CHANGED_V1, message.body)
+        assert isinstance(change, types.PresenceChangedV1)
         stats.changes_received += 1
         if not stats.measuring:
-            if body["status"] == "online":
+            if change.status == "online":
                 stats.warm_online += 1
                 if stats.warm_online >= stats.warm_target:
                     stats.warm_done.set()
         else:
-            key = (body["user_id"], body["status"])
+            key = (change.user_id, change.status)
             sent = stats.pending.pop(key, None)
             if sent is None:
                 stats.unexpected += 1
@@ -202,6 +206,19 @@ async def record(broker: Broker, stats: Stats) -> None:
         await message.ack()
 
     await queue.consume(on_message, no_ack=False)
+
+
+@contextlib.asynccontextmanager
+async def auth_stand_in(amqp_url: str) -> AsyncIterator[None]:
+    """presence-service verifies tokens and is ready only once it has loaded the revoked
+    sessions from auth-service: answer that query (none revoked) in auth-service's place."""
+    broker = Broker(amqp_url, service="presence-bench-auth")
+    await broker.connect()
+    try:
+        await answer_revocation_queries(broker)
+        yield
+    finally:
+        await broker.close()
 
 
 @contextlib.asynccontextmanager
@@ -318,8 +335,8 @@ async def run(args: argparse.Namespace, amqp_url: str, process: psutil.Process) 
         await asyncio.sleep(max(0.0, started + step * tick - time.monotonic()))
     await asyncio.gather(*in_flight)
     steady_s = time.monotonic() - started
-    heartbeats_in_steady = stats.published.get("presence.gateway.heartbeat.v1", 0) - (
-        published_before.get("presence.gateway.heartbeat.v1", 0)
+    heartbeats_in_steady = stats.published.get(names.PRESENCE_GATEWAY_HEARTBEAT_V1, 0) - (
+        published_before.get(names.PRESENCE_GATEWAY_HEARTBEAT_V1, 0)
     )
     # 3. Drain: every transition announced, or give up after a few seconds.
     drain_until = time.monotonic() + 5
@@ -337,9 +354,9 @@ async def run(args: argparse.Namespace, amqp_url: str, process: psutil.Process) 
         metrics_text = (await http.get("/metrics")).text
 
     signals = {k: v - published_before.get(k, 0) for k, v in stats.published.items()}
-    signals["presence.gateway.heartbeat.v1"] = heartbeats_in_steady
-    transitions = signals.get("presence.connection.opened.v1", 0) + signals.get(
-        "presence.connection.closed.v1", 0
+    signals[names.PRESENCE_GATEWAY_HEARTBEAT_V1] = heartbeats_in_steady
+    transitions = signals.get(names.PRESENCE_CONNECTION_OPENED_V1, 0) + signals.get(
+        names.PRESENCE_CONNECTION_CLOSED_V1, 0
     )
     changes = stats.changes_received - changes_before
     # A change may arrive before the generator has processed its own confirm: 0 then.
@@ -406,7 +423,7 @@ async def run(args: argparse.Namespace, amqp_url: str, process: psutil.Process) 
                 "signals_in": signals,
                 "signals_in_per_s": round(sum(signals.values()) / steady_s, 1),
                 "heartbeats_per_gateway_per_10s": round(
-                    signals.get("presence.gateway.heartbeat.v1", 0)
+                    signals.get(names.PRESENCE_GATEWAY_HEARTBEAT_V1, 0)
                     / args.gateways
                     / (steady_s / HEARTBEAT_S),
                     2,
@@ -414,7 +431,8 @@ async def run(args: argparse.Namespace, amqp_url: str, process: psutil.Process) 
                 "changes_out": changes,
                 "changes_out_per_s": round(changes / steady_s, 1),
                 # One heartbeat per gateway per 10 s, one signal and one change per transition.
-                "expected_total": 2 * transitions + signals.get("presence.gateway.heartbeat.v1", 0),
+                "expected_total": 2 * transitions
+                + signals.get(names.PRESENCE_GATEWAY_HEARTBEAT_V1, 0),
                 "actual_total": sum(signals.values()) + changes,
             },
             "presence_cpu_percent_of_one_core": {
@@ -486,6 +504,7 @@ async def main() -> None:
     async with (
         temporary_database("presence_bench", admin_dsn=args.admin_dsn) as database_url,
         temporary_vhost("presence-bench", amqp_url=args.amqp_url) as amqp_url,
+        auth_stand_in(amqp_url),
         presence_service(
             amqp_url,
             database_url,

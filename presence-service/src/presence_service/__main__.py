@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import uvicorn
+from chat_runtime.host import serve
 
+from presence_service.bootstrap import build
 from presence_service.settings import PresenceSettings
 
 
 def main() -> None:
     settings = PresenceSettings()
-    uvicorn.run(
-        "presence_service.app:build_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,  # structlog owns logging (configured in build_app)
-        timeout_graceful_shutdown=10,
-    )
+    serve(settings, lambda: build(settings).app)
 
 
 if __name__ == "__main__":

@@ -1,37 +1,31 @@
 """Application layer of one replica: the state, its clock, recovery window, and the queries.
 
 Every replica holds one `PresenceService`: the bus handlers feed it, the HTTP routes read it, the
-leader loop (bus.Leader) announces from it.
+leader loop (bus.leader.Leader) announces from it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+
+from chat_contracts import types
+from chat_runtime.logging import get_logger
 
 from presence_service.domain.announcer import Announced, Recovery, view, visible_users
-from presence_service.domain.state import (
-    ConnectionStatus,
-    HeartbeatConnection,
-    Presence,
-    PresenceState,
-)
+from presence_service.domain.state import HeartbeatConnection, Presence, PresenceState
 from presence_service.metrics import GATEWAYS, PRESENT_USERS, SIGNALS
 from presence_service.store import PresenceStore
+
+log = get_logger(__name__)
 
 Clock = Callable[[], float]
 
 
-def _id(value: Any) -> str:
-    # UUIDs compare as text here: one spelling for every id, whatever the sender used.
-    return str(value).lower()
-
-
-def _status(value: Any) -> ConnectionStatus:
-    # The schema allows only these two; anything else from an old gateway counts as online.
-    return "away" if value == "away" else "online"
+def _id(value: str) -> str:
+    # UUIDs compare as text here: one spelling for every id, whatever case the sender used.
+    return value.lower()
 
 
 class PresenceService:
@@ -48,7 +42,7 @@ class PresenceService:
         self.clock = clock
         self.recovery_s = recovery_s
         now = clock()
-        # Until the consumer runs, recovery has not begun: `until` is pushed forward by start().
+        # Until the signal queue is bound, recovery has not begun (`signals_bound` starts it).
         self.recovery = Recovery(started_at=now, until=float("inf"))
         self.held: dict[str, Announced] = {}
         # Set whenever the state may have changed, so the leader flushes at once.
@@ -57,15 +51,27 @@ class PresenceService:
         self.pending_since: float | None = None
         # False while our own broker link is down (gateways are not swept meanwhile).
         self.listening = True
+        # Set once the signal queue is bound: from then on every signal reaches this replica.
+        self.signals_flowing = asyncio.Event()
 
     async def load_held(self) -> None:
         """Whom the last leader announced online: shown as such until a heartbeat round passes."""
         self.held = await self.store.load_announced()
 
     def start_recovery(self) -> None:
-        """Called once the signal consumer runs: one heartbeat round starts now."""
+        """Called once signals reach this replica: one heartbeat round starts now."""
         now = self.clock()
         self.recovery = Recovery(started_at=now, until=now + self.recovery_s)
+
+    def signals_bound(self) -> None:
+        """The signal queue is declared and bound: every signal from now on reaches us.
+
+        The first time, the recovery round starts. Every time, we are hearing again: the bus may
+        have dropped its link during a failed start, which `broker_lost` noted."""
+        if not self.signals_flowing.is_set():
+            self.start_recovery()
+            self.signals_flowing.set()
+        self.broker_reconnected()
 
     def _signalled(self, type_name: str) -> None:
         SIGNALS.labels(type_name).inc()
@@ -73,32 +79,32 @@ class PresenceService:
             self.pending_since = time.monotonic()
         self.changed.set()
 
-    # --- signals (bodies already validated against the contract by the consumer) ---------
+    # --- signals (decoded and validated against their contract by the consumer) ---------
 
-    def connection_opened(self, body: Mapping[str, Any]) -> None:
+    def connection_opened(
+        self, body: types.PresenceConnectionOpenedV1 | types.PresenceConnectionUpdatedV1
+    ) -> None:
         self.state.connection_opened(
-            _id(body["gateway_id"]),
-            _id(body["connection_id"]),
-            _id(body["user_id"]),
-            _status(body.get("status")),
+            _id(body.gateway_id),
+            _id(body.connection_id),
+            _id(body.user_id),
+            body.status,
             self.clock(),
         )
         self._signalled("opened")
 
-    def connection_closed(self, body: Mapping[str, Any]) -> None:
+    def connection_closed(self, body: types.PresenceConnectionClosedV1) -> None:
         self.state.connection_closed(
-            _id(body["gateway_id"]), _id(body["connection_id"]), _id(body["user_id"]), self.clock()
+            _id(body.gateway_id), _id(body.connection_id), _id(body.user_id), self.clock()
         )
         self._signalled("closed")
 
-    def heartbeat(self, body: Mapping[str, Any]) -> None:
+    def heartbeat(self, body: types.PresenceGatewayHeartbeatV1) -> None:
         conns = [
-            HeartbeatConnection(
-                _id(c["connection_id"]), _id(c["user_id"]), _status(c.get("status"))
-            )
-            for c in body.get("connections", [])
+            HeartbeatConnection(_id(c.connection_id), _id(c.user_id), c.status)
+            for c in body.connections
         ]
-        self.state.heartbeat(_id(body["gateway_id"]), conns, self.clock())
+        self.state.heartbeat(_id(body.gateway_id), conns, self.clock())
         self._signalled("heartbeat")
 
     def sweep(self) -> list[str]:
@@ -110,6 +116,16 @@ class PresenceService:
         if dead:
             self.changed.set()
         return dead
+
+    async def sweep_forever(self, interval_s: float, hearing: Callable[[], bool]) -> None:
+        """Every `interval_s`, drop the connections of gateways silent for too long."""
+        while True:
+            await asyncio.sleep(interval_s)
+            # While our own link is down we hear no one: silence then is ours, not the gateways'.
+            if hearing():
+                dead = self.sweep()
+                if dead:
+                    log.warning("presence_gateways_silent", gateways=dead)
 
     def broker_lost(self) -> None:
         """From now until `broker_reconnected`, silence means nothing: we cannot hear anyone."""

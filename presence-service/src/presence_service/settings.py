@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 from chat_runtime.settings import BaseServiceSettings
 from pydantic import Field
 
 from presence_service import __version__
+
+# The source checkout's (an editable install runs from it).
+ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 
 
 class PresenceSettings(BaseServiceSettings):
@@ -38,6 +42,8 @@ class PresenceSettings(BaseServiceSettings):
     announced_write_every_s: float = Field(default=1.0, ge=0, le=5.0)
     # One advisory-lock key for "the presence announcer" in chat_presence.
     leader_lock_key: int = 0x70726573
+    # Create the database and migrate at start (an advisory lock serialises replicas).
+    run_migrations: bool = True
     # Where alembic.ini lives when the package is not run from a source checkout (images).
     alembic_ini: str | None = None
     replica_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
@@ -45,3 +51,15 @@ class PresenceSettings(BaseServiceSettings):
     @property
     def recovery_s(self) -> float:
         return self.heartbeat_interval_s + self.recovery_margin_s
+
+    def alembic_ini_path(self) -> str:
+        """`alembic_ini`, else the source checkout's, else ./presence-service (the image's /app)."""
+        candidates = [Path(self.alembic_ini)] if self.alembic_ini else []
+        candidates += [ALEMBIC_INI, Path.cwd() / "presence-service" / "alembic.ini"]
+        for path in candidates:
+            if path.is_file():
+                return str(path)
+        raise RuntimeError(
+            "presence-service cannot find alembic.ini; set CHAT_ALEMBIC_INI to its path "
+            f"(looked at {', '.join(str(p) for p in candidates)})"
+        )

@@ -1,4 +1,5 @@
-"""The round publisher (the runtime's `publish_many`) sends what api-v1 §7 asks of every message."""
+"""The round publisher (the runtime's `Broker.publish`) sends what api-v1 §7 asks of every
+message."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ import aio_pika
 import chat_contracts
 import orjson
 import pytest
-from chat_runtime.messaging import EXCHANGE_EVENTS
-from presence_service.bus import CHANGED, change_publisher
+from chat_contracts import names, types
+from presence_replicas import PresenceEnv
+from presence_service.bus.change_publisher import change_publisher
 from presence_service.domain.announcer import Change
-from presence_service.testing import PresenceEnv
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -22,7 +23,7 @@ async def test_a_round_is_confirmed_persistent_typed_traced_and_in_order(
 ) -> None:
     broker = presence_env.broker
     queue = await broker.channel.declare_queue(exclusive=True, auto_delete=True)
-    await queue.bind(EXCHANGE_EVENTS, routing_key=CHANGED)
+    await queue.bind(names.EXCHANGE_EVENTS, routing_key=names.PRESENCE_CHANGED_V1)
     got: list[aio_pika.abc.AbstractIncomingMessage] = []
     arrived = asyncio.Event()
 
@@ -36,11 +37,13 @@ async def test_a_round_is_confirmed_persistent_typed_traced_and_in_order(
     await change_publisher(broker)(changes)  # returns once every message is confirmed
     await asyncio.wait_for(arrived.wait(), 5)
 
-    bodies = [orjson.loads(m.body) for m in got]
-    assert [b["user_id"] for b in bodies] == [c.user_id for c in changes]
-    for message, body in zip(got, bodies, strict=True):
-        chat_contracts.validate(CHANGED, body)
-        assert message.type == CHANGED
+    decoded = [chat_contracts.decode(names.PRESENCE_CHANGED_V1, m.body) for m in got]
+    assert all(isinstance(d, types.PresenceChangedV1) for d in decoded)
+    assert [orjson.loads(m.body)["user_id"] for m in got] == [c.user_id for c in changes]
+    for message in got:
+        # The JSON Schema is the judge of what went on the wire.
+        chat_contracts.validate(names.PRESENCE_CHANGED_V1, orjson.loads(message.body))
+        assert message.type == names.PRESENCE_CHANGED_V1
         assert message.content_type == "application/json"
         assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
         assert message.timestamp is not None

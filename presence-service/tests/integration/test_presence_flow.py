@@ -10,8 +10,10 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from chat_contracts import names, types
+from chat_runtime.messaging import OutgoingMessage
 from fastapi import FastAPI
-from presence_service.testing import PresenceEnv
+from presence_replicas import PresenceEnv
 
 HttpFactory = Callable[[FastAPI], httpx.AsyncClient]
 
@@ -29,7 +31,7 @@ def uid() -> str:
 async def test_online_within_1s_offline_within_2s_and_snapshot(
     presence_env: PresenceEnv, presence_http: HttpFactory
 ) -> None:
-    async with presence_env.replica() as app, presence_http(app) as http:
+    async with presence_env.replica() as replica, presence_http(replica.app) as http:
         gw = presence_env.gateway()
         user = uid()
         t0 = time.monotonic()
@@ -62,7 +64,7 @@ async def test_online_within_1s_offline_within_2s_and_snapshot(
 
 
 async def test_two_tabs_and_away(presence_env: PresenceEnv, presence_http: HttpFactory) -> None:
-    async with presence_env.replica() as app, presence_http(app) as http:
+    async with presence_env.replica() as replica, presence_http(replica.app) as http:
         gw1, gw2 = presence_env.gateway(), presence_env.gateway()
         user = uid()
         tab1 = await gw1.open(user)
@@ -130,7 +132,7 @@ async def test_heartbeat_repairs_a_lost_close(presence_env: PresenceEnv) -> None
 async def test_bad_user_ids_are_a_422_problem(
     presence_env: PresenceEnv, presence_http: HttpFactory
 ) -> None:
-    async with presence_env.replica() as app, presence_http(app) as http:
+    async with presence_env.replica() as replica, presence_http(replica.app) as http:
         for value in ["not-a-uuid", f"{uid()},", ",".join(uid() for _ in range(501)), "' OR 1=1"]:
             response = await http.get("/v1/presence", params={"user_ids": value})
             assert response.status_code == 422, value
@@ -150,40 +152,44 @@ async def test_bad_user_ids_are_a_422_problem(
 async def test_unauthenticated_request_is_401(
     presence_env: PresenceEnv, presence_http: HttpFactory
 ) -> None:
-    async with presence_env.replica() as app:
-        app.dependency_overrides.clear()
-        async with presence_http(app) as http:
+    async with presence_env.replica() as replica:
+        replica.app.dependency_overrides.clear()
+        async with presence_http(replica.app) as http:
             response = await http.get("/v1/presence")
         assert response.status_code == 401
         assert response.json()["code"] == "unauthorized"
 
 
 async def test_readiness(presence_env: PresenceEnv, presence_http: HttpFactory) -> None:
-    async with presence_env.replica() as app, presence_http(app) as http:
+    async with presence_env.replica() as replica, presence_http(replica.app) as http:
         for _ in range(50):
             response = await http.get("/readyz")
             if response.status_code == 200:
                 break
             await asyncio.sleep(0.1)
         assert response.status_code == 200, response.text
-        assert set(response.json()["checks"]) >= {"database", "broker", "consumer"}
+        assert set(response.json()["checks"]) >= {
+            "database",
+            "broker",
+            "consumers",
+            "revocations",
+            "tasks",
+        }
 
 
 async def test_revoked_sessions_reach_this_replicas_verifier(presence_env: PresenceEnv) -> None:
-    async with presence_env.replica() as app:
+    async with presence_env.replica() as replica:
         session = uid()
-        await presence_env.broker.publish(
-            "chat.events",
-            "auth.session.revoked.v1",
-            "auth.session.revoked.v1",
-            {
-                "session_id": session,
-                "user_id": uid(),
-                "revoked_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-                "reason": "logout",
-            },
+        revoked = types.AuthSessionRevokedV1(
+            session_id=session,
+            user_id=uid(),
+            revoked_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            reason="logout",
         )
-        revocations = app.state.verifier.revocations
+        message = OutgoingMessage.of(names.AUTH_SESSION_REVOKED_V1, revoked)
+        (await presence_env.broker.publish(names.EXCHANGE_EVENTS, message)).raise_first()
+        revocations = replica.revocations
+        assert revocations is not None
         for _ in range(50):
             if revocations.is_revoked(session):
                 break

@@ -12,8 +12,10 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 import pytest
+from chat_devtools.presence_sim import SimGateway
 from fastapi import FastAPI
-from presence_service.testing import PresenceEnv, SimGateway
+from presence_replicas import PresenceEnv
+from presence_service.settings import PresenceSettings
 
 HttpFactory = Callable[[FastAPI], httpx.AsyncClient]
 
@@ -51,9 +53,9 @@ async def test_restart_keeps_the_connected_and_announces_who_left(
     # presence-service is down: this close is never heard.
     await gw.close(leaves_conn, silently=True)
 
-    async with gw.heartbeating(0.5), presence_env.replica(**fast) as app:
+    async with gw.heartbeating(0.5), presence_env.replica(**fast) as replica:
         started = time.monotonic()
-        async with presence_http(app) as http:
+        async with presence_http(replica.app) as http:
             # Until a heartbeat round has passed, the one who left is still shown as announced.
             early = (await http.get("/v1/presence", params={"user_ids": leaves})).json()
             assert early["users"][0]["status"] == "online"
@@ -138,7 +140,7 @@ async def test_own_broker_outage_restarts_silence_timers(presence_env: PresenceE
     # Long enough that the link drop (rabbitmqctl alone can take seconds on a loaded machine)
     # surely happens before the unrestarted timer would have fired at `heard + silence`.
     silence = 15.0
-    async with presence_env.replica(gateway_silence_s=silence) as app:
+    async with presence_env.replica(gateway_silence_s=silence) as replica:
         reconnected = asyncio.Event()
         reconnected_at: list[float] = []
 
@@ -146,8 +148,10 @@ async def test_own_broker_outage_restarts_silence_timers(presence_env: PresenceE
             reconnected_at.append(time.monotonic())
             reconnected.set()
 
-        app.state.broker.on_reconnect(note)
-        settings = app.state.settings
+        assert replica.broker is not None
+        replica.broker.on_reconnect(note)
+        settings = replica.settings
+        assert isinstance(settings, PresenceSettings)
         ctl = RabbitCtl(presence_env.amqp_url)
         pids = await ctl.connection_pids(f"{settings.service_name}.{settings.replica_id}")
         gw = presence_env.gateway()

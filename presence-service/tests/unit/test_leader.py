@@ -5,11 +5,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+import chat_contracts
 import pytest
-from presence_service.bus import Leader, change_body, rfc3339
+from chat_contracts import names, types
+from presence_service.bus.announced_writer import AnnouncedWriter
+from presence_service.bus.change_publisher import change_event
+from presence_service.bus.leader import Leader
 from presence_service.domain.announcer import Announced, Change
 from presence_service.service import PresenceService
 from presence_service.store import FakePresenceStore
+from presence_service.timestamps import rfc3339
 
 pytestmark = pytest.mark.unit
 
@@ -61,8 +66,33 @@ class FakePublisher:
             await asyncio.wait_for(self.arrived.wait(), 2)
 
 
-def opened(user: str, conn: str, status: str = "online") -> dict[str, str]:
-    return {"gateway_id": G, "connection_id": conn, "user_id": user, "status": status}
+AT = "2026-01-01T00:00:00.000Z"
+
+
+def opened(
+    user: str, conn: str, status: types.ConnectionStatus = "online"
+) -> types.PresenceConnectionOpenedV1:
+    return types.PresenceConnectionOpenedV1(
+        gateway_id=G, connection_id=conn, user_id=user, status=status, at=AT
+    )
+
+
+def closed(user: str, conn: str) -> types.PresenceConnectionClosedV1:
+    return types.PresenceConnectionClosedV1(gateway_id=G, connection_id=conn, user_id=user, at=AT)
+
+
+def heartbeat(
+    *connections: tuple[str, str, types.ConnectionStatus],
+) -> types.PresenceGatewayHeartbeatV1:
+    return types.PresenceGatewayHeartbeatV1(
+        gateway_id=G,
+        sent_at=AT,
+        interval_s=10,
+        connections=[
+            types.HeartbeatConnection(connection_id=conn, user_id=user, status=status)
+            for user, conn, status in connections
+        ],
+    )
 
 
 def make(
@@ -84,9 +114,9 @@ async def test_leader_announces_and_records_each_change_once() -> None:
     task = asyncio.create_task(leader.run())
     service.connection_opened(opened(U1, "c1"))
     await publisher.wait(1)
-    service.heartbeat({"gateway_id": G, "connections": [opened(U1, "c1")]})
+    service.heartbeat(heartbeat((U1, "c1", "online")))
     service.connection_opened(opened(U1, "c1"))  # repeated: changes nothing
-    service.connection_closed({"gateway_id": G, "connection_id": "c1", "user_id": U1})
+    service.connection_closed(closed(U1, "c1"))
     await publisher.wait(2)
     await leader.stop(task)
     assert [(c.user_id, c.status) for c in publisher.sent] == [(U1, "online"), (U1, "offline")]
@@ -154,7 +184,7 @@ async def test_restart_holds_announced_users_for_one_round() -> None:
     await service.load_held()
     service.start_recovery()
     task = asyncio.create_task(leader.run())
-    service.heartbeat({"gateway_id": G, "connections": [opened(U2, "c2", "away")]})
+    service.heartbeat(heartbeat((U2, "c2", "away")))
     await asyncio.sleep(0.05)
     assert publisher.sent == []
     assert [p.user_id for p in service.everyone_present()] == sorted([U1, U2])
@@ -192,9 +222,13 @@ def test_silence_is_not_swept_while_our_link_is_down() -> None:
     assert service.sweep() == [G]
 
 
-def test_change_body_matches_the_contract() -> None:
-    body = change_body(Change(U1, "offline", 1_700_000_000.5))
-    assert body == {"user_id": U1, "status": "offline", "last_seen_at": "2023-11-14T22:13:20.500Z"}
+def test_change_event_matches_the_contract() -> None:
+    event = change_event(Change(U1, "offline", 1_700_000_000.5))
+    body = chat_contracts.encode(event)
+    assert chat_contracts.decode(names.PRESENCE_CHANGED_V1, body) == event
+    assert event == types.PresenceChangedV1(
+        user_id=U1, status="offline", last_seen_at="2023-11-14T22:13:20.500Z"
+    )
     assert rfc3339(0) == "1970-01-01T00:00:00.000Z"
 
 
@@ -255,8 +289,6 @@ def test_an_unconfirmed_change_is_said_again_even_when_nothing_changed_since() -
 
 
 async def test_writer_merges_what_piles_up_behind_a_slow_write() -> None:
-    from presence_service.bus import AnnouncedWriter
-
     saved: list[list[Change]] = []
     release = asyncio.Event()
 
@@ -292,7 +324,7 @@ async def test_the_table_ends_with_the_newest_change_when_confirms_finish_out_of
     service.connection_opened(opened(U1, "c1"))
     await publisher.wait_calls(1)  # "online" held unconfirmed
     clock.now += 1
-    service.connection_closed({"gateway_id": G, "connection_id": "c1", "user_id": U1})
+    service.connection_closed(closed(U1, "c1"))
     await publisher.wait_calls(2)  # "offline" confirmed at once
     await asyncio.sleep(0.02)
     assert U1 not in store.rows  # waits for the older round

@@ -6,13 +6,12 @@ import re
 from typing import Annotated, Literal
 
 from chat_runtime.http import FieldError, Problem
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from presence_service.bus import rfc3339
-from presence_service.deps import CurrentUser
+from presence_service.deps import CurrentUser, PresenceDep
 from presence_service.domain.state import Presence
-from presence_service.service import PresenceService
+from presence_service.timestamps import rfc3339
 
 MAX_USER_IDS = 500
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -38,14 +37,6 @@ class PresenceOut(BaseModel):
 
 class PresenceList(BaseModel):
     users: list[PresenceOut]
-
-
-def get_presence_service(request: Request) -> PresenceService:
-    service: PresenceService = request.app.state.presence
-    return service
-
-
-PresenceDep = Annotated[PresenceService, Depends(get_presence_service)]
 
 
 def parse_user_ids(values: list[str]) -> list[str]:

@@ -1,8 +1,7 @@
-"""Bus side: signal handlers, the `presence.changed.v1` publisher, and the leader loop.
+"""The leader loop: try for the advisory lock; while holding it, announce the state's changes.
 
-Every replica consumes every signal (its own exclusive queue) and keeps the full state; only the
-replica holding the advisory lock publishes and writes the announced table, so each change is
-announced once.
+Rounds are pipelined: a round is published without waiting for the previous round's confirms
+(docs/performance.md, Presence), confirmed rounds reach the announced-table writer in send order.
 """
 
 from __future__ import annotations
@@ -10,27 +9,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from chat_runtime.logging import get_logger
-from chat_runtime.messaging import EXCHANGE_EVENTS, Broker, Envelope, Handler, OutgoingMessage
 
+from presence_service.bus.announced_writer import AnnouncedWriter
+from presence_service.bus.change_publisher import Publish
 from presence_service.domain.announcer import Announcer, Change
 from presence_service.metrics import ANNOUNCE_DELAY, ANNOUNCED, FLUSH_SIZE, LEADER
 from presence_service.service import PresenceService
 
 log = get_logger(__name__)
-
-OPENED = "presence.connection.opened.v1"
-UPDATED = "presence.connection.updated.v1"
-CLOSED = "presence.connection.closed.v1"
-HEARTBEAT = "presence.gateway.heartbeat.v1"
-CHANGED = "presence.changed.v1"
-REVOKED = "auth.session.revoked.v1"
-# What this replica's queue is bound to (architecture.md, Queues).
-SIGNAL_BINDINGS = ("presence.connection.#", HEARTBEAT)
 
 # Rounds, and messages, whose confirms may be outstanding at once; beyond either the leader waits
 # for the oldest round. The message bound keeps a big round (a new leader, the end of recovery)
@@ -45,58 +34,6 @@ MAX_MESSAGES_IN_FLIGHT = 1000
 PUBLISH_SLICE = MAX_MESSAGES_IN_FLIGHT
 
 
-def signal_queue_name(replica_id: str) -> str:
-    return f"presence-service.signals.{replica_id}"
-
-
-def rfc3339(epoch: float) -> str:
-    return (
-        datetime.fromtimestamp(epoch, tz=UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
-
-
-def signal_handlers(service: PresenceService) -> dict[str, Handler]:
-    """Plain functions over the state: applying a signal twice changes nothing (idempotent)."""
-
-    async def opened(envelope: Envelope) -> None:
-        service.connection_opened(envelope.body)
-
-    async def closed(envelope: Envelope) -> None:
-        service.connection_closed(envelope.body)
-
-    async def heartbeat(envelope: Envelope) -> None:
-        service.heartbeat(envelope.body)
-
-    return {OPENED: opened, UPDATED: opened, CLOSED: closed, HEARTBEAT: heartbeat}
-
-
-def change_body(change: Change) -> dict[str, Any]:
-    return {
-        "user_id": change.user_id,
-        "status": change.status,
-        "last_seen_at": rfc3339(change.last_seen_at),
-    }
-
-
-def change_publisher(broker: Broker) -> Callable[[Sequence[Change]], Awaitable[None]]:
-    """Publish one round of changes: confirmed, persistent (api-v1 §7), all in flight at once
-    (`Broker.publish_many`: one producer span and one deadline per round, each message with its
-    own message_id). Returns once every message is confirmed; raises the first failure."""
-
-    async def publish(changes: Sequence[Change]) -> None:
-        results = await broker.publish_many(
-            EXCHANGE_EVENTS,
-            [OutgoingMessage(CHANGED, CHANGED, change_body(change)) for change in changes],
-        )
-        failure = next((result for result in results if result is not None), None)
-        if failure is not None:
-            raise failure
-
-    return publish
-
-
 class Lock(Protocol):
     held: bool
 
@@ -107,64 +44,6 @@ class Lock(Protocol):
     async def release(self) -> None: ...
 
 
-class AnnouncedWriter:
-    """Writes confirmed changes to the announced table behind the announcements, in order.
-
-    The publish path never waits for the database: a slow write (PostgreSQL is shared) used to
-    hold back every later round. Changes that pile up while a write runs go out as one write,
-    the newest change of a user winning. Still "published first, then written": a crash before
-    a write repeats those changes after the restart, it never loses one.
-    """
-
-    def __init__(
-        self, save: Callable[[Sequence[Change]], Awaitable[None]], *, every_s: float = 0.0
-    ) -> None:
-        self._save = save
-        # At most one write per `every_s`: the table only matters after a restart, and a
-        # transaction per 20 ms round was a fair share of the CPU.
-        self.every_s = every_s
-        self._pending: dict[str, Change] = {}
-        self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self.failed: BaseException | None = None
-        self.draining = False
-
-    def add(self, changes: Sequence[Change]) -> None:
-        for change in changes:
-            earlier = self._pending.get(change.user_id)
-            if earlier is not None and earlier.last_seen_at > change.last_seen_at:
-                # The table keeps the greatest last_seen_at; so does the merged write.
-                change = Change(change.user_id, change.status, earlier.last_seen_at)
-            self._pending[change.user_id] = change
-        if changes:
-            self._idle.clear()
-            self._wake.set()
-
-    async def run(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._pending:
-                batch, self._pending = list(self._pending.values()), {}
-                try:
-                    await self._save(batch)
-                except Exception as exc:
-                    # The table no longer matches what was announced: the leader steps down,
-                    # and the next leadership re-reads the table and repeats the difference.
-                    log.exception("presence_announced_write_failed", count=len(batch))
-                    self.failed = exc
-                    self._idle.set()
-                    return
-                if self.every_s > 0 and not self.draining:
-                    await asyncio.sleep(self.every_s)
-            self._idle.set()
-
-    async def drain(self) -> None:
-        self.draining = True
-        await self._idle.wait()
-
-
 class Leader:
     """Try for the advisory lock; while holding it, announce the state's changes as they happen."""
 
@@ -172,7 +51,7 @@ class Leader:
         self,
         service: PresenceService,
         lock: Lock,
-        publish: Callable[[Sequence[Change]], Awaitable[None]],
+        publish: Publish,
         *,
         retry_s: float,
         tick_s: float,
