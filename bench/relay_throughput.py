@@ -9,14 +9,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 import time
 import uuid
 
 import sqlalchemy as sa
+from chat_contracts.names import EXCHANGE_EVENTS
+from chat_contracts.types import RoomJoinedV1
 from chat_runtime.db import create_engine, session_factory
 from chat_runtime.messaging import Broker
 from chat_runtime.messaging.outbox import OutboxEvent, OutboxRelay, add_events, outbox_table
-from chat_runtime.messaging.topology import EXCHANGE_EVENTS, declare_exclusive_queue
+from chat_runtime.messaging.topology import declare_exclusive_queue
 from chat_runtime.testing import temporary_database, temporary_vhost
 from chat_runtime.tracing import configure_tracing
 from opentelemetry import trace
@@ -26,7 +29,7 @@ from opentelemetry.sdk.trace import TracerProvider
 class SequentialRelay(OutboxRelay):
     """The relay as it was first written: await each confirm before the next publish (baseline)."""
 
-    async def drain_once(self) -> int:
+    async def drain_once(self, *, older_than_s: float | None = None) -> int:
         t = self.table
         async with self.sessionmaker() as session, session.begin():
             rows = (
@@ -39,7 +42,9 @@ class SequentialRelay(OutboxRelay):
                 )
             ).all()
             for row in rows:
-                await self._publish(row)
+                failure = (await self._publish([row._mapping]))[0]
+                if failure is not None:
+                    raise failure
                 await session.execute(
                     sa.update(t).where(t.c.id == row.id).values(published_at=sa.func.now())
                 )
@@ -75,8 +80,7 @@ async def main(
                 [
                     OutboxEvent(
                         f"user.{user}.room.joined.v1",
-                        "room.joined.v1",
-                        {"user_id": user, "room_id": str(uuid.uuid4())},
+                        RoomJoinedV1(user_id=user, room_id=str(uuid.uuid4())),
                     )
                     for _ in range(events)
                 ],
@@ -109,4 +113,4 @@ if __name__ == "__main__":
     parser.add_argument("--record-spans", action="store_true", help="tracing as before (baseline)")
     args = parser.parse_args()
     result = asyncio.run(main(args.events, args.batch_size, args.sequential, args.record_spans))
-    print(json.dumps(result))
+    sys.stdout.write(json.dumps(result) + "\n")

@@ -88,7 +88,7 @@ else
   log "pip install ${args[*]}"
   .venv/bin/pip install --quiet --disable-pip-version-check "${args[@]}" \
     pytest pytest-asyncio pytest-timeout hypothesis ruff mypy types-PyYAML types-jsonschema \
-    datamodel-code-generator websockets
+    websockets
   stamp_write python "$py_print"
 fi
 

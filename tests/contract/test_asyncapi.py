@@ -8,6 +8,8 @@ from typing import Any
 import chat_contracts
 import pytest
 import yaml
+from chat_contracts import names
+from chat_runtime.messaging import topology
 
 pytestmark = pytest.mark.contract
 
@@ -43,8 +45,8 @@ def test_is_asyncapi_3() -> None:
 
 def test_every_bus_schema_is_a_message_and_every_message_has_a_schema() -> None:
     messages = DOC["components"]["messages"]
-    names = {m["name"] for m in messages.values()}
-    assert names == BUS_TYPES
+    message_names = {m["name"] for m in messages.values()}
+    assert message_names == BUS_TYPES
     for message in messages.values():
         ref = _payload_ref(message)
         assert ref == f"./schemas/{chat_contracts.schema_path(message['name'])}"
@@ -118,18 +120,15 @@ def test_command_queues_are_quorum_with_explicit_arguments() -> None:
 
 def test_queue_arguments_are_the_runtime_topology() -> None:
     """The document describes what chat_runtime.messaging.topology really declares."""
-    topology = pytest.importorskip("chat_runtime.messaging.topology")
-    if not hasattr(topology, "quorum_queue_arguments"):
-        pytest.skip("chat_runtime.messaging.topology.quorum_queue_arguments not available")
 
     def described(cid: str, name: str) -> dict[str, Any]:
         return {k: (name if v == "<queue>" else v) for k, v in _queue_args(cid).items()}
 
-    name = "message-service.send.0"
+    name = names.send_queue(0)
     assert described("sendQueue", name) == topology.quorum_queue_arguments(name, single_active=True)
-    name = "message-service.read.3"
+    name = names.read_queue(3)
     assert described("readQueue", name) == topology.quorum_queue_arguments(name, single_active=True)
-    name = "message-service.events"
+    name = names.MESSAGE_EVENTS_QUEUE
     assert described("messageServiceEventsQueue", name) == topology.quorum_queue_arguments(name)
 
 

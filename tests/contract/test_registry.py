@@ -1,15 +1,23 @@
 """contracts/registry.yaml against the schemas and against the code.
 
-(b) every known type is in the registry and vice versa; (c) a static scan of the services' and the
-runtime's Python sources: a module that names a type (a ``"<dotted>.v1"`` string literal, also as
-a piece of a routing key like ``f"room.{id}.message.created.v1"``) must be listed against it, and
-the type must have a schema; modules not written yet are skipped with a reason; (d) every type has
-a valid example that its consumers' schema accepts (one schema per type, so: one valid example).
+(b) every known type is in the registry and vice versa; (c) a static scan of the services', the
+runtime's and the devtools' Python sources finds the types each module names:
+``chat_contracts.names`` constants (``names.MESSAGE_CREATED_V1``, ``from chat_contracts.names
+import X``; a names function whose address holds a type, ``names.send_routing_key``, names it too),
+``chat_contracts.types`` structs (``types.MessageCreatedV1``: their ``__contract__``; nested
+structs such as ``types.Message`` are no contract) and ``"<dotted>.v1"`` string literals (also as a
+piece of a routing key like ``f"room.{id}.message.created.v1"``). A module that names a type must
+be listed against it, every listed module must exist and name its type, and every type must have
+a schema. (c') services and the runtime type no wire name by hand: no string literal holds a type
+name, an exchange, a queue or a piece of a queue/key template of ``chat_contracts.names`` (prose,
+i.e. docstrings and text with spaces, and the subprotocol ``"chat.v1"`` excepted). (d) every type
+has a valid example that its consumers' schema accepts (one schema per type).
 """
 
 from __future__ import annotations
 
 import ast
+import inspect
 import re
 from collections import defaultdict
 from collections.abc import Iterator
@@ -20,6 +28,8 @@ from typing import Any
 import chat_contracts
 import pytest
 import yaml
+from chat_contracts import names as wire_names
+from chat_contracts import types as wire_types
 from chat_contracts.examples import examples
 
 pytestmark = pytest.mark.contract
@@ -32,12 +42,72 @@ SERVICES: dict[str, dict[str, str]] = REGISTRY["services"]
 ENTRIES: list[dict[str, Any]] = REGISTRY["types"]
 ROLES = ("producers", "consumers", "routers")
 PYTHON_SERVICES = sorted(name for name, s in SERVICES.items() if s["language"] == "python")
+# Product code takes every wire name from chat_contracts.names (test tooling may name its own
+# private queues, so devtools is scanned for types but not held to this rule).
+WIRE_NAME_FREE = sorted(
+    {"auth-service", "gateway-service", "message-service", "presence-service", "chat-runtime"}
+)
 
 TYPE_NAME = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*\.v1")
-# Placeholders and wildcards that split a routing key into pieces: {x}, %s, *, #.
+# What is filled in at run time: an f-string's values, {x} / %s placeholders, AMQP wildcards.
+HOLE = "\x00"
 PLACEHOLDER = re.compile(r"\{[^}]*\}|%[sdr]|[*#]")
 # Literals that look like type names but are not bus/frame contracts.
 NOT_CONTRACTS = {"chat.v1": "the WebSocket subprotocol (api-v1 §6)"}
+
+
+# -- what chat_contracts names ----------------------------------------------------------------
+
+
+def _type_names_in(text: str) -> set[str]:
+    """Type names in a literal's text: the pieces between holes, outer dots stripped."""
+    return {piece.strip(".") for piece in text.split(HOLE) if TYPE_NAME.fullmatch(piece.strip("."))}
+
+
+def _functions() -> dict[str, tuple[str, bool]]:
+    """names function → (its address with HOLE for each parameter, whether a parameter is int)."""
+    out: dict[str, tuple[str, bool]] = {}
+    for attr, value in vars(wire_names).items():
+        if inspect.isfunction(value) and value.__module__ == wire_names.__name__:
+            params = inspect.signature(value).parameters.values()
+            template = value(*[HOLE for _ in params])
+            assert isinstance(template, str)
+            out[attr] = (template, any(p.annotation in (int, "int") for p in params))
+    return out
+
+
+FUNCTIONS = _functions()
+# Constants of chat_contracts.names: a contract's name (type name → constant), and the rest:
+# exchanges, queues, reply-to (constant → address).
+CONSTANT_OF = {
+    value: attr
+    for attr, value in vars(wire_names).items()
+    if attr.isupper() and isinstance(value, str) and chat_contracts.is_known(value)
+}
+ADDRESSES = {
+    attr: value
+    for attr, value in vars(wire_names).items()
+    if attr.isupper() and isinstance(value, str) and not chat_contracts.is_known(value)
+}
+
+
+def _contract_symbols() -> dict[str, frozenset[str]]:
+    """Dotted path of a chat_contracts symbol → the contract names it stands for."""
+    out: dict[str, frozenset[str]] = {}
+    for value, attr in CONSTANT_OF.items():
+        out[f"chat_contracts.names.{attr}"] = frozenset({value})
+    for attr, (template, _) in FUNCTIONS.items():
+        named = frozenset(n for n in _type_names_in(template) if chat_contracts.is_known(n))
+        if named:
+            out[f"chat_contracts.names.{attr}"] = named
+    for attr, value in vars(wire_types).items():
+        contract = getattr(value, "__contract__", None)
+        if isinstance(value, type) and isinstance(contract, str):
+            out[f"chat_contracts.types.{attr}"] = frozenset({contract})
+    return out
+
+
+CONTRACT_SYMBOLS = _contract_symbols()
 
 
 # -- scanning --------------------------------------------------------------------------------
@@ -53,49 +123,146 @@ def _docstrings(tree: ast.AST) -> set[int]:
     return ids
 
 
-def _pieces(tree: ast.AST) -> Iterator[list[str]]:
-    """The constant text of each string literal (an f-string gives its constant pieces)."""
+def _literals(tree: ast.AST) -> Iterator[tuple[int, str]]:
+    """(line, text) of every string literal but docstrings, with HOLE where text is filled in."""
     skip = _docstrings(tree)
-    for node in ast.walk(tree):
+    for node in ast.walk(tree):  # breadth first: an f-string comes before its pieces
         if isinstance(node, ast.JoinedStr):
-            parts = [
-                v.value
-                for v in node.values
-                if isinstance(v, ast.Constant) and isinstance(v.value, str)
-            ]
             skip.update(id(v) for v in node.values)
-            yield parts
+            text = "".join(
+                PLACEHOLDER.sub(HOLE, v.value)
+                if isinstance(v, ast.Constant) and isinstance(v.value, str)
+                else HOLE
+                for v in node.values
+            )
+            yield node.lineno, text
         elif (
             isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip
         ):
-            yield [node.value]
+            yield node.lineno, PLACEHOLDER.sub(HOLE, node.value)
+
+
+def _is_prose(text: str) -> bool:
+    return re.search(r"\s", text) is not None
+
+
+def _bindings(tree: ast.AST) -> dict[str, str]:
+    """Local name → the dotted path it was imported as (``names`` → ``chat_contracts.names``)."""
+    out: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    out[alias.asname] = alias.name
+                else:
+                    top = alias.name.split(".")[0]
+                    out[top] = top
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                out[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return out
+
+
+def _dotted(node: ast.expr, bindings: dict[str, str]) -> str | None:
+    if isinstance(node, ast.Name):
+        return bindings.get(node.id)
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value, bindings)
+        return None if base is None else f"{base}.{node.attr}"
+    return None
+
+
+def _symbols(tree: ast.AST) -> set[str]:
+    """Contract names a module takes from chat_contracts.names / chat_contracts.types."""
+    bindings = _bindings(tree)
+    paths = set(bindings.values())
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Name, ast.Attribute)):
+            path = _dotted(node, bindings)
+            if path is not None:
+                paths.add(path)
+    return {name for path in paths for name in CONTRACT_SYMBOLS.get(path, ())}
 
 
 def names_in_source(source: str) -> set[str]:
-    """Type names a module's string literals mention (prose — anything with spaces — excluded)."""
-    found: set[str] = set()
-    for parts in _pieces(ast.parse(source)):
-        if any(re.search(r"\s", p) for p in parts):
-            continue
-        for part in parts:
-            for piece in PLACEHOLDER.split(part):
-                piece = piece.strip(".")
-                if TYPE_NAME.fullmatch(piece):
-                    found.add(piece)
+    """Type names a module names: through chat_contracts, or in string literals (not prose)."""
+    tree = ast.parse(source)
+    found = _symbols(tree)
+    for _, text in _literals(tree):
+        if not _is_prose(text):
+            found |= _type_names_in(text)
     return found
 
 
-@cache
-def modules_of(service: str) -> dict[str, set[str]]:
-    """Module name → type names it mentions, for one Python service (empty if not written yet)."""
+VERSIONED = "a chat_contracts.names constant of the type"
+
+
+def _wire_patterns() -> list[tuple[re.Pattern[str], str]]:
+    """(pattern, what to use instead) for every wire name a literal must not hold."""
+    # Pieces of a dotted name: a hand-written literal cannot be told from a concatenated one.
+    edge_before, edge_after = r"(?<![\w.-])", r"(?![\w.-])"
+    out = [
+        # "x.v1", "ws.client.{kind}.v1", "{type}.v1": a versioned type name.
+        (re.compile(r"[.\x00]v1(?![^.\x00])|(?<![^.\x00])v1[.\x00]"), VERSIONED),
+    ]
+    for attr, value in ADDRESSES.items():
+        out.append((re.compile(rf"(?<![\w-]){re.escape(value)}(?![\w-])"), f"names.{attr}"))
+    for attr, (template, has_int) in FUNCTIONS.items():
+        parts = template.split(HOLE)
+        hole = r"(?:\x00|\d+)" if has_int else HOLE
+        alternatives = [
+            (edge_before if parts[0] else "")
+            + hole.join(re.escape(p) for p in parts)
+            + (edge_after if parts[-1] else "")
+        ]
+        if parts[0]:  # the head of a concatenation: "gateway." + gateway_id
+            alternatives.append(edge_before + re.escape(parts[0]) + r"\Z")
+        if parts[-1]:  # its tail: name + ".dead"
+            alternatives.append(r"\A" + re.escape(parts[-1]) + edge_after)
+        # A service's own name ("message-service.send") is a queue name wherever it stands.
+        alternatives += [
+            rf"(?<![\w-]){re.escape(p.strip('.'))}(?![\w-])" for p in parts if "-" in p
+        ]
+        out.append((re.compile("|".join(alternatives)), f"names.{attr}()"))
+    return out
+
+
+WIRE_PATTERNS = _wire_patterns()
+
+
+def wire_literals(source: str) -> list[tuple[int, str, str]]:
+    """(line, literal, what to use instead) for each hand-typed wire name in a module."""
+    found = []
+    for line, text in _literals(ast.parse(source)):
+        if _is_prose(text) or text in NOT_CONTRACTS:
+            continue
+        for pattern, instead in WIRE_PATTERNS:
+            if pattern.search(text):
+                known = sorted(n for n in _type_names_in(text) if n in CONSTANT_OF)
+                constants = [f"names.{CONSTANT_OF[n]}" for n in known]
+                use = " + ".join(constants) if constants and instead == VERSIONED else instead
+                found.append((line, text.replace(HOLE, "{…}"), use))
+                break
+    return sorted(found)
+
+
+def _sources(service: str) -> Iterator[tuple[str, Path]]:
+    """(module name, path) of every Python module of a service."""
     src = REPO / SERVICES[service]["src"]
-    out: dict[str, set[str]] = {}
     for path in sorted(src.rglob("*.py")):
         parts = path.relative_to(src).with_suffix("").parts
         if parts[-1] == "__init__":
             parts = parts[:-1]
-        out[".".join(parts)] = names_in_source(path.read_text(encoding="utf-8"))
-    return out
+        yield ".".join(parts), path
+
+
+@cache
+def modules_of(service: str) -> dict[str, set[str]]:
+    """Module name → type names it names, for one Python service."""
+    return {
+        module: names_in_source(path.read_text(encoding="utf-8"))
+        for module, path in _sources(service)
+    }
 
 
 def _covers(listed: str, module: str) -> bool:
@@ -116,10 +283,10 @@ def listed_modules() -> dict[tuple[str, str], set[str]]:
 
 
 def test_registry_and_schemas_list_the_same_types() -> None:
-    names = [e["type"] for e in ENTRIES]
-    assert len(names) == len(set(names)), "a type is listed twice"
-    assert set(names) - chat_contracts.known_types() == set(), "registry types without a schema"
-    assert chat_contracts.known_types() - set(names) == set(), "schemas missing from the registry"
+    listed = [e["type"] for e in ENTRIES]
+    assert len(listed) == len(set(listed)), "a type is listed twice"
+    assert set(listed) - chat_contracts.known_types() == set(), "registry types without a schema"
+    assert chat_contracts.known_types() - set(listed) == set(), "schemas missing from the registry"
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=[e["type"] for e in ENTRIES])
@@ -228,15 +395,90 @@ log.info("published member_left.v1 to the room")
     }
 
 
+def test_scanner_finds_types_named_through_chat_contracts() -> None:
+    source = """
+import chat_contracts
+import chat_contracts.names as n
+from chat_contracts import names, types as t
+from chat_contracts.names import TYPING_V1 as TYPING
+from chat_contracts.types import Message, RoomJoinedV1
+
+A = names.PRESENCE_CHANGED_V1
+B = t.MessageAcceptedV1(client_msg_id=c, message=Message(**m))
+C = chat_contracts.types.WsServerPongV1(type="pong")
+D = names.read_routing_key(shard)
+E = n.room_key(room_id, n.MEMBER_JOINED_V1)
+F = (names.AUTH_QUERY_QUEUE, names.EXCHANGE_EVENTS, t.Message, t.ErrorCode, t.STRUCTS)
+def handle(envelope: Envelope[t.ReadV1]) -> None: ...
+"""
+    assert names_in_source(source) == {
+        "typing.v1",
+        "room.joined.v1",
+        "presence.changed.v1",
+        "message.accepted.v1",
+        "ws.server.pong.v1",
+        "room.read.v1",
+        "member_joined.v1",
+        "read.v1",
+    }
+
+
+def test_scanner_finds_hand_typed_wire_names() -> None:
+    source = '''
+"""Docstrings may say chat.events, `gateway.<id>` and message-service.send.3."""
+OK = [
+    "chat.v1", "/v1/ws", "gateway.started", "room.member_joined", "x-dead-letter-exchange",
+    "queue dead on chat.dlx", f"presence-sim.changes.{suffix}", "chat.frame_writer", "v1",
+]
+BAD_1 = "presence.changed.v1"
+BAD_2 = f"ws.client.{kind}.v1"
+BAD_3 = "chat.events"
+BAD_4 = "auth-service.query"
+BAD_5 = f"message-service.send.{shard}"
+BAD_6 = "message-service.read.0"
+BAD_7 = f"gateway.{gateway_id}"
+BAD_8 = "gateway." + gateway_id
+BAD_9 = f"{name}.dead"
+BAD_10 = name + ".dead"
+BAD_11 = f"room.{room_id}.#"
+BAD_12 = "user.%s.*" % user_id
+BAD_13 = "presence-service.signals"
+BAD_14 = "amq.rabbitmq.reply-to"
+'''
+    found = wire_literals(source)
+    assert [line for line, _, _ in found] == list(range(7, 21)), found
+    instead = {literal: use for _, literal, use in found}
+    assert instead["presence.changed.v1"] == "names.PRESENCE_CHANGED_V1"
+    assert instead["chat.events"] == "names.EXCHANGE_EVENTS"
+    assert instead["gateway.{…}"] == "names.gateway_queue()"
+    assert instead["{…}.dead"] == "names.dead_queue()"
+    assert instead["user.{…}.{…}"] == "names.user_key()"
+
+
+def test_listed_modules_exist() -> None:
+    """A renamed or deleted module fails here instead of silently dropping out of the scan."""
+    missing = []
+    for entry in ENTRIES:
+        for role in ROLES:
+            for user in entry.get(role, []):
+                service, module = SERVICES[user["service"]], user["module"]
+                if service["language"] != "python":
+                    exists = (REPO / module).exists()
+                else:
+                    exists = any(_covers(module, m) for m in modules_of(user["service"]))
+                if not exists:
+                    missing.append(f"{entry['type']} {role}: {user['service']} {module}")
+    assert not missing, "listed in contracts/registry.yaml but not found:\n" + "\n".join(missing)
+
+
 @pytest.mark.parametrize("service", PYTHON_SERVICES)
 def test_modules_use_only_registered_types(service: str) -> None:
     modules = modules_of(service)
-    if not modules:
-        pytest.skip(f"{service}: no Python sources at {SERVICES[service]['src']} yet")
+    assert modules, f"{service}: no Python sources at {SERVICES[service]['src']}"
     listed = listed_modules()
     problems = []
-    for module, names in sorted(modules.items()):
-        for name in sorted(names):
+    for module, named in sorted(modules.items()):
+        for name in sorted(named):
             if name in NOT_CONTRACTS:
                 continue
             if not chat_contracts.is_known(name):
@@ -250,40 +492,32 @@ def test_modules_use_only_registered_types(service: str) -> None:
     assert not problems, "\n".join(problems)
 
 
-def _producer_pairs() -> list[tuple[str, str]]:
-    pairs = set()
-    for entry in ENTRIES:
-        for user in entry["producers"]:
-            # Frames are named by their short `type` in code ("message.send"): not scanned.
-            python = SERVICES[user["service"]]["language"] == "python"
-            if python and not entry["type"].startswith("ws."):
-                pairs.add((entry["type"], user["service"]))
-    return sorted(pairs)
+@pytest.mark.parametrize("entry", ENTRIES, ids=[e["type"] for e in ENTRIES])
+def test_listed_modules_name_their_type(entry: dict[str, Any]) -> None:
+    """The registry is not stale: each Python module listed in any role names the type (a
+    producer builds its struct, a consumer dispatches on its name or decodes its struct, a router
+    binds its key)."""
+    problems = []
+    for role in ROLES:
+        for user in entry.get(role, []):
+            if SERVICES[user["service"]]["language"] != "python":
+                continue
+            modules = modules_of(user["service"])
+            covered = [m for m in modules if _covers(user["module"], m)]
+            if covered and not any(entry["type"] in modules[m] for m in covered):
+                problems.append(f"{role}: {user['module']} does not name {entry['type']}")
+    assert not problems, "\n".join(problems)
 
 
-PAIRS = _producer_pairs()
-
-
-@pytest.mark.parametrize(("type_name", "service"), PAIRS, ids=[f"{t}@{s}" for t, s in PAIRS])
-def test_registered_producers_name_the_type(type_name: str, service: str) -> None:
-    """The registry is not stale: a producer publishes by name, so a listed module names it.
-
-    Only producers: a consumer may take a type without naming it (a batch handler on ``"*"``, the
-    reply of a request).
-    """
-    listed = {
-        user["module"]
-        for entry in ENTRIES
-        if entry["type"] == type_name
-        for user in entry["producers"]
-        if user["service"] == service
-    }
-    modules = modules_of(service)
-    present = {m for m in modules if any(_covers(entry, m) for entry in listed)}
-    if not present:
-        pytest.skip(f"{service}: {', '.join(sorted(listed))} not written yet")
-    named = set().union(*(modules[m] for m in present))
-    assert type_name in named, f"{service}: none of {sorted(present)} names {type_name}"
+@pytest.mark.parametrize("service", WIRE_NAME_FREE)
+def test_no_wire_name_is_typed_by_hand(service: str) -> None:
+    """Every exchange, queue, routing key and type name comes from chat_contracts.names."""
+    found = [
+        f"{path.relative_to(REPO)}:{line}: {literal!r} (use {instead})"
+        for _, path in _sources(service)
+        for line, literal, instead in wire_literals(path.read_text(encoding="utf-8"))
+    ]
+    assert not found, "wire names typed by hand:\n" + "\n".join(found)
 
 
 # -- (d) producers' examples satisfy consumers' expectations ------------------------------------

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import shutil
-import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
 import chat_contracts
 import pytest
+from chat_contracts.examples import examples
 from jsonschema import Draft202012Validator
 
 pytestmark = pytest.mark.contract
@@ -150,32 +148,15 @@ def test_error_codes_are_the_spec_list() -> None:
     }
 
 
-def _generator() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "chat_contracts_generate", CONTRACTS / "generate_models.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_generated_models_are_up_to_date() -> None:
-    beside = Path(sys.executable).with_name("datamodel-codegen")
-    if not beside.exists() and shutil.which("datamodel-codegen") is None:
-        pytest.skip("datamodel-codegen is not installed; cannot regenerate models.py to compare")
-    expected = _generator().render()
-    committed = (CONTRACTS / "src" / "chat_contracts" / "models.py").read_text(encoding="utf-8")
-    assert committed == expected, "models.py is stale: run contracts/generate_models.sh"
+# Freshness of the generated names.py and types.py: contracts/tests/unit/test_decode.py runs
+# `contracts/generate.py --check` (test_generated_files_are_fresh).
 
 
 @pytest.mark.parametrize("type_name", sorted(chat_contracts.known_types()))
-def test_every_type_has_a_model_that_reads_its_valid_examples(type_name: str) -> None:
-    from chat_contracts.examples import examples
-
-    model = chat_contracts.model(type_name)
-    assert model.__name__ == chat_contracts.title_of(type_name)
+def test_every_type_has_a_struct_that_decodes_its_valid_examples(type_name: str) -> None:
+    struct = chat_contracts.struct_type(type_name)
+    assert struct.__name__ == chat_contracts.title_of(type_name)
+    assert chat_contracts.contract_of(struct) == type_name
     for example in examples(type_name, valid=True):
-        model.model_validate(example.body)
+        decoded = chat_contracts.decode(type_name, json.dumps(example.body))
+        assert isinstance(decoded, struct)

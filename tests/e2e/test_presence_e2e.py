@@ -279,7 +279,8 @@ async def test_silent_gateway_offline_after_30s_not_35(
     """The spec's real values: a gateway that dies without a word (like `kill -9`) takes its
     users offline after its 30 s silence, within 35 s. Simulated by a gateway identity that
     publishes one `opened` signal straight to the stack's broker and then never speaks again."""
-    from chat_runtime.messaging import EXCHANGE_EVENTS, Broker
+    from chat_contracts import names, types
+    from chat_runtime.messaging import Broker, OutgoingMessage
 
     asker = presence_people[0]
     ghost = str(uuid.uuid4())
@@ -290,18 +291,18 @@ async def test_silent_gateway_offline_after_30s_not_35(
     await broker.connect()
     try:
         now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        await broker.publish(
-            EXCHANGE_EVENTS,
-            "presence.connection.opened.v1",
-            "presence.connection.opened.v1",
-            {
-                "gateway_id": str(uuid.uuid4()),
-                "connection_id": str(uuid.uuid4()),
-                "user_id": ghost,
-                "status": "online",
-                "at": now,
-            },
+        opened = types.PresenceConnectionOpenedV1(
+            gateway_id=str(uuid.uuid4()),
+            connection_id=str(uuid.uuid4()),
+            user_id=ghost,
+            status="online",
+            at=now,
         )
+        result = await broker.publish(
+            names.EXCHANGE_EVENTS,
+            OutgoingMessage.of(names.PRESENCE_CONNECTION_OPENED_V1, opened),
+        )
+        result.raise_first()
     finally:
         await broker.close()
     spoke = time.monotonic()
