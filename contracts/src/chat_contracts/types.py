@@ -43,7 +43,7 @@ Timestamp: TypeAlias = Annotated[
 PresenceStatus: TypeAlias = Literal["online", "away", "offline"]
 
 
-class Message(msgspec.Struct, frozen=True, kw_only=True):
+class Message(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """The api-v1 `message` object (§4), as returned by history and carried by events and frames."""
 
     id: Uuid
@@ -59,7 +59,7 @@ class Message(msgspec.Struct, frozen=True, kw_only=True):
         check_timestamp("created_at", self.created_at)
 
 
-class Room(msgspec.Struct, frozen=True, kw_only=True):
+class Room(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     The api-v1 `room` object (§4) as seen by one user (read position and unread count are the
     caller's).
@@ -80,7 +80,7 @@ class Room(msgspec.Struct, frozen=True, kw_only=True):
         check_timestamp("created_at", self.created_at)
 
 
-class User(msgspec.Struct, frozen=True, kw_only=True):
+class User(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """The api-v1 `user` object (§3)."""
 
     id: Uuid
@@ -94,7 +94,7 @@ class User(msgspec.Struct, frozen=True, kw_only=True):
         check_timestamp("created_at", self.created_at)
 
 
-class AuthRevocationsQueryV1(msgspec.Struct, frozen=True, kw_only=True):
+class AuthRevocationsQueryV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Request (direct reply-to, queue `auth-service.query`): the sessions revoked in the last 15
     minutes. The body is an empty object. Body of AMQP messages whose `type` property is
@@ -104,7 +104,7 @@ class AuthRevocationsQueryV1(msgspec.Struct, frozen=True, kw_only=True):
     __contract__: ClassVar[str] = "auth.revocations.query.v1"
 
 
-class RevokedSession(msgspec.Struct, frozen=True, kw_only=True):
+class RevokedSession(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """``RevokedSession`` (bus/auth.revocations.reply.v1.json)."""
 
     session_id: Uuid
@@ -115,7 +115,7 @@ class RevokedSession(msgspec.Struct, frozen=True, kw_only=True):
         check_timestamp("revoked_at", self.revoked_at)
 
 
-class AuthRevocationsReplyV1(msgspec.Struct, frozen=True, kw_only=True):
+class AuthRevocationsReplyV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Reply to `auth.revocations.query.v1`: sessions revoked in the last 15 minutes. Body of AMQP
     messages whose `type` property is `auth.revocations.reply.v1`.
@@ -126,7 +126,7 @@ class AuthRevocationsReplyV1(msgspec.Struct, frozen=True, kw_only=True):
     sessions: list[RevokedSession]
 
 
-class AuthSessionRevokedV1(msgspec.Struct, frozen=True, kw_only=True):
+class AuthSessionRevokedV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Event: a session ended (routing key `auth.session.revoked.v1`); verifiers refuse its access
     tokens and gateways close its sockets. Body of AMQP messages whose `type` property is
@@ -144,7 +144,7 @@ class AuthSessionRevokedV1(msgspec.Struct, frozen=True, kw_only=True):
         check_timestamp("revoked_at", self.revoked_at)
 
 
-class AuthUserRegisteredV1(msgspec.Struct, frozen=True, kw_only=True):
+class AuthUserRegisteredV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Event: a user registered (routing key `auth.user.registered.v1`). Body of AMQP messages
     whose `type` property is `auth.user.registered.v1`.
@@ -155,7 +155,7 @@ class AuthUserRegisteredV1(msgspec.Struct, frozen=True, kw_only=True):
     user: User
 
 
-class MemberJoinedV1(msgspec.Struct, frozen=True, kw_only=True):
+class MemberJoinedV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Event: a user joined a room (routing key `room.<room_id>.member_joined.v1`). Body of AMQP
     messages whose `type` property is `member_joined.v1`.
@@ -167,7 +167,7 @@ class MemberJoinedV1(msgspec.Struct, frozen=True, kw_only=True):
     user_id: Uuid
 
 
-class MemberLeftV1(msgspec.Struct, frozen=True, kw_only=True):
+class MemberLeftV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Event: a user left a room (routing key `room.<room_id>.member_left.v1`). Body of AMQP
     messages whose `type` property is `member_left.v1`.
@@ -179,7 +179,7 @@ class MemberLeftV1(msgspec.Struct, frozen=True, kw_only=True):
     user_id: Uuid
 
 
-class MembershipQueryV1(msgspec.Struct, frozen=True, kw_only=True):
+class MembershipQueryV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Request (direct reply-to, queue `message-service.query`): which rooms is this user a member
     of. Body of AMQP messages whose `type` property is `membership.query.v1`.
@@ -190,7 +190,7 @@ class MembershipQueryV1(msgspec.Struct, frozen=True, kw_only=True):
     user_id: Uuid
 
 
-class MembershipReplyV1(msgspec.Struct, frozen=True, kw_only=True):
+class MembershipReplyV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Reply to `membership.query.v1`: every room the user is a member of. Body of AMQP messages
     whose `type` property is `membership.reply.v1`.
@@ -205,7 +205,7 @@ class MembershipReplyV1(msgspec.Struct, frozen=True, kw_only=True):
         check_unique("room_ids", self.room_ids)
 
 
-class MessageAcceptedV1(msgspec.Struct, frozen=True, kw_only=True):
+class MessageAcceptedV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Event for the sender: their send is committed (routing key
     `user.<sender_id>.message.accepted.v1`); also for a retry of an already committed send. Body
@@ -218,7 +218,7 @@ class MessageAcceptedV1(msgspec.Struct, frozen=True, kw_only=True):
     message: Message
 
 
-class MessageCreatedV1(msgspec.Struct, frozen=True, kw_only=True):
+class MessageCreatedV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Event: a message is committed (routing key `room.<room_id>.message.created.v1`); may be
     re-emitted for a retried send. Body of AMQP messages whose `type` property is
@@ -230,7 +230,7 @@ class MessageCreatedV1(msgspec.Struct, frozen=True, kw_only=True):
     message: Message
 
 
-class MessageRejectedV1(msgspec.Struct, frozen=True, kw_only=True):
+class MessageRejectedV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Event for the sender: their send was refused (routing key
     `user.<sender_id>.message.rejected.v1`). Body of AMQP messages whose `type` property is
@@ -246,7 +246,7 @@ class MessageRejectedV1(msgspec.Struct, frozen=True, kw_only=True):
     message: str
 
 
-class MessageSendV1(msgspec.Struct, frozen=True, kw_only=True):
+class MessageSendV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Command from a gateway: send a message (routing key `message.send.v1.<shard>` on
     `chat.commands`). Body of AMQP messages whose `type` property is `message.send.v1`.
@@ -263,7 +263,7 @@ class MessageSendV1(msgspec.Struct, frozen=True, kw_only=True):
     connection_id: Uuid
 
 
-class PresenceChangedV1(msgspec.Struct, frozen=True, kw_only=True):
+class PresenceChangedV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Event: a user's presence changed (routing key `presence.changed.v1`), announced once by the
     presence leader. Body of AMQP messages whose `type` property is `presence.changed.v1`.
@@ -279,7 +279,7 @@ class PresenceChangedV1(msgspec.Struct, frozen=True, kw_only=True):
         check_timestamp("last_seen_at", self.last_seen_at)
 
 
-class PresenceConnectionClosedV1(msgspec.Struct, frozen=True, kw_only=True):
+class PresenceConnectionClosedV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Presence signal from a gateway: a socket closed (routing key
     `presence.connection.closed.v1`). Body of AMQP messages whose `type` property is
@@ -297,7 +297,7 @@ class PresenceConnectionClosedV1(msgspec.Struct, frozen=True, kw_only=True):
         check_timestamp("at", self.at)
 
 
-class PresenceConnectionOpenedV1(msgspec.Struct, frozen=True, kw_only=True):
+class PresenceConnectionOpenedV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Presence signal from a gateway: a socket became ready (routing key
     `presence.connection.opened.v1`). Body of AMQP messages whose `type` property is
@@ -316,7 +316,7 @@ class PresenceConnectionOpenedV1(msgspec.Struct, frozen=True, kw_only=True):
         check_timestamp("at", self.at)
 
 
-class PresenceConnectionUpdatedV1(msgspec.Struct, frozen=True, kw_only=True):
+class PresenceConnectionUpdatedV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Presence signal from a gateway: a socket set its status (routing key
     `presence.connection.updated.v1`). Body of AMQP messages whose `type` property is
@@ -335,7 +335,7 @@ class PresenceConnectionUpdatedV1(msgspec.Struct, frozen=True, kw_only=True):
         check_timestamp("at", self.at)
 
 
-class HeartbeatConnection(msgspec.Struct, frozen=True, kw_only=True):
+class HeartbeatConnection(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """``HeartbeatConnection`` (bus/presence.gateway.heartbeat.v1.json)."""
 
     connection_id: Uuid
@@ -343,7 +343,7 @@ class HeartbeatConnection(msgspec.Struct, frozen=True, kw_only=True):
     status: ConnectionStatus
 
 
-class PresenceGatewayHeartbeatV1(msgspec.Struct, frozen=True, kw_only=True):
+class PresenceGatewayHeartbeatV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Presence signal: a gateway's full connection list, every `interval_s` seconds (routing key
     `presence.gateway.heartbeat.v1`). Body of AMQP messages whose `type` property is
@@ -361,7 +361,7 @@ class PresenceGatewayHeartbeatV1(msgspec.Struct, frozen=True, kw_only=True):
         check_timestamp("sent_at", self.sent_at)
 
 
-class ReadV1(msgspec.Struct, frozen=True, kw_only=True):
+class ReadV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Event: a member's read position moved (routing key `room.<room_id>.read.v1`). Body of AMQP
     messages whose `type` property is `read.v1`.
@@ -374,7 +374,7 @@ class ReadV1(msgspec.Struct, frozen=True, kw_only=True):
     seq: Seq
 
 
-class RoomJoinedV1(msgspec.Struct, frozen=True, kw_only=True):
+class RoomJoinedV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Event for one user: they are now a member of a room (routing key
     `user.<user_id>.room.joined.v1`). Body of AMQP messages whose `type` property is
@@ -387,7 +387,7 @@ class RoomJoinedV1(msgspec.Struct, frozen=True, kw_only=True):
     room_id: Uuid
 
 
-class RoomLeftV1(msgspec.Struct, frozen=True, kw_only=True):
+class RoomLeftV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Event for one user: they are no longer a member of a room (routing key
     `user.<user_id>.room.left.v1`). Body of AMQP messages whose `type` property is
@@ -400,7 +400,7 @@ class RoomLeftV1(msgspec.Struct, frozen=True, kw_only=True):
     room_id: Uuid
 
 
-class RoomReadV1(msgspec.Struct, frozen=True, kw_only=True):
+class RoomReadV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Command from a gateway: move a user's read position (routing key `room.read.v1.<shard>` on
     `chat.commands`). Body of AMQP messages whose `type` property is `room.read.v1`.
@@ -413,7 +413,7 @@ class RoomReadV1(msgspec.Struct, frozen=True, kw_only=True):
     seq: Seq
 
 
-class TypingV1(msgspec.Struct, frozen=True, kw_only=True):
+class TypingV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Transient event: a member is typing (routing key `room.<room_id>.typing.v1`; non-persistent,
     unconfirmed). Body of AMQP messages whose `type` property is `typing.v1`.
@@ -425,7 +425,7 @@ class TypingV1(msgspec.Struct, frozen=True, kw_only=True):
     user_id: Uuid
 
 
-class WsClientAuthRefreshV1(msgspec.Struct, frozen=True, kw_only=True):
+class WsClientAuthRefreshV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Client → server WebSocket frame `auth.refresh` (api-v1 §6). A fresh access token for this
     socket.
@@ -437,7 +437,7 @@ class WsClientAuthRefreshV1(msgspec.Struct, frozen=True, kw_only=True):
     token: Annotated[str, msgspec.Meta(min_length=1)]
 
 
-class WsClientAuthV1(msgspec.Struct, frozen=True, kw_only=True):
+class WsClientAuthV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Client → server WebSocket frame `auth` (api-v1 §6). Must be the first frame, within 5 s."""
 
     __contract__: ClassVar[str] = "ws.client.auth.v1"
@@ -446,7 +446,7 @@ class WsClientAuthV1(msgspec.Struct, frozen=True, kw_only=True):
     token: Annotated[str, msgspec.Meta(min_length=1)]
 
 
-class WsClientMessageSendV1(msgspec.Struct, frozen=True, kw_only=True):
+class WsClientMessageSendV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Client → server WebSocket frame `message.send` (api-v1 §6). Send a message; retried with the
     same client_msg_id until acked.
@@ -460,7 +460,7 @@ class WsClientMessageSendV1(msgspec.Struct, frozen=True, kw_only=True):
     text: MessageText
 
 
-class WsClientPingV1(msgspec.Struct, frozen=True, kw_only=True):
+class WsClientPingV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Client → server WebSocket frame `ping` (api-v1 §6). The server answers `pong`."""
 
     __contract__: ClassVar[str] = "ws.client.ping.v1"
@@ -468,7 +468,7 @@ class WsClientPingV1(msgspec.Struct, frozen=True, kw_only=True):
     type: Literal["ping"]
 
 
-class WsClientPresenceSetV1(msgspec.Struct, frozen=True, kw_only=True):
+class WsClientPresenceSetV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Client → server WebSocket frame `presence.set` (api-v1 §6). Idle detection from the client.
     """
@@ -479,7 +479,7 @@ class WsClientPresenceSetV1(msgspec.Struct, frozen=True, kw_only=True):
     status: ConnectionStatus
 
 
-class WsClientPresenceSubscribeV1(msgspec.Struct, frozen=True, kw_only=True):
+class WsClientPresenceSubscribeV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Client → server WebSocket frame `presence.subscribe` (api-v1 §6). Whose presence this socket
     wants; replaces the previous list.
@@ -494,7 +494,7 @@ class WsClientPresenceSubscribeV1(msgspec.Struct, frozen=True, kw_only=True):
         check_unique("user_ids", self.user_ids)
 
 
-class WsClientReadV1(msgspec.Struct, frozen=True, kw_only=True):
+class WsClientReadV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Client → server WebSocket frame `read` (api-v1 §6). The user's read position in a room."""
 
     __contract__: ClassVar[str] = "ws.client.read.v1"
@@ -504,7 +504,7 @@ class WsClientReadV1(msgspec.Struct, frozen=True, kw_only=True):
     seq: Seq
 
 
-class WsClientTypingV1(msgspec.Struct, frozen=True, kw_only=True):
+class WsClientTypingV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Client → server WebSocket frame `typing` (api-v1 §6). The user is typing in a room."""
 
     __contract__: ClassVar[str] = "ws.client.typing.v1"
@@ -513,7 +513,7 @@ class WsClientTypingV1(msgspec.Struct, frozen=True, kw_only=True):
     room_id: Uuid
 
 
-class WsServerErrorV1(msgspec.Struct, frozen=True, kw_only=True):
+class WsServerErrorV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Server → client WebSocket frame `error` (api-v1 §6). A refused frame; the connection stays
     open unless a close follows.
@@ -527,7 +527,7 @@ class WsServerErrorV1(msgspec.Struct, frozen=True, kw_only=True):
     ref: str | msgspec.UnsetType | None = msgspec.UNSET
 
 
-class WsServerMessageAckV1(msgspec.Struct, frozen=True, kw_only=True):
+class WsServerMessageAckV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Server → client WebSocket frame `message.ack` (api-v1 §6). To the sending connection: the
     message is committed.
@@ -540,7 +540,7 @@ class WsServerMessageAckV1(msgspec.Struct, frozen=True, kw_only=True):
     message: Message
 
 
-class WsServerMessageNewV1(msgspec.Struct, frozen=True, kw_only=True):
+class WsServerMessageNewV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Server → client WebSocket frame `message.new` (api-v1 §6). To every connection of every
     member of the room.
@@ -552,7 +552,7 @@ class WsServerMessageNewV1(msgspec.Struct, frozen=True, kw_only=True):
     message: Message
 
 
-class WsServerPongV1(msgspec.Struct, frozen=True, kw_only=True):
+class WsServerPongV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Server → client WebSocket frame `pong` (api-v1 §6). Answer to `ping`."""
 
     __contract__: ClassVar[str] = "ws.server.pong.v1"
@@ -560,7 +560,7 @@ class WsServerPongV1(msgspec.Struct, frozen=True, kw_only=True):
     type: Literal["pong"]
 
 
-class WsServerPresenceV1(msgspec.Struct, frozen=True, kw_only=True):
+class WsServerPresenceV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Server → client WebSocket frame `presence` (api-v1 §6). Presence changed, for subscribed
     users only.
@@ -577,7 +577,7 @@ class WsServerPresenceV1(msgspec.Struct, frozen=True, kw_only=True):
         check_timestamp("last_seen_at", self.last_seen_at)
 
 
-class WsServerReadV1(msgspec.Struct, frozen=True, kw_only=True):
+class WsServerReadV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Server → client WebSocket frame `read` (api-v1 §6). Someone's read position moved."""
 
     __contract__: ClassVar[str] = "ws.server.read.v1"
@@ -588,7 +588,7 @@ class WsServerReadV1(msgspec.Struct, frozen=True, kw_only=True):
     seq: Seq
 
 
-class WsServerReadyV1(msgspec.Struct, frozen=True, kw_only=True):
+class WsServerReadyV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Server → client WebSocket frame `ready` (api-v1 §6). Sent once authentication succeeded and
     the room bindings are confirmed.
@@ -607,7 +607,7 @@ class WsServerReadyV1(msgspec.Struct, frozen=True, kw_only=True):
         check_timestamp("server_time", self.server_time)
 
 
-class WsServerResyncV1(msgspec.Struct, frozen=True, kw_only=True):
+class WsServerResyncV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Server → client WebSocket frame `resync` (api-v1 §6). The gateway may have missed events:
     fetch `after_seq` for every room.
@@ -618,7 +618,7 @@ class WsServerResyncV1(msgspec.Struct, frozen=True, kw_only=True):
     type: Literal["resync"]
 
 
-class WsServerRoomMemberJoinedV1(msgspec.Struct, frozen=True, kw_only=True):
+class WsServerRoomMemberJoinedV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Server → client WebSocket frame `room.member_joined` (api-v1 §6). Membership changed: a user
     joined.
@@ -631,7 +631,7 @@ class WsServerRoomMemberJoinedV1(msgspec.Struct, frozen=True, kw_only=True):
     user_id: Uuid
 
 
-class WsServerRoomMemberLeftV1(msgspec.Struct, frozen=True, kw_only=True):
+class WsServerRoomMemberLeftV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Server → client WebSocket frame `room.member_left` (api-v1 §6). Membership changed: a user
     left.
@@ -644,7 +644,7 @@ class WsServerRoomMemberLeftV1(msgspec.Struct, frozen=True, kw_only=True):
     user_id: Uuid
 
 
-class WsServerTypingV1(msgspec.Struct, frozen=True, kw_only=True):
+class WsServerTypingV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Server → client WebSocket frame `typing` (api-v1 §6). Someone else is typing."""
 
     __contract__: ClassVar[str] = "ws.server.typing.v1"
