@@ -1,6 +1,7 @@
 // Journey helpers: drive the UI the way a person does (labels and roles, not internals).
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
+import { AxeBuilder } from '@axe-core/playwright';
 import { ARTIFACTS, BASE_URL } from './browser.mjs';
 
 export const SHOTS = `${ARTIFACTS}e2e/`;
@@ -112,4 +113,15 @@ export async function stackIsUp() {
   } catch {
     return false;
   }
+}
+
+/**
+ * axe-core on the page as it is now: no serious or critical violation (WCAG 2.x A/AA rules and
+ * best practices). `where` names the screen in the failure message.
+ */
+export async function expectAccessible(page, where) {
+  const { violations } = await new AxeBuilder({ page }).analyze();
+  const bad = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  const report = bad.map((v) => `${v.impact} ${v.id}: ${v.help}\n    ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join('\n    ')}`);
+  assert.deepEqual(report, [], `accessibility violations on ${where}`);
 }

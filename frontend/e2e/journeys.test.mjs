@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { BASE_URL, DESKTOP, PHONE, launch } from './browser.mjs';
 import {
-  createChannel, expectOnce, expectSignedIn, joinChannel, messages, openRoom, send, showMembers, signUp, snap, stackIsUp,
+  createChannel, expectAccessible, expectOnce, expectSignedIn, joinChannel, messages, openRoom, send, showMembers, signUp, snap, stackIsUp,
   STRONG, uniqueName, waitForMemberStatus, watchPage,
 } from './helpers.mjs';
 
@@ -52,6 +52,7 @@ for (const [vpName, viewport] of [['desktop', DESKTOP], ['phone', PHONE]]) {
         await ana.page.getByRole('button', { name: 'Create your account' }).click();
         await ana.page.locator('#password-errors li').first().waitFor();
         await snap(ana.page, `${vpName}-signup-weak-password`);
+        await expectAccessible(ana.page, `${vpName} sign-up with errors`);
         await ana.page.locator('#password').fill(STRONG);
         await ana.page.getByRole('button', { name: 'Create your account' }).click();
         await expectSignedIn(ana.page);
@@ -69,6 +70,7 @@ for (const [vpName, viewport] of [['desktop', DESKTOP], ['phone', PHONE]]) {
         await expectOnce(ana.page, 'hi ana, bo here');
         await expectOnce(ana.page, 'hello from ana');
         await snap(ana.page, `${vpName}-chat-ana`);
+        await expectAccessible(ana.page, `${vpName} chat`);
 
         // Typing: shown to the other person, gone within 5 s of the last keystroke.
         await bo.page.waitForTimeout(3100); // typing frames go out at most every 3 s; Bo just sent one
@@ -83,6 +85,7 @@ for (const [vpName, viewport] of [['desktop', DESKTOP], ['phone', PHONE]]) {
         await showMembers(bo.page);
         await waitForMemberStatus(bo.page, ana.username, 'online');
         await snap(ana.page, `${vpName}-members-online`);
+        await expectAccessible(ana.page, `${vpName} members panel`);
 
         await bo.context.close();
         await waitForMemberStatus(ana.page, bo.username, 'offline', 10_000);
@@ -117,6 +120,7 @@ describe('reliability and safety', { skip: !up, timeout: 120_000 }, () => {
       for (const t of ['offline one', 'offline two', 'offline three']) await send(ana.page, t);
       assert.equal(await ana.page.locator('li.msg[data-status="pending"]').count(), 3);
       await snap(ana.page, 'offline-pending');
+      await expectAccessible(ana.page, 'offline with pending messages');
       await ana.context.setOffline(false);
       // Reload at once: whatever was not acked yet comes back from the persisted outbox.
       await ana.page.reload();
@@ -152,6 +156,7 @@ describe('reliability and safety', { skip: !up, timeout: 120_000 }, () => {
       for (const t of ['drop one', 'drop two', 'drop three']) await send(ana.page, t);
       await ana.context.setOffline(false);
       await ana.page.locator('[data-testid="connection-banner"]', { hasText: 'Back online' }).waitFor({ timeout: 40_000 });
+      await expectAccessible(ana.page, 'back online banner');
       for (const t of ['drop one', 'drop two', 'drop three']) {
         await expectOnce(ana.page, t, 30_000);
         await expectOnce(bo.page, t, 30_000);
@@ -177,6 +182,8 @@ describe('reliability and safety', { skip: !up, timeout: 120_000 }, () => {
       await createChannel(bo.page, uniqueName('busy'));
       await ana.page.getByRole('navigation', { name: 'Rooms' }).getByRole('button', { name: 'Start a direct message' }).click();
       await ana.page.locator('#people-q').fill(bo.username.slice(0, -1));
+      await ana.page.getByRole('button', { name: `Message ${bo.display}` }).waitFor();
+      await expectAccessible(ana.page, 'people search dialog');
       await ana.page.getByRole('button', { name: `Message ${bo.display}` }).click();
       await ana.page.locator('#room-title', { hasText: bo.display }).waitFor();
       await send(ana.page, 'psst, a direct message');
@@ -190,6 +197,7 @@ describe('reliability and safety', { skip: !up, timeout: 120_000 }, () => {
       await link.click();
       await expectOnce(bo.page, 'psst, a direct message');
       await bo.page.locator('#room-title', { hasText: ana.display }).waitFor();
+      await expectAccessible(bo.page, 'direct message');
       assert.deepEqual([...ana.errors, ...bo.errors], []);
     } finally {
       await ana.context.close();
@@ -218,6 +226,7 @@ describe('reliability and safety', { skip: !up, timeout: 120_000 }, () => {
       await expectOnce(bo.page, 'see https://example.com/x');
       const link = messages(bo.page, 'see https://example.com/x').locator('a');
       assert.equal(await link.getAttribute('rel'), 'noopener noreferrer');
+      await expectAccessible(bo.page, 'messages with HTML and links');
       assert.deepEqual([...ana.errors, ...bo.errors], []);
     } finally {
       await ana.context.close();
@@ -260,6 +269,7 @@ describe('reliability and safety', { skip: !up, timeout: 120_000 }, () => {
       await openRoom(tab1, channel);
       await expectOnce(tab1, 'after refresh from tab 2');
       assert.equal(await tab2.locator('#username').count(), 0, 'tab 2 was not sent to sign-in');
+      await expectAccessible(tab2, 'second tab after a refresh');
       assert.deepEqual(errors, []);
     } finally {
       await context.close();

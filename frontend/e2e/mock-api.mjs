@@ -62,7 +62,7 @@ export function fixtures(now = Date.now(), many = false) {
   ];
   // A message still waiting for its ack and one that failed, from the persisted outbox.
   const outbox = [
-    { client_msg_id: uuid(4001), room_id: GENERAL, text: 'On my way to the office.', created_at: at(1), state: 'failed', attempts: 6, lastSentAt: null, error: 'not delivered yet. Check your connection and retry.' },
+    { client_msg_id: uuid(4001), room_id: GENERAL, text: 'On my way to the office.', created_at: at(1), state: 'failed', attempts: 6, lastSentAt: null, error: 'the server did not confirm it.' },
     { client_msg_id: uuid(4002), room_id: GENERAL, text: 'See you at 10:30!', created_at: at(0), state: 'pending', attempts: 0, lastSentAt: null },
   ];
   return { rooms, messages, latest, members, presence, outbox, GENERAL };
@@ -114,6 +114,7 @@ export async function installMocks(page, { signedIn, ack = false, throttle = fal
       return json(route, 200, { users: Object.values(USERS).filter((u) => ids.includes(u.id)) });
     }
     if (p === '/v1/presence') return json(route, 200, { users: f.presence });
+    if (/^\/v1\/rooms\/[^/]+\/members\/me$/.test(p) && m === 'DELETE') return route.fulfill({ status: 204 });
     const rm = /^\/v1\/rooms\/([^/]+)(\/\w+)?$/.exec(p);
     if (rm) {
       const [, id, sub] = rm;

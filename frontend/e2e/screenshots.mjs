@@ -53,6 +53,14 @@ try {
       await page.getByText('Bo Chen is typing…').waitFor();
       if (vp === DESKTOP) await page.getByRole('listitem').filter({ hasText: 'Last seen 5 min ago' }).waitFor();
     });
+    if (vp === DESKTOP) {
+      await shot('leave-confirm', vp, true, async (page) => {
+        await page.goto(`${base}/#/room/${'00000000-0000-4000-8000-000000000101'}`);
+        await page.getByText('Shipping after lunch').waitFor();
+        await page.getByRole('button', { name: 'Leave', exact: true }).click();
+        await page.getByRole('dialog', { name: 'Leave #general?' }).waitFor();
+      });
+    }
     if (vp === PHONE) {
       await shot('drawer', vp, true, async (page) => {
         await page.goto(`${base}/#/room/${'00000000-0000-4000-8000-000000000101'}`);
@@ -61,10 +69,16 @@ try {
         await page.getByRole('navigation', { name: 'Rooms' }).getByText('design').waitFor();
         await page.waitForTimeout(50); // let the drawer settle (motion is reduced, so immediate)
       });
+      await shot('room-actions', vp, true, async (page) => {
+        await page.goto(`${base}/#/room/${'00000000-0000-4000-8000-000000000101'}`);
+        await page.getByText('Shipping after lunch').waitFor();
+        await page.getByRole('button', { name: 'More room actions' }).click();
+        await page.getByRole('button', { name: 'Leave #general' }).waitFor();
+      });
       await shot('members', vp, true, async (page) => {
         await page.goto(`${base}/#/room/${'00000000-0000-4000-8000-000000000101'}`);
         await page.getByText('Shipping after lunch').waitFor();
-        await page.getByRole('button', { name: 'Members' }).click();
+        await page.getByRole('button', { name: 'Members', exact: true }).click();
         await page.getByText('Last seen 5 min ago').waitFor();
       });
     }

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DESKTOP, PHONE, launch } from './browser.mjs';
-import { messages, send, watchPage } from './helpers.mjs';
+import { expectAccessible, messages, send, watchPage } from './helpers.mjs';
 import { installMocks } from './mock-api.mjs';
 import { serveDist } from './static-server.mjs';
 
@@ -49,8 +49,13 @@ describe('mocked UI', { timeout: 60_000 }, () => {
       assert.equal(await page.locator('#password-rules .checklist__item--met').count(), 3);
       await page.getByRole('button', { name: 'Create your account' }).click();
       await page.locator('#password-errors li', { hasText: 'most common passwords' }).waitFor();
-      assert.equal(await page.locator('#password-errors li').count(), 2);
+      // Two refusals about one rule (common, too guessable) are one line, and the rule turns red.
+      assert.equal(await page.locator('#password-errors li').count(), 1);
+      assert.equal(await page.locator('#password-rules li[data-rule="not_guessable"].checklist__item--failed').count(), 1);
       assert.equal(await page.locator('#password').getAttribute('aria-invalid'), 'true');
+      await expectAccessible(page, 'sign-up with server errors');
+      await page.locator('#password').fill('password12345');
+      assert.equal(await page.locator('#password-rules .checklist__item--failed').count(), 0, 'a new password clears the verdict');
       assert.deepEqual(errors, []);
     } finally {
       await context.close();
@@ -75,6 +80,7 @@ describe('mocked UI', { timeout: 60_000 }, () => {
       assert.ok(first <= 30 && first >= 28);
       await t.page.waitForFunction((n) => /(\d+) s/.test(document.body.innerText) && Number(document.body.innerText.match(/again in (\d+) s/)[1]) < n, first, { timeout: 5000 });
       assert.equal(await t.page.getByRole('button', { name: /Try again in/ }).isDisabled(), true);
+      await expectAccessible(t.page, 'sign-in throttled');
       await t.context.close();
     } finally {
       await context.close().catch(() => undefined);
@@ -105,6 +111,7 @@ describe('mocked UI', { timeout: 60_000 }, () => {
       await page.locator('li.msg[data-status="sent"]', { hasText: 'line two' }).waitFor();
       assert.equal(await box.inputValue(), '');
       await page.getByText('Bo Chen is typing…').waitFor();
+      await expectAccessible(page, 'chat');
       await page.getByText('Bo Chen is typing…').waitFor({ state: 'detached', timeout: 8000 });
       assert.deepEqual(errors, []);
     } finally {
@@ -119,6 +126,10 @@ describe('mocked UI', { timeout: 60_000 }, () => {
       await page.locator('li.msg[data-status="sent"]', { hasText: 'See you at 10:30!' }).waitFor();
       const failed = page.locator('li.msg[data-status="failed"]', { hasText: 'On my way' });
       await failed.waitFor();
+      await expectAccessible(page, 'failed message');
+      // Compact: the reason and both actions on one row under the bubble.
+      const row = await failed.locator('.msg__failed').boundingBox();
+      assert.ok(row && row.height < 40, `the failed-send row is one line (${row?.height} px)`);
       await failed.getByRole('button', { name: 'Retry' }).click();
       await page.locator('li.msg[data-status="sent"]', { hasText: 'On my way' }).waitFor();
       assert.equal(await messages(page, 'On my way').count(), 1);
@@ -158,12 +169,44 @@ describe('mocked UI', { timeout: 60_000 }, () => {
         await page.locator('li.msg[data-status="sent"]', { hasText: 'from the phone' }).waitFor();
         const composer = await page.locator('.composer').boundingBox();
         assert.ok(composer && composer.y + composer.height <= PHONE.height + 1, 'composer is on screen');
+        // The room name is readable beside the header actions (they sit behind "More" here).
+        const name = await page.locator('#room-title .chat__name').evaluate((el) => ({ shown: el.clientWidth, full: el.scrollWidth }));
+        assert.ok(name.shown >= name.full && name.shown > 40, `room name not cut (${JSON.stringify(name)})`);
+        await expectAccessible(page, `phone ${width} px chat`);
         assert.deepEqual(errors, []);
       } finally {
         await context.close();
       }
     });
   }
+
+  it('phone: header actions behind "More", Leave asks first, the members overlay closes on its backdrop', async () => {
+    const { context, page, errors } = await open(PHONE, { signedIn: true, ack: true, outbox: false }, `#/room/${GENERAL}`);
+    try {
+      await page.getByText('Shipping after lunch').waitFor();
+      assert.equal(await page.getByRole('button', { name: 'Leave', exact: true }).isVisible(), false);
+      await page.getByRole('button', { name: 'Members', exact: true }).click();
+      const panel = page.locator('aside.members-panel');
+      await panel.waitFor();
+      await page.locator('.members-backdrop').click({ position: { x: 20, y: 200 } });
+      await panel.waitFor({ state: 'detached' });
+      await page.getByRole('button', { name: 'More room actions' }).click();
+      await page.getByRole('button', { name: 'Leave #general' }).click();
+      const dialog = page.getByRole('dialog', { name: 'Leave #general?' });
+      await dialog.waitFor();
+      await expectAccessible(page, 'leave confirmation');
+      await dialog.getByRole('button', { name: 'Stay' }).click();
+      await dialog.waitFor({ state: 'detached' });
+      await page.locator('#room-title', { hasText: 'general' }).waitFor();
+      await page.getByRole('button', { name: 'More room actions' }).click();
+      await page.getByRole('button', { name: 'Leave #general' }).click();
+      await page.getByRole('dialog').getByRole('button', { name: 'Leave channel' }).click();
+      await page.locator('#sidebar a[data-room-name="general"]').waitFor({ state: 'detached' });
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
 
   it('account: a wrong current password is shown at its field (no sign-out); then change, then sign out', async () => {
     const { context, page, errors } = await open(DESKTOP, { signedIn: true, ack: true, outbox: false }, '#/account');
@@ -178,6 +221,7 @@ describe('mocked UI', { timeout: 60_000 }, () => {
       await page.locator('#current-password').fill('the right one');
       await dialog.getByRole('button', { name: 'Change password' }).click();
       await dialog.getByRole('status').filter({ hasText: 'Password changed' }).waitFor();
+      await expectAccessible(page, 'account dialog');
       await dialog.getByRole('button', { name: 'Sign out', exact: true }).click();
       await page.getByRole('heading', { name: 'Sign in' }).waitFor();
       assert.deepEqual(errors, []);
@@ -207,6 +251,7 @@ describe('mocked UI', { timeout: 60_000 }, () => {
         return getComputedStyle(a).outlineStyle;
       });
       assert.notEqual(outline, 'none');
+      await expectAccessible(page, 'keyboard navigation');
     } finally {
       await context.close();
     }
@@ -246,6 +291,7 @@ describe('mocked UI: history', { timeout: 60_000 }, () => {
       }
       await page.getByText('This is the start of the conversation.').waitFor();
       assert.equal(await count(), 151);
+      await expectAccessible(page, 'long history');
       assert.deepEqual(errors, []);
     } finally {
       await context.close();

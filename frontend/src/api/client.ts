@@ -1,7 +1,7 @@
 // Typed REST client for api-v1. Bearer from the in-memory session; one refresh-and-retry on 401.
 import { ApiError, problemFromResponse } from './problem';
 import type { Session } from './session';
-import type { Member, Message, MessagePage, Presence, Room, User, Visibility } from './types';
+import type { MemberList, MessageEnvelope, MessagePage, PresenceList, RoomEnvelope, RoomList, UserEnvelope, UsersResponse, Visibility } from './types';
 
 type Method = 'GET' | 'POST' | 'DELETE';
 
@@ -47,40 +47,40 @@ export class ApiClient {
     }
   }
 
-  register(username: string, display_name: string, password: string): Promise<{ user: User }> {
+  register(username: string, display_name: string, password: string): Promise<UserEnvelope> {
     return this.request('POST', '/v1/auth/register', { username, display_name, password }, false);
   }
   changePassword(current_password: string, new_password: string): Promise<void> {
     return this.request('POST', '/v1/auth/password', { current_password, new_password });
   }
-  searchUsers(q: string, limit = 20): Promise<{ users: User[] }> {
+  searchUsers(q: string, limit = 20): Promise<UsersResponse> {
     return this.request('GET', `/v1/users?q=${encodeURIComponent(q)}&limit=${limit}`);
   }
-  usersByIds(ids: string[]): Promise<{ users: User[] }> {
+  usersByIds(ids: string[]): Promise<UsersResponse> {
     return this.request('GET', `/v1/users?ids=${ids.map(encodeURIComponent).join(',')}`);
   }
-  myRooms(): Promise<{ rooms: Room[] }> {
+  myRooms(): Promise<RoomList> {
     return this.request('GET', '/v1/rooms');
   }
-  publicRooms(q = '', limit = 50): Promise<{ rooms: Room[] }> {
+  publicRooms(q = '', limit = 50): Promise<RoomList> {
     return this.request('GET', `/v1/rooms/public?q=${encodeURIComponent(q)}&limit=${limit}`);
   }
-  room(id: string): Promise<{ room: Room }> {
+  room(id: string): Promise<RoomEnvelope> {
     return this.request('GET', `/v1/rooms/${encodeURIComponent(id)}`);
   }
-  createRoom(name: string, visibility: Visibility): Promise<{ room: Room }> {
+  createRoom(name: string, visibility: Visibility): Promise<RoomEnvelope> {
     return this.request('POST', '/v1/rooms', { name, visibility });
   }
-  join(roomId: string): Promise<{ room: Room }> {
+  join(roomId: string): Promise<RoomEnvelope> {
     return this.request('POST', `/v1/rooms/${encodeURIComponent(roomId)}/members`, {});
   }
-  invite(roomId: string, user_id: string): Promise<{ room: Room }> {
+  invite(roomId: string, user_id: string): Promise<RoomEnvelope> {
     return this.request('POST', `/v1/rooms/${encodeURIComponent(roomId)}/members`, { user_id });
   }
   leave(roomId: string): Promise<void> {
     return this.request('DELETE', `/v1/rooms/${encodeURIComponent(roomId)}/members/me`);
   }
-  members(roomId: string): Promise<{ members: Member[] }> {
+  members(roomId: string): Promise<MemberList> {
     return this.request('GET', `/v1/rooms/${encodeURIComponent(roomId)}/members`);
   }
   messagesAfter(roomId: string, afterSeq: number, limit = 200): Promise<MessagePage> {
@@ -89,16 +89,16 @@ export class ApiClient {
   messagesBefore(roomId: string, beforeSeq: number, limit = 50): Promise<MessagePage> {
     return this.request('GET', `/v1/rooms/${encodeURIComponent(roomId)}/messages?before_seq=${beforeSeq}&limit=${limit}`);
   }
-  postMessage(roomId: string, client_msg_id: string, text: string): Promise<{ message: Message }> {
+  postMessage(roomId: string, client_msg_id: string, text: string): Promise<MessageEnvelope> {
     return this.request('POST', `/v1/rooms/${encodeURIComponent(roomId)}/messages`, { client_msg_id, text });
   }
   markRead(roomId: string, seq: number): Promise<void> {
     return this.request('POST', `/v1/rooms/${encodeURIComponent(roomId)}/read`, { seq });
   }
-  openDm(user_id: string): Promise<{ room: Room }> {
+  openDm(user_id: string): Promise<RoomEnvelope> {
     return this.request('POST', '/v1/dms', { user_id });
   }
-  presence(userIds: string[]): Promise<{ users: Presence[] }> {
+  presence(userIds: string[]): Promise<PresenceList> {
     return this.request('GET', `/v1/presence?user_ids=${userIds.map(encodeURIComponent).join(',')}`);
   }
 }

@@ -1,61 +1,26 @@
-// Wire shapes from shared/spec/api-v1.md. Clients ignore unknown fields, so these list only what we use.
+// REST shapes of api-v1, generated from each service's OpenAPI document (src/api/gen, `npm run gen`).
+// Clients ignore unknown fields, so these are what the services declare, named as the app uses them.
+import type { components as AuthApi } from './gen/auth';
+import type { components as MessageApi } from './gen/message';
+import type { components as PresenceApi } from './gen/presence';
 
-export interface User {
-  id: string;
-  username: string;
-  display_name: string;
-  created_at: string;
-}
+export type User = AuthApi['schemas']['UserOut'];
+export type TokenResponse = AuthApi['schemas']['TokenOut'];
+export type UsersResponse = AuthApi['schemas']['UsersOut'];
+export type UserEnvelope = AuthApi['schemas']['UserEnvelope'];
 
-export interface TokenResponse {
-  access_token: string;
-  token_type: 'bearer';
-  expires_in: number;
-  user: User;
-}
+export type Room = MessageApi['schemas']['RoomOut'];
+export type Visibility = Room['visibility'];
+export type RoomEnvelope = MessageApi['schemas']['RoomEnvelope'];
+export type RoomList = MessageApi['schemas']['RoomList'];
+export type Message = MessageApi['schemas']['MessageOut'];
+export type MessageEnvelope = MessageApi['schemas']['MessageEnvelope'];
+export type MessagePage = MessageApi['schemas']['MessagePage'];
+export type Member = MessageApi['schemas']['MemberOut'];
+export type MemberList = MessageApi['schemas']['MemberList'];
 
-export type Visibility = 'public' | 'private';
-
-export interface Room {
-  id: string;
-  kind: 'channel' | 'direct';
-  name: string | null;
-  visibility: Visibility;
-  created_by: string;
-  created_at: string;
-  last_seq: number;
-  last_read_seq: number;
-  unread_count: number;
-  member_count: number;
-}
-
-export interface Message {
-  id: string;
-  room_id: string;
-  seq: number;
-  kind: string;
-  sender_id: string;
-  text: string;
-  client_msg_id: string;
-  created_at: string;
-}
-
-export interface Member {
-  user_id: string;
-  joined_at: string;
-  last_read_seq: number;
-}
-
-export type PresenceStatus = 'online' | 'away' | 'offline';
-
-export interface Presence {
-  user_id: string;
-  status: PresenceStatus;
-  last_seen_at: string | null;
-  connections?: number;
-}
-
-export interface MessagePage {
-  messages: Message[];
-  has_more: boolean;
-}
+type PresenceOut = PresenceApi['schemas']['PresenceOut'];
+export type PresenceStatus = PresenceOut['status'];
+export type PresenceList = PresenceApi['schemas']['PresenceList'];
+/** A presence entry: REST also counts connections; a `presence` frame does not. */
+export type Presence = Omit<PresenceOut, 'connections'> & Partial<Pick<PresenceOut, 'connections'>>;

@@ -1,7 +1,8 @@
+import { useChat } from '../lib/chat';
 import { useNow } from '../lib/hooks';
-import type { ConnectionState } from '../state/store';
 
-export function ConnectionBanner({ connection, onRetry }: { connection: ConnectionState; onRetry: () => void }) {
+export function ConnectionBanner({ onRetry }: { onRetry: () => void }) {
+  const connection = useChat((s) => s.connection);
   const now = useNow(1000, connection.retryAt !== null);
   let text = '';
   let tone = 'info';

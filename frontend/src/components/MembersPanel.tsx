@@ -1,17 +1,17 @@
 import type { Member, User } from '../api/types';
+import { useChat } from '../lib/chat';
 import { useNow } from '../lib/hooks';
 import { lastSeenText } from '../lib/time';
-import { type PresenceMap, statusOf } from '../state/presence';
+import { statusOf } from '../state/presence';
 import { Avatar } from './Avatar';
 
-export function MembersPanel({ members, users, presence, meId, onClose, onMessage }: {
-  members: Member[];
-  users: Record<string, User>;
-  presence: PresenceMap;
-  meId: string;
-  onClose: () => void;
-  onMessage: (u: User) => void;
-}) {
+const NO_MEMBERS: Member[] = [];
+
+export function MembersPanel({ roomId, onClose, onMessage }: { roomId: string; onClose: () => void; onMessage: (u: User) => void }) {
+  const members = useChat((s) => s.members[roomId] ?? NO_MEMBERS);
+  const users = useChat((s) => s.users);
+  const presence = useChat((s) => s.presence);
+  const meId = useChat((s) => s.me.id);
   const now = useNow(30_000);
   const rank = { online: 0, away: 1, offline: 2 } as const;
   const sorted = [...members].sort((a, b) => {

@@ -1,18 +1,13 @@
-import type { Room } from '../api/types';
-import type { PresenceMap } from '../state/presence';
+import { useMemo } from 'react';
+import { useChat } from '../lib/chat';
 import { statusOf } from '../state/presence';
-import type { RoomEntry } from '../state/rooms';
+import { type RoomEntry, sortRooms } from '../state/rooms';
+import { roomTitle } from '../state/store';
 import { PresenceDot } from './Avatar';
 import { LockIcon } from './Icons';
 
 interface Props {
-  me: { display_name: string; username: string };
-  channels: RoomEntry[];
-  directs: RoomEntry[];
   activeRoomId: string | null;
-  title: (r: Room) => string;
-  partnerOf: (roomId: string) => string | undefined;
-  presence: PresenceMap;
   onSelect: (roomId: string) => void;
   onBrowse: () => void;
   onCreate: () => void;
@@ -21,11 +16,19 @@ interface Props {
 }
 
 export function Sidebar(p: Props) {
+  const me = useChat((s) => s.me);
+  const rooms = useChat((s) => s.rooms);
+  const dmPartner = useChat((s) => s.dmPartner);
+  const users = useChat((s) => s.users);
+  const presence = useChat((s) => s.presence);
+  const ordered = useMemo(() => sortRooms(Object.values(rooms)), [rooms]);
+  const channels = ordered.filter((e) => e.room.kind === 'channel');
+  const directs = ordered.filter((e) => e.room.kind === 'direct');
   const item = (e: RoomEntry, isDm: boolean) => {
     const r = e.room;
     const unread = r.unread_count > 0 && r.id !== p.activeRoomId;
-    const partner = isDm ? p.partnerOf(r.id) : undefined;
-    const name = p.title(r);
+    const partner = isDm ? dmPartner[r.id] : undefined;
+    const name = roomTitle({ dmPartner, users }, r);
     return (
       <li key={r.id}>
         <a
@@ -36,7 +39,7 @@ export function Sidebar(p: Props) {
           data-room-name={name}
         >
           <span className="room-link__icon" aria-hidden={partner ? undefined : true}>
-            {partner ? <PresenceDot status={statusOf(p.presence, partner)} /> : r.visibility === 'private' ? <LockIcon /> : '#'}
+            {partner ? <PresenceDot status={statusOf(presence, partner)} /> : r.visibility === 'private' ? <LockIcon /> : '#'}
           </span>
           <span className="room-link__name">{name}</span>
           {unread ? (
@@ -63,7 +66,7 @@ export function Sidebar(p: Props) {
             +
           </button>
         </div>
-        <ul className="room-list">{p.channels.map((e) => item(e, false))}</ul>
+        <ul className="room-list">{channels.map((e) => item(e, false))}</ul>
         <button type="button" className="btn btn--link btn--on-dark sidebar__more" onClick={p.onBrowse}>
           Browse channels
         </button>
@@ -75,12 +78,12 @@ export function Sidebar(p: Props) {
             +
           </button>
         </div>
-        <ul className="room-list">{p.directs.map((e) => item(e, true))}</ul>
+        <ul className="room-list">{directs.map((e) => item(e, true))}</ul>
       </section>
       <div className="sidebar__me">
         <button type="button" className="btn btn--link btn--on-dark me-button" onClick={p.onAccount}>
-          <span className="me-button__name">{p.me.display_name}</span>
-          <span className="me-button__sub">@{p.me.username} · Account</span>
+          <span className="me-button__name">{me.display_name}</span>
+          <span className="me-button__sub">@{me.username} · Account</span>
         </button>
       </div>
     </div>

@@ -4,8 +4,10 @@
 export const PASSWORD_MIN = 12;
 export const PASSWORD_MAX = 128;
 
+export type RuleId = 'length_min' | 'length_max' | 'no_username' | 'not_guessable';
+
 export interface Rule {
-  id: 'length_min' | 'length_max' | 'no_username' | 'not_guessable';
+  id: RuleId;
   label: string;
   met: boolean;
   /** Rules the browser cannot check fully are shown as advice, ticked only when plausible. */
@@ -32,6 +34,23 @@ export function passwordRules(password: string, username: string): Rule[] {
       advisory: true,
     },
   ];
+}
+
+/** The checklist rule a server refusal code (auth-service, api-v1 §3) is about, if any. */
+export function ruleOfServerCode(code: string): RuleId | null {
+  switch (code) {
+    case 'too_short':
+      return 'length_min';
+    case 'too_long':
+      return 'length_max';
+    case 'contains_username':
+      return 'no_username';
+    case 'common_password':
+    case 'too_guessable':
+      return 'not_guessable';
+    default:
+      return null;
+  }
 }
 
 export function passwordOk(password: string, username: string): boolean {

@@ -5,7 +5,7 @@ import type { Session } from '../api/session';
 import { Field } from '../components/Field';
 import { PasswordChecklist } from '../components/PasswordChecklist';
 import { useNow } from '../lib/hooks';
-import { displayNameProblem, PASSWORD_MAX, PASSWORD_MIN, passwordRules, usernameProblem } from '../lib/password';
+import { displayNameProblem, PASSWORD_MAX, PASSWORD_MIN, passwordRules, type RuleId, ruleOfServerCode, usernameProblem } from '../lib/password';
 
 type Errors = Record<string, string[]>;
 const FIELD_ORDER = ['username', 'display_name', 'password'];
@@ -28,6 +28,8 @@ export function AuthPage({ mode, api, session, notice, onSignedIn }: Props) {
   const [busy, setBusy] = useState(false);
   const [retryUntil, setRetryUntil] = useState<number | null>(null);
   const [focusTick, setFocusTick] = useState(0);
+  /** The rules the last submit broke, for the password it was about (the checklist turns them red). */
+  const [verdict, setVerdict] = useState<{ password: string; broken: ReadonlySet<RuleId> } | null>(null);
   const formErrorRef = useRef<HTMLDivElement>(null);
   const refs = {
     username: useRef<HTMLInputElement>(null),
@@ -68,14 +70,32 @@ export function AuthPage({ mode, api, session, notice, onSignedIn }: Props) {
     const d = displayNameProblem(displayName);
     if (d) errs.display_name = [d];
     const p: string[] = [];
+    const broken = new Set<RuleId>();
     for (const r of passwordRules(password, username)) {
       if (r.met || r.advisory) continue;
       if (r.id === 'length_min') p.push(`Use at least ${PASSWORD_MIN} characters (you used ${[...password].length}).`);
       if (r.id === 'length_max' && password.length > 0) p.push(`Use at most ${PASSWORD_MAX} characters.`);
       if (r.id === 'no_username' && password.length > 0) p.push('Your password must not contain your username.');
+      broken.add(r.id);
     }
     if (p.length) errs.password = p;
+    setVerdict(broken.size ? { password, broken } : null);
     return errs;
+  };
+
+  /** The server's verdict on the password: one line per broken rule (two codes can name one rule). */
+  const passwordVerdict = (err: ApiError): string[] => {
+    const byRule = new Map<string, string>();
+    const broken = new Set<RuleId>();
+    for (const e of err.errors) {
+      if (e.field !== 'password') continue;
+      const rule = ruleOfServerCode(e.code);
+      if (rule) broken.add(rule);
+      const key = rule ?? e.code;
+      if (!byRule.has(key)) byRule.set(key, e.message);
+    }
+    setVerdict(broken.size ? { password, broken } : null);
+    return [...byRule.values()];
   };
 
   const onSubmit = async (e: FormEvent) => {
@@ -111,7 +131,8 @@ export function AuthPage({ mode, api, session, notice, onSignedIn }: Props) {
       const known: Errors = {};
       const other: string[] = [];
       for (const [field, msgs] of Object.entries(byField)) {
-        if (FIELD_ORDER.includes(field)) known[field] = msgs;
+        if (field === 'password') known.password = passwordVerdict(err);
+        else if (FIELD_ORDER.includes(field)) known[field] = msgs;
         else other.push(...msgs);
       }
       if (err.code === 'username_taken' && !known.username) known.username = [err.detail];
@@ -180,7 +201,7 @@ export function AuthPage({ mode, api, session, notice, onSignedIn }: Props) {
             value={password}
             onChange={(e) => setPassword(e.target.value)}
             errors={errors.password}
-            hint={mode === 'signup' ? <PasswordChecklist id="password-rules" password={password} username={username} /> : undefined}
+            hint={mode === 'signup' ? <PasswordChecklist id="password-rules" password={password} username={username} broken={verdict?.password === password ? verdict.broken : undefined} /> : undefined}
             required
             after={
               <button type="button" className="btn btn--ghost field__toggle" aria-pressed={showPassword} onClick={() => setShowPassword((v) => !v)}>

@@ -17,6 +17,8 @@ export interface ConnectionState {
   backOnlineAt: number | null;
   /** true once a connection was ready at least once in this page */
   everOnline: boolean;
+  /** api-v1.1 feature names the server announced in `ready` (empty for a v1 server). */
+  features: readonly string[];
 }
 
 export interface ChatState {
@@ -49,7 +51,7 @@ export function initialState(me: User): ChatState {
     typing: {},
     members: {},
     dmPartner: {},
-    connection: { status: 'connecting', retryAt: null, backOnlineAt: null, everOnline: false },
+    connection: { status: 'connecting', retryAt: null, backOnlineAt: null, everOnline: false, features: [] },
     activeRoomId: null,
     notice: null,
   };

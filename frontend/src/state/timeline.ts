@@ -2,6 +2,7 @@
 // Pure functions over immutable values: live frames may arrive twice or out of order; merging by
 // seq makes the result exact, and `contiguousHigh` tells the client where to fetch `after_seq`.
 import type { Message } from '../api/types';
+import { type Entry, isNewerCopy, resolveEntries } from './entries';
 
 export interface Timeline {
   /** Sorted ascending by seq, no duplicates. */
@@ -24,7 +25,9 @@ export function mergeMessages(t: Timeline, incoming: readonly Message[]): Timeli
   let changed = false;
   for (const m of incoming) {
     if (!Number.isInteger(m.seq) || m.seq < 1) continue;
-    if (!bySeq.has(m.seq)) {
+    const stored = bySeq.get(m.seq);
+    // A repeat frame never replaces the stored copy; a copy that has seen more changes does (v1.1 A).
+    if (!stored || isNewerCopy(stored as Entry, m as Entry)) {
       bySeq.set(m.seq, m);
       changed = true;
     }
@@ -63,7 +66,8 @@ export function isGapAfter(t: Timeline, seq: number): boolean {
 }
 
 /** Messages to render: the contiguous run only up to the first hole is reliable, but showing
- * later ones too is fine since gap fill inserts in place. Kinds we do not render are skipped. */
-export function visibleMessages(t: Timeline): Message[] {
-  return t.messages.filter((m) => m.kind === 'text');
+ * later ones too is fine since gap fill inserts in place. Kinds we do not render are skipped;
+ * edits, deletions and reactions are applied to their targets (see entries.ts). */
+export function visibleMessages(t: Timeline): Entry[] {
+  return resolveEntries(t);
 }

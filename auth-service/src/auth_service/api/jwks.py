@@ -6,13 +6,24 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from auth_service.keys import KeyRing
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
 
-@router.get("/jwks")
+class JwkSet(BaseModel):
+    """RFC 7517 JWK set; declared for the OpenAPI document only (the body is the key ring's)."""
+
+    keys: list[dict[str, Any]]
+
+
+@router.get(
+    "/jwks",
+    response_model=None,
+    responses={200: {"model": JwkSet, "content": {"application/jwk-set+json": {}}}},
+)
 async def jwks(request: Request) -> JSONResponse:
     keyring: KeyRing = request.app.state.keyring
     keyring.reload_if_changed()

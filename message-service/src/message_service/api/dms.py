@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from message_service.api.deps import CallerId, Settings, Uow
+from message_service.api.responses import RoomEnvelope, documented
 from message_service.services import direct_rooms
 from message_service.wire import room_json
 
@@ -19,7 +20,7 @@ class OpenDirect(BaseModel):
     user_id: UUID
 
 
-@router.post("")
+@router.post("", **documented(RoomEnvelope))
 async def open_direct(
     body: OpenDirect, user: CallerId, uow: Uow, settings: Settings
 ) -> dict[str, Any]:

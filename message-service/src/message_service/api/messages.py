@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 
 from message_service.api.deps import CallerId, Uow
+from message_service.api.responses import MessageEnvelope, MessagePage, documented
 from message_service.domain.sending import Created
 from message_service.services import reading, sending
 from message_service.wire import message_json
@@ -29,7 +30,7 @@ class ReadPosition(BaseModel):
     seq: Annotated[int, Field(strict=True, ge=0)]
 
 
-@router.get("/{room_id}/messages")
+@router.get("/{room_id}/messages", **documented(MessagePage))
 async def history(
     room_id: UUID,
     user: CallerId,
@@ -59,7 +60,7 @@ async def history(
     return {"messages": [message_json(m) for m in rows], "has_more": has_more}
 
 
-@router.post("/{room_id}/messages", status_code=201)
+@router.post("/{room_id}/messages", status_code=201, **documented(MessageEnvelope, 201, 200))
 async def send(room_id: UUID, body: SendMessage, user: CallerId, uow: Uow) -> JSONResponse:
     try:
         async with uow as session:

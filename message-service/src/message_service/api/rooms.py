@@ -10,6 +10,7 @@ from pydantic import BaseModel, field_validator
 from pydantic_core import PydanticCustomError
 
 from message_service.api.deps import CallerId, Settings, Uow
+from message_service.api.responses import MemberList, RoomEnvelope, RoomList, documented
 from message_service.domain.text import name_problem
 from message_service.services import rooms as room_service
 from message_service.store import room_queries
@@ -35,21 +36,21 @@ class AddMember(BaseModel):
     user_id: UUID | None = None
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, **documented(RoomEnvelope, 201))
 async def create_room(body: CreateRoom, user: CallerId, uow: Uow) -> dict[str, Any]:
     async with uow as session:
         view = await room_service.create_room(session, user, body.name, body.visibility)
     return {"room": room_json(view)}
 
 
-@router.get("")
+@router.get("", **documented(RoomList))
 async def my_rooms(user: CallerId, uow: Uow) -> dict[str, Any]:
     async with uow as session:
         views = await room_queries.rooms_of_user(session, user)
     return {"rooms": [room_json(v) for v in views]}
 
 
-@router.get("/public")
+@router.get("/public", **documented(RoomList))
 async def public_rooms(
     user: CallerId,
     uow: Uow,
@@ -61,14 +62,14 @@ async def public_rooms(
     return {"rooms": [room_json(v) for v in views]}
 
 
-@router.get("/{room_id}")
+@router.get("/{room_id}", **documented(RoomEnvelope))
 async def get_room(room_id: UUID, user: CallerId, uow: Uow) -> dict[str, Any]:
     async with uow as session:
         view = await room_service.get_room(session, room_id, user)
     return {"room": room_json(view)}
 
 
-@router.post("/{room_id}/members")
+@router.post("/{room_id}/members", **documented(RoomEnvelope))
 async def add_member(
     room_id: UUID, user: CallerId, uow: Uow, settings: Settings, body: AddMember | None = None
 ) -> dict[str, Any]:
@@ -87,7 +88,7 @@ async def leave(room_id: UUID, user: CallerId, uow: Uow) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/{room_id}/members")
+@router.get("/{room_id}/members", **documented(MemberList))
 async def list_members(room_id: UUID, user: CallerId, uow: Uow) -> dict[str, Any]:
     async with uow as session:
         rows = await room_service.list_members(session, room_id, user)

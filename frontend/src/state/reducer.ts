@@ -1,0 +1,118 @@
+// What a server frame does to the state, as a pure function: no socket, no timers, no fetches.
+// The controller runs the side effects a frame calls for (gap fill, read receipts, fetching a room
+// or a name) by comparing the state before and after, or by asking the helpers below.
+import type { Message } from '../api/types';
+import type { ServerFrame } from '../realtime/frames';
+import * as outbox from '../realtime/outbox';
+import { applyPresence } from './presence';
+import { applyMessage, markRead, type RoomEntry } from './rooms';
+import type { ChatState } from './store';
+import { emptyTimeline, isGapAfter, mergeMessages } from './timeline';
+import { addTyping, clearTyping } from './typing';
+
+export interface FrameContext {
+  now: number;
+  /** Is the page visible? A message in the open room of a hidden tab still counts as unread. */
+  visible: boolean;
+}
+
+export function applyFrame(s: ChatState, f: ServerFrame, ctx: FrameContext): ChatState {
+  switch (f.type) {
+    case 'ready':
+      // Everything sent on the old socket may be lost: pending entries are due again at once.
+      return withOutbox(s, outbox.resetForReconnect(s.outbox));
+    case 'message.ack':
+      return applyNewMessage(withOutbox(s, outbox.ack(s.outbox, f.client_msg_id)), f.message, ctx);
+    case 'message.new': {
+      const mine = f.message.sender_id === s.me.id;
+      return applyNewMessage(mine ? withOutbox(s, outbox.ack(s.outbox, f.message.client_msg_id)) : s, f.message, ctx);
+    }
+    case 'error':
+      return applyError(s, f.code, f.message, f.ref ?? undefined);
+    case 'typing':
+      if (f.user_id === s.me.id) return s;
+      return { ...s, typing: addTyping(s.typing, f.room_id, f.user_id, ctx.now) };
+    case 'read': {
+      let next = s;
+      if (f.user_id === s.me.id) next = updateRoom(next, f.room_id, (e) => markRead(e, f.seq));
+      const list = next.members[f.room_id];
+      if (!list) return next;
+      return { ...next, members: { ...next.members, [f.room_id]: list.map((m) => (m.user_id === f.user_id ? { ...m, last_read_seq: Math.max(m.last_read_seq, f.seq) } : m)) } };
+    }
+    case 'presence':
+      return { ...s, presence: applyPresence(s.presence, { user_id: f.user_id, status: f.status, last_seen_at: f.last_seen_at }) };
+    case 'room.member_left':
+      return f.user_id === s.me.id ? removeRoom(s, f.room_id) : s;
+    case 'room.member_joined':
+    case 'resync':
+    case 'pong':
+      // Answered with fetches by the controller; nothing to apply locally.
+      return s;
+  }
+}
+
+/** A live message: into its timeline and its room's counters. Unknown rooms are left to the controller. */
+export function applyNewMessage(s: ChatState, m: Message, ctx: FrameContext): ChatState {
+  const roomId = m.room_id;
+  if (!s.rooms[roomId]) return s;
+  const viewing = s.activeRoomId === roomId && ctx.visible;
+  const next: ChatState = {
+    ...s,
+    timelines: { ...s.timelines, [roomId]: mergeMessages(s.timelines[roomId] ?? emptyTimeline, [m]) },
+    typing: clearTyping(s.typing, roomId, m.sender_id),
+  };
+  return updateRoom(next, roomId, (e) => applyMessage(e, m, s.me.id, viewing));
+}
+
+/** After a live message, the seq to fetch `after_seq` from, or null when nothing is missing. */
+export function gapBefore(s: ChatState, m: Message): number | null {
+  const entry = s.rooms[m.room_id];
+  const t = s.timelines[m.room_id] ?? emptyTimeline;
+  if (t.messages.length === 0 && entry && m.seq > entry.room.last_seq + 1) return entry.room.last_seq;
+  if (isGapAfter(t, m.seq)) return t.contiguousHigh;
+  return null;
+}
+
+function applyError(s: ChatState, code: string, text: string | undefined, ref: string | undefined): ChatState {
+  const entry = ref ? s.outbox.find((e) => e.client_msg_id === ref) : undefined;
+  if (!entry) return s;
+  if (code === 'rate_limited') {
+    // The entry stays pending and goes again later; this attempt did not count.
+    return withOutbox(s, s.outbox.map((e) => (e === entry ? { ...e, lastSentAt: null, attempts: Math.max(0, e.attempts - 1) } : e)));
+  }
+  if (outbox.isPermanentError(code)) return withOutbox(s, outbox.fail(s.outbox, entry.client_msg_id, errorText(code, text)));
+  // unavailable / internal / unauthorized: leave pending; the ack timeout resends with the same id.
+  return s;
+}
+
+export function errorText(code: string, text: string | undefined): string {
+  switch (code) {
+    case 'message_too_long':
+      return 'too long (the limit is 4000 characters).';
+    case 'not_a_member':
+      return 'you are no longer a member of this room.';
+    case 'client_msg_id_reused':
+      return 'copy the text and send it again.';
+    default:
+      return text && text.length < 200 ? text : 'the server refused it.';
+  }
+}
+
+export function withOutbox(s: ChatState, box: outbox.OutboxEntry[]): ChatState {
+  if (box.length === s.outbox.length && box.every((e, i) => e === s.outbox[i])) return s;
+  return { ...s, outbox: box };
+}
+
+export function updateRoom(s: ChatState, roomId: string, fn: (e: RoomEntry) => RoomEntry): ChatState {
+  const e = s.rooms[roomId];
+  if (!e) return s;
+  const next = fn(e);
+  return next === e ? s : { ...s, rooms: { ...s.rooms, [roomId]: next } };
+}
+
+export function removeRoom(s: ChatState, roomId: string): ChatState {
+  if (!s.rooms[roomId]) return s;
+  const { [roomId]: _r, ...rooms } = s.rooms;
+  const { [roomId]: _t, ...timelines } = s.timelines;
+  return { ...s, rooms, timelines, activeRoomId: s.activeRoomId === roomId ? null : s.activeRoomId };
+}
