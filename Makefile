@@ -46,11 +46,13 @@ test-contract:
 test-integration:
 	$(TIER) integration $(wildcard */tests/integration) $(wildcard libs/*/tests/integration)
 
-# test_stack_ready starts and stops `make run` itself on the standard ports, so it runs alone
-# first; the rest share one stack (reused when one already answers, else started once).
+# test_stack_ready and test_make_run_heals start and stop `make run` themselves on the standard
+# ports, so they run first, one after the other; the rest share one stack (reused when one
+# already answers, else started once).
+STACK_TESTS := tests/e2e/test_stack_ready.py tests/e2e/test_make_run_heals.py
 test-e2e:
-	$(TIER) e2e-stack tests/e2e/test_stack_ready.py
-	$(TIER) e2e tests/e2e tests/security -- --ignore=tests/e2e/test_stack_ready.py
+	$(TIER) e2e-stack $(STACK_TESTS)
+	$(TIER) e2e tests/e2e tests/security -- $(addprefix --ignore=,$(STACK_TESTS))
 
 test-fault:
 	$(TIER) fault-runtime $(wildcard libs/*/tests/fault)

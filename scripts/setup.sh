@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent setup of a development/CI machine: system packages (when missing and root), the one
-# Python venv with every package installed editable, the frontend's node_modules and build.
-# A second run only checks and skips (stamps in var/setup/ record what was done for which inputs).
+# Python venv from uv.lock (every package editable, dev tools included), the frontend's
+# node_modules and build. A second run only checks and skips (`uv sync` has nothing to do; stamps
+# in var/setup/ record which inputs the frontend build was made from).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -10,9 +11,9 @@ STAMPS="$ROOT/var/setup"
 mkdir -p "$STAMPS"
 PYTHON="${PYTHON:-python3.11}"
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
-PACKAGES=(contracts libs/chat-runtime devtools auth-service gateway-service message-service presence-service)
 # CHAT_SETUP_BROWSER=0 skips chromium (only the Playwright journeys need it).
 WANT_BROWSER="${CHAT_SETUP_BROWSER:-1}"
+NODE_MIN=20.19.0
 
 log() { printf 'setup: %s\n' "$*"; }
 
@@ -55,47 +56,43 @@ else
 fi
 
 # --- Python ----------------------------------------------------------------------------------
-if [ ! -x .venv/bin/python ]; then
-  log "creating .venv with $PYTHON"
-  "$PYTHON" -m venv .venv
+# uv, pinned, in its own small venv (var/tools/); then .venv exactly as uv.lock says: every
+# workspace package editable, the runtime dependencies and the dev tools (pytest, ruff, mypy...).
+UV_VERSION=0.13.8
+UV_HOME="$ROOT/var/tools/uv-$UV_VERSION"
+UV="$UV_HOME/bin/uv"
+if [ ! -x "$UV" ]; then
+  log "installing uv $UV_VERSION into ${UV_HOME#"$ROOT"/}"
+  rm -rf "$UV_HOME"
+  "$PYTHON" -m venv "$UV_HOME"
+  "$UV_HOME/bin/pip" install --quiet --disable-pip-version-check "uv==$UV_VERSION"
 fi
-py_inputs=()
-for pkg in "${PACKAGES[@]}"; do
-  [ -f "$pkg/pyproject.toml" ] && py_inputs+=("$pkg/pyproject.toml")
-done
-# This script's own tool list counts too: adding a tool here reinstalls.
-py_inputs+=("scripts/setup.sh")
-py_print="$(fingerprint "${py_inputs[@]}")-$(.venv/bin/python -c 'import sys; print(sys.version)' | tr -d ' \n')"
-# Names of the packages already installed editable (a fresh clone's first run has none).
-editable="$(.venv/bin/pip list --editable --format=freeze --disable-pip-version-check 2>/dev/null || true)"
-all_editable=1
-for pkg in "${PACKAGES[@]}"; do
-  [ -f "$pkg/pyproject.toml" ] || continue
-  name="$(sed -n 's/^name = "\(.*\)"/\1/p' "$pkg/pyproject.toml" | head -1)"
-  grep -qi "^${name}==" <<<"$editable" || all_editable=0
-done
-if stamp_ok python "$py_print"; then
-  log "python packages up to date"
-elif [ ! -f "$STAMPS/python" ] && [ "$all_editable" = "1" ]; then
-  # Installed by hand before this script kept stamps: record instead of reinstalling.
-  log "python packages already installed editable"
-  stamp_write python "$py_print"
-else
-  args=()
-  for pkg in "${PACKAGES[@]}"; do
-    [ -f "$pkg/pyproject.toml" ] && args+=(-e "./$pkg")
+# uv has its own certificate roots; a machine whose HTTPS goes through its own CA (pip's
+# PIP_CERT points at it) needs uv to use that bundle too.
+if [ -z "${SSL_CERT_FILE:-}" ]; then
+  for bundle in "${PIP_CERT:-}" /etc/ssl/certs/ca-certificates.crt; do
+    if [ -n "$bundle" ] && [ -f "$bundle" ]; then export SSL_CERT_FILE="$bundle"; break; fi
   done
-  log "pip install ${args[*]}"
-  .venv/bin/pip install --quiet --disable-pip-version-check "${args[@]}" \
-    pytest pytest-asyncio pytest-timeout hypothesis ruff mypy types-PyYAML types-jsonschema \
-    websockets
-  stamp_write python "$py_print"
 fi
+# The machine's Python, never one uv would download.
+export UV_PYTHON_DOWNLOADS=never UV_PROJECT_ENVIRONMENT="$ROOT/.venv"
+if [ "${CHAT_SETUP_LOCK_CHECK:-0}" = "1" ]; then
+  # CI: uv.lock must match every pyproject.toml (`sync --frozen` installs it without asking).
+  log "uv lock --check"
+  "$UV" lock --check --quiet
+fi
+log "uv sync --frozen (.venv as uv.lock says)"
+"$UV" sync --frozen --all-packages --quiet --python "$(command -v "$PYTHON")"
 
 # --- frontend --------------------------------------------------------------------------------
 if [ -f frontend/package.json ]; then
-  if ! command -v npm >/dev/null 2>&1; then
-    log "npm is missing: install Node.js 20 (apt-get install nodejs npm) to build the frontend"
+  # Vite 8 needs Node.js >= 20.19; Debian 12's own nodejs package is 18 (see README).
+  node_version="$(node --version 2>/dev/null || true)"
+  node_version="${node_version#v}"
+  if ! command -v npm >/dev/null 2>&1 || [ -z "$node_version" ] \
+     || [ "$(printf '%s\n' "$NODE_MIN" "$node_version" | sort -V | head -1)" != "$NODE_MIN" ]; then
+    log "the frontend needs Node.js >= $NODE_MIN with npm; found: ${node_version:-none}."
+    log "Debian 12's nodejs is 18: install Node.js 20 LTS from nodejs.org or NodeSource (README, Prerequisites)"
     exit 1
   fi
   # Stale = npm's own record of the installed tree is older than the lock file (or missing).

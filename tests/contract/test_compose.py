@@ -53,10 +53,32 @@ def test_each_service_image_runs_its_package_as_non_root() -> None:
     for svc, pkg in [("auth", "auth_service"), ("gateway", "gateway_service"),
                      ("message", "message_service"), ("presence", "presence_service")]:
         text = (REPO / f"{svc}-service" / "Dockerfile").read_text()
-        assert "FROM python:3.11-slim" in text
+        assert re.search(r"^FROM python:3\.11\.\d+-slim-bookworm\b", text, re.MULTILINE), (
+            f"{svc}: base image not pinned to a full python:3.11.x-slim-bookworm tag"
+        )
+        assert "uv sync --frozen" in text, f"{svc}: not installed from uv.lock"
         assert re.search(r"^USER (?!root)\S+", text, re.MULTILINE), f"{svc}: runs as root"
         assert f'CMD ["python", "-m", "{pkg}"]' in text
         assert "HEALTHCHECK" in text
+
+
+def test_every_image_is_pinned_to_a_full_version_tag(compose_file: dict[str, Any]) -> None:
+    """Floating tags (`rabbitmq:4.1-management`, `node:20-...`) change under a rebuild."""
+    full = re.compile(r"^[\w./-]+:\d+\.\d+(\.\d+)?[-\w.]*$")
+    pulled = [s["image"] for s in compose_file["services"].values() if "build" not in s]
+    dockerfiles = [*REPO.glob("*/Dockerfile"), REPO / "deploy" / "nginx" / "Dockerfile"]
+    based = [
+        m.group(1)
+        for path in dockerfiles
+        for m in re.finditer(r"^FROM (\S+)", path.read_text(), re.MULTILINE)
+    ]
+    assert pulled
+    assert based
+    for pinned in pulled + based:
+        image = pinned.split("@sha256:")[0]  # a release adds the digest (deploy/README.md)
+        name, _, tag = image.partition(":")
+        assert full.match(image), f"{image}: pin a full version tag"
+        assert tag.count(".") >= 2 or name in ("postgres",), f"{image}: pin a full version tag"
 
 
 def test_no_secret_has_a_default(compose_file: dict[str, Any]) -> None:

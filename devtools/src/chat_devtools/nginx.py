@@ -66,13 +66,20 @@ def template_path(config: StackConfig) -> Path:
     return config.root / "deploy" / "nginx" / "nginx.conf"
 
 
-def write_local_config(config: StackConfig, work_dir: Path) -> Path:
-    """Render the template into work_dir/nginx.conf with empty include dirs; return its path."""
+def write_local_config(
+    config: StackConfig, work_dir: Path, overrides: Mapping[str, str] | None = None
+) -> Path:
+    """Render the template into work_dir/nginx.conf with empty include dirs; return its path.
+
+    `overrides` replaces placeholder values (the supervised run logs to stdout/stderr, which
+    supervisord writes to rotated files).
+    """
     work_dir.mkdir(parents=True, exist_ok=True)
     for sub in ("http.d", "server.d", "tmp"):
         (work_dir / sub).mkdir(exist_ok=True)
     config.logs.mkdir(parents=True, exist_ok=True)
-    text = render(template_path(config).read_text(), local_values(config, work_dir))
+    values = {**local_values(config, work_dir), **(overrides or {})}
+    text = render(template_path(config).read_text(), values)
     target = work_dir / "nginx.conf"
     target.write_text(text)
     return target
@@ -83,7 +90,7 @@ def find_nginx(binary: str = "nginx") -> str | None:
     return found
 
 
-def nginx_argv(binary: str, work_dir: Path, conf: Path, error_log: Path) -> list[str]:
+def nginx_argv(binary: str, work_dir: Path, conf: Path, error_log: Path | str) -> list[str]:
     """Foreground nginx (no daemon) with our own prefix, so we hold its PID and it dies with us."""
     # Workers run as whoever started the stack; as root nginx would otherwise drop them to
     # `nobody`, which cannot read a checkout under a private home directory.

@@ -15,7 +15,7 @@ from pathlib import Path
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
+def die_with_parent() -> None:  # pragma: no cover - runs in the forked child
     """Ask Linux to SIGTERM the child when the thread that started it dies (no orphans)."""
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -67,7 +67,7 @@ class ManagedProcess:
                 env=full_env,
                 cwd=self.cwd,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,  # only a prctl: no locks taken
+                preexec_fn=die_with_parent,  # only a prctl: no locks taken
                 user=as_user,
                 group=as_user,
                 extra_groups=[] if as_user else None,

@@ -1,7 +1,9 @@
 """The whole product on this machine: nginx edge + every service process.
 
-`python -m chat_devtools.stack run` is what `make run` does. Tests use the same `Stack` class
-(through the pytest plugin) with other ports, stub services or private broker/database URLs.
+`python -m chat_devtools.stack run` is what `make run` does: `Stack.prepare` and `edge_argv`
+here, the processes under supervisord (`chat_devtools.supervised`, restarted when they crash).
+Tests and benchmarks use `Stack` itself (through the pytest plugin) with other ports, stub
+services or private broker/database URLs: its processes stay dead when killed (ADR 0006).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
 
 import httpx
 
@@ -28,6 +29,35 @@ EDGE = "edge"
 
 class StackError(RuntimeError):
     """The stack could not be prepared or started; the message says why and what to look at."""
+
+
+def edge_argv(config: StackConfig, *, log_to_std: bool = False) -> list[str]:
+    """Render the local nginx config, have nginx check it, return its foreground command.
+
+    log_to_std: access log on stdout and error log on stderr (a supervisor writes and rotates
+    them); otherwise nginx writes var/log/edge-access.log and edge-error.log itself.
+    """
+    binary = nginx.find_nginx(config.nginx_binary)
+    if binary is None:
+        raise StackError("nginx is not installed: run `make setup` (apt-get install nginx).")
+    work = config.run / "nginx"
+    error_log: Path | str = config.logs / "edge-error.log"
+    overrides: dict[str, str] = {}
+    if log_to_std:
+        error_log = "/dev/stderr"
+        overrides = {"EDGE_ACCESS_LOG": "/dev/stdout", "EDGE_ERROR_LOG": "/dev/stderr"}
+    conf = nginx.write_local_config(config, work, overrides)
+    argv = nginx.nginx_argv(binary, work, conf, error_log)
+    check = subprocess.run(
+        [*argv[:-2], "-t", "-q"],
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    if check.returncode != 0:
+        raise StackError(f"nginx rejected {conf}:\n{check.stderr.strip()}")
+    return argv
 
 
 class Stack:
@@ -74,7 +104,7 @@ class Stack:
     def start(self) -> None:
         """Edge and every service; returns once every /readyz is 200 (else StackError, stopped)."""
         self.config.logs.mkdir(parents=True, exist_ok=True)
-        self._check_ports_free()
+        self.check_ports_free()
         try:
             if self.config.edge_port is not None:
                 self._start_edge()
@@ -86,7 +116,7 @@ class Stack:
             self.stop()
             raise
 
-    def _check_ports_free(self) -> None:
+    def check_ports_free(self) -> None:
         """Something else on our ports would answer /readyz for us: refuse to start instead."""
         wanted = {name: port for name, port in self._ports.items() if name not in self.pids()}
         if self.config.edge_port is not None and EDGE not in self.pids():
@@ -100,24 +130,9 @@ class Stack:
             )
 
     def _start_edge(self) -> None:
-        binary = nginx.find_nginx(self.config.nginx_binary)
-        if binary is None:
-            raise StackError("nginx is not installed: run `make setup` (apt-get install nginx).")
-        work = self.config.run / "nginx"
-        conf = nginx.write_local_config(self.config, work)
-        error_log = self.config.logs / "edge-error.log"
-        check = subprocess.run(
-            [*nginx.nginx_argv(binary, work, conf, error_log)[:-2], "-t", "-q"],
-            capture_output=True,
-            text=True,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-        if check.returncode != 0:
-            raise StackError(f"nginx rejected {conf}:\n{check.stderr.strip()}")
         edge = ManagedProcess(
             name=EDGE,
-            argv=nginx.nginx_argv(binary, work, conf, error_log),
+            argv=edge_argv(self.config),
             log_path=self.config.logs / "edge.log",
             cwd=self.config.root,
         )
@@ -229,48 +244,6 @@ class Stack:
 
 
 # -- command line ------------------------------------------------------------------------------
-class _Stop(Exception):
-    pass
-
-
-def _raise_stop(signum: int, frame: FrameType | None) -> None:
-    raise _Stop(signum)
-
-
-def run(config: StackConfig) -> int:
-    """prepare + start, then block until Ctrl-C / SIGTERM; stop everything on the way out."""
-    stack = Stack(config)
-    signal.signal(signal.SIGTERM, _raise_stop)
-    signal.signal(signal.SIGINT, _raise_stop)
-    try:
-        stack.prepare()
-        stack.start()
-        print(f"Chat is running at {config.edge_url}", flush=True)
-        print(f"Logs: {config.logs}/<name>.log (edge: edge-access.log)", flush=True)
-        print("Press Ctrl-C to stop.", flush=True)
-        reported: set[str] = set()
-        while True:
-            for name, code in stack.dead().items():
-                if name not in reported:
-                    reported.add(name)
-                    sys.stderr.write(
-                        f"{name} exited with code {code}; see {stack.processes[name].log_path}\n"
-                    )
-            time.sleep(0.5)
-    except _Stop:
-        print("Stopping...", flush=True)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        stack.stop()
-        print("Stopped.", flush=True)
-        return 0
-    except StackError as exc:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        stack.stop()
-        sys.stderr.write(f"error: {exc}\n")
-        return 1
-
-
 STANDARD_PORTS = {"auth": 8001, "gateway": 8002, "message": 8003, "presence": 8004}
 
 
@@ -310,7 +283,7 @@ def exec_with_stack(config: StackConfig, command: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chat_devtools.stack")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="prepare and start everything, block until Ctrl-C")
+    sub.add_parser("run", help="prepare, start everything supervised, block until Ctrl-C")
     sub.add_parser("prepare", help="broker/database reachable, databases created, migrations run")
     render = sub.add_parser("render-nginx", help="write the local nginx config and print its path")
     render.add_argument("--out", type=Path, default=None)
@@ -319,7 +292,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = config_from_env()
     if args.command == "run":
-        return run(config)
+        # make run: the same services and edge, supervised (restarted when they crash).
+        from chat_devtools import supervised
+
+        return supervised.run(config)
     if args.command == "exec":
         cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
         if not cmd:
