@@ -130,6 +130,10 @@ class KeepaliveSweeper:
                     log.exception("keepalive_sweep_failed")
 
 
+# How long a socket whose frame was refused waits for the peer to close after our close frame.
+CLOSE_LINGER_S = 2.0
+
+
 class KeepaliveProtocol(WebSocketsSansIOProtocol):
     """uvicorn's websockets-sansio protocol with its per-socket timers replaced by the sweep, and
     a direct write for frames encoded once for many sockets (`write_frame`)."""
@@ -138,11 +142,13 @@ class KeepaliveProtocol(WebSocketsSansIOProtocol):
     ka_quiet_since: float
     ka_ping_at: float
     ka_heard: bool
+    ka_refused: bool
     ping_answerer: Callable[[], bool] | None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.ka_heard = False
+        self.ka_refused = False
         self.ka_ping_at = 0.0
         self.ka_quiet_since = 0.0
         self.ping_answerer = None
@@ -176,7 +182,25 @@ class KeepaliveProtocol(WebSocketsSansIOProtocol):
         self.transport.write(frame)
         return True
 
+    def handle_parser_exception(self) -> None:
+        """A frame the parser refused (over the size limit: 1009): send the close frame, then
+        let the peer close. uvicorn closes the socket at once, and with the rest of the
+        oversized frame still unread the kernel answers with a reset that can destroy the close
+        frame written just before it (the client then sees no 1009). Whatever still arrives is
+        dropped; the socket is closed when the peer closes, or after CLOSE_LINGER_S."""
+        assert self.conn.close_sent is not None
+        close = self.conn.close_sent
+        self.queue.put_nowait(
+            {"type": "websocket.disconnect", "code": close.code, "reason": close.reason}
+        )
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        self.ka_refused = True
+        self.close_timer = self.loop.call_later(CLOSE_LINGER_S, self.transport.close)
+
     def data_received(self, data: bytes) -> None:
+        if self.ka_refused:
+            return  # the rest of a refused frame: read and dropped until the socket closes
         self.ka_heard = True  # one store per read: the sweep turns it into liveness
         answerer = self.ping_answerer
         if (

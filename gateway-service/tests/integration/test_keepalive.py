@@ -186,3 +186,33 @@ async def test_pings_answered_by_the_protocol_still_count_against_the_rate_limit
             assert app.api.state.keepalive.pings_answered - before == 5
         finally:
             client.close()
+
+
+async def test_oversized_frame_is_closed_1009_with_a_handshake_not_a_reset(gw_stack: Any) -> None:
+    """A frame over the limit gets close 1009, and the server then waits for the peer to close
+    instead of closing at once: closing with the rest of the frame unread makes the kernel send
+    a reset, which can destroy the close frame on its way (the client saw no 1009, through the
+    edge, now and then)."""
+    user = str(uuid.uuid4())
+    gw_stack.rooms[user] = []
+    async with gw_stack.another_gateway() as (_, port):
+        client, _ = await RawClient.open(port, gw_stack.tokens.issue(user))
+        try:
+            size = 64 * 1024 + 1
+            mask = os.urandom(4)
+            # Header and the first bytes only: the parser refuses the frame from its length.
+            client.writer.write(bytes([0x80 | TEXT, 0x80 | 127]) + struct.pack("!Q", size) + mask)
+            client.writer.write(b"x" * 100)
+            opcode, payload = await client.frame()
+            assert opcode == CLOSE
+            assert struct.unpack("!H", payload[:2])[0] == 1009
+            # The server does not hang up on its own right away (uvicorn's default did)...
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(client.reader.read(1), 0.5)
+            # ...it drops the rest of the frame, and closes once the peer does.
+            client.writer.write(b"x" * (size - 100))
+            client.send(CLOSE, struct.pack("!H", 1000))
+            await client.writer.drain()
+            assert await asyncio.wait_for(client.reader.read(), 5) == b""
+        finally:
+            client.close()
