@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -10,41 +9,15 @@ from pathlib import Path
 import httpx
 import psutil  # type: ignore[import-untyped]
 import pytest
-from chat_devtools.config import StackConfig, default_services, find_repo_root
 from chat_devtools.nginx import find_nginx
-from chat_devtools.private import free_port
 from chat_devtools.stack import Stack, StackError
+from chat_devtools.stub_stack import stub_config
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(find_nginx() is None, reason="nginx is not installed (make setup)"),
 ]
 
-STUB = (sys.executable, "-m", "chat_devtools.stub_service")
-
-
-def stub_config(tmp_path: Path, *, gateways: int = 1, **env: str) -> StackConfig:
-    services = default_services(
-        auth=(free_port(),),
-        gateway=tuple(free_port() for _ in range(gateways)),
-        message=(free_port(),),
-        presence=(free_port(),),
-    )
-    dist = tmp_path / "dist"
-    dist.mkdir(exist_ok=True)
-    (dist / "index.html").write_text("<!doctype html><html><title>chat</title></html>")
-    return StackConfig(
-        root=find_repo_root(Path(__file__).parent),
-        services=tuple(replace(s, command=STUB) for s in services),
-        edge_port=free_port(),
-        log_dir=tmp_path / "log",
-        run_dir=tmp_path / "run",
-        frontend_dir=dist,
-        env=env,
-        ready_timeout_s=15,
-        stop_timeout_s=5,
-        migrate=False,
-    )
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -14,10 +13,9 @@ from pathlib import Path
 import httpx
 import psutil  # type: ignore[import-untyped]
 import pytest
-from chat_devtools.config import StackConfig, default_services, find_repo_root
 from chat_devtools.nginx import find_nginx
-from chat_devtools.private import free_port
 from chat_devtools.stack import Stack, StackError
+from chat_devtools.stub_stack import STUB, stub_config
 from chat_devtools.supervised import Supervisor, Watcher, programs
 
 pytestmark = [
@@ -25,28 +23,6 @@ pytestmark = [
     pytest.mark.skipif(find_nginx() is None, reason="nginx is not installed (make setup)"),
 ]
 
-STUB = (sys.executable, "-m", "chat_devtools.stub_service")
-
-
-def stub_config(tmp_path: Path, **env: str) -> StackConfig:
-    services = default_services(
-        auth=(free_port(),), gateway=(free_port(),), message=(free_port(),), presence=(free_port(),)
-    )
-    dist = tmp_path / "dist"
-    dist.mkdir(exist_ok=True)
-    (dist / "index.html").write_text("<!doctype html><html><title>chat</title></html>")
-    return StackConfig(
-        root=find_repo_root(Path(__file__).parent),
-        services=tuple(replace(s, command=STUB) for s in services),
-        edge_port=free_port(),
-        log_dir=tmp_path / "log",
-        run_dir=tmp_path / "run",
-        frontend_dir=dist,
-        env=env,
-        ready_timeout_s=20,
-        stop_timeout_s=5,
-        migrate=False,
-    )
 
 
 class Said:
@@ -59,7 +35,7 @@ class Said:
 
 @pytest.fixture
 def supervised(tmp_path: Path) -> Iterator[tuple[Supervisor, Watcher, Said]]:
-    config = stub_config(tmp_path)
+    config = stub_config(tmp_path, ready_timeout_s=20)
     supervisor = Supervisor(config, programs(config), start_retries=1)
     supervisor.start()
     said = Said()
@@ -97,7 +73,7 @@ def test_a_killed_service_comes_back_and_stop_leaves_nothing(
 
 
 def test_a_service_that_keeps_crashing_is_given_up_on(tmp_path: Path) -> None:
-    config = stub_config(tmp_path)
+    config = stub_config(tmp_path, ready_timeout_s=20)
     crashing = ("/usr/bin/env", "STUB_EXIT=3", *STUB)
     services = tuple(
         replace(s, command=crashing) if s.name == "presence" else s for s in config.services
