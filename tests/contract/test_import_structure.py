@@ -129,3 +129,18 @@ def test_the_gateway_loads_no_database_driver() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == ""
+
+
+def test_the_http_layer_loads_no_broker_client_or_database_driver() -> None:
+    """HTTP basics (problems, readiness) ask whether a failure means "a dependency is down"
+    without pulling the broker client or SQLAlchemy into every importer."""
+    probe = (
+        "import sys\n"
+        "import chat_runtime.http\n"
+        "loaded = sorted(m for m in ('aio_pika', 'sqlalchemy', 'asyncpg') if m in sys.modules)\n"
+        "print(','.join(loaded))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == ""

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from chat_runtime.messaging.errors import is_infrastructure_error, register_infrastructure_check
+from chat_runtime.infrastructure import is_infrastructure_error, register_infrastructure_check
 
 __all__ = [
     "create_engine",

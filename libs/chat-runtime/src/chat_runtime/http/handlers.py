@@ -11,8 +11,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chat_runtime.http.problems import CODES, DETAILS, TITLES, Problem
 from chat_runtime.http.validation import validation_problem
+from chat_runtime.infrastructure import is_infrastructure_error
 from chat_runtime.logging import get_logger
-from chat_runtime.messaging.errors import is_infrastructure_error
 
 log = get_logger("chat_runtime.http")
 
