@@ -107,10 +107,6 @@ class Broker:
             and not self._channel.is_closed
         )
 
-    async def ready_check(self) -> bool:
-        """For `app.state.readiness.add("broker", broker.ready_check)`."""
-        return self.is_ready()
-
     @property
     def connection(self) -> AbstractRobustConnection:
         if self._connection is None:
