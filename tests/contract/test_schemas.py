@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -52,8 +53,17 @@ def test_objects_require_their_fields(type_name: str) -> None:
     doc = chat_contracts.schema(type_name)
     assert doc["type"] == "object"
     optional = set(doc["properties"]) - set(doc.get("required", []))
-    # The one exception: api-v1 §6 shows `{"type":"error","code":"unauthorized"}` without them.
-    allowed = {"message", "ref"} if type_name == "ws.server.error.v1" else set()
+    send_v1_1 = {"text", "kind", "target_id", "emoji", "added", "thread_root_id", "attachments"}
+    allowed = {
+        # api-v1 §6 shows `{"type":"error","code":"unauthorized"}` without them.
+        "ws.server.error.v1": {"message", "ref"},
+        # api-v1.1 preamble: `text` optional (required in code for text and edit entries) and
+        # the additions of section A, optional on the wire.
+        "message.send.v1": send_v1_1,
+        "ws.client.message.send.v1": send_v1_1,
+        # api-v1.1 preamble item 2: absent (a release before it) means none.
+        "ws.server.ready.v1": {"features"},
+    }.get(type_name, set())
     assert optional == allowed
     # Additive v1 changes must stay valid, so unknown fields are allowed everywhere.
     assert doc.get("additionalProperties", True) is True
@@ -135,8 +145,11 @@ def test_known_types_match_the_architecture_and_api() -> None:
 
 
 def test_error_codes_are_the_spec_list() -> None:
-    codes = set(_load(SCHEMAS / "common" / "error_code.json")["enum"])
-    assert codes == {
+    schema = _load(SCHEMAS / "common" / "error_code.json")
+    # An open set: readers accept codes they do not know (api-v1.1 preamble item 1).
+    assert "enum" not in schema
+    assert set(schema["x-known-values"]) == {
+        # api-v1 §6
         "bad_request",
         "not_a_member",
         "message_too_long",
@@ -145,7 +158,39 @@ def test_error_codes_are_the_spec_list() -> None:
         "unavailable",
         "internal",
         "unauthorized",
+        # api-v1.1 A (refusals) and F (socket cap)
+        "unsupported",
+        "feature_disabled",
+        "not_found",
+        "forbidden",
+        "archived",
+        "blocked",
+        "deactivated",
+        "too_many_connections",
     }
+
+
+@pytest.mark.parametrize("path", sorted(SCHEMAS.rglob("*.json")), ids=lambda p: p.name)
+def test_open_enums_are_names_and_closed_enums_stay_closed(path: Path) -> None:
+    """`x-known-values` marks an open enum: a string of the name shape, never with `enum`."""
+    found: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "x-known-values" in node:
+                found.append(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(_load(path))
+    for node in found:
+        assert "enum" not in node
+        assert node["type"] == "string"
+        assert node["pattern"] == "^[a-z][a-z0-9_]*$"
+        assert all(re.fullmatch(node["pattern"], v) for v in node["x-known-values"])
 
 
 # Freshness of the generated names.py and types.py: contracts/tests/unit/test_decode.py runs

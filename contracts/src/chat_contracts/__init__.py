@@ -44,11 +44,13 @@ __all__ = [
     "known_types",
     "names",
     "problems",
+    "raw_fields",
     "schema",
     "schema_path",
     "struct_type",
     "title_of",
     "types",
+    "unknown_fields",
     "validate",
 ]
 
@@ -57,6 +59,7 @@ _DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
     name: msgspec.json.Decoder(struct) for name, struct in types.STRUCTS.items()
 }
 _ENCODER = msgspec.json.Encoder()
+_FIELDS = msgspec.json.Decoder(dict[str, msgspec.Raw])
 
 
 def decode(type_name: str, data: bytes | str) -> msgspec.Struct:
@@ -79,6 +82,22 @@ def decode(type_name: str, data: bytes | str) -> msgspec.Struct:
 def encode(value: msgspec.Struct) -> bytes:
     """JSON bytes of a struct (no validation: structs come from ``decode`` or typed code)."""
     return _ENCODER.encode(value)
+
+
+def raw_fields(data: bytes | str) -> dict[str, msgspec.Raw]:
+    """The top-level fields of the JSON object ``data``, each as its raw JSON (not decoded)."""
+    return _FIELDS.decode(data)
+
+
+def unknown_fields(struct: type[msgspec.Struct], data: bytes | str) -> dict[str, msgspec.Raw]:
+    """The top-level fields of the JSON object ``data`` that ``struct`` does not name, raw.
+
+    Readers ignore unknown fields (api-v1.1 preamble item 1); this is for the few places that
+    must not: a gateway forwarding every field of a ``message.send``, and message-service
+    refusing what it does not implement. ``data`` must already have decoded as ``struct``.
+    """
+    known = struct.__struct_fields__
+    return {name: raw for name, raw in raw_fields(data).items() if name not in known}
 
 
 def contract_of(value: msgspec.Struct | type[msgspec.Struct]) -> str:

@@ -16,7 +16,10 @@ from chat_contracts._checks import check_timestamp, check_unique
 # -- shared scalars (schemas/common)
 
 ConnectionStatus: TypeAlias = Literal["online", "away"]
-ErrorCode: TypeAlias = Literal[
+ErrorCode: TypeAlias = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*\Z")
+]
+KnownErrorCode: TypeAlias = Literal[
     "bad_request",
     "not_a_member",
     "message_too_long",
@@ -25,6 +28,28 @@ ErrorCode: TypeAlias = Literal[
     "unavailable",
     "internal",
     "unauthorized",
+    "unsupported",
+    "feature_disabled",
+    "not_found",
+    "forbidden",
+    "archived",
+    "blocked",
+    "deactivated",
+    "too_many_connections",
+]
+FeatureName: TypeAlias = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*\Z")
+]
+KnownFeatureName: TypeAlias = Literal[
+    "entries",
+    "threads",
+    "mentions",
+    "attachments",
+    "search",
+    "admin",
+    "rooms",
+    "blocking",
+    "online_now",
 ]
 Uuid: TypeAlias = Annotated[
     str,
@@ -33,25 +58,39 @@ Uuid: TypeAlias = Annotated[
     ),
 ]
 Seq: TypeAlias = Annotated[int, msgspec.Meta(ge=1)]
-MessageText: TypeAlias = Annotated[str, msgspec.Meta(min_length=1, max_length=4000, pattern=r"\S")]
+MessageKind: TypeAlias = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*\Z")
+]
+KnownMessageKind: TypeAlias = Literal["text", "edit", "delete", "reaction", "system"]
 Timestamp: TypeAlias = Annotated[
     str,
     msgspec.Meta(
         pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})\Z"
     ),
 ]
+MessageText: TypeAlias = Annotated[str, msgspec.Meta(min_length=1, max_length=4000, pattern=r"\S")]
 PresenceStatus: TypeAlias = Literal["online", "away", "offline"]
+RevocationReason: TypeAlias = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*\Z")
+]
+KnownRevocationReason: TypeAlias = Literal[
+    "logout", "logout_all", "password_changed", "refresh_reuse"
+]
 
 
 class Message(msgspec.Struct, frozen=True, kw_only=True, gc=False):
-    """The api-v1 `message` object (§4), as returned by history and carried by events and frames."""
+    """
+    The api-v1 `message` object (§4), as returned by history and carried by events and frames:
+    one room timeline entry (api-v1.1 A). `text` is required in practice for `text` entries
+    only; entries of other kinds may come without it or with it empty.
+    """
 
     id: Uuid
     room_id: Uuid
     seq: Seq
-    kind: Literal["text", "edit", "delete", "system"]
+    kind: MessageKind
     sender_id: Uuid
-    text: MessageText
+    text: Annotated[str, msgspec.Meta(max_length=4000)] | msgspec.UnsetType = msgspec.UNSET
     client_msg_id: Uuid
     created_at: Timestamp
 
@@ -138,7 +177,7 @@ class AuthSessionRevokedV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     session_id: Uuid
     user_id: Uuid
     revoked_at: Timestamp
-    reason: Literal["logout", "logout_all", "password_changed", "refresh_reuse"]
+    reason: RevocationReason
 
     def __post_init__(self) -> None:
         check_timestamp("revoked_at", self.revoked_at)
@@ -249,7 +288,9 @@ class MessageRejectedV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 class MessageSendV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Command from a gateway: send a message (routing key `message.send.v1.<shard>` on
-    `chat.commands`). Body of AMQP messages whose `type` property is `message.send.v1`.
+    `chat.commands`). Body of AMQP messages whose `type` property is `message.send.v1`. `text`
+    is required (in code) for `text` and `edit` entries only; the other fields are api-v1.1's
+    and optional.
     """
 
     __contract__: ClassVar[str] = "message.send.v1"
@@ -258,9 +299,19 @@ class MessageSendV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     room_id: Uuid
     sender_id: Uuid
     session_id: Uuid
-    text: MessageText
+    text: MessageText | msgspec.UnsetType = msgspec.UNSET
     gateway_id: Uuid
     connection_id: Uuid
+    kind: MessageKind | msgspec.UnsetType = msgspec.UNSET
+    target_id: Uuid | msgspec.UnsetType = msgspec.UNSET
+    emoji: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )
+    added: bool | msgspec.UnsetType = msgspec.UNSET
+    thread_root_id: Uuid | msgspec.UnsetType = msgspec.UNSET
+    attachments: Annotated[list[Uuid], msgspec.Meta(max_length=10)] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )
 
 
 class PresenceChangedV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -449,7 +500,8 @@ class WsClientAuthV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 class WsClientMessageSendV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Client → server WebSocket frame `message.send` (api-v1 §6). Send a message; retried with the
-    same client_msg_id until acked.
+    same client_msg_id until acked. `text` is required (in code) for `text` and `edit` entries
+    only; the other fields are api-v1.1's and optional.
     """
 
     __contract__: ClassVar[str] = "ws.client.message.send.v1"
@@ -457,7 +509,17 @@ class WsClientMessageSendV1(msgspec.Struct, frozen=True, kw_only=True, gc=False)
     type: Literal["message.send"]
     client_msg_id: Uuid
     room_id: Uuid
-    text: MessageText
+    text: MessageText | msgspec.UnsetType = msgspec.UNSET
+    kind: MessageKind | msgspec.UnsetType = msgspec.UNSET
+    target_id: Uuid | msgspec.UnsetType = msgspec.UNSET
+    emoji: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )
+    added: bool | msgspec.UnsetType = msgspec.UNSET
+    thread_root_id: Uuid | msgspec.UnsetType = msgspec.UNSET
+    attachments: Annotated[list[Uuid], msgspec.Meta(max_length=10)] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )
 
 
 class WsClientPingV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -602,9 +664,12 @@ class WsServerReadyV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     connection_id: Uuid
     heartbeat_s: Annotated[int, msgspec.Meta(ge=1)]
     server_time: Timestamp
+    features: list[FeatureName] | msgspec.UnsetType = msgspec.UNSET
 
     def __post_init__(self) -> None:
         check_timestamp("server_time", self.server_time)
+        if isinstance(self.features, list):
+            check_unique("features", self.features)
 
 
 class WsServerResyncV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):

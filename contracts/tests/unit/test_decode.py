@@ -22,17 +22,22 @@ CMID = "e4c7b2a1-9d3f-4e8b-a6c5-1f2e3d4c5b6a"
 
 
 def _known_fields(example: Example) -> Any:
-    """The example's body without the fields its schema does not name (decode drops those)."""
+    """The example's body without the fields its schema does not name (decode drops those:
+    readers ignore unknown fields, api-v1.1 preamble item 1), at every depth."""
 
-    def strip(node: Any, schema: dict[str, Any]) -> Any:
-        if "$ref" in schema:
-            return node  # shared objects: no committed example carries unknown fields in them
+    def strip(node: Any, schema: dict[str, Any], path: Path) -> Any:
+        while "$ref" in schema:
+            path = (path.parent / schema["$ref"]).resolve()
+            schema = json.loads(path.read_text(encoding="utf-8"))
         if isinstance(node, dict) and "properties" in schema:
             props = schema["properties"]
-            return {k: strip(v, props[k]) for k, v in node.items() if k in props}
+            return {k: strip(v, props[k], path) for k, v in node.items() if k in props}
+        if isinstance(node, list) and "items" in schema:
+            return [strip(item, schema["items"], path) for item in node]
         return node
 
-    return strip(example.body, chat_contracts.schema(example.type_name))
+    path = CONTRACTS / "schemas" / chat_contracts.schema_path(example.type_name)
+    return strip(example.body, chat_contracts.schema(example.type_name), path)
 
 
 def _id(example: Example) -> str:
