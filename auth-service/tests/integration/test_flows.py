@@ -93,7 +93,7 @@ async def test_register_login_me(auth_it: AuthHarness) -> None:
     assert "Secure" not in cookie  # dev
     me = await auth_it.client.get("/v1/users/me", headers=bearer(body["access_token"]))
     assert me.status_code == 200
-    assert me.json() == {"user": user}
+    assert me.json() == {"user": user, "features": []}  # this release implements none yet
 
 
 async def test_registration_reports_every_rule(auth_it: AuthHarness) -> None:

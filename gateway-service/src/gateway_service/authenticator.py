@@ -74,6 +74,7 @@ async def sign_in(
             connection_id=session.connection_id,
             heartbeat_s=gw.settings.ws_heartbeat_s,
             now=gw.now(),
+            features=gw.settings.feature_switches.listed(),
         )
     )
     gw.mark_ready(session)

@@ -5,7 +5,7 @@ for memberships."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import msgspec
 from aio_pika.abc import AbstractChannel, AbstractQueue
@@ -56,10 +56,15 @@ class AmqpGatewayBus:
         for key in keys:
             await self.bind(key)
 
-    async def publish_command(self, routing_key: str, body: msgspec.Struct) -> None:
-        await self._publish(
-            names.EXCHANGE_COMMANDS, OutgoingMessage.of(routing_key, body), mandatory=True
-        )
+    async def publish_command(
+        self,
+        routing_key: str,
+        body: msgspec.Struct,
+        *,
+        extra_fields: Mapping[str, msgspec.Raw] | None = None,
+    ) -> None:
+        message = OutgoingMessage.of(routing_key, body, extra_fields=extra_fields)
+        await self._publish(names.EXCHANGE_COMMANDS, message, mandatory=True)
 
     async def publish_event(
         self, routing_key: str, body: msgspec.Struct, *, transient: bool = False

@@ -11,31 +11,52 @@ from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
 from typing import Any
 
-from chat_contracts import names, types
+import msgspec
+from chat_contracts import names, raw_fields, types
 from chat_runtime.messaging import Envelope, Handler
 
-from gateway_service.domain.frames import encode_frame
+from gateway_service.domain.frames import encode_frame, frame_type
 from gateway_service.hub import Gateway
 
+_MESSAGE_NEW = frame_type(types.WsServerMessageNewV1)
+_MESSAGE_ACK = frame_type(types.WsServerMessageAckV1)
+_encode = msgspec.json.Encoder().encode
 
-def _ack_pending(gw: Gateway, message: types.Message, client_msg_id: str) -> None:
+
+def _carried_message(envelope: Envelope[Any]) -> msgspec.Raw:
+    """The event's `message` exactly as it arrived: fields and kinds this release does not know
+    reach the clients unchanged (services carry what they do not understand)."""
+    return raw_fields(envelope.raw)["message"]
+
+
+def _message_new_frame(message: msgspec.Raw) -> str:
+    """`message.new` (the fields of WsServerMessageNewV1) around the message as it arrived."""
+    return _encode({"type": _MESSAGE_NEW, "message": message}).decode()
+
+
+def _ack_frame(client_msg_id: str, message: msgspec.Raw) -> str:
+    """`message.ack` (the fields of WsServerMessageAckV1) around the message as it arrived."""
+    return _encode(
+        {"type": _MESSAGE_ACK, "client_msg_id": client_msg_id, "message": message}
+    ).decode()
+
+
+def _ack_pending(gw: Gateway, message: types.Message, client_msg_id: str, raw: msgspec.Raw) -> None:
     connection_id = gw.pending.pop(message.sender_id, client_msg_id)
     if connection_id is not None:
-        ack = types.WsServerMessageAckV1(
-            type="message.ack", client_msg_id=client_msg_id, message=message
-        )
-        gw.deliver([connection_id], encode_frame(ack))
+        gw.deliver([connection_id], _ack_frame(client_msg_id, raw))
 
 
 async def on_message_created(gw: Gateway, envelope: Envelope[types.MessageCreatedV1]) -> None:
     message = envelope.body.message
-    _ack_pending(gw, message, message.client_msg_id)
-    frame = encode_frame(types.WsServerMessageNewV1(type="message.new", message=message))
-    gw.deliver(gw.registry.room_connections(message.room_id), frame)
+    raw = _carried_message(envelope)
+    _ack_pending(gw, message, message.client_msg_id, raw)
+    gw.deliver(gw.registry.room_connections(message.room_id), _message_new_frame(raw))
 
 
 async def on_message_accepted(gw: Gateway, envelope: Envelope[types.MessageAcceptedV1]) -> None:
-    _ack_pending(gw, envelope.body.message, envelope.body.client_msg_id)
+    body = envelope.body
+    _ack_pending(gw, body.message, body.client_msg_id, _carried_message(envelope))
 
 
 async def on_message_rejected(gw: Gateway, envelope: Envelope[types.MessageRejectedV1]) -> None:

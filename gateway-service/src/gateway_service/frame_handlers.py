@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from chat_contracts import names, types
+from chat_runtime.features import SendShape, send_refusal
 from chat_runtime.messaging import shard_of
 
 from gateway_service import authenticator
@@ -27,11 +28,18 @@ async def on_ping(gw: Gateway, session: SessionPort, frame: types.WsClientPingV1
     await session.output.reply(f.PONG)
 
 
-async def on_message_send(
-    gw: Gateway, session: SessionPort, frame: types.WsClientMessageSendV1
-) -> None:
+async def on_message_send(gw: Gateway, session: SessionPort, send: f.SendFrame) -> None:
+    frame: types.WsClientMessageSendV1 = send.frame
     room_id = frame.room_id.lower()
     client_msg_id = frame.client_msg_id.lower()
+    # An api-v1.1 addition whose feature is off (or not in this release) stops here, so a
+    # message-service one release behind never sees it; what this release does not know at all
+    # is forwarded, and the message-service of its release judges it.
+    shape = SendShape.of(frame, unknown=send.unknown)
+    refusal = send_refusal(shape, gw.settings.feature_switches, decides_unknown=False)
+    if refusal is not None:
+        session.output.send_error(refusal.code, refusal.detail, client_msg_id)
+        return
     if not await _is_member(gw, session, room_id, client_msg_id):
         return
     # Recorded before publishing: the created event can beat the publisher confirm.
@@ -44,10 +52,18 @@ async def on_message_send(
         text=frame.text,
         gateway_id=gw.gateway_id,
         connection_id=session.connection_id,
+        kind=frame.kind,
+        target_id=frame.target_id,
+        emoji=frame.emoji,
+        added=frame.added,
+        thread_root_id=frame.thread_root_id,
+        attachments=frame.attachments,
     )
     try:
         await gw.bus.publish_command(
-            names.send_routing_key(shard_of(room_id, gw.settings.send_shards)), command
+            names.send_routing_key(shard_of(room_id, gw.settings.send_shards)),
+            command,
+            extra_fields=send.unknown,
         )
     except Unavailable:
         gw.pending.pop(session.user_id, client_msg_id)
@@ -107,9 +123,9 @@ async def on_auth(gw: Gateway, session: SessionPort, frame: types.WsClientAuthV1
     session.output.send_error("bad_request", "This socket is already authenticated.", frame.type)
 
 
-FRAME_HANDLERS: dict[type[f.ClientFrame], FrameHandler] = {
+FRAME_HANDLERS: dict[type[f.ParsedFrame], FrameHandler] = {
     types.WsClientPingV1: on_ping,
-    types.WsClientMessageSendV1: on_message_send,
+    f.SendFrame: on_message_send,
     types.WsClientTypingV1: on_typing,
     types.WsClientReadV1: on_read,
     types.WsClientPresenceSetV1: on_presence_set,

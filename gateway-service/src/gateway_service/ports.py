@@ -44,8 +44,15 @@ class GatewayBus(Protocol):
     async def redeclare(self, keys: Sequence[str]) -> None:
         """Re-create queue, fixed bindings and `keys` (after the broker connection came back)."""
 
-    async def publish_command(self, routing_key: str, body: msgspec.Struct) -> None:
-        """Confirmed, mandatory, persistent on `chat.commands`; raises Unavailable if refused."""
+    async def publish_command(
+        self,
+        routing_key: str,
+        body: msgspec.Struct,
+        *,
+        extra_fields: Mapping[str, msgspec.Raw] | None = None,
+    ) -> None:
+        """Confirmed, mandatory, persistent on `chat.commands`; raises Unavailable if refused.
+        `extra_fields` are carried verbatim beside the body's (`OutgoingMessage.of`)."""
 
     async def publish_event(
         self, routing_key: str, body: msgspec.Struct, *, transient: bool = False

@@ -8,7 +8,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,7 @@ import jwt
 import msgspec
 import orjson
 import pytest
-from chat_runtime.messaging import Envelope
+from chat_runtime.messaging import Envelope, OutgoingMessage
 from chat_runtime.tokens import InvalidToken, RevocationSet, TokenVerifier
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
@@ -116,10 +116,18 @@ class FakeBus:
     async def redeclare(self, keys: Sequence[str]) -> None:
         self.redeclared.append(list(keys))
 
-    async def publish_command(self, routing_key: str, body: msgspec.Struct) -> None:
+    async def publish_command(
+        self,
+        routing_key: str,
+        body: msgspec.Struct,
+        *,
+        extra_fields: Mapping[str, msgspec.Raw] | None = None,
+    ) -> None:
         if self.fail_commands:
             raise Unavailable("nack")
-        self.commands.append((routing_key, *_record(body)))
+        # Recorded as it goes on the wire: the real message, extra fields merged in.
+        message = OutgoingMessage.of(routing_key, body, extra_fields=extra_fields)
+        self.commands.append((routing_key, message.type_name, orjson.loads(message.body)))
 
     async def publish_event(
         self, routing_key: str, body: msgspec.Struct, *, transient: bool = False
@@ -146,13 +154,15 @@ class Harness:
     def event(self, type_name: str, body: dict[str, Any]) -> None:
         """Deliver a broker event as the gateway queue's consumer does: decoded by its
         contract, then its handler, inside the app's event loop."""
+        raw = orjson.dumps(body)
         envelope = Envelope(
             type_name=type_name,
-            body=chat_contracts.decode(type_name, orjson.dumps(body)),
+            body=chat_contracts.decode(type_name, raw),
             message_id=None,
             correlation_id=None,
             headers={},
             routing_key=type_name,
+            raw=raw,
         )
         handler = queue_handlers(self.app.api.state.host)[type_name]
         self.client.portal.call(handler, envelope)  # type: ignore[union-attr]

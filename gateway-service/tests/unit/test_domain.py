@@ -80,8 +80,9 @@ def test_invalid_client_msg_id_refs_the_frame_type() -> None:
 
 def test_text_length_counts_code_points() -> None:
     ok = f.parse_frame(send("😀" * 4000))
-    assert isinstance(ok, types.WsClientMessageSendV1)
-    assert len(ok.text) == 4000
+    assert isinstance(ok, f.SendFrame)
+    assert isinstance(ok.frame.text, str)
+    assert len(ok.frame.text) == 4000
     too_long = f.parse_frame(send("a" * 4001))
     assert isinstance(too_long, f.FrameError)
     assert (too_long.code, too_long.ref) == ("message_too_long", CMID)
@@ -100,7 +101,9 @@ def test_too_long_text_is_message_too_long_only_when_it_is_the_one_fault() -> No
 def test_every_client_frame_has_a_handler() -> None:
     from gateway_service.frame_handlers import FRAME_HANDLERS
 
-    assert set(FRAME_HANDLERS) == set(f.CLIENT_FRAMES)
+    # message.send comes as a SendFrame (the frame and the fields to forward beside it).
+    parsed = {f.SendFrame if s is types.WsClientMessageSendV1 else s for s in f.CLIENT_FRAMES}
+    assert set(FRAME_HANDLERS) == parsed
     assert {f.frame_type(s) for s in f.CLIENT_FRAMES} == {
         "auth",
         "auth.refresh",
@@ -127,10 +130,13 @@ def test_text_must_be_a_string_not_a_number() -> None:
 
 
 def test_valid_frames_parse_and_canonicalise_ids() -> None:
-    result = f.parse_frame(send("  hello  ", extra_field=True, room_id=ROOM.upper()))
-    assert isinstance(result, types.WsClientMessageSendV1)
+    parsed = f.parse_frame(send("  hello  ", extra_field=True, room_id=ROOM.upper()))
+    assert isinstance(parsed, f.SendFrame)
+    result = parsed.frame
     assert result.room_id.lower() == ROOM
     assert result.text == "  hello  "  # verbatim, never trimmed
+    # A field this release does not know is kept, raw, to be forwarded with the command.
+    assert {k: bytes(v) for k, v in parsed.unknown.items()} == {"extra_field": b"true"}
     assert isinstance(f.parse_frame('{"type":"ping"}'), types.WsClientPingV1)
     sub = f.parse_frame(orjson.dumps({"type": "presence.subscribe", "user_ids": [ROOM]}))
     assert isinstance(sub, types.WsClientPresenceSubscribeV1)

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import chat_contracts
 import msgspec
 import orjson
 import pytest
+from chat_contracts.examples import Example, examples
 from gateway_service.domain.frames import rfc3339
 from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
@@ -661,3 +664,153 @@ async def test_fan_out_frames_go_direct_only_when_nothing_is_queued_ahead() -> N
     output.send_encoded(*shared("d"))
     await asyncio.sleep(0.01)
     assert socket.wire == ["a", "b", "c", "d"]
+
+
+# --- a tolerant reader (api-v1.1 preamble item 1) and feature switches ---------------------------
+# What a newer service or client sends is neither dead-lettered nor lost here: unknown fields,
+# kinds and codes reach the clients as they came, every field of a `message.send` is forwarded,
+# and api-v1.1 additions whose feature is off stop at the gateway.
+
+FIXTURES = Path(__file__).resolve().parents[3] / "contracts" / "fixtures"
+
+
+def test_ready_says_which_features_are_on(gw_harness: Any) -> None:
+    with connected(gw_harness, new_id(), []) as (_, ready):
+        assert ready["features"] == []  # this release implements none yet
+
+
+@pytest.mark.parametrize(
+    "example",
+    [e for e in examples("message.created.v1", valid=True) if e.name.startswith("tolerant_")],
+    ids=lambda e: e.name,
+)
+def test_entries_from_a_newer_message_service_reach_clients_unchanged(
+    gw_harness: Any, example: Example
+) -> None:
+    """Unknown kinds, missing text and unknown fields: carried, not dropped or re-shaped."""
+    user = new_id()
+    assert isinstance(example.body, dict)
+    entry = dict(example.body["message"])
+    room = entry["room_id"]
+    entry["sender_id"] = user
+    with connected(gw_harness, user, [room]) as (ws, _):
+        gw_harness.event("message.created.v1", {"message": entry, "from_a_newer_release": 1})
+        assert ws.receive_json() == {"type": "message.new", "message": entry}
+
+
+def test_a_v1_1_text_entry_keeps_its_new_fields_in_ack_and_fan_out(gw_harness: Any) -> None:
+    alice, bob, room, cmid = new_id(), new_id(), new_id(), new_id()
+    entry = message(room, alice, cmid) | {
+        "edited_at": None,
+        "deleted": False,
+        "reactions": [{"emoji": "👍", "count": 1, "user_ids": [bob]}],
+        "state_seq": 1,
+    }
+    with (
+        connected(gw_harness, alice, [room]) as (wa, _),
+        connected(gw_harness, bob, [room]) as (
+            wb,
+            _,
+        ),
+    ):
+        wa.send_json({"type": "message.send", "client_msg_id": cmid, "room_id": room, "text": "x"})
+        wa.send_json({"type": "ping"})
+        assert wa.receive_json() == {"type": "pong"}
+        gw_harness.event("message.created.v1", {"message": entry})
+        assert wa.receive_json() == {"type": "message.ack", "client_msg_id": cmid, "message": entry}
+        assert wa.receive_json() == {"type": "message.new", "message": entry}
+        assert wb.receive_json() == {"type": "message.new", "message": entry}
+
+
+def test_an_unknown_rejection_code_reaches_the_sender_as_it_came(gw_harness: Any) -> None:
+    user, room, cmid = new_id(), new_id(), new_id()
+    with connected(gw_harness, user, [room]) as (ws, _):
+        ws.send_json({"type": "message.send", "client_msg_id": cmid, "room_id": room, "text": "a"})
+        ws.send_json({"type": "ping"})
+        assert ws.receive_json()["type"] == "pong"
+        body = {
+            "client_msg_id": cmid,
+            "room_id": room,
+            "sender_id": user,
+            "code": "slow_mode",  # a code a later release may add
+            "message": "Wait a minute between messages here.",
+        }
+        gw_harness.event("message.rejected.v1", body)
+        assert ws.receive_json() == {
+            "type": "error",
+            "code": "slow_mode",
+            "message": "Wait a minute between messages here.",
+            "ref": cmid,
+        }
+
+
+def test_a_revocation_with_an_unknown_reason_still_ends_the_session(gw_tokens: Any) -> None:
+    """A later release may end sessions for new reasons (deactivation): never ignored."""
+    user, sid = new_id(), new_id()
+    with connected(gw_tokens, user, [], session_id=sid) as (ws, _):
+        gw_tokens.event(
+            "auth.session.revoked.v1",
+            {
+                "session_id": sid,
+                "user_id": user,
+                "revoked_at": rfc3339(datetime.now(UTC)),
+                "reason": "account_deactivated",
+                "actor_id": new_id(),
+            },
+        )
+        assert closed_with(ws) == 4401
+
+
+@pytest.mark.parametrize(
+    "fixture",
+    sorted((FIXTURES / "ws" / "client" / "message.send.v1" / "valid").glob("v1_1_*.json")),
+    ids=lambda p: p.stem,
+)
+def test_v1_1_sends_stop_at_the_gateway_while_their_feature_is_off(
+    gw_harness: Any, fixture: Path
+) -> None:
+    """Never forwarded to a message-service that might be one release behind."""
+    user, room = new_id(), new_id()
+    frame = json.loads(fixture.read_text(encoding="utf-8")) | {"room_id": room}
+    with connected(gw_harness, user, [room]) as (ws, _):
+        ws.send_json(frame)
+        err = ws.receive_json()
+        assert (err["type"], err["code"], err["ref"]) == (
+            "error",
+            "unsupported",
+            frame["client_msg_id"],
+        )
+    assert gw_harness.bus.commands == []
+
+
+def test_every_field_of_a_send_is_forwarded_even_unknown_ones(gw_harness: Any) -> None:
+    """The message-service of the client's release judges fields this gateway does not know."""
+    user, room, cmid = new_id(), new_id(), new_id()
+    with connected(gw_harness, user, [room]) as (ws, ready):
+        ws.send_json(
+            {
+                "type": "message.send",
+                "client_msg_id": cmid,
+                "room_id": room,
+                "text": "later, please",
+                "scheduled_for": {"at": "2027-01-01T09:00:00Z", "tz": "Europe/Lisbon"},
+                "kind": "poll",
+                # A field that names one of the command's own cannot override it.
+                "sender_id": str(uuid.uuid4()),
+            }
+        )
+        ws.send_json({"type": "ping"})
+        assert ws.receive_json() == {"type": "pong"}
+    (_, type_name, body) = gw_harness.bus.commands[0]
+    assert type_name == "message.send.v1"
+    assert body == {
+        "client_msg_id": cmid,
+        "room_id": room,
+        "sender_id": user,
+        "session_id": ready["session_id"],
+        "text": "later, please",
+        "gateway_id": gw_harness.gateway.gateway_id,
+        "connection_id": ready["connection_id"],
+        "kind": "poll",
+        "scheduled_for": {"at": "2027-01-01T09:00:00Z", "tz": "Europe/Lisbon"},
+    }

@@ -24,7 +24,10 @@ log = get_logger(__name__)
 def bus(settings: MessageSettings, ctx: HostContext) -> list[Consumer | Responder]:
     """The consumer table: one line per queue (family), handlers in handlers/."""
     deps = BusDeps(
-        sessions=ctx.require_sessions(), relay=ctx.relay, delivery_limit=settings.delivery_limit
+        sessions=ctx.require_sessions(),
+        relay=ctx.relay,
+        delivery_limit=settings.delivery_limit,
+        features=settings.feature_switches,
     )
     shards = range(settings.send_shards)
     return [

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
+import msgspec
 import pytest
 import sqlalchemy as sa
 from chat_contracts import names, types
@@ -23,7 +24,14 @@ SHARDS = 2
 
 
 async def publish_send(
-    s: Any, room: str, sender: uuid.UUID, text: str = "hi", cmid: str | None = None
+    s: Any,
+    room: str,
+    sender: uuid.UUID,
+    text: str = "hi",
+    cmid: str | None = None,
+    *,
+    kind: str | msgspec.UnsetType = msgspec.UNSET,
+    extra_fields: dict[str, msgspec.Raw] | None = None,
 ) -> str:
     cmid = cmid or str(uuid.uuid4())
     command = types.MessageSendV1(
@@ -34,11 +42,11 @@ async def publish_send(
         text=text,
         gateway_id=str(uuid.uuid4()),
         connection_id=str(uuid.uuid4()),
+        kind=kind,
     )
     key = names.send_routing_key(shard_of(room, SHARDS))
-    result = await s.broker.publish(
-        names.EXCHANGE_COMMANDS, OutgoingMessage.of(key, command), mandatory=True
-    )
+    message = OutgoingMessage.of(key, command, extra_fields=extra_fields)
+    result = await s.broker.publish(names.EXCHANGE_COMMANDS, message, mandatory=True)
     result.raise_first()
     return cmid
 
@@ -193,6 +201,32 @@ async def test_duplicate_send_reemits_created_and_accepted_without_a_second_row(
     codes = {e["sender_id"]: e["code"] for e in s.spy.of("user.", "message.rejected.v1")}
     assert codes == {str(alice): "client_msg_id_reused", str(stranger): "not_a_member"}
     assert len(await stored_messages(s, [room, other])) == 1
+
+
+async def test_additions_this_release_does_not_implement_are_rejected_unsupported(
+    ms_bus: Any,
+) -> None:
+    """A newer gateway's command (api-v1.1 kind, or a field no contract here names) is refused
+    to its sender with `unsupported` and acked, never stored as a plain text message."""
+    s = ms_bus
+    alice = await s.register_user()
+    room = await member_room(s, alice)
+    refused = {
+        await publish_send(s, room, alice, "👍", kind="reaction"),
+        await publish_send(s, room, alice, "a poll", kind="poll"),
+        await publish_send(
+            s, room, alice, "later", extra_fields={"scheduled_for": msgspec.Raw(b'"2027-01-01"')}
+        ),
+    }
+    plain = await publish_send(s, room, alice, "plain")
+    await s.spy.wait_for(lambda spy: len(spy.of(f"user.{alice}.message.rejected.v1")) == 3)
+    await s.spy.wait_for(lambda spy: len(created_in(s, room)) == 1)
+    rejected = s.spy.of(f"user.{alice}.message.rejected.v1")
+    assert {(e["client_msg_id"], e["code"]) for e in rejected} == {
+        (cmid, "unsupported") for cmid in refused
+    }
+    (row,) = await stored_messages(s, [room])
+    assert (str(row.client_msg_id), row.seq) == (plain, 1)  # gapless: the refused took no seq
 
 
 async def test_duplicates_inside_one_batch_make_one_message(ms_bus: Any) -> None:

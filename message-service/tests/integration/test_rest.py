@@ -301,6 +301,47 @@ async def test_send_over_rest(ms_shared_stack: Any) -> None:
     ] == 2
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"kind": "reaction", "target_id": str(uuid.uuid4()), "emoji": "👍", "added": True},
+        {"kind": "edit", "target_id": str(uuid.uuid4()), "text": "fixed"},
+        {"kind": "system"},
+        {"kind": "poll", "text": "lunch?"},
+        {"text": "a reply", "thread_root_id": str(uuid.uuid4())},
+        {"text": "see file", "attachments": [str(uuid.uuid4())]},
+        {"text": "later", "scheduled_for": "2027-01-01T09:00:00Z"},
+    ],
+    ids=["reaction", "edit", "system", "unknown_kind", "reply", "attachment", "unknown_field"],
+)
+async def test_v1_1_additions_are_refused_unsupported_never_stored_as_text(
+    ms_shared_stack: Any, extra: dict[str, Any]
+) -> None:
+    """api-v1.1 preamble item 1: this release implements none of them (422 `unsupported`)."""
+    s = ms_shared_stack
+    alice = await s.register_user()
+    room = await s.room(alice)
+    body = {"client_msg_id": str(uuid.uuid4()), **extra}
+    r = await s.client.post(f"/v1/rooms/{room}/messages", json=body, headers=s.auth(alice))
+    problem(r, 422, "unsupported")
+    history = await s.client.get(f"/v1/rooms/{room}/messages", headers=s.auth(alice))
+    assert history.json()["messages"] == []
+
+
+async def test_a_text_entry_still_needs_its_text(ms_shared_stack: Any) -> None:
+    """`text` is optional in the schemas, required in code for text entries."""
+    s = ms_shared_stack
+    alice = await s.register_user()
+    room = await s.room(alice)
+    for body in ({}, {"kind": "text"}):
+        r = await s.client.post(
+            f"/v1/rooms/{room}/messages",
+            json={"client_msg_id": str(uuid.uuid4()), **body},
+            headers=s.auth(alice),
+        )
+        problem(r, 422, "validation_failed")
+
+
 async def test_history_pages(ms_shared_stack: Any) -> None:
     s = ms_shared_stack
     alice, stranger = await s.register_user(), await s.register_user()

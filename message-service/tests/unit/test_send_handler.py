@@ -6,8 +6,10 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, cast
 
+import orjson
 import pytest
-from chat_contracts import names, types
+from chat_contracts import decode, names, types
+from chat_runtime.features import NONE, Features
 from chat_runtime.messaging import BatchResult, Envelope, InfrastructureError
 from message_service.domain.sending import SendCommand
 from message_service.handlers import send
@@ -18,22 +20,30 @@ pytestmark = pytest.mark.unit
 DELIVERY_LIMIT = 5
 
 
-def envelope(delivery_count: int = 0) -> Envelope[types.MessageSendV1]:
+def envelope(
+    delivery_count: int = 0, extra: dict[str, Any] | None = None, **fields: Any
+) -> Envelope[types.MessageSendV1]:
+    """A delivery as the consumer makes it: the body decoded from the raw bytes it keeps."""
+    body = {
+        "client_msg_id": str(uuid.uuid4()),
+        "room_id": str(uuid.uuid4()),
+        "sender_id": str(uuid.uuid4()),
+        "session_id": str(uuid.uuid4()),
+        "text": "hi",
+        "gateway_id": str(uuid.uuid4()),
+        "connection_id": str(uuid.uuid4()),
+        **fields,
+        **(extra or {}),
+    }
+    raw = orjson.dumps(body)
     return Envelope(
         type_name=names.MESSAGE_SEND_V1,
-        body=types.MessageSendV1(
-            client_msg_id=str(uuid.uuid4()),
-            room_id=str(uuid.uuid4()),
-            sender_id=str(uuid.uuid4()),
-            session_id=str(uuid.uuid4()),
-            text="hi",
-            gateway_id=str(uuid.uuid4()),
-            connection_id=str(uuid.uuid4()),
-        ),
+        body=cast(types.MessageSendV1, decode(names.MESSAGE_SEND_V1, raw)),
         message_id=str(uuid.uuid4()),
         correlation_id=None,
         headers={},
         routing_key=names.send_routing_key(3),
+        raw=raw,
         delivery_count=delivery_count,
     )
 
@@ -131,3 +141,37 @@ async def test_other_types_on_the_send_queue_are_ignored(world: Any) -> None:
     other = Envelope(names.ROOM_READ_V1, body, None, None, {}, names.read_routing_key(0))
     assert await send.handle_batch(deps, [other]) is None
     assert fake.committed == []
+
+
+def test_a_plain_text_send_is_not_refused() -> None:
+    assert send._command(envelope(), NONE).refusal is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "extra"),
+    [
+        ({"kind": "reaction", "target_id": str(uuid.uuid4()), "emoji": "👍", "added": True}, {}),
+        ({"kind": "edit", "target_id": str(uuid.uuid4())}, {}),
+        ({"kind": "poll"}, {}),  # a kind no release of ours defines
+        ({"kind": "system"}, {}),  # only services write system entries
+        ({"thread_root_id": str(uuid.uuid4())}, {}),
+        ({}, {"scheduled_for": "2027-01-01T00:00:00Z"}),  # a field from a newer gateway
+    ],
+)
+def test_an_addition_this_release_does_not_implement_is_refused_unsupported(
+    fields: dict[str, Any], extra: dict[str, Any]
+) -> None:
+    """Never stored as a plain text message: refused before anything else (api-v1.1 item 1)."""
+    refusal = send._command(envelope(extra=extra, **fields), NONE).refusal
+    assert refusal is not None
+    assert refusal.code == "unsupported"
+
+
+def test_an_implemented_addition_that_is_switched_off_is_feature_disabled() -> None:
+    off = Features(on=frozenset(), implemented=frozenset({"entries"}))
+    on = Features(on=frozenset({"entries"}), implemented=frozenset({"entries"}))
+    reaction = envelope(kind="reaction", target_id=str(uuid.uuid4()), emoji="👍", added=True)
+    refusal = send._command(reaction, off).refusal
+    assert refusal is not None
+    assert refusal.code == "feature_disabled"
+    assert send._command(reaction, on).refusal is None

@@ -57,6 +57,14 @@ class UserEnvelope(BaseModel):
     user: UserOut
 
 
+class MeOut(UserEnvelope):
+    # api-v1.1 preamble item 2: the features that are on, so a client uses only those.
+    features: list[str] = Field(
+        description="The api-v1.1 features that are on (CHAT_FEATURES); a client uses an "
+        "addition only when it is listed, and holds outbox items that need one that is not."
+    )
+
+
 class UsersOut(BaseModel):
     users: list[UserOut]
 

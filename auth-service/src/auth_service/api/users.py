@@ -9,8 +9,8 @@ from chat_runtime.http import FieldError, Problem
 from fastapi import APIRouter, Query
 
 from auth_service import users
-from auth_service.api.deps import AuthDeps, CurrentUser
-from auth_service.api.schemas import UserEnvelope, UsersOut, user_out
+from auth_service.api.deps import AuthDeps, CurrentUser, Settings
+from auth_service.api.schemas import MeOut, UsersOut, user_out
 from auth_service.domain.usernames import has_unstorable
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
@@ -19,8 +19,9 @@ MAX_IDS = 100
 
 
 @router.get("/me")
-async def me(claims: CurrentUser, deps: AuthDeps) -> UserEnvelope:
-    return UserEnvelope(user=user_out(await users.me(deps, claims)))
+async def me(claims: CurrentUser, deps: AuthDeps, settings: Settings) -> MeOut:
+    user = user_out(await users.me(deps, claims))
+    return MeOut(user=user, features=settings.feature_switches.listed())
 
 
 def _invalid(field: str, code: str, message: str) -> Problem:

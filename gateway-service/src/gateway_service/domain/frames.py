@@ -16,10 +16,18 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import msgspec
-from chat_contracts import ContractError, Problem, contract_of, decode, encode, types
+from chat_contracts import (
+    ContractError,
+    Problem,
+    contract_of,
+    decode,
+    encode,
+    types,
+    unknown_fields,
+)
 from websockets.frames import Frame, Opcode
 
-ErrorCode = types.ErrorCode
+ErrorCode = types.KnownErrorCode  # what the gateway itself says; readers accept any code
 ClientFrame = (
     types.WsClientAuthV1
     | types.WsClientAuthRefreshV1
@@ -31,6 +39,23 @@ ClientFrame = (
     | types.WsClientPingV1
 )
 CLIENT_FRAMES: tuple[type[ClientFrame], ...] = typing.get_args(ClientFrame)
+
+
+@dataclass(frozen=True, slots=True)
+class SendFrame:
+    """A `message.send` frame and the fields it carries that this release's contract does not
+    name: the gateway forwards every field it receives (api-v1.1 preamble item 1), so a newer
+    client's addition reaches the message-service that judges it instead of being dropped."""
+
+    frame: types.WsClientMessageSendV1
+    unknown: dict[str, msgspec.Raw]
+
+    @property
+    def type(self) -> str:
+        return self.frame.type
+
+
+ParsedFrame = ClientFrame | SendFrame
 
 
 def frame_type(struct: type[msgspec.Struct]) -> str:
@@ -74,7 +99,7 @@ PING_BYTES = PING_TEXT.encode()
 _PING = types.WsClientPingV1(type="ping")  # frozen, so one instance serves every socket
 
 
-def parse_frame(raw: str | bytes) -> ClientFrame | FrameError:
+def parse_frame(raw: str | bytes) -> ParsedFrame | FrameError:
     """Decode and validate one client frame."""
     if raw in (PING_TEXT, PING_BYTES):
         # The frontend's heartbeat, every heartbeat_s on every idle socket: skip the decoder.
@@ -89,13 +114,15 @@ def parse_frame(raw: str | bytes) -> ClientFrame | FrameError:
         frame = cast(ClientFrame, decode(contract, raw))
     except ContractError as exc:
         return _refusal(head, raw, exc.problems)
+    if isinstance(frame, types.WsClientMessageSendV1):
+        return SendFrame(frame, unknown_fields(types.WsClientMessageSendV1, raw))
     return _gateway_limits(frame)
 
 
-def ref_of(frame: ClientFrame) -> str:
+def ref_of(frame: ParsedFrame) -> str:
     """The `ref` of an answer to a parsed frame: its client_msg_id, else its type."""
-    if isinstance(frame, types.WsClientMessageSendV1):
-        return frame.client_msg_id.lower()
+    if isinstance(frame, SendFrame):
+        return frame.frame.client_msg_id.lower()
     return frame.type
 
 
@@ -190,7 +217,13 @@ def error_frame(error: FrameError) -> str:
 
 
 def ready_frame(
-    *, user_id: str, session_id: str, connection_id: str, heartbeat_s: int, now: datetime
+    *,
+    user_id: str,
+    session_id: str,
+    connection_id: str,
+    heartbeat_s: int,
+    now: datetime,
+    features: list[str],
 ) -> str:
     return encode_frame(
         types.WsServerReadyV1(
@@ -200,6 +233,7 @@ def ready_frame(
             connection_id=connection_id,
             heartbeat_s=heartbeat_s,
             server_time=rfc3339(now),
+            features=features,
         )
     )
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from chat_runtime.features import Features
 
 
 def _split_csv(value: Any) -> Any:
@@ -33,6 +36,9 @@ class BaseServiceSettings(BaseSettings):
     log_level: str = "INFO"
     otel_exporter: Literal["none", "console", "otlp"] = "none"
     jwks_url: str = "http://127.0.0.1:8001/v1/auth/jwks"
+    # api-v1.1 feature switches, a comma list read by every service alike: unset means every
+    # feature this release implements, empty means none (chat_runtime.features).
+    features: str | None = None
 
     @field_validator("allowed_origins", "trusted_proxies", mode="before")
     @classmethod
@@ -65,6 +71,11 @@ class BaseServiceSettings(BaseSettings):
             names = ", ".join(f"CHAT_{n.upper()}" for n in weak)
             raise ValueError(f"refusing to start in prod with empty or default secrets: {names}")
         return self
+
+    @cached_property
+    def feature_switches(self) -> Features:
+        """The api-v1.1 features that are on here (`CHAT_FEATURES` and what is implemented)."""
+        return Features.from_setting(self.features)
 
     @property
     def is_prod(self) -> bool:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
+from chat_runtime.features import SendShape, send_refusal
 from chat_runtime.http import Problem
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 
-from message_service.api.deps import CallerId, Uow
+from message_service.api.deps import CallerId, Settings, Uow
 from message_service.api.responses import MessageEnvelope, MessagePage, documented
 from message_service.domain.sending import Created
 from message_service.services import reading, sending
@@ -21,9 +22,30 @@ router = APIRouter(prefix="/v1/rooms", tags=["messages"])
 
 
 class SendMessage(BaseModel):
+    # Fields this release does not know are kept, so that they are refused (`unsupported`)
+    # rather than dropped: a newer client's addition is never stored as a plain message.
+    model_config = ConfigDict(extra="allow")
+
     client_msg_id: UUID
-    # Rules (length, blank) are the domain's so REST and WebSocket sends agree; see text.py.
-    text: Annotated[str, Field(strict=True)]
+    # Rules (length, blank, required for text entries) are the domain's so REST and WebSocket
+    # sends agree; see text.py.
+    text: Annotated[str, Field(strict=True)] = ""
+    # api-v1.1 A: accepted in the body, refused until their feature is implemented and on.
+    kind: Annotated[str | None, Field(max_length=64)] = None
+    target_id: UUID | None = None
+    emoji: Annotated[str | None, Field(max_length=64)] = None
+    added: bool | None = None
+    thread_root_id: UUID | None = None
+    attachments: Annotated[list[UUID] | None, Field(max_length=10)] = None
+
+    def refuse_additions(self, settings: Settings) -> None:
+        """Raise the problem for an api-v1.1 addition that is not on (422 / 403)."""
+        shape = SendShape.named(self.kind, self.model_fields_set, self.model_extra or {})
+        refusal = send_refusal(shape, settings.feature_switches)
+        if refusal is None:
+            return
+        status = 403 if refusal.code == "feature_disabled" else 422
+        raise Problem(status, refusal.code, refusal.detail)
 
 
 class ReadPosition(BaseModel):
@@ -61,7 +83,10 @@ async def history(
 
 
 @router.post("/{room_id}/messages", status_code=201, **documented(MessageEnvelope, 201, 200))
-async def send(room_id: UUID, body: SendMessage, user: CallerId, uow: Uow) -> JSONResponse:
+async def send(
+    room_id: UUID, body: SendMessage, user: CallerId, uow: Uow, settings: Settings
+) -> JSONResponse:
+    body.refuse_additions(settings)
     try:
         async with uow as session:
             outcome = await sending.send_one(session, room_id, user, body.client_msg_id, body.text)

@@ -13,10 +13,19 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
+from chat_runtime.features import Refusal
+
 from message_service.domain.model import Message
 from message_service.domain.text import text_problem
 
-RejectCode = Literal["bad_request", "not_a_member", "message_too_long", "client_msg_id_reused"]
+RejectCode = Literal[
+    "bad_request",
+    "not_a_member",
+    "message_too_long",
+    "client_msg_id_reused",
+    "unsupported",
+    "feature_disabled",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +34,9 @@ class SendCommand:
     room_id: UUID
     sender_id: UUID
     text: str
+    # Set when the command asks for an api-v1.1 addition that is not on here: it is refused
+    # with this code, before anything else, and never stored as a plain text message.
+    refusal: Refusal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +92,9 @@ def plan_batch(
     plan = BatchPlan()
     seen: dict[tuple[UUID, UUID], Message] = {}
     for cmd in commands:
+        if cmd.refusal is not None:
+            plan.outcomes.append(Rejected(cmd.refusal.code, cmd.refusal.detail))
+            continue
         key = (cmd.sender_id, cmd.client_msg_id)
         earlier = existing.get(key)
         in_batch = earlier is None and key in seen

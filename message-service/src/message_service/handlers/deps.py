@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from chat_runtime.db import is_infrastructure_error
+from chat_runtime.features import NONE, Features
 from chat_runtime.messaging import InfrastructureError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -21,6 +22,8 @@ class BusDeps:
     relay: Notifier | None
     # x-delivery-limit of the command queues: the delivery after that many returns is the last.
     delivery_limit: int
+    # The api-v1.1 features that are on (CHAT_FEATURES): sends needing others are refused.
+    features: Features = NONE
 
 
 async def in_transaction(deps: BusDeps, work: Callable[[AsyncSession], Awaitable[T]]) -> T:

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from chat_contracts import names, types
+from chat_contracts import names, types, unknown_fields
+from chat_runtime.features import Features, SendShape, send_refusal
 from chat_runtime.logging import get_logger
 from chat_runtime.messaging import BatchResult, Envelope, InfrastructureError
 from chat_runtime.messaging.outbox import add_events
@@ -24,12 +25,15 @@ INTERNAL_REJECTION = "The message could not be saved because of an error on our 
 SendEnvelope = Envelope[types.MessageSendV1]
 
 
-def _command(body: types.MessageSendV1) -> SendCommand:
+def _command(env: SendEnvelope, features: Features) -> SendCommand:
+    body = env.body
+    shape = SendShape.of(body, unknown=unknown_fields(types.MessageSendV1, env.raw))
     return SendCommand(
         client_msg_id=UUID(body.client_msg_id),
         room_id=UUID(body.room_id),
         sender_id=UUID(body.sender_id),
-        text=body.text,
+        text=body.text if isinstance(body.text, str) else "",
+        refusal=send_refusal(shape, features),
     )
 
 
@@ -57,7 +61,7 @@ async def handle_batch(deps: BusDeps, envelopes: list[Envelope[Any]]) -> BatchRe
     sends: list[SendEnvelope] = [e for e in envelopes if e.type_name == names.MESSAGE_SEND_V1]
     if not sends:
         return None  # other types on this queue are acked and ignored (api-v1 §7)
-    commands = [_command(env.body) for env in sends]
+    commands = [_command(env, deps.features) for env in sends]
     try:
         await _send(deps, commands)
         return None

@@ -47,12 +47,21 @@ class OutgoingMessage:
         headers: Mapping[str, Any] | None = None,
         persistent: bool = True,
         reply_to: str | None = None,
+        extra_fields: Mapping[str, msgspec.Raw] | None = None,
     ) -> OutgoingMessage:
-        """The message for a contract struct (its type name is the struct's contract)."""
+        """The message for a contract struct (its type name is the struct's contract).
+
+        `extra_fields`: fields no contract of this release names, carried verbatim beside the
+        struct's own (which win): a gateway forwards every field of a client's `message.send`.
+        """
+        encoded = chat_contracts.encode(body)
+        if extra_fields:
+            merged = {**extra_fields, **chat_contracts.raw_fields(encoded)}
+            encoded = msgspec.json.encode(merged)
         return cls(
             routing_key=routing_key,
             type_name=chat_contracts.contract_of(body),
-            body=chat_contracts.encode(body),
+            body=encoded,
             message_id=message_id,
             correlation_id=correlation_id,
             headers=headers,

@@ -1,0 +1,110 @@
+"""Feature switches (api-v1.1 preamble item 2) and what a `message.send` needs of them."""
+
+from __future__ import annotations
+
+import pytest
+from chat_runtime import features
+from chat_runtime.features import Features, SendShape, send_refusal
+from chat_runtime.settings import BaseServiceSettings
+from hypothesis import given
+from hypothesis import strategies as st
+
+pytestmark = pytest.mark.unit
+
+ENTRIES = frozenset({"entries"})
+KINDS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=12)
+
+
+def test_unset_means_everything_the_release_implements_and_empty_means_none() -> None:
+    assert Features.from_setting(None, ENTRIES).on == ENTRIES
+    assert Features.from_setting("", ENTRIES).on == frozenset()
+    assert Features.from_setting(" entries , ", ENTRIES).on == ENTRIES
+
+
+def test_names_this_release_does_not_implement_stay_off() -> None:
+    # During an upgrade the setting may already name a feature only the next release has.
+    switches = Features.from_setting("entries,search,video_calls", ENTRIES)
+    assert switches.on == ENTRIES
+    assert switches.listed() == ["entries"]
+
+
+def test_this_release_implements_no_addition_yet() -> None:
+    """The tolerant release (0.2.0): nothing new is produced, so nothing can be switched on."""
+    assert not features.IMPLEMENTED
+    assert set(features.KNOWN) == {
+        "entries",
+        "threads",
+        "mentions",
+        "attachments",
+        "search",
+        "admin",
+        "rooms",
+        "blocking",
+        "online_now",
+    }
+
+
+def test_settings_read_chat_features(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHAT_FEATURES", "")
+    assert BaseServiceSettings().feature_switches.on == frozenset()
+    monkeypatch.setenv("CHAT_FEATURES", "entries")
+    assert BaseServiceSettings().feature_switches.listed() == []  # not implemented here
+
+
+def test_listed_in_the_contract_order() -> None:
+    every = frozenset(features.KNOWN)
+    assert Features(on=every, implemented=every).listed() == list(features.KNOWN)
+
+
+@pytest.mark.parametrize(
+    ("shape", "code"),
+    [
+        (SendShape.named("reaction", ["target_id", "emoji", "added"]), "unsupported"),
+        (SendShape.named(None, ["thread_root_id"]), "unsupported"),
+        (SendShape.named("text", ["attachments"]), "unsupported"),
+        (SendShape.named("system", []), "unsupported"),
+        (SendShape.named("poll", []), "unsupported"),
+        (SendShape.named(None, [], unknown=["scheduled_for"]), "unsupported"),
+    ],
+)
+def test_message_service_refuses_what_this_release_does_not_implement(
+    shape: SendShape, code: str
+) -> None:
+    refusal = send_refusal(shape, features.NONE)
+    assert refusal is not None
+    assert refusal.code == code
+
+
+def test_implemented_but_off_is_feature_disabled_and_on_passes() -> None:
+    reaction = SendShape.named("reaction", ["target_id", "emoji", "added"])
+    off = Features(on=frozenset(), implemented=ENTRIES)
+    refusal = send_refusal(reaction, off)
+    assert refusal is not None
+    assert refusal.code == "feature_disabled"
+    assert send_refusal(reaction, Features(on=ENTRIES, implemented=ENTRIES)) is None
+    # A reply needs `threads` too, which is not implemented here.
+    reply = SendShape.named("text", ["thread_root_id"])
+    refused = send_refusal(reply, Features(on=ENTRIES, implemented=ENTRIES))
+    assert refused is not None
+    assert refused.code == "unsupported"
+
+
+def test_a_gateway_forwards_what_it_does_not_know_for_its_message_service_to_judge() -> None:
+    unknown_kind = SendShape.named("poll", [])
+    unknown_field = SendShape.named(None, [], unknown=["scheduled_for"])
+    assert send_refusal(unknown_kind, features.NONE, decides_unknown=False) is None
+    assert send_refusal(unknown_field, features.NONE, decides_unknown=False) is None
+    # ...but never a system entry, and never a known addition that is off.
+    system = send_refusal(SendShape.named("system", []), features.NONE, decides_unknown=False)
+    assert system is not None
+    reaction = SendShape.named("reaction", ["emoji"], unknown=["x"])
+    assert send_refusal(reaction, features.NONE, decides_unknown=False) is not None
+
+
+@given(kind=KINDS, fields=st.sets(st.sampled_from(sorted(features.ADDED_FIELDS))))
+def test_only_plain_text_passes_when_every_feature_is_off(kind: str, fields: set[str]) -> None:
+    """The invariant of the tolerant release: with everything off (or not implemented), every
+    send that is not a v1 plain text message is refused, so none is stored as one."""
+    shape = SendShape.named(kind, fields)
+    refusal = send_refusal(shape, features.NONE)
+    assert (refusal is None) == (kind == "text" and not fields)
