@@ -6,14 +6,17 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 TIER := scripts/pytest-tier.sh
 
-.PHONY: help setup run lint test test-unit test-contract test-integration test-e2e test-fault \
-	test-frontend nginx-config
+.PHONY: help setup run lint test test-unit test-contract test-integration test-e2e test-compat \
+	test-fault test-ops test-frontend nginx-config release backup restore
 
 help:
 	@echo "make run     start the whole product at http://localhost:8080 (Ctrl-C stops it)"
-	@echo "make test    lint, then every test tier in order: unit contract integration e2e fault frontend"
+	@echo "make test    lint, then every test tier in order: unit contract integration e2e compat fault ops frontend"
 	@echo "make setup   install what is missing (idempotent)"
 	@echo "make lint    ruff + mypy --strict"
+	@echo "make release VERSION=x.y.z  cut a release: schema snapshot, versions, CHANGELOG (docs/releasing.md)"
+	@echo "make backup  every database, the signing keys and the file store -> var/backups/chat-<time>/"
+	@echo "make restore BACKUP=var/backups/chat-<time> [FORCE=1]  (docs/operations.md)"
 
 setup:
 	scripts/setup.sh
@@ -27,6 +30,21 @@ lint:
 nginx-config:
 	$(PY) -m chat_devtools.stack render-nginx
 
+# Cut a release on a clean tree (docs/releasing.md); it does not commit, it prints the commit.
+release:
+	@if [ -z "$(VERSION)" ]; then echo "usage: make release VERSION=x.y.z" >&2; exit 2; fi
+	$(PY) -m chat_devtools.release $(VERSION)
+
+# Backups of the local product (docs/operations.md): the databases of `make run`, the signing keys
+# (var/keys) and the file store (CHAT_FILE_DIR, default var/files). Restore refuses non-empty
+# databases or directories unless FORCE=1; stop `make run` first.
+backup:
+	$(PY) -m chat_devtools.backup create
+
+restore:
+	@if [ -z "$(BACKUP)" ]; then echo "usage: make restore BACKUP=var/backups/chat-<time> [FORCE=1]" >&2; exit 2; fi
+	$(PY) -m chat_devtools.backup restore "$(BACKUP)" $(if $(filter 1,$(FORCE)),--force)
+
 # Each tier stops `make test` on its first failure; an empty tier passes.
 test:
 	$(MAKE) --no-print-directory lint
@@ -34,7 +52,9 @@ test:
 	$(MAKE) --no-print-directory test-contract
 	$(MAKE) --no-print-directory test-integration
 	$(MAKE) --no-print-directory test-e2e
+	$(MAKE) --no-print-directory test-compat
 	$(MAKE) --no-print-directory test-fault
+	$(MAKE) --no-print-directory test-ops
 	$(MAKE) --no-print-directory test-frontend
 
 test-unit:
@@ -54,9 +74,19 @@ test-e2e:
 	$(TIER) e2e-stack $(STACK_TESTS)
 	$(TIER) e2e tests/e2e tests/security -- $(addprefix --ignore=,$(STACK_TESTS))
 
+# The previous release's gateway / message-service beside the current services (a git worktree
+# of contracts/released/<version>/COMMIT, private stacks on ports 281xx; docs/releasing.md).
+test-compat:
+	$(TIER) compat tests/compat
+
 test-fault:
 	$(TIER) fault-runtime $(wildcard libs/*/tests/fault)
 	$(TIER) fault tests/fault
+
+# Backups: a private stack on ports 282xx filled, backed up, restored into other databases and
+# started again (docs/operations.md); the compose backup script against this PostgreSQL.
+test-ops:
+	$(TIER) ops tests/ops
 
 test-frontend:
 	@if [ ! -f frontend/package.json ]; then echo "test-frontend: no frontend/ yet"; exit 0; fi
