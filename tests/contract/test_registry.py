@@ -17,6 +17,7 @@ has a valid example that its consumers' schema accepts (one schema per type).
 from __future__ import annotations
 
 import ast
+import json
 import inspect
 import re
 from collections import defaultdict
@@ -529,4 +530,26 @@ def test_each_registered_type_has_a_valid_example(entry: dict[str, Any]) -> None
     assert valid, f"{entry['type']}: no fixtures/.../valid example"
     # Producer and consumer share one schema per type; the example is what both sides agree on.
     for example in valid:
+        chat_contracts.validate(entry["type"], example.body)
+
+
+# -- (e) every consumer is a tolerant reader (api-v1.1 preamble item 1) ---------------------------
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=[e["type"] for e in ENTRIES])
+def test_every_consumed_type_has_a_newer_producers_example_its_consumers_read(
+    entry: dict[str, Any],
+) -> None:
+    """Each consumed type has `valid/tolerant_unknown_fields.json` (every object of a valid
+    example with a field no release defines) and the decoder every Python consumer reads
+    through (`chat_contracts.decode`, in the runtime's consumer) accepts it; the frontend's
+    reader is proven on the same files by frontend/src/realtime's tests."""
+    if not entry.get("consumers"):
+        pytest.skip(f"{entry['type']} has no consumer")
+    tolerant = [e for e in examples(entry["type"], valid=True) if e.name.startswith("tolerant_")]
+    assert any(e.name == "tolerant_unknown_fields" for e in tolerant), entry["type"]
+    for example in tolerant:
+        raw = json.dumps(example.body).encode()
+        decoded = chat_contracts.decode(entry["type"], raw)
+        assert chat_contracts.contract_of(decoded) == entry["type"]
         chat_contracts.validate(entry["type"], example.body)
