@@ -109,6 +109,8 @@ export async function installMocks(page, { signedIn, ack = false, throttle = fal
     }
     if (p === '/v1/auth/logout' || p === '/v1/auth/logout-all') return route.fulfill({ status: 204 });
     if (p === '/v1/rooms' && m === 'GET') return json(route, 200, { rooms: f.rooms });
+    // api-v1.1: the caller and the features that are on (none in the tolerant release).
+    if (p === '/v1/users/me' && m === 'GET') return json(route, 200, { user: me, features: [] });
     if (p === '/v1/users') {
       const ids = (url.searchParams.get('ids') ?? '').split(',');
       return json(route, 200, { users: Object.values(USERS).filter((u) => ids.includes(u.id)) });

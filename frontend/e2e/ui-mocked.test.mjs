@@ -298,3 +298,41 @@ describe('mocked UI: history', { timeout: 60_000 }, () => {
     }
   });
 });
+
+describe('mocked UI: frames from a newer server (api-v1.1 tolerant reader)', { timeout: 60_000 }, () => {
+  it('unknown kinds, entries without text, unknown codes and frame types: skipped, no empty bubble, nothing breaks', async () => {
+    const context = await browser.newContext({ viewport: DESKTOP });
+    const page = await context.newPage();
+    const errors = [];
+    watchPage(page, errors);
+    const f = await installMocks(page, { signedIn: true, ack: true, outbox: false });
+    await page.goto(`${server.url}/#/room/${GENERAL}`);
+    try {
+      const rows = page.locator('[data-testid="timeline"] li.msg');
+      await rows.first().waitFor();
+      const before = await rows.count();
+      const bo = '00000000-0000-4000-8000-000000000002';
+      const entry = (over) => ({ id: crypto.randomUUID(), room_id: GENERAL, seq: f.nextSeq(), sender_id: bo, client_msg_id: crypto.randomUUID(), created_at: new Date().toISOString(), ...over });
+      f.push({ type: 'room.updated', room: { id: GENERAL, notify: 'all' } });
+      f.push({ type: 'message.new', message: entry({ kind: 'poll', question: 'Lunch?' }), from_a_newer_release: true });
+      f.push({ type: 'message.new', message: entry({ kind: 'text' }) });
+      f.push({ type: 'message.new', message: entry({ kind: 'system', text: 'Bo renamed the channel to #design', event: 'renamed' }) });
+      f.push({ type: 'message.new', message: entry({ kind: 'reaction', target_id: crypto.randomUUID(), emoji: '👍', added: true }) });
+      f.push({ type: 'error', code: 'oops', message: 'something new', ref: crypto.randomUUID() });
+      f.push({ type: 'message.new', message: entry({ kind: 'text', text: 'after the newer frames', state_seq: 0, reactions: [] }) });
+      await messages(page, /^after the newer frames$/).waitFor();
+      assert.equal(await rows.count(), before + 1, 'only the text entry with text became a row');
+      const empty = await page.locator('[data-testid="timeline"] .bubble').evaluateAll((els) => els.filter((el) => !el.querySelector('.bubble__text, .msg__deleted')?.textContent).length);
+      assert.equal(empty, 0, 'no empty bubble');
+      await page.locator('[data-testid="announcer"]', { hasText: 'after the newer frames' }).waitFor({ state: 'attached' });
+      // Catch-up did not stall on the skipped seqs: a message sent now is acked and shown once.
+      await send(page, 'still working');
+      await messages(page, /^still working$/).waitFor();
+      assert.equal(await page.locator('[data-status="pending"], [data-status="failed"]').count(), 0);
+      await expectAccessible(page, 'newer frames');
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+});

@@ -2,6 +2,9 @@
 // typescript) and REST bodies from each service's OpenAPI document (openapi-typescript; the
 // documents are dumped by dump_openapi.py). `--check` writes nothing and fails when a generated
 // file is stale, so `npm test` (and with it `make test`) catches a contract that moved.
+// An open enum (`"type": "string"` with `"x-known-values": [...]`: these values are known, a reader
+// accepts any other value of that shape) becomes `'a' | 'b' | (string & {})` in both generators:
+// the known values still autocomplete and narrow, and any other string type-checks.
 //   node scripts/gen-types.mjs           regenerate
 //   node scripts/gen-types.mjs --check   compare only
 import { spawnSync } from 'node:child_process';
@@ -10,6 +13,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compile } from 'json-schema-to-typescript';
 import openapiTS, { astToString } from 'openapi-typescript';
+import ts from 'typescript';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const frontend = resolve(here, '..');
@@ -26,12 +30,42 @@ function load(dir) {
     .map((f) => ({ file: join(dir, f), schema: JSON.parse(readFileSync(join(dir, f), 'utf8')) }));
 }
 
-/** Rewrite file `$ref`s to `#/$defs/<title>` and drop the ids, so one document holds all. */
+/** The known values of an open enum, or null when `node` is not one. */
+function knownValues(node) {
+  const v = node?.['x-known-values'];
+  if (v === undefined) return null;
+  if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === 'string')) {
+    throw new Error(`x-known-values must be a non-empty array of strings, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+/** `'a' | 'b' | (string & {})` as TypeScript source (json-schema-to-typescript's `tsType`). */
+function openEnumSource(values) {
+  return [...values.map((x) => `'${x.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`), '(string & {})'].join(' | ');
+}
+
+/** The same as a TypeScript AST node (openapi-typescript's `transform`). */
+function openEnumNode(values) {
+  const f = ts.factory;
+  const literals = values.map((x) => f.createLiteralTypeNode(f.createStringLiteral(x)));
+  const anyString = f.createParenthesizedType(
+    f.createIntersectionTypeNode([f.createKeywordTypeNode(ts.SyntaxKind.StringKeyword), f.createTypeLiteralNode([])]),
+  );
+  return f.createUnionTypeNode([...literals, anyString]);
+}
+
+/**
+ * Rewrite file `$ref`s to `#/$defs/<title>` and drop the ids, so one document holds all; open enums
+ * get their `tsType`.
+ */
 function localise(schema, file, titles) {
   const walk = (node) => {
     if (Array.isArray(node)) return node.map(walk);
     if (node === null || typeof node !== 'object') return node;
     const out = {};
+    const known = knownValues(node);
+    if (known) out.tsType = openEnumSource(known);
     for (const [k, v] of Object.entries(node)) {
       if (k === '$id' || k === '$schema') continue;
       if (k === '$ref' && typeof v === 'string' && !v.startsWith('#')) {
@@ -39,6 +73,12 @@ function localise(schema, file, titles) {
         if (!target) throw new Error(`${file}: unresolved $ref ${v}`);
         out.$ref = `#/$defs/${target}`;
       } else out[k] = walk(v);
+    }
+    // A `$ref` with siblings (a property's own description) would be copied into a new type
+    // (`UUID1`, `MessageKind1`…); as the single member of an `allOf` it keeps the named type and the doc.
+    if (out.$ref !== undefined && Object.keys(out).length > 1) {
+      const { $ref, ...rest } = out;
+      return { allOf: [{ $ref }], ...rest };
     }
     return out;
   };
@@ -72,6 +112,8 @@ async function wsFrames() {
     additionalProperties: false,
     unreachableDefinitions: true,
     strictIndexSignatures: true,
+    // Bounded arrays stay `T[]` (with an `@maxItems` note), never a union of tuples.
+    maxItems: -1,
     format: true,
     style: { singleQuote: true, printWidth: 140 },
   });
@@ -82,7 +124,12 @@ async function wsFrames() {
 
 async function restTypes(service) {
   const doc = JSON.parse(readFileSync(join(frontend, 'src', 'api', 'openapi', `${service}.json`), 'utf8'));
-  const ast = await openapiTS(doc);
+  const ast = await openapiTS(doc, {
+    transform: (schema) => {
+      const known = knownValues(schema);
+      return known ? openEnumNode(known) : undefined;
+    },
+  });
   return BANNER.replace('{source}', `src/api/openapi/${service}.json (the ${service}-service's OpenAPI)`) + astToString(ast);
 }
 

@@ -1,7 +1,7 @@
 // Typed REST client for api-v1. Bearer from the in-memory session; one refresh-and-retry on 401.
 import { ApiError, problemFromResponse } from './problem';
 import type { Session } from './session';
-import type { MemberList, MessageEnvelope, MessagePage, PresenceList, RoomEnvelope, RoomList, UserEnvelope, UsersResponse, Visibility } from './types';
+import type { MeResponse, MemberList, MessageEnvelope, MessagePage, PresenceList, RoomEnvelope, RoomList, UserEnvelope, UsersResponse, Visibility } from './types';
 
 type Method = 'GET' | 'POST' | 'DELETE';
 
@@ -52,6 +52,10 @@ export class ApiClient {
   }
   changePassword(current_password: string, new_password: string): Promise<void> {
     return this.request('POST', '/v1/auth/password', { current_password, new_password });
+  }
+  /** The caller, and (api-v1.1) the features that are on. */
+  me(): Promise<MeResponse> {
+    return this.request('GET', '/v1/users/me');
   }
   searchUsers(q: string, limit = 20): Promise<UsersResponse> {
     return this.request('GET', `/v1/users?q=${encodeURIComponent(q)}&limit=${limit}`);

@@ -3,6 +3,7 @@
 import type { components as AuthApi } from './gen/auth';
 import type { components as MessageApi } from './gen/message';
 import type { components as PresenceApi } from './gen/presence';
+import type { MessageKind } from '../realtime/frames.gen';
 
 export type User = AuthApi['schemas']['UserOut'];
 export type TokenResponse = AuthApi['schemas']['TokenOut'];
@@ -13,9 +14,21 @@ export type Room = MessageApi['schemas']['RoomOut'];
 export type Visibility = Room['visibility'];
 export type RoomEnvelope = MessageApi['schemas']['RoomEnvelope'];
 export type RoomList = MessageApi['schemas']['RoomList'];
-export type Message = MessageApi['schemas']['MessageOut'];
+/** A timeline entry as REST returns it; `text` may be absent or empty on entries that are not plain text. */
+export type WireMessage = MessageApi['schemas']['MessageOut'];
+/**
+ * A timeline entry as the app keeps it, read by `readMessage` (realtime/wire.ts) from REST or a
+ * frame: `text` is always a string ('' when the wire had none), `kind` an open set (unknown kinds
+ * are kept, so they count for the room's `seq`, and skipped when rendering), unknown fields kept.
+ */
+export type Message = Omit<WireMessage, 'kind' | 'text'> & { kind: MessageKind; text: string };
 export type MessageEnvelope = MessageApi['schemas']['MessageEnvelope'];
 export type MessagePage = MessageApi['schemas']['MessagePage'];
+/**
+ * `GET /v1/users/me`: the caller and (api-v1.1) the features that are on. An auth-service one
+ * release behind answers `{user}` only, so `features` is read tolerantly (absent: none).
+ */
+export type MeResponse = Omit<AuthApi['schemas']['MeOut'], 'features'> & { features?: unknown };
 export type Member = MessageApi['schemas']['MemberOut'];
 export type MemberList = MessageApi['schemas']['MemberList'];
 

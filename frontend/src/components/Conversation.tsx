@@ -1,6 +1,8 @@
 import { useEffect, useMemo, useState } from 'react';
 import { useChat, useController, useRoomTitle } from '../lib/chat';
 import { useNow } from '../lib/hooks';
+import { entryKind } from '../realtime/outbox';
+import { isShown } from '../state/entries';
 import { emptyTimeline, visibleMessages } from '../state/timeline';
 import { typingText, typingUsers } from '../state/typing';
 import { Composer } from './Composer';
@@ -23,9 +25,19 @@ export function Conversation({ roomId }: { roomId: string }) {
   const items: Item[] = useMemo(() => {
     const confirmed = visibleMessages(timeline ?? emptyTimeline);
     const seen = new Set(confirmed.filter((m) => m.sender_id === me.id).map((m) => m.client_msg_id));
-    const list: Item[] = confirmed.map((m) => ({ key: m.client_msg_id && m.sender_id === me.id ? m.client_msg_id : m.id, sender_id: m.sender_id, created_at: m.created_at, text: m.text, status: 'sent', client_msg_id: m.client_msg_id, seq: m.seq }));
+    const list: Item[] = confirmed.map((m) => ({
+      key: m.client_msg_id && m.sender_id === me.id ? m.client_msg_id : m.id,
+      sender_id: m.sender_id,
+      created_at: m.created_at,
+      text: m.text,
+      deleted: m.deleted === true,
+      status: 'sent',
+      client_msg_id: m.client_msg_id,
+      seq: m.seq,
+    }));
     for (const e of box) {
-      if (e.room_id !== roomId || seen.has(e.client_msg_id)) continue;
+      // Only unsent text entries are bubbles of their own; an unsent edit or reaction is not.
+      if (e.room_id !== roomId || seen.has(e.client_msg_id) || entryKind(e) !== 'text') continue;
       list.push({ key: e.client_msg_id, sender_id: me.id, created_at: e.created_at, text: e.text, status: e.state, error: e.error, client_msg_id: e.client_msg_id });
     }
     return list;
@@ -65,9 +77,14 @@ function TypingLine({ roomId }: { roomId: string }) {
 /** Reads other people's new messages in the open room to screen readers (outside the inert main). */
 export function Announcer({ roomId }: { roomId: string }) {
   const me = useChat((s) => s.me.id);
+  // The newest entry with text to read: reactions, edits and kinds we do not show are not announced.
   const last = useChat((s) => {
-    const list = s.timelines[roomId]?.messages;
-    return list ? list[list.length - 1] : undefined;
+    const list = s.timelines[roomId]?.messages ?? [];
+    for (let i = list.length - 1; i >= 0; i--) {
+      const m = list[i]!;
+      if (isShown(m)) return m;
+    }
+    return undefined;
   });
   const sender = useChat((s) => (last ? s.users[last.sender_id]?.display_name : undefined));
   const [announcement, setAnnouncement] = useState('');

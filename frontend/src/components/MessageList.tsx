@@ -10,7 +10,10 @@ export interface Item {
   sender_id: string;
   created_at: string;
   text: string;
-  status: 'sent' | 'pending' | 'failed';
+  /** A deleted entry (api-v1.1 A): shown as a tombstone, never as an empty bubble. */
+  deleted?: boolean;
+  /** `held`: waits in the outbox for a feature the server has not switched on. */
+  status: 'sent' | 'pending' | 'failed' | 'held';
   error?: string;
   client_msg_id: string;
   seq?: number;
@@ -145,13 +148,14 @@ export function MessageList({ roomId, items, meId, users, hasOlder, loadingOlder
                   {/* eslint-disable-next-line jsx-a11y/click-events-have-key-events, jsx-a11y/no-static-element-interactions */}
                   <div className="bubble" onClick={() => setTapped((t) => (t === m.key ? null : m.key))}>
                     <span className="visually-hidden">{mine ? 'You' : name}: </span>
-                    <MessageText text={m.text} />
+                    {m.deleted ? <span className="msg__deleted">This message was deleted.</span> : <MessageText text={m.text} />}
                   </div>
                   <div className="msg__meta">
                     <time dateTime={m.created_at} className="msg__time">
                       {clockTime(m.created_at)}
                     </time>
                     {m.status === 'pending' ? <span className="msg__state">Sending…</span> : null}
+                    {m.status === 'held' ? <span className="msg__state">Waiting for the server to support this…</span> : null}
                   </div>
                   {m.status === 'failed' ? (
                     <div className="msg__failed" role="alert">

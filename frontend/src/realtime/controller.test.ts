@@ -1,116 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { ApiClient } from '../api/client';
-import type { Session, SessionState } from '../api/session';
-import type { Message, MessagePage, Room } from '../api/types';
-import { initialState } from '../state/store';
-import { BO, ME, msg, room, ROOM } from '../test/fixtures';
-import { ChatController } from './controller';
-
-class FakeSocket {
-  static all: FakeSocket[] = [];
-  readyState = 0;
-  sent: Record<string, unknown>[] = [];
-  onopen: (() => void) | null = null;
-  onmessage: ((e: { data: string }) => void) | null = null;
-  onclose: ((e: { code: number }) => void) | null = null;
-  onerror: (() => void) | null = null;
-  constructor(
-    readonly url: string,
-    readonly protocol: string,
-  ) {
-    FakeSocket.all.push(this);
-  }
-  send(data: string) {
-    this.sent.push(JSON.parse(data) as Record<string, unknown>);
-  }
-  close() {
-    this.readyState = 3;
-  }
-  open() {
-    this.readyState = 1;
-    this.onopen?.();
-  }
-  frame(f: object) {
-    this.onmessage?.({ data: JSON.stringify(f) });
-  }
-  serverClose(code: number) {
-    this.readyState = 3;
-    this.onclose?.({ code });
-  }
-  ofType(t: string) {
-    return this.sent.filter((f) => f.type === t);
-  }
-}
-
-function fakeSession(token = 'tok-1') {
-  const listeners = new Set<(s: SessionState) => void>();
-  let state: SessionState = { kind: 'signed_in', user: ME, token, expiresAt: Date.now() + 900_000 };
-  const s = {
-    get token() {
-      return state.kind === 'signed_in' ? state.token : null;
-    },
-    get current() {
-      return state;
-    },
-    refresh: vi.fn(async () => true),
-    subscribe: (fn: (s: SessionState) => void) => {
-      listeners.add(fn);
-      return () => listeners.delete(fn);
-    },
-    signOutLocal: vi.fn(),
-    setToken(t: string) {
-      state = { kind: 'signed_in', user: ME, token: t, expiresAt: Date.now() + 900_000 };
-      for (const l of listeners) l(state);
-    },
-  };
-  return s;
-}
-
-function fakeApi(rooms: Room[], history: Message[]) {
-  const page = (ms: Message[]): MessagePage => ({ messages: ms, has_more: false });
-  return {
-    myRooms: vi.fn(async () => ({ rooms })),
-    room: vi.fn(async (id: string) => ({ room: rooms.find((r) => r.id === id) ?? room({ id }) })),
-    messagesAfter: vi.fn(async (_id: string, after: number) => page(history.filter((m) => m.seq > after))),
-    messagesBefore: vi.fn(async (_id: string, before: number, limit: number) => page(history.filter((m) => m.seq < before).slice(-limit))),
-    members: vi.fn(async () => ({ members: [{ user_id: ME.id, joined_at: '', last_read_seq: 0 }, { user_id: BO.id, joined_at: '', last_read_seq: 0 }] })),
-    usersByIds: vi.fn(async () => ({ users: [BO] })),
-    presence: vi.fn(async () => ({ users: [] })),
-    markRead: vi.fn(async () => undefined),
-  };
-}
-
-function memoryStorage() {
-  const data = new Map<string, string>();
-  return { data, getItem: (k: string) => data.get(k) ?? null, setItem: (k: string, v: string) => void data.set(k, v), removeItem: (k: string) => void data.delete(k) };
-}
-
-let ids = 0;
-function make(opts: { rooms?: Room[]; history?: Message[]; storage?: ReturnType<typeof memoryStorage> } = {}) {
-  const session = fakeSession();
-  const api = fakeApi(opts.rooms ?? [room({ last_seq: 2 })], opts.history ?? [msg(1), msg(2)]);
-  const storage = opts.storage ?? memoryStorage();
-  const c = new ChatController(ME, initialState(ME), {
-    api: api as unknown as ApiClient,
-    session: session as unknown as Session,
-    WebSocket: FakeSocket as unknown as typeof WebSocket,
-    storage,
-    location: { protocol: 'https:', host: 'chat.example' },
-    now: () => Date.now(),
-    random: () => 0.5,
-    newId: () => `cmid-${++ids}`,
-  });
-  return { c, session, api, storage };
-}
-
-async function settle() {
-  for (let i = 0; i < 10; i++) await vi.advanceTimersByTimeAsync(0);
-}
-
-function readySocket(ws: FakeSocket) {
-  ws.open();
-  ws.frame({ type: 'ready', user_id: ME.id, session_id: 's', connection_id: 'c', heartbeat_s: 25, server_time: new Date().toISOString() });
-}
+import type { Message, Room } from '../api/types';
+import { FakeSocket, make, memoryStorage, readySocket, settle } from '../test/controllerHarness';
+import { ME, msg, room, ROOM } from '../test/fixtures';
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -343,6 +234,148 @@ describe('ChatController against a fake socket', () => {
     expect(e.room.last_seq).toBe(1);
     expect(e.room.unread_count).toBe(1);
     expect(c.store.get().timelines[dm.id]!.messages.map((m) => m.id)).toEqual(['dm1']);
+    c.stop();
+  });
+});
+
+describe('ChatController: feature switches (api-v1.1 preamble item 2)', () => {
+  const reaction = { requires: 'entries', fields: { kind: 'reaction', target_id: 'm-1', emoji: '👍', added: true } };
+
+  it('an entry that needs a feature that is off stays in the outbox (persisted), unsent, until ready says it is on', async () => {
+    const { c, storage } = make();
+    c.start();
+    const ws1 = FakeSocket.all[0]!;
+    readySocket(ws1); // a v1 gateway: no features
+    await settle();
+    c.send(ROOM, '', reaction);
+    c.send(ROOM, 'plain text goes anyway');
+    expect(ws1.ofType('message.send').map((f) => f.text)).toEqual(['plain text goes anyway']);
+    expect(c.store.get().outbox[0]).toMatchObject({ state: 'held', requires: 'entries' });
+    expect(storage.data.get(`chat.outbox.${ME.id}`)).toContain('"held"');
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(ws1.ofType('message.send').filter((f) => f.kind === 'reaction')).toEqual([]);
+    ws1.serverClose(1006);
+    await vi.advanceTimersByTimeAsync(1000);
+    const ws2 = FakeSocket.all[1]!;
+    readySocket(ws2, ['entries']);
+    await settle();
+    const sent = ws2.ofType('message.send').filter((f) => f.kind === 'reaction');
+    expect(sent).toEqual([{ type: 'message.send', client_msg_id: expect.any(String), room_id: ROOM, kind: 'reaction', target_id: 'm-1', emoji: '👍', added: true }]);
+    expect(c.store.get().features).toEqual(['entries']);
+    c.stop();
+  });
+
+  it('GET /v1/users/me features release held entries too; a users/me answer older than a ready is ignored', async () => {
+    const { c, api } = make();
+    let answer: (v: { user: typeof ME; features?: unknown }) => void = () => undefined;
+    api.me.mockImplementationOnce(() => new Promise((r) => (answer = r)));
+    c.start();
+    const ws = FakeSocket.all[0]!;
+    readySocket(ws, ['entries']);
+    await settle();
+    answer({ user: ME }); // asked before that ready: stale
+    await settle();
+    expect(c.store.get().features).toEqual(['entries']);
+    ws.frame({ type: 'ready', user_id: ME.id, session_id: 's', connection_id: 'c', heartbeat_s: 25, server_time: '' }); // switched off again
+    await settle();
+    c.send(ROOM, '', reaction);
+    expect(ws.ofType('message.send')).toEqual([]);
+    api.me.mockResolvedValueOnce({ user: ME, features: ['entries', 'search'] });
+    await c.loadFeatures();
+    await settle();
+    expect(c.store.get().features).toEqual(['entries', 'search']);
+    expect(ws.ofType('message.send').map((f) => f.kind)).toEqual(['reaction']);
+    c.stop();
+  });
+
+  it('feature_disabled for an entry holds it: no resend on the ack timeout, one try again on the next ready', async () => {
+    const { c } = make();
+    c.start();
+    const ws1 = FakeSocket.all[0]!;
+    readySocket(ws1, ['entries']);
+    await settle();
+    c.send(ROOM, '', reaction);
+    const id = ws1.ofType('message.send')[0]!.client_msg_id;
+    ws1.frame({ type: 'error', code: 'feature_disabled', message: 'off', ref: id });
+    expect(c.store.get().outbox[0]).toMatchObject({ state: 'held' });
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(ws1.ofType('message.send')).toHaveLength(1);
+    ws1.serverClose(1006);
+    await vi.advanceTimersByTimeAsync(1000);
+    const ws2 = FakeSocket.all[1]!;
+    readySocket(ws2, ['entries']);
+    await settle();
+    expect(ws2.ofType('message.send').map((f) => f.client_msg_id)).toEqual([id]);
+    ws2.frame({ type: 'error', code: 'unsupported', ref: id });
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(ws2.ofType('message.send')).toHaveLength(1);
+    expect(c.store.get().outbox).toHaveLength(1);
+    c.stop();
+  });
+
+  it('an unknown error code for a plain send is a generic error: resent with the same id, never a crash', async () => {
+    const { c } = make();
+    c.start();
+    const ws = FakeSocket.all[0]!;
+    readySocket(ws);
+    await settle();
+    c.send(ROOM, 'hello');
+    const id = ws.ofType('message.send')[0]!.client_msg_id;
+    ws.frame({ type: 'error', code: 'quota_exceeded', ref: id, retry_in: 3 });
+    ws.frame({ type: 'error' });
+    ws.frame({ type: 'room.updated', room: {} });
+    expect(c.store.get().outbox[0]).toMatchObject({ state: 'pending' });
+    await vi.advanceTimersByTimeAsync(8_000);
+    expect(ws.ofType('message.send').map((f) => f.client_msg_id)).toEqual([id, id]);
+    c.stop();
+  });
+});
+
+describe('ChatController: entries of kinds it does not show', () => {
+  const odd = (seq: number) => ({ ...msg(seq, { id: `x-${seq}`, kind: seq % 2 ? 'poll' : 'reaction', text: '' }), target_id: 'm-1', extra: { a: 1 } });
+
+  it('catch-up counts them for the contiguous seq and goes on past them', async () => {
+    const history: Message[] = [msg(1), msg(2), odd(3), odd(4), msg(5)];
+    const { c, api } = make({ history, rooms: [room({ last_seq: 5 })] });
+    c.start();
+    const ws = FakeSocket.all[0]!;
+    readySocket(ws);
+    await settle();
+    c.openRoom(ROOM);
+    await settle();
+    expect(c.store.get().timelines[ROOM]!.contiguousHigh).toBe(5);
+    history.push(odd(6), { ...msg(7) } as Message);
+    const { text: _t, ...noText } = odd(8);
+    history.push(noText as unknown as Message); // REST without `text`
+    ws.frame({ type: 'message.new', message: noText });
+    await settle();
+    expect(api.messagesAfter).toHaveBeenCalledWith(ROOM, 5, 200);
+    const t = c.store.get().timelines[ROOM]!;
+    expect(t.contiguousHigh).toBe(8);
+    ws.frame({ type: 'message.new', message: msg(9) });
+    await settle();
+    expect(api.messagesAfter).toHaveBeenCalledTimes(1); // no gap after 8: no refetch loop
+    c.stop();
+  });
+
+  it('history pages made only of such entries do not stop paging back', async () => {
+    const history: Message[] = [msg(1), ...Array.from({ length: 60 }, (_, i) => odd(i + 2)), msg(62)];
+    const { c, api } = make({ history, rooms: [room({ last_seq: 62 })] });
+    c.start();
+    readySocket(FakeSocket.all[0]!);
+    await settle();
+    c.openRoom(ROOM);
+    await settle();
+    let t = c.store.get().timelines[ROOM]!;
+    expect(t.low).toBe(12); // the newest entry, then the 50 before it
+    expect(t.hasOlder).toBe(true);
+    await c.loadOlder(ROOM);
+    t = c.store.get().timelines[ROOM]!;
+    expect(api.messagesBefore).toHaveBeenLastCalledWith(ROOM, 12, 50);
+    expect(t.low).toBe(1);
+    expect(t.hasOlder).toBe(false);
+    expect(t.contiguousHigh).toBe(62);
+    expect(c.store.get().rooms[ROOM]!.room.last_seq).toBe(62);
     c.stop();
   });
 });

@@ -6,7 +6,7 @@ import { isStale } from '../api/refreshTiming';
 import type { Session } from '../api/session';
 import type { Message, Room, User } from '../api/types';
 import { applyPresence, idleStatus } from '../state/presence';
-import { applyFrame, gapBefore } from '../state/reducer';
+import { applyFrame, gapBefore, withFeatures } from '../state/reducer';
 import { markRead } from '../state/rooms';
 import { type ChatState, Store } from '../state/store';
 import { expireTyping, shouldSendTyping } from '../state/typing';
@@ -14,6 +14,7 @@ import type { ServerFrame } from './frames';
 import { Loader, PAGE } from './loader';
 import * as outbox from './outbox';
 import { SocketClient } from './socket';
+import { readFeatures } from './wire';
 
 export interface ControllerDeps {
   api: ApiClient;
@@ -49,6 +50,8 @@ export class ChatController {
   /** client_msg_ids this tab saw acknowledged or discarded (bounded), so a save drops them for all tabs. */
   private done = new Set<string>();
   private savedOutbox: readonly outbox.OutboxEntry[];
+  /** How many `ready` frames came (a feature report older than the latest `ready` is stale). */
+  private readies = 0;
 
   constructor(
     me: User,
@@ -56,7 +59,8 @@ export class ChatController {
     private readonly deps: ControllerDeps,
   ) {
     const saved = outbox.loadOutbox(deps.storage, me.id);
-    this.store = new Store(saved.length ? { ...initial, outbox: outbox.resetForReconnect(saved) } : initial);
+    // Until a report says otherwise no feature is on: stored entries that need one wait.
+    this.store = new Store(saved.length ? { ...initial, outbox: outbox.applyFeatures(outbox.resetForReconnect(saved), initial.features) } : initial);
     this.savedOutbox = this.store.get().outbox;
     // One place persists the outbox, whoever changed it (a frame, a fill, a user action).
     this.store.subscribe(() => this.persistOutbox());
@@ -105,7 +109,24 @@ export class ChatController {
     }
     this.idleTimer = setInterval(() => this.checkIdle(), IDLE_CHECK_MS);
     void this.loader.loadRooms();
+    void this.loadFeatures();
     this.socket.start();
+  }
+
+  /**
+   * `GET /v1/users/me` → `{user, features}` (api-v1.1; absent = none). A `ready` that arrives while
+   * the request is out is newer and wins; a failed request changes nothing.
+   */
+  async loadFeatures(): Promise<void> {
+    const readiesBefore = this.readies;
+    try {
+      const me = await this.deps.api.me();
+      if (this.readies !== readiesBefore) return;
+      this.store.set((s) => withFeatures(s, readFeatures(me.features)));
+      this.pump();
+    } catch {
+      // The next `ready` says which features are on.
+    }
   }
 
   stop(): void {
@@ -138,6 +159,7 @@ export class ChatController {
     this.store.set((s) => applyFrame(s, f, { now: this.deps.now(), visible: isVisible() }));
     switch (f.type) {
       case 'ready':
+        this.readies++;
         this.subscribed = '';
         this.updatePresenceSubscription();
         this.presenceSent = idleStatus(this.lastInputAt, this.deps.now());
@@ -180,7 +202,7 @@ export class ChatController {
   private afterMessage(m: Message, gap: number | null): void {
     if (m.room_id === this.s.activeRoomId && isVisible() && m.sender_id !== this.s.me.id) this.scheduleRead(m.room_id);
     if (gap !== null) void this.loader.fillAfter(m.room_id, gap);
-    if (!this.s.users[m.sender_id]) void this.loader.ensureUsers([m.sender_id]);
+    if (m.sender_id && !this.s.users[m.sender_id]) void this.loader.ensureUsers([m.sender_id]);
   }
 
   /**
@@ -221,11 +243,13 @@ export class ChatController {
     }
     if (!this.socket.ready) return;
     const now = this.deps.now();
-    const { send, exhausted } = outbox.due(this.s.outbox, now);
+    // Entries that need a feature that is off are held, never sent (outbox.ts).
+    const features = this.s.features;
+    const { send, exhausted } = outbox.due(this.s.outbox, now, outbox.DEFAULT_OUTBOX_POLICY, features);
     for (const e of exhausted) this.updateOutbox((b) => outbox.fail(b, e.client_msg_id, 'the server did not confirm it.'));
     let wait: number | null = null;
     for (const e of send) {
-      const sent = this.socket.sendPaced({ type: 'message.send', client_msg_id: e.client_msg_id, room_id: e.room_id, text: e.text });
+      const sent = this.socket.sendPaced(outbox.sendFrame(e));
       if (sent === 'wait') {
         wait = this.socket.waitMs();
         break;
@@ -234,15 +258,20 @@ export class ChatController {
       this.updateOutbox((b) => outbox.markSent(b, e.client_msg_id, now));
     }
     if (wait === null) {
-      const at = outbox.nextDueAt(this.s.outbox);
+      const at = outbox.nextDueAt(this.s.outbox, outbox.DEFAULT_OUTBOX_POLICY, features);
       if (at !== null) wait = Math.max(MIN_PUMP_WAIT_MS, at - now);
     }
     if (wait !== null) this.pumpTimer = setTimeout(() => this.pump(), wait);
   }
 
-  send(roomId: string, text: string): void {
-    const entry = { client_msg_id: this.deps.newId(), room_id: roomId, text, created_at: new Date(this.deps.now()).toISOString() };
-    this.updateOutbox((b) => outbox.enqueue(b, entry));
+  /**
+   * Queue an entry. Plain text needs only the room and the text; an api-v1.1 entry (an edit, a
+   * reaction, a reply…) names the feature it needs and its `message.send` fields, and waits in the
+   * outbox while that feature is off.
+   */
+  send(roomId: string, text: string, extra: { requires?: string; fields?: outbox.SendFields } = {}): void {
+    const entry = { client_msg_id: this.deps.newId(), room_id: roomId, text, created_at: new Date(this.deps.now()).toISOString(), ...extra };
+    this.updateOutbox((b) => outbox.enqueue(b, entry, this.s.features));
     this.pump();
   }
 

@@ -18,7 +18,7 @@ export type ServerFrame =
   | WsServerRoomMemberLeftV1
   | WsServerTypingV1;
 /**
- * Machine code of a WebSocket `error` frame and of `message.rejected.v1` (api-v1 §6; `unauthorized` answers a bad first frame).
+ * Machine code of a WebSocket `error` frame and of `message.rejected.v1` (api-v1 §6, api-v1.1 A and F; `unauthorized` answers a bad first frame). An open set (`x-known-values`): a reader handles a code it does not know like a generic error.
  *
  * This interface was referenced by `WsFrames`'s JSON-Schema
  * via the `definition` "ErrorCode".
@@ -31,7 +31,16 @@ export type ErrorCode =
   | 'rate_limited'
   | 'unavailable'
   | 'internal'
-  | 'unauthorized';
+  | 'unauthorized'
+  | 'unsupported'
+  | 'feature_disabled'
+  | 'not_found'
+  | 'forbidden'
+  | 'archived'
+  | 'blocked'
+  | 'deactivated'
+  | 'too_many_connections'
+  | (string & {});
 /**
  * An id: a UUID in its canonical 8-4-4-4-12 hex form (api-v1 §2).
  *
@@ -47,12 +56,12 @@ export type UUID = string;
  */
 export type Seq = number;
 /**
- * Message text: 1..4000 Unicode code points with at least one non-whitespace character, kept verbatim (api-v1 §4).
+ * Kind of a room timeline entry (api-v1.1 A). An open set (`x-known-values`): readers accept any value of this shape, carry entries of kinds they do not know and skip them when rendering.
  *
  * This interface was referenced by `WsFrames`'s JSON-Schema
- * via the `definition` "MessageText".
+ * via the `definition` "MessageKind".
  */
-export type MessageText = string;
+export type MessageKind = 'text' | 'edit' | 'delete' | 'reaction' | 'system' | (string & {});
 /**
  * An RFC 3339 date-time with seconds and an explicit offset; producers send UTC with `Z` (api-v1 §2), `+00:00` is accepted.
  *
@@ -67,6 +76,14 @@ export type Timestamp = string;
  * via the `definition` "PresenceStatus".
  */
 export type PresenceStatus = 'online' | 'away' | 'offline';
+/**
+ * A feature of api-v1.1 that `CHAT_FEATURES` switches on (api-v1.1 preamble item 2). An open set (`x-known-values`): a newer release may name features an older client does not know.
+ *
+ * This interface was referenced by `WsFrames`'s JSON-Schema
+ * via the `definition` "FeatureName".
+ */
+export type FeatureName =
+  'entries' | 'threads' | 'mentions' | 'attachments' | 'search' | 'admin' | 'rooms' | 'blocking' | 'online_now' | (string & {});
 /**
  * Every client → server frame.
  *
@@ -83,12 +100,26 @@ export type ClientFrame =
   | WsClientReadV1
   | WsClientTypingV1;
 /**
+ * Message text: 1..4000 Unicode code points with at least one non-whitespace character, kept verbatim (api-v1 §4).
+ *
+ * This interface was referenced by `WsFrames`'s JSON-Schema
+ * via the `definition` "MessageText".
+ */
+export type MessageText = string;
+/**
  * What one connection says about its user (api-v1 §6 `presence.set`): a connection is never offline.
  *
  * This interface was referenced by `WsFrames`'s JSON-Schema
  * via the `definition` "ConnectionStatus".
  */
 export type ConnectionStatus = 'online' | 'away';
+/**
+ * Why a session ended (`auth.session.revoked.v1`). An open set (`x-known-values`): a verifier revokes the session whatever the reason.
+ *
+ * This interface was referenced by `WsFrames`'s JSON-Schema
+ * via the `definition` "RevocationReason".
+ */
+export type RevocationReason = 'logout' | 'logout_all' | 'password_changed' | 'refresh_reuse' | (string & {});
 
 /**
  * The WebSocket frames of api-v1 §6, by direction.
@@ -133,7 +164,7 @@ export interface WsServerMessageAckV1 {
   message: Message;
 }
 /**
- * The api-v1 `message` object (§4), as returned by history and carried by events and frames.
+ * The api-v1 `message` object (§4), as returned by history and carried by events and frames: one room timeline entry (api-v1.1 A). `text` is required in practice for `text` entries only; entries of other kinds may come without it or with it empty.
  *
  * This interface was referenced by `WsFrames`'s JSON-Schema
  * via the `definition` "Message".
@@ -142,12 +173,12 @@ export interface Message {
   id: UUID;
   room_id: UUID;
   seq: Seq;
-  /**
-   * `text` in v1; `edit`, `delete`, `system` are reserved timeline entries that clients skip when they do not render them.
-   */
-  kind: 'text' | 'edit' | 'delete' | 'system';
+  kind: MessageKind;
   sender_id: UUID;
-  text: MessageText;
+  /**
+   * The text, verbatim (api-v1 §4); empty or absent on entries that are not plain text.
+   */
+  text?: string;
   client_msg_id: UUID;
   created_at: Timestamp;
 }
@@ -225,6 +256,10 @@ export interface WsServerReadyV1 {
    */
   heartbeat_s: number;
   server_time: Timestamp;
+  /**
+   * The api-v1.1 features that are on (api-v1.1 preamble item 2); absent means none.
+   */
+  features?: FeatureName[];
 }
 /**
  * Server → client WebSocket frame `resync` (api-v1 §6). The gateway may have missed events: fetch `after_seq` for every room.
@@ -310,7 +345,7 @@ export interface WsClientAuthV1 {
   token: string;
 }
 /**
- * Client → server WebSocket frame `message.send` (api-v1 §6). Send a message; retried with the same client_msg_id until acked.
+ * Client → server WebSocket frame `message.send` (api-v1 §6). Send a message; retried with the same client_msg_id until acked. `text` is required (in code) for `text` and `edit` entries only; the other fields are api-v1.1's and optional.
  *
  * This interface was referenced by `WsFrames`'s JSON-Schema
  * via the `definition` "WsClientMessageSendV1".
@@ -322,7 +357,33 @@ export interface WsClientMessageSendV1 {
   type: 'message.send';
   client_msg_id: UUID;
   room_id: UUID;
-  text: MessageText;
+  text?: MessageText;
+  /**
+   * Entry kind (api-v1.1 A); absent means `text`.
+   */
+  kind?: MessageKind;
+  /**
+   * The entry an `edit`, `delete` or `reaction` applies to (api-v1.1 A).
+   */
+  target_id?: UUID;
+  /**
+   * The emoji of a `reaction` (api-v1.1 A).
+   */
+  emoji?: string;
+  /**
+   * A `reaction` added (true) or removed (false) (api-v1.1 A).
+   */
+  added?: boolean;
+  /**
+   * The root of the thread a reply belongs to (api-v1.1 A).
+   */
+  thread_root_id?: UUID;
+  /**
+   * Ids of files attached to a `text` entry (api-v1.1 E).
+   *
+   * @maxItems 10
+   */
+  attachments?: UUID[];
 }
 /**
  * Client → server WebSocket frame `ping` (api-v1 §6). The server answers `pong`.

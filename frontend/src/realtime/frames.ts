@@ -1,10 +1,18 @@
 // WebSocket frames of api-v1 §6 (chat.v1). The types are generated from contracts/schemas/ws
-// (frames.gen.ts, `npm run gen`); this module only parses. Unknown types are ignored by the client.
-import { SERVER_FRAME_TYPES, type ServerFrame } from './frames.gen';
+// (frames.gen.ts, `npm run gen`); reading them is the tolerant reader's job (wire.ts): unknown
+// fields kept, unknown types ignored, message entries read into the app's `Message`.
+import type { Message } from '../api/types';
+import type * as Gen from './frames.gen';
+import { readServerFrame } from './wire';
 
-export type { ClientFrame, ServerFrame, WsServerReadyV1 } from './frames.gen';
+export type { ClientFrame, ErrorCode, FeatureName, MessageKind, WsClientMessageSendV1, WsServerReadyV1 } from './frames.gen';
 
-const KNOWN: ReadonlySet<string> = new Set(SERVER_FRAME_TYPES);
+type WithMessage<F> = Omit<F, 'message'> & { message: Message };
+export type MessageAckFrame = WithMessage<Gen.WsServerMessageAckV1>;
+export type MessageNewFrame = WithMessage<Gen.WsServerMessageNewV1>;
+
+/** A server frame as the app sees it: the generated ones, with message entries read by `readMessage`. */
+export type ServerFrame = Exclude<Gen.ServerFrame, Gen.WsServerMessageAckV1 | Gen.WsServerMessageNewV1> | MessageAckFrame | MessageNewFrame;
 
 /** Parse a text frame; null for anything we do not understand (ignored, per the contract). */
 export function parseServerFrame(data: unknown): ServerFrame | null {
@@ -15,10 +23,7 @@ export function parseServerFrame(data: unknown): ServerFrame | null {
   } catch {
     return null;
   }
-  if (typeof v !== 'object' || v === null) return null;
-  const t = (v as { type?: unknown }).type;
-  if (typeof t !== 'string' || !KNOWN.has(t)) return null;
-  return v as ServerFrame;
+  return readServerFrame(v);
 }
 
 export const WS_SUBPROTOCOL = 'chat.v1';

@@ -4,9 +4,10 @@ import type { ApiClient } from '../api/client';
 import { ApiError } from '../api/problem';
 import type { Message, Room } from '../api/types';
 import { removeRoom, updateRoom, withOutbox } from '../state/reducer';
-import { entryFromRoom, markRead, type RoomEntry } from '../state/rooms';
+import { entryFromRoom, isContent, markRead, type RoomEntry } from '../state/rooms';
 import type { ChatState, Store } from '../state/store';
 import { emptyTimeline, findGap, mergeMessages } from '../state/timeline';
+import { readMessages } from './wire';
 
 export const PAGE = 50;
 const FILL_PAGE = 200;
@@ -179,9 +180,11 @@ export class Loader {
       let after = afterSeq;
       for (let i = 0; i < FILL_MAX_PAGES; i++) {
         const page = await this.api.messagesAfter(roomId, after, FILL_PAGE);
-        this.mergeInto(roomId, page.messages);
-        const last = page.messages[page.messages.length - 1];
-        if (!page.has_more || !last) break;
+        // Every entry counts for the contiguous mark, whatever its kind: catch-up never stalls on one.
+        const messages = readMessages(page.messages);
+        this.mergeInto(roomId, messages);
+        const last = messages[messages.length - 1];
+        if (!page.has_more || !last || last.seq <= after) break;
         after = last.seq;
       }
     };
@@ -199,7 +202,7 @@ export class Loader {
     if (!entry) return;
     try {
       const page = await this.api.messagesBefore(roomId, entry.room.last_seq + 1, limit);
-      this.mergeInto(roomId, page.messages);
+      this.mergeInto(roomId, readMessages(page.messages));
     } catch {
       // shown as an empty timeline; the next sync retries
     }
@@ -214,8 +217,10 @@ export class Loader {
       if (!t || t.messages.length === 0) await this.loadLatest(roomId, PAGE);
       else {
         const page = await this.api.messagesBefore(roomId, t.low, PAGE);
-        this.mergeInto(roomId, page.messages);
-        if (page.messages.length === 0) {
+        // A page of kinds we do not show still moves `low` down: the next page goes on from there.
+        const messages = readMessages(page.messages);
+        this.mergeInto(roomId, messages);
+        if (messages.length === 0) {
           // Nothing older exists after all (history may start later for this member).
           this.store.set((s) => {
             const cur = s.timelines[roomId];
@@ -235,23 +240,26 @@ export class Loader {
   private mergeInto(roomId: string, messages: Message[]): void {
     if (!messages.length) return;
     const me = this.s.me.id;
-    const mine = new Set(messages.filter((m) => m.sender_id === me).map((m) => m.client_msg_id));
+    const mine = new Set(messages.filter((m) => m.sender_id === me && m.client_msg_id).map((m) => m.client_msg_id));
     const newest = messages[messages.length - 1]!;
+    // Only content (text entries) moves the room's activity time and its unread count (api-v1.1 B).
+    const content = messages.filter(isContent);
+    const newestContent = content[content.length - 1];
     const viewing = this.isViewing(roomId);
     this.store.set((s) => {
       let next = mine.size ? withOutbox(s, s.outbox.filter((e) => !mine.has(e.client_msg_id))) : s;
       next = { ...next, timelines: { ...next.timelines, [roomId]: mergeMessages(next.timelines[roomId] ?? emptyTimeline, messages) } };
       return updateRoom(next, roomId, (e) => {
-        const at = Date.parse(newest.created_at) > Date.parse(e.lastActivity) ? newest.created_at : e.lastActivity;
+        const at = newestContent && Date.parse(newestContent.created_at) > Date.parse(e.lastActivity) ? newestContent.created_at : e.lastActivity;
         const room = { ...e.room, last_seq: Math.max(e.room.last_seq, newest.seq) };
         if (newest.seq > e.room.last_seq && !viewing) {
-          room.unread_count = e.room.unread_count + messages.filter((m) => m.seq > e.room.last_seq && m.sender_id !== me).length;
+          room.unread_count = e.room.unread_count + content.filter((m) => m.seq > e.room.last_seq && m.sender_id !== me).length;
         }
         return { ...e, lastActivity: at, room };
       });
     });
     if (viewing) this.hooks.onViewedRoomGrew(roomId);
-    void this.ensureUsers(messages.map((m) => m.sender_id));
+    void this.ensureUsers(content.map((m) => m.sender_id).filter(Boolean));
   }
 
   // ---------------------------------------------------------------- people

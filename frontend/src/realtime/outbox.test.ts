@@ -111,3 +111,67 @@ describe('pacer (token bucket under the 20 frames/s limit)', () => {
     expect(times.length).toBeLessThanOrEqual(20 + 10 * 5 + 1);
   });
 });
+
+describe('outbox entries that need a feature (api-v1.1 preamble item 2)', () => {
+  const reaction = { ...base, text: '', requires: 'entries', fields: { kind: 'reaction', target_id: 't-1', emoji: '👍', added: true } };
+
+  it('an entry whose feature is off is held: kept, never due, not counted against its attempts', () => {
+    let box = ob.enqueue([], { ...reaction, client_msg_id: 'r' }, []);
+    box = ob.enqueue(box, { ...base, client_msg_id: 'plain' }, []);
+    expect(box.map((e) => e.state)).toEqual(['held', 'pending']);
+    expect(ob.due(box, 0, policy, []).send.map((e) => e.client_msg_id)).toEqual(['plain']);
+    expect(ob.nextDueAt(ob.markSent(box, 'plain', 0), policy, [])).toBe(1000);
+    expect(ob.nextDueAt(ob.ack(box, 'plain'), policy, [])).toBeNull();
+    expect(ob.due(ob.resetForReconnect(box), 99_999, policy, []).exhausted).toEqual([]);
+  });
+
+  it('a pending entry whose feature is off is never sent, even if it was not marked held', () => {
+    const box: ob.OutboxEntry[] = [{ ...reaction, client_msg_id: 'r', state: 'pending', attempts: 0, lastSentAt: null }];
+    expect(ob.due(box, 0, policy, ['threads']).send).toEqual([]);
+    expect(ob.due(box, 0, policy, new Set(['entries'])).send).toHaveLength(1);
+  });
+
+  it('a report with the feature on releases it with a fresh budget; a report without it holds it again', () => {
+    let box = ob.enqueue([], { ...reaction, client_msg_id: 'r' }, ['entries']);
+    expect(box[0]!.state).toBe('pending');
+    box = ob.markSent(box, 'r', 0);
+    box = ob.applyFeatures(box, []);
+    expect(box[0]).toMatchObject({ state: 'held', lastSentAt: null });
+    expect(ob.applyFeatures(box, ['threads'])).toBe(box); // nothing changes: same box
+    box = ob.applyFeatures(box, ['entries']);
+    expect(box[0]).toMatchObject({ state: 'pending', attempts: 0, lastSentAt: null });
+    expect(ob.due(box, 0, policy, ['entries']).send.map((e) => e.client_msg_id)).toEqual(['r']);
+  });
+
+  it('hold(): the server said feature_disabled/unsupported; only a later report releases it', () => {
+    let box = ob.markSent(ob.enqueue([], { ...reaction, client_msg_id: 'r' }, ['entries']), 'r', 0);
+    box = ob.hold(box, 'r');
+    expect(box[0]).toMatchObject({ state: 'held', lastSentAt: null });
+    expect(ob.due(box, 60_000, policy, ['entries']).send).toEqual([]); // no hot loop while the report stays the same
+    expect(ob.applyFeatures(box, ['entries'])[0]!.state).toBe('pending');
+    expect(ob.isFeatureError('feature_disabled') && ob.isFeatureError('unsupported')).toBe(true);
+    expect(ob.isFeatureError('unavailable')).toBe(false);
+  });
+
+  it('plain text entries are never held, whatever the features', () => {
+    const box = ob.enqueue([], { ...base, client_msg_id: 'p' }, []);
+    expect(ob.applyFeatures(box, [])).toBe(box);
+    expect(ob.due(box, 0, policy, []).send).toHaveLength(1);
+  });
+
+  it('the message.send frame carries the entry\'s fields, and text only when it has some (or is text/edit)', () => {
+    const r = ob.enqueue([], { ...reaction, client_msg_id: 'r' }, ['entries'])[0]!;
+    expect(ob.sendFrame(r)).toEqual({ type: 'message.send', client_msg_id: 'r', room_id: 'r', kind: 'reaction', target_id: 't-1', emoji: '👍', added: true });
+    const p = ob.enqueue([], { ...base, client_msg_id: 'p' })[0]!;
+    expect(ob.sendFrame(p)).toEqual({ type: 'message.send', client_msg_id: 'p', room_id: 'r', text: 'hi' });
+  });
+
+  it('held entries and what they need survive a reload; a state from another version reads as pending', () => {
+    const store = memoryStore();
+    const box = ob.enqueue([], { ...reaction, client_msg_id: 'r' }, []);
+    ob.saveOutbox(store, 'u', box);
+    expect(ob.loadOutbox(store, 'u')).toEqual(box);
+    store.setItem('chat.outbox.v', JSON.stringify([{ ...base, client_msg_id: 'x', state: 'paused', requires: 7, fields: 'junk' }]));
+    expect(ob.loadOutbox(store, 'v')).toEqual([{ ...base, client_msg_id: 'x', state: 'pending', attempts: 0, lastSentAt: null }]);
+  });
+});

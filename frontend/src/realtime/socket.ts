@@ -1,6 +1,6 @@
 // The WebSocket half of the client: connect, first-frame auth, reconnect with backoff, heartbeat,
-// token hand-over, pacing, and the server's feature list. It knows nothing of rooms or messages:
-// every frame other than `pong` goes to `onFrame`, every connection change to `onConnection`.
+// token hand-over and pacing. It knows nothing of rooms, messages or features: every frame other
+// than `pong` goes to `onFrame` (`ready` too), every connection change to `onConnection`.
 import type { Session } from '../api/session';
 import type { ConnectionState } from '../state/store';
 import { backoffDelay } from './backoff';
@@ -196,11 +196,8 @@ export class SocketClient {
     this.isReady = true;
     this.everOnline = true;
     this.attempt = 0;
-    // v1.1 `ready.features`: what the server has switched on; none against a v1 server.
-    const listed = (f as { features?: unknown }).features;
-    const features = Array.isArray(listed) ? listed.filter((x): x is string => typeof x === 'string') : [];
     const now = this.deps.now();
-    this.events.onConnection({ status: 'online', retryAt: null, everOnline: true, backOnlineAt: wasOnline ? now : null, features });
+    this.events.onConnection({ status: 'online', retryAt: null, everOnline: true, backOnlineAt: wasOnline ? now : null });
     if (wasOnline) {
       if (this.backOnlineTimer) clearTimeout(this.backOnlineTimer);
       this.backOnlineTimer = setTimeout(() => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BO, ME, msg } from '../test/fixtures';
-import { applyEntry, type Entry, resolveEntries } from './entries';
+import { applyEntry, type Entry, isShown, resolveEntries } from './entries';
 import { emptyTimeline, mergeMessages, visibleMessages } from './timeline';
 
 // api-v1.1 A: change entries apply to their target when entry.seq > target.state_seq.
@@ -76,5 +76,21 @@ describe('timeline entries and the state_seq rule (api-v1.1 A)', () => {
   it('an entry for another target leaves this one alone', () => {
     const m = text(1);
     expect(applyEntry(m, edit(2, 'm-9', 'x'))).toBe(m);
+  });
+
+  it('never an empty bubble: a text entry without text is no row, a deleted one is (a tombstone)', () => {
+    const t = mergeMessages(emptyTimeline, [text(1, { text: '' }), text(2), del(3, 'm-2'), text(4, { id: '' })]);
+    const rows = visibleMessages(t);
+    expect(rows.map((m) => m.seq)).toEqual([2]);
+    expect(rows[0]).toMatchObject({ deleted: true, text: '' });
+    expect(isShown(text(1, { text: '' }))).toBe(false);
+    expect(isShown(text(1))).toBe(true);
+    expect(isShown(msg(1, { kind: 'system', text: 'Ana renamed the channel' }))).toBe(false);
+  });
+
+  it('entries from a newer producer with odd fields do not break the view', () => {
+    const odd = text(1, { reactions: 'lots' as unknown as Entry['reactions'], state_seq: 'x' as unknown as number });
+    const [m] = view([odd, reaction(2, 'm-1', '👍', true), { ...reaction(3, 'm-1', '', true), emoji: 7 as unknown as string }, edit(4, 'm-1', '')]);
+    expect(m).toMatchObject({ text: 'message 1', reactions: [{ emoji: '👍', count: 1, user_ids: [BO.id] }], state_seq: 4 });
   });
 });

@@ -30,8 +30,18 @@ export interface Entry extends Message {
 /** Kinds that change another entry rather than show on their own. */
 export const CHANGE_KINDS: ReadonlySet<string> = new Set(['edit', 'delete', 'reaction']);
 
-/** Kinds the timeline renders as a row. */
+/** Kinds the timeline renders as a row. Every other kind (`system`, kinds we do not know) only takes a `seq`. */
 export const SHOWN_KINDS: ReadonlySet<string> = new Set(['text']);
+
+/** Is this stored entry a row of its own (a `text` entry with an id and some text)? */
+export function isShown(m: Pick<Entry, 'kind' | 'id' | 'text'>): boolean {
+  return SHOWN_KINDS.has(m.kind) && m.id !== '' && m.text !== '';
+}
+
+/** After the changes: a row with text, or a deletion's tombstone; never an empty bubble. */
+function hasBody(m: Entry): boolean {
+  return m.text !== '' || m.deleted === true;
+}
 
 const MAX_REACTION_USERS = 50;
 
@@ -50,20 +60,31 @@ export function applyEntry(target: Entry, entry: Entry): Entry {
   if (entry.target_id !== target.id || entry.seq <= stateSeq(target)) return target;
   switch (entry.kind) {
     case 'edit':
-      if (target.deleted) return { ...target, state_seq: entry.seq };
-      return { ...target, text: entry.text ?? '', edited_at: entry.created_at, mentions: entry.mentions, state_seq: entry.seq };
+      // A deleted target stays deleted; an edit without text (malformed) changes nothing visible.
+      if (target.deleted || !entry.text) return { ...target, state_seq: entry.seq };
+      return { ...target, text: entry.text, edited_at: entry.created_at, mentions: entry.mentions, state_seq: entry.seq };
     case 'delete':
       return { ...target, text: '', deleted: true, reactions: [], mentions: undefined, state_seq: entry.seq };
     case 'reaction':
-      return { ...target, reactions: react(target.reactions ?? [], entry), state_seq: entry.seq };
+      return { ...target, reactions: react(reactionsOf(target), entry), state_seq: entry.seq };
     default:
       return target;
   }
 }
 
+/** Reactions as a newer producer may send them: only well-formed ones are kept. */
+function reactionsOf(m: Entry): Reaction[] {
+  const list: unknown = m.reactions;
+  if (!Array.isArray(list)) return [];
+  return list.filter(
+    (r): r is Reaction =>
+      typeof r === 'object' && r !== null && typeof r.emoji === 'string' && typeof r.count === 'number' && Array.isArray(r.user_ids),
+  );
+}
+
 function react(list: readonly Reaction[], entry: Entry): Reaction[] {
   const emoji = entry.emoji;
-  if (!emoji) return [...list];
+  if (typeof emoji !== 'string' || !emoji) return [...list];
   const who = entry.sender_id;
   const current = list.find((r) => r.emoji === emoji);
   if (entry.added !== false) {
@@ -80,19 +101,23 @@ function react(list: readonly Reaction[], entry: Entry): Reaction[] {
 
 /**
  * The entries to render, with every change that is due applied: shown kinds only, in seq order.
- * Change entries above the contiguous mark are held back (they wait for the gap fill).
+ * Change entries above the contiguous mark are held back (they wait for the gap fill). Entries of
+ * other kinds (`system`, kinds this client does not know) are skipped here but are in the
+ * timeline, so they count for its contiguous `seq`. A `text` entry without text is not a row
+ * (unless it is a deletion's tombstone).
  */
 export function resolveEntries(t: Timeline): Entry[] {
   const byId = new Map<string, Entry>();
   const order: string[] = [];
   for (const m of t.messages as readonly Entry[]) {
     if (SHOWN_KINDS.has(m.kind)) {
+      if (!m.id || byId.has(m.id)) continue;
       byId.set(m.id, m);
       order.push(m.id);
-    } else if (CHANGE_KINDS.has(m.kind) && m.seq <= t.contiguousHigh && m.target_id) {
+    } else if (CHANGE_KINDS.has(m.kind) && m.seq <= t.contiguousHigh && typeof m.target_id === 'string') {
       const target = byId.get(m.target_id);
       if (target) byId.set(m.target_id, applyEntry(target, m));
     }
   }
-  return order.map((id) => byId.get(id)!);
+  return order.map((id) => byId.get(id)!).filter(hasBody);
 }

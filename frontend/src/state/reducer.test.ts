@@ -2,10 +2,10 @@ import { describe, expect, it } from 'vitest';
 import type { ServerFrame } from '../realtime/frames';
 import type { OutboxEntry } from '../realtime/outbox';
 import { BO, ME, msg, room, ROOM } from '../test/fixtures';
-import { applyFrame, gapBefore } from './reducer';
+import { applyFrame, errorText, gapBefore, withFeatures } from './reducer';
 import { entryFromRoom } from './rooms';
 import { type ChatState, initialState } from './store';
-import { emptyTimeline, mergeMessages } from './timeline';
+import { emptyTimeline, mergeMessages, visibleMessages } from './timeline';
 
 const ctx = { now: 1_000, visible: true };
 
@@ -117,5 +117,50 @@ describe('applyFrame: a pure reducer of server frames', () => {
     expect(gapBefore(s, msg(6))).toBe(2);
     const empty = { ...s, timelines: {}, rooms: { [ROOM]: entryFromRoom(room({ last_seq: 4 })) } };
     expect(gapBefore(empty, msg(7))).toBe(4);
+  });
+
+  it('ready keeps the features it lists (absent: none) and holds or releases outbox entries that need one', () => {
+    const ready = (features?: string[]) => frame({ type: 'ready', user_id: ME.id, session_id: 's', connection_id: 'c', heartbeat_s: 25, server_time: '', features });
+    const s = withRoom({ outbox: [pending('r', { requires: 'entries', text: '' }), pending('p')] });
+    const off = applyFrame(s, ready(), ctx);
+    expect(off.features).toEqual([]);
+    expect(off.outbox.map((e) => e.state)).toEqual(['held', 'pending']);
+    const on = applyFrame(off, ready(['entries', 'threads']), ctx);
+    expect(on.features).toEqual(['entries', 'threads']);
+    expect(on.outbox[0]).toMatchObject({ state: 'pending', attempts: 0, lastSentAt: null });
+    expect(withFeatures(on, ['threads', 'entries']).features).toBe(on.features); // same set: unchanged
+  });
+
+  it('error feature_disabled/unsupported holds an entry that needs a feature; a plain entry fails in plain words', () => {
+    const s = withRoom({ features: ['entries'], outbox: [pending('r', { requires: 'entries', text: '' }), pending('p')] });
+    for (const code of ['feature_disabled', 'unsupported']) {
+      const held = applyFrame(s, frame({ type: 'error', code, ref: 'r' }), ctx);
+      expect(held.outbox[0]).toMatchObject({ state: 'held', client_msg_id: 'r' });
+      const plain = applyFrame(s, frame({ type: 'error', code, ref: 'p' }), ctx);
+      expect(plain.outbox[1]).toMatchObject({ state: 'failed', error: 'the server does not support this yet.' });
+    }
+  });
+
+  it('error with a code this client does not know is a generic error: the entry stays pending, nothing throws', () => {
+    const s = withRoom({ outbox: [pending('a')] });
+    expect(applyFrame(s, frame({ type: 'error', code: 'quota_exceeded', message: 'try later', ref: 'a' }), ctx)).toBe(s);
+    expect(applyFrame(s, frame({ type: 'error', code: 'quota_exceeded' }), ctx)).toBe(s);
+    expect(errorText('quota_exceeded', undefined)).toBe('the server refused it.');
+  });
+
+  it('an entry of a kind we do not show counts for the seq but not as unread', () => {
+    const s = withRoom({}, 2);
+    const next = applyFrame(s, frame({ type: 'message.new', message: msg(3, { kind: 'poll', text: '' }) }), ctx);
+    expect(next.timelines[ROOM]!.contiguousHigh).toBe(3);
+    expect(next.rooms[ROOM]!.room).toMatchObject({ last_seq: 3, unread_count: 0 });
+    expect(visibleMessages(next.timelines[ROOM]!).map((m) => m.seq)).toEqual([1, 2]);
+    const after = applyFrame(next, frame({ type: 'message.new', message: msg(4) }), ctx);
+    expect(gapBefore(next, msg(4))).toBeNull(); // no catch-up stall on seq 3
+    expect(after.rooms[ROOM]!.room.unread_count).toBe(1);
+  });
+
+  it('a read frame for a thread (api-v1.1 B) does not move the room\'s read position', () => {
+    const s = withRoom({ rooms: { [ROOM]: entryFromRoom(room({ last_seq: 5, last_read_seq: 1, unread_count: 4 })) } });
+    expect(applyFrame(s, frame({ type: 'read', room_id: ROOM, user_id: ME.id, seq: 5, thread_root_id: 'm-1' }), ctx)).toBe(s);
   });
 });

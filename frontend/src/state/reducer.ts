@@ -20,7 +20,8 @@ export function applyFrame(s: ChatState, f: ServerFrame, ctx: FrameContext): Cha
   switch (f.type) {
     case 'ready':
       // Everything sent on the old socket may be lost: pending entries are due again at once.
-      return withOutbox(s, outbox.resetForReconnect(s.outbox));
+      // `features` (api-v1.1; read by wire.ts, absent = none) holds or releases outbox entries.
+      return withFeatures(withOutbox(s, outbox.resetForReconnect(s.outbox)), f.features ?? []);
     case 'message.ack':
       return applyNewMessage(withOutbox(s, outbox.ack(s.outbox, f.client_msg_id)), f.message, ctx);
     case 'message.new': {
@@ -33,6 +34,8 @@ export function applyFrame(s: ChatState, f: ServerFrame, ctx: FrameContext): Cha
       if (f.user_id === s.me.id) return s;
       return { ...s, typing: addTyping(s.typing, f.room_id, f.user_id, ctx.now) };
     case 'read': {
+      // A thread's read position (api-v1.1 B) is not the room's: ignored until threads land.
+      if ((f as { thread_root_id?: unknown }).thread_root_id != null) return s;
       let next = s;
       if (f.user_id === s.me.id) next = updateRoom(next, f.room_id, (e) => markRead(e, f.seq));
       const list = next.members[f.room_id];
@@ -48,7 +51,21 @@ export function applyFrame(s: ChatState, f: ServerFrame, ctx: FrameContext): Cha
     case 'pong':
       // Answered with fetches by the controller; nothing to apply locally.
       return s;
+    default:
+      // A frame type this client does not know (wire.ts already drops those): nothing to do.
+      return s;
   }
+}
+
+/**
+ * A feature report (`ready.features`, `GET /v1/users/me` `features`; the latest one wins): kept in
+ * the state, and outbox entries that need a feature wait while it is off or go once it is on.
+ */
+export function withFeatures(s: ChatState, list: readonly string[]): ChatState {
+  const same = list.length === s.features.length && list.every((x) => s.features.includes(x));
+  const features = same ? s.features : [...list];
+  const next = same ? s : { ...s, features };
+  return withOutbox(next, outbox.applyFeatures(next.outbox, features));
 }
 
 /** A live message: into its timeline and its room's counters. Unknown rooms are left to the controller. */
@@ -73,9 +90,15 @@ export function gapBefore(s: ChatState, m: Message): number | null {
   return null;
 }
 
+/**
+ * An `error` frame that answers an outbox entry. Codes this client does not know are handled like
+ * a generic error (`internal`): the entry stays pending and the ack timeout resends it, within the
+ * attempt budget. `feature_disabled`/`unsupported` for an entry that needs a feature hold it.
+ */
 function applyError(s: ChatState, code: string, text: string | undefined, ref: string | undefined): ChatState {
   const entry = ref ? s.outbox.find((e) => e.client_msg_id === ref) : undefined;
   if (!entry) return s;
+  if (outbox.isFeatureError(code) && entry.requires !== undefined) return withOutbox(s, outbox.hold(s.outbox, entry.client_msg_id));
   if (code === 'rate_limited') {
     // The entry stays pending and goes again later; this attempt did not count.
     return withOutbox(s, s.outbox.map((e) => (e === entry ? { ...e, lastSentAt: null, attempts: Math.max(0, e.attempts - 1) } : e)));
@@ -93,6 +116,19 @@ export function errorText(code: string, text: string | undefined): string {
       return 'you are no longer a member of this room.';
     case 'client_msg_id_reused':
       return 'copy the text and send it again.';
+    case 'not_found':
+      return 'the message it refers to is gone.';
+    case 'forbidden':
+      return 'you are not allowed to do that here.';
+    case 'archived':
+      return 'this room is archived.';
+    case 'blocked':
+      return 'you cannot message this person.';
+    case 'deactivated':
+      return 'this account is deactivated.';
+    case 'unsupported':
+    case 'feature_disabled':
+      return 'the server does not support this yet.';
     default:
       return text && text.length < 200 ? text : 'the server refused it.';
   }

@@ -34,4 +34,13 @@ describe('rooms: activity order and unread', () => {
     expect(markRead(e, 9).room.unread_count).toBe(0);
     expect(markRead(markRead(e, 9), 3).room.last_read_seq).toBe(9);
   });
+
+  it('only text entries count as unread and move the activity time (api-v1.1 B); any entry moves last_seq', () => {
+    let e = entryFromRoom(room({ last_seq: 2, last_read_seq: 2 }), '2026-11-26T10:00:00Z');
+    e = applyMessage(e, msg(3, { kind: 'reaction', text: '', created_at: '2026-11-26T12:00:00Z' }), ME.id, false);
+    expect(e.room).toMatchObject({ last_seq: 3, unread_count: 0 });
+    expect(e.lastActivity).toBe('2026-11-26T10:00:00Z');
+    e = applyMessage(e, msg(6, { kind: 'poll', text: '' }), ME.id, false); // 4 and 5 not seen yet: they may be text
+    expect(e.room).toMatchObject({ last_seq: 6, unread_count: 2 });
+  });
 });

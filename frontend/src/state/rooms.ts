@@ -21,6 +21,15 @@ export function sortRooms(entries: readonly RoomEntry[]): RoomEntry[] {
 }
 
 /**
+ * Does this entry count as content (unread, the room's activity time)? Only `text` entries do
+ * (api-v1.1 B): edits, deletions, reactions, system entries and kinds we do not know only take a
+ * `seq`.
+ */
+export function isContent(m: Pick<Message, 'kind'>): boolean {
+  return m.kind === 'text';
+}
+
+/**
  * Apply a new message to a room entry. Unread grows only for others' messages beyond what we
  * have read, and only once per seq (frames may repeat).
  */
@@ -29,14 +38,15 @@ export function applyMessage(e: RoomEntry, m: Message, myId: string, viewing: bo
   const jump = m.seq - e.room.last_seq;
   let lastRead = e.room.last_read_seq;
   let unread = e.room.unread_count;
+  const content = isContent(m);
   if (viewing) {
     lastRead = m.seq;
     unread = 0;
   } else if (m.sender_id !== myId) {
-    // Missing seqs in between are messages we have not seen either.
-    unread += jump;
+    // Missing seqs in between are messages we have not seen either; this one only if it is content.
+    unread += content ? jump : jump - 1;
   }
-  const newer = Date.parse(m.created_at) > Date.parse(e.lastActivity);
+  const newer = content && Date.parse(m.created_at) > Date.parse(e.lastActivity);
   return {
     room: { ...e.room, last_seq: m.seq, last_read_seq: lastRead, unread_count: unread },
     lastActivity: newer ? m.created_at : e.lastActivity,

@@ -17,8 +17,6 @@ export interface ConnectionState {
   backOnlineAt: number | null;
   /** true once a connection was ready at least once in this page */
   everOnline: boolean;
-  /** api-v1.1 feature names the server announced in `ready` (empty for a v1 server). */
-  features: readonly string[];
 }
 
 export interface ChatState {
@@ -34,6 +32,11 @@ export interface ChatState {
   /** direct room id -> the other person's user id */
   dmPartner: Record<string, string>;
   connection: ConnectionState;
+  /**
+   * The api-v1.1 features that are on, from the latest `ready.features` or `GET /v1/users/me`
+   * `features` (empty for a v1 server). Outbox entries that need one that is off wait (outbox.ts).
+   */
+  features: readonly string[];
   activeRoomId: string | null;
   /** A plain-words notice to show once (e.g. "You left #general"). */
   notice: string | null;
@@ -51,7 +54,8 @@ export function initialState(me: User): ChatState {
     typing: {},
     members: {},
     dmPartner: {},
-    connection: { status: 'connecting', retryAt: null, backOnlineAt: null, everOnline: false, features: [] },
+    connection: { status: 'connecting', retryAt: null, backOnlineAt: null, everOnline: false },
+    features: [],
     activeRoomId: null,
     notice: null,
   };

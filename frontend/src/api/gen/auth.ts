@@ -179,6 +179,15 @@ export interface components {
             /** Username */
             username: string;
         };
+        /** MeOut */
+        MeOut: {
+            /**
+             * Features
+             * @description The api-v1.1 features that are on (CHAT_FEATURES); a client uses an addition only when it is listed, and holds outbox items that need one that is not.
+             */
+            features: string[];
+            user: components["schemas"]["UserOut"];
+        };
         /** PasswordChangeIn */
         PasswordChangeIn: {
             /** Current Password */
@@ -495,7 +504,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["UserEnvelope"];
+                    "application/json": components["schemas"]["MeOut"];
                 };
             };
         };

@@ -263,13 +263,30 @@ export interface components {
         };
         /** SendMessage */
         SendMessage: {
+            /** Added */
+            added?: boolean | null;
+            /** Attachments */
+            attachments?: string[] | null;
             /**
              * Client Msg Id
              * Format: uuid
              */
             client_msg_id: string;
-            /** Text */
+            /** Emoji */
+            emoji?: string | null;
+            /** Kind */
+            kind?: string | null;
+            /** Target Id */
+            target_id?: string | null;
+            /**
+             * Text
+             * @default
+             */
             text: string;
+            /** Thread Root Id */
+            thread_root_id?: string | null;
+        } & {
+            [key: string]: unknown;
         };
         /** ValidationError */
         ValidationError: {
