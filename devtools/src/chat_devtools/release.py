@@ -6,8 +6,10 @@ Run it on a clean tree whose HEAD is the code of the release. It
    and a dirty tree (``--allow-dirty`` skips that check, for tests and dry runs);
 2. writes ``contracts/released/<version>/COMMIT`` (``git rev-parse HEAD``: the code of the
    release) and copies ``contracts/schemas`` to ``contracts/released/<version>/schemas``;
-3. sets ``version = "<version>"`` in every uv workspace member's ``pyproject.toml`` and in
-   ``frontend/package.json`` (and the top-level versions of ``frontend/package-lock.json``), then
+3. sets ``version = "<version>"`` in every uv workspace member's ``pyproject.toml`` (and its
+   packages' ``__version__``, which the services report and which stays right when a release's
+   code runs from its own tree in the current venv) and in ``frontend/package.json`` (and the
+   top-level versions of ``frontend/package-lock.json``), then
    refreshes ``uv.lock`` with the project's pinned uv (offline first: only workspace versions
    change, so the cache has everything; PyPI only when it does not);
 4. turns ``## [Unreleased]`` in ``CHANGELOG.md`` into ``## [Unreleased]`` + ``## [<version>] -
@@ -89,6 +91,26 @@ def set_pyproject_version(text: str, version: str) -> str:
                 raise ReleaseError("the version line was not the [project] version")
             return updated
     raise ReleaseError('no `version = "..."` line in the [project] table')
+
+
+_DUNDER = re.compile(r'^__version__\s*=\s*(["\'])[^"\']*\1[ \t]*$', re.M)
+
+
+def package_inits(member: Path) -> list[Path]:
+    """The ``src/<package>/__init__.py`` files of a workspace member that set ``__version__``."""
+    return sorted(
+        path
+        for path in (member / "src").glob("*/__init__.py")
+        if _DUNDER.search(path.read_text(encoding="utf-8"))
+    )
+
+
+def set_dunder_version(text: str, version: str) -> str:
+    """``text`` with its ``__version__ = "..."`` line set to ``version``."""
+    updated, count = _DUNDER.subn(f'__version__ = "{version}"', text, count=1)
+    if count != 1:
+        raise ReleaseError("no `__version__ = ...` line")
+    return updated
 
 
 def set_json_versions(text: str, version: str, *, lock: bool) -> str:
@@ -292,6 +314,12 @@ def execute(release: Plan, say: Callable[[str], None] = print) -> list[Path]:
             path.write_text(set_pyproject_version(text, version), encoding="utf-8")
             written.append(path)
         say(f"release: version {version} in {len(release.pyprojects)} pyproject.toml files")
+        inits = [init for path in release.pyprojects for init in package_inits(path.parent)]
+        for path in inits:
+            text = path.read_text(encoding="utf-8")
+            path.write_text(set_dunder_version(text, version), encoding="utf-8")
+            written.append(path)
+        say(f"release: __version__ {version} in {len(inits)} packages")
         for path in release.package_json:
             text = path.read_text(encoding="utf-8")
             path.write_text(set_json_versions(text, version, lock=True), encoding="utf-8")

@@ -118,6 +118,7 @@ def repo(tmp_path: Path) -> Path:
     write(
         root / "libs" / "pkg-b" / "pyproject.toml", '[project]\nname = "pkg-b"\nversion = "1.0.0"\n'
     )
+    write(root / "pkg-a" / "src" / "pkg_a" / "__init__.py", '"""A."""\n\n__version__ = "0.1.0"\n')
     write(root / "contracts" / "schemas" / "bus" / "x.v1.json", json.dumps(SCHEMA))
     write(root / "contracts" / "schemas" / "common" / "id.json", '{"type": "string"}')
     old = root / "contracts" / "released" / "0.1.0"
@@ -164,6 +165,8 @@ def test_a_release_snapshots_bumps_and_dates_without_committing(
     assert pkg_a["project"]["version"] == "0.2.0"
     assert pkg_a["tool"]["other"]["version"] == "9.9.9"  # only the [project] table
     assert 'version = "0.2.0"' in (repo / "libs" / "pkg-b" / "pyproject.toml").read_text()
+    init = (repo / "pkg-a" / "src" / "pkg_a" / "__init__.py").read_text()
+    assert init == '"""A."""\n\n__version__ = "0.2.0"\n'  # what the service reports
     assert json.loads((repo / "frontend" / "package.json").read_text())["version"] == "0.2.0"
     lock = json.loads((repo / "frontend" / "package-lock.json").read_text())
     assert (lock["version"], lock["packages"][""]["version"]) == ("0.2.0", "0.2.0")
@@ -182,6 +185,7 @@ def test_a_release_snapshots_bumps_and_dates_without_committing(
     assert run_git(repo, "rev-parse", "HEAD").strip() == head
     out = capsys.readouterr().out
     assert "git add contracts/released/0.2.0 pkg-a/pyproject.toml libs/pkg-b/pyproject.toml" in out
+    assert "pkg-a/src/pkg_a/__init__.py" in out
     assert "frontend/package.json frontend/package-lock.json uv.lock CHANGELOG.md" in out
     assert "git commit -m 'Release 0.2.0'" in out
     status = run_git(repo, "status", "--porcelain").splitlines()
@@ -193,6 +197,7 @@ def test_a_release_snapshots_bumps_and_dates_without_committing(
             "frontend/package.json",
             "libs/pkg-b/pyproject.toml",
             "pkg-a/pyproject.toml",
+            "pkg-a/src/pkg_a/__init__.py",
             "uv.lock",
         ]
     )
