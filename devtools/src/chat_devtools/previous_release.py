@@ -2,8 +2,8 @@
 
 Every release is recorded in `contracts/released/<version>/COMMIT` (the full sha of the commit
 whose code *is* that release). The **previous release** is the newest one (highest semver) whose
-code differs from the working tree's: `git diff <COMMIT> -- libs contracts/src contracts/schemas
-*-service/src`, ignoring hunks that only change a `__version__ = ...` line (the release script
+code differs from the working tree's: `git diff <COMMIT> -- libs/*/src contracts/src
+contracts/schemas *-service/src`, ignoring hunks that only change a `__version__ = ...` line (the release script
 bumps those after the recorded commit). Right after a release, its own code equals the working
 tree's, so the release before it is used.
 
@@ -40,7 +40,7 @@ from chat_devtools.contract_compat import Version, snapshots
 RELEASED_DIR = Path("contracts") / "released"
 # What "the code" of a release is (the compatibility question is about these, not docs or tests).
 CODE_PATHSPECS = (
-    "libs",
+    ":(glob)libs/*/src/**",
     "contracts/src",
     "contracts/schemas",
     ":(glob)*-service/src/**",
