@@ -17,8 +17,8 @@ has a valid example that its consumers' schema accepts (one schema per type).
 from __future__ import annotations
 
 import ast
-import json
 import inspect
+import json
 import re
 from collections import defaultdict
 from collections.abc import Iterator

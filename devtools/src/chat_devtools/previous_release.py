@@ -3,9 +3,9 @@
 Every release is recorded in `contracts/released/<version>/COMMIT` (the full sha of the commit
 whose code *is* that release). The **previous release** is the newest one (highest semver) whose
 code differs from the working tree's: `git diff <COMMIT> -- libs/*/src contracts/src
-contracts/schemas *-service/src`, ignoring hunks that only change a `__version__ = ...` line (the release script
-bumps those after the recorded commit). Right after a release, its own code equals the working
-tree's, so the release before it is used.
+contracts/schemas *-service/src`, ignoring hunks that only change a `__version__ = ...` line
+(the release script bumps those after the recorded commit). Right after a release, its own
+code equals the working tree's, so the release before it is used.
 
 `checked_out(root, release)` adds a detached git worktree at that commit under
 `var/compat/`, and removes it again afterwards (`git worktree remove --force`, `git worktree
