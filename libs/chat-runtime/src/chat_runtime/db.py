@@ -99,7 +99,9 @@ async def run_migrations_async(alembic_ini_path: str, database_url: str) -> None
     await asyncio.to_thread(run_migrations, alembic_ini_path, database_url)
 
 
-_CONNECTION_SQLSTATE_PREFIXES = ("08", "57P", "53")  # connection, shutdown, resources
+# connection, shutdown, resources; 25P03: the server ended a transaction left idle too long
+# (idle_in_transaction_session_timeout), which closes the connection.
+_CONNECTION_SQLSTATE_PREFIXES = ("08", "57P", "53", "25P03")
 
 
 def is_database_connection_error(exc: BaseException) -> bool:

@@ -81,6 +81,10 @@ def configure_logging(service: str, version: str, level: str = "INFO") -> None:
         lg = logging.getLogger(name)
         lg.handlers.clear()
         lg.propagate = True
+    # Each request is logged once, as `http_request` (chat_runtime.http.middleware, with route,
+    # status, duration and correlation id): uvicorn's access line would repeat it, also when a
+    # service is started with `uvicorn module:app` rather than `chat_runtime.host.serve`.
+    logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("aiormq").setLevel("WARNING")
     logging.getLogger("aio_pika").setLevel("WARNING")
 

@@ -27,6 +27,9 @@ TOKEN_TYPE = "at+jwt"  # noqa: S105 - a JWT typ, not a secret
 REQUIRED_CLAIMS = ("iss", "aud", "exp", "iat", "sub", "sid", "jti")
 JWKS_REFETCH_MIN_S = 60.0
 JWKS_RETRY_AFTER_FAILURE_S = 5.0
+# Keys older than this are fetched again (auth-service's own Cache-Control max-age): a key that a
+# rotation dropped stops being accepted, whatever kids tokens carry.
+JWKS_MAX_AGE_S = 300.0
 ACCESS_TOKEN_LIFETIME_S = 900.0  # api-v1 §3: access tokens live 15 minutes
 VERIFY_LEEWAY_S = 5.0
 # A token issued just before its session was revoked stays acceptable until its exp + leeway; the
@@ -211,7 +214,23 @@ class TokenVerifier:
                 log.warning("jwks_key_skipped", kid=kid)
         self._keys = keys
 
+    def _stale(self) -> bool:
+        return self._fetched_at is not None and self.clock() - self._fetched_at >= JWKS_MAX_AGE_S
+
+    async def _refresh_stale(self) -> None:
+        """Fetch keys older than JWKS_MAX_AGE_S again; on failure keep them a little longer."""
+        async with self._lock:
+            if not self._stale():
+                return
+            try:
+                await self.refresh_keys()
+            except (httpx.HTTPError, ValueError) as exc:
+                self._fetched_at = self.clock() - JWKS_MAX_AGE_S + JWKS_RETRY_AFTER_FAILURE_S
+                log.warning("jwks_refresh_failed", error=repr(exc))
+
     async def _key(self, kid: str) -> jwt.PyJWK:
+        if self._stale():
+            await self._refresh_stale()
         key = self._keys.get(kid)
         if key is not None:
             return key

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -21,6 +21,9 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 from opentelemetry.trace import Span, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 _propagator = TraceContextTextMapPropagator()
 _configured: dict[str, TracerProvider] = {}
@@ -54,6 +57,34 @@ def configure_tracing(service: str, version: str, exporter: str = "none") -> Non
     trace.set_tracer_provider(provider)
     _configured["provider"] = provider
     _mode["quiet"] = exporter == "none"
+    if exporter != "none":
+        _instrument_http_clients()
+
+
+def _instrument_http_clients() -> None:
+    """A client span for every httpx request (JWKS, auth-service calls), with `traceparent`
+    sent along: the maintained instrumentation, patched into httpx's transports once."""
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+    instrumentor = HTTPXClientInstrumentor()
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument()
+
+
+def instrument_database(engine: AsyncEngine) -> None:
+    """A client span per SQL statement on `engine` (the maintained SQLAlchemy instrumentation's
+    engine tracer, attached to this engine only), when this process exports spans; nothing
+    otherwise, so tests and `make run` pay nothing."""
+    if _mode["quiet"] or "provider" not in _configured:
+        return
+    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+    from opentelemetry.metrics import get_meter
+
+    # Used directly, not via SQLAlchemyInstrumentor: that one instruments only the first engine
+    # of a process, wraps every Engine.connect and refuses SQLAlchemy 2.1 by its version pin
+    # (the engine events it listens to are unchanged in 2.1).
+    usage = get_meter(TRACER_NAME).create_up_down_counter("db.client.connections.usage")
+    EngineTracer(get_tracer(), engine.sync_engine, usage)  # type: ignore[no-untyped-call]
 
 
 # "quiet": this process exports no spans, so the messaging spans (one per publish and per

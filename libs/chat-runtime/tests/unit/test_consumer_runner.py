@@ -176,16 +176,27 @@ async def test_batch_handler_gets_valid_messages_and_all_are_acked() -> None:
     assert journal == ["reject 2 requeue=False", "handled", "ack 4 and all before"]
 
 
-async def test_batch_not_in_one_channels_tag_order_is_acked_one_by_one() -> None:
+async def test_batch_spanning_channels_is_acked_with_one_multiple_ack_per_channel() -> None:
     journal: list[str] = []
 
     async def handler(envelopes: list[Envelope[Thing]]) -> None:
         journal.append("handled")
 
     messages = [FakeMessage(journal, "thing.v1", {"n": i}, i) for i in (5, 6, 7)]
-    messages[1].channel = FakeChannel()  # redelivered on a new channel after a reconnect
+    messages[1].channel = FakeChannel()  # another queue's channel (each queue has its own)
     await process(runner({"*": handler}, batch=True), messages)
-    assert journal == ["handled", "ack 5", "ack 6", "ack 7"]
+    assert journal == ["handled", "ack 7 and all before", "ack 6"]
+
+
+async def test_batch_out_of_tag_order_on_a_channel_is_acked_one_by_one() -> None:
+    journal: list[str] = []
+
+    async def handler(envelopes: list[Envelope[Thing]]) -> None:
+        journal.append("handled")
+
+    messages = [FakeMessage(journal, "thing.v1", {"n": i}, i) for i in (5, 7, 6)]
+    await process(runner({"*": handler}, batch=True), messages)
+    assert journal == ["handled", "ack 5", "ack 7", "ack 6"]
 
 
 async def test_no_ack_consumer_settles_nothing() -> None:
@@ -327,3 +338,22 @@ async def test_held_deliveries_are_given_up_unsettled_when_the_consumer_stops(
     handle.handlers = {"thing.v1": handler}
     await process(handle, [FakeMessage(journal, "thing.v1", {"n": 1}, 1)])
     assert journal == ["try"]  # no retry after stopping, and no ack/nack: the broker redelivers
+
+
+async def test_a_bug_met_while_retrying_after_an_outage_is_requeued_not_held_for_ever(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(consumer_mod, "RETRY_INITIAL_S", 0.001)
+    journal: list[str] = []
+    attempts = 0
+
+    async def handler(envelope: Envelope[Thing]) -> None:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1:
+            raise InfrastructureError("db down")
+        raise KeyError("bug")  # the database is back; this failure is not an outage
+
+    await process(runner({"thing.v1": handler}), [FakeMessage(journal, "thing.v1", {"n": 1}, 1)])
+    assert attempts == 2
+    assert journal == ["nack 1 requeue=True"]

@@ -8,6 +8,7 @@ from chat_runtime.features import Features, SendShape, send_refusal
 from chat_runtime.settings import BaseServiceSettings
 from hypothesis import given
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
 pytestmark = pytest.mark.unit
 
@@ -26,6 +27,28 @@ def test_names_this_release_does_not_implement_stay_off() -> None:
     switches = Features.from_setting("entries,search,video_calls", ENTRIES)
     assert switches.on == ENTRIES
     assert switches.listed() == ["entries"]
+
+
+def test_names_that_are_not_on_are_logged_as_features_not_implemented() -> None:
+    """An operator who lists a name this release cannot switch on (a typo, or a feature only
+    the next release has) is told so in the log, once per reading, with the names ignored."""
+    with capture_logs() as logs:
+        switches = Features.from_setting("entries, video_calls ,search", ENTRIES)
+    assert switches.on == ENTRIES
+    warnings = [line for line in logs if line["event"] == "features_not_implemented"]
+    assert len(warnings) == 1, logs
+    assert warnings[0]["log_level"] == "warning"
+    assert warnings[0]["ignored"] == ["search", "video_calls"]
+    assert set(warnings[0]["known"]) == set(features.KNOWN)
+
+
+@pytest.mark.parametrize("setting", [None, "", " , ", "entries"])
+def test_a_setting_that_names_only_what_is_implemented_logs_nothing(
+    setting: str | None,
+) -> None:
+    with capture_logs() as logs:
+        Features.from_setting(setting, ENTRIES)
+    assert [line for line in logs if line["event"] == "features_not_implemented"] == []
 
 
 def test_this_release_implements_no_addition_yet() -> None:

@@ -164,6 +164,26 @@ async def test_readiness_reflects_every_check() -> None:
         assert r.json()["checks"] == {"db": False, "broker": False}
 
 
+async def test_readiness_details_say_what_a_part_holds() -> None:
+    app = make_app()
+
+    async def ok() -> bool:
+        return True
+
+    def broken() -> object:
+        raise KeyError("nothing yet")
+
+    app.state.readiness.add("leases", ok)
+    app.state.readiness.describe("leases", lambda: {"shards": [0, 3]})
+    app.state.readiness.describe("other", broken)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        body = (await client.get("/readyz")).json()
+    assert body["checks"] == {"leases": True}
+    assert body["details"]["leases"] == {"shards": [0, 3]}
+    assert "error" in body["details"]["other"]  # a failing detail does not fail /readyz
+
+
 async def test_metrics_count_requests_by_route(rt_client: httpx.AsyncClient) -> None:
     await rt_client.post("/items", json={"name": "abcd", "count": 1})
     r = await rt_client.get("/metrics")

@@ -404,3 +404,43 @@ async def test_es256_can_be_pinned_instead_and_then_eddsa_is_refused(
     forged = jwt.encode(payload, ec_key, algorithm="ES256", headers={"typ": "at+jwt", "kid": "k1"})
     with pytest.raises(InvalidToken):
         await verifier.verify(forged)
+
+
+async def test_keys_are_fetched_again_after_their_max_age_and_a_dropped_key_stops_verifying(
+    rt_keys: Keys, rt_verifier: TokenVerifier, rt_clock: Clock
+) -> None:
+    """A rotation drops old keys from the JWKS (issue #22): verifiers must not keep them."""
+    from chat_runtime.tokens import JWKS_MAX_AGE_S
+
+    await rt_verifier.verify(sign(rt_keys, claims()))
+    assert rt_keys.fetches == 1
+    rt_clock.now += JWKS_MAX_AGE_S - 1
+    await rt_verifier.verify(sign(rt_keys, claims(exp=int(rt_clock.now) + 60)))
+    assert rt_keys.fetches == 1  # still fresh
+    newer = Ed25519PrivateKey.generate()
+    rt_keys.published = [("k2", newer)]  # k1 rotated out
+    rt_clock.now += 2
+    with pytest.raises(InvalidToken) as err:
+        await rt_verifier.verify(sign(rt_keys, claims(exp=int(rt_clock.now) + 60)))
+    assert err.value.reason == "unknown_key"
+    assert rt_keys.fetches == 2
+
+
+async def test_a_failed_refresh_keeps_the_keys_it_has(rt_keys: Keys, rt_clock: Clock) -> None:
+    from chat_runtime.tokens import JWKS_MAX_AGE_S
+
+    up = True
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        rt_keys.fetches += 1
+        return httpx.Response(200, json=rt_keys.jwks()) if up else httpx.Response(503)
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    verifier = TokenVerifier(JWKS_URL, http=http, clock=rt_clock)
+    await verifier.verify(sign(rt_keys, claims()))
+    up = False
+    rt_clock.now += JWKS_MAX_AGE_S + 1
+    assert (await verifier.verify(sign(rt_keys, claims(exp=int(rt_clock.now) + 60)))).user_id
+    assert rt_keys.fetches == 2
+    await verifier.verify(sign(rt_keys, claims(exp=int(rt_clock.now) + 60)))
+    assert rt_keys.fetches == 2  # not again at once

@@ -99,15 +99,20 @@ class HostBus:
         elif callable(handlers):
             handlers = {"*": handlers}
         queues = [entry.queues] if isinstance(entry.queues, str) else list(entry.queues)
-        return await self.broker.consume(
-            queues if len(queues) > 1 else queues[0],
+        start = queues if entry.start_with is None else list(entry.start_with())
+        handle = await self.broker.consume(
+            start[0] if len(start) == 1 and entry.name is None else start,
             handlers,
             prefetch=entry.prefetch,
             batch=entry.batch,
             max_batch=entry.max_batch,
             max_wait_s=entry.max_wait_s,
             no_ack=entry.no_ack,
+            label=",".join(queues),
         )
+        if entry.name is not None:
+            self.ctx.consumers[entry.name] = handle
+        return handle
 
     async def _follow_revocations(self) -> None:
         """Every replica needs every revocation: a queue of this process's own (dies with it)."""
@@ -178,5 +183,6 @@ class HostBus:
     async def stop_consumers(self) -> None:
         """In-flight work finishes and is settled; nothing unfinished is acked."""
         handles, self.handles = self.handles, []
+        self.ctx.consumers.clear()
         for handle in handles:
             await handle.cancel()

@@ -17,7 +17,7 @@ from chat_runtime.settings import BaseServiceSettings
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-    from chat_runtime.messaging import Broker
+    from chat_runtime.messaging import Broker, ConsumerHandle
     from chat_runtime.messaging.outbox import OutboxRelay
     from chat_runtime.tokens import RevocationSet
 
@@ -45,6 +45,8 @@ class HostContext:
         self.revocation_handler: Any = None  # Handler for auth.session.revoked.v1
         # Set once connected, topology declared, consumers running and revocations loaded.
         self.bus_ready = asyncio.Event()
+        # The running handles of the named consumers (`Consumer(name=...)`).
+        self.consumers: dict[str, ConsumerHandle] = {}
         self._tasks: list[asyncio.Task[Any]] = []
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
@@ -64,6 +66,10 @@ class HostContext:
         for task in tasks:
             with contextlib.suppress(BaseException):
                 await task
+
+    def consumer(self, name: str) -> ConsumerHandle | None:
+        """The running handle of the consumer named `name`; None while the bus is not up."""
+        return self.consumers.get(name)
 
     def require_sessions(self) -> async_sessionmaker[AsyncSession]:
         if self.sessions is None:

@@ -15,7 +15,9 @@ from chat_runtime.host.context import HostContext
 from chat_runtime.host.spec import BusTable, Database
 from chat_runtime.http import create_app
 from chat_runtime.logging import get_logger
+from chat_runtime.metrics import track_pool, watch_event_loop
 from chat_runtime.settings import BaseServiceSettings
+from chat_runtime.tracing import instrument_database
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -81,6 +83,7 @@ class ServiceHost:
                 bus = self._open_bus(ctx)
             if self.on_start is not None:
                 await self.on_start(ctx)
+            ctx.spawn(watch_event_loop(), "event-loop-lag")  # chat_event_loop_lag_seconds
             ctx.readiness.add("tasks", _always(ctx.tasks_alive))
             if bus is not None:
                 table = self.bus_table(ctx) if self.bus_table is not None else []
@@ -110,7 +113,13 @@ class ServiceHost:
         url: str = self.settings.database_url  # type: ignore[attr-defined]
         if self.database.migrate and self.database.alembic_ini is not None:
             await ensure_database(url)
-        ctx.engine = create_engine(url)
+        options: dict[str, Any] = {}
+        if self.database.application_name:
+            server_settings = {"application_name": self.database.application_name}
+            options["connect_args"] = {"server_settings": server_settings}
+        ctx.engine = create_engine(url, **options)
+        track_pool(ctx.engine)  # chat_db_pool_connections, read at scrape time
+        instrument_database(ctx.engine)  # statement spans when tracing exports
         if self.database.migrate and self.database.alembic_ini is not None:
             # Replicas starting together migrate one after the other.
             import sqlalchemy as sa

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,8 @@ class Database:
 
     alembic_ini: str | Path | None
     migrate: bool = True
+    # PostgreSQL's application_name on every connection (pg_stat_activity shows who is who).
+    application_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,12 @@ class Consumer:
     each envelope's handler in arrival order, a failing one logged), or one batch handler.
 
     The shared topology is declared by the host; a queue of the service's own (exclusive,
-    per-process) is declared by `declare` before consuming. Other options as `Broker.consume`."""
+    per-process) is declared by `declare` before consuming. Other options as `Broker.consume`.
+
+    A consumer with a `name` is one the service changes while it runs: `ctx.consumer(name)` is
+    its `ConsumerHandle` (`add_queue`, `remove_queue`), None while the bus is down. It starts on
+    `start_with()` of its `queues` (all of them when None; asked again at every (re)start of
+    the bus), which are its possible queues and its label in logs and metrics."""
 
     queues: str | Sequence[str]
     handlers: Mapping[str, Handler] | BatchHandler
@@ -40,6 +47,8 @@ class Consumer:
     max_wait_s: float = 0.005
     no_ack: bool = False
     declare: Declare | None = None
+    name: str | None = None
+    start_with: Callable[[], Iterable[str]] | None = None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client.openmetrics import exposition as openmetrics
 
 from chat_runtime.http.handlers import install_problem_handlers
 from chat_runtime.http.middleware import EdgeMiddleware
@@ -36,13 +37,21 @@ def create_app(
         readiness: Readiness = request.app.state.readiness
         checks = await readiness.run()
         ok = all(checks.values())
-        return JSONResponse(
-            {"status": "ready" if ok else "not_ready", "checks": checks},
-            status_code=200 if ok else 503,
-        )
+        body: dict[str, Any] = {"status": "ready" if ok else "not_ready", "checks": checks}
+        details = readiness.details()
+        if details:
+            body["details"] = details
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        # Prometheus asks for OpenMetrics first: that format carries the histograms' trace-id
+        # exemplars (chat_runtime.metrics); anything else gets the classic text format.
+        if "application/openmetrics-text" in request.headers.get("accept", ""):
+            return Response(
+                openmetrics.generate_latest(REGISTRY),  # type: ignore[no-untyped-call]
+                media_type=openmetrics.CONTENT_TYPE_LATEST,
+            )
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import zlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
@@ -23,6 +24,7 @@ from chat_runtime.messaging.envelope import (
 from chat_runtime.messaging.errors import PublishError
 from chat_runtime.messaging.publishing import OutgoingMessage, PublishResult, publish_frames
 from chat_runtime.messaging.rpc import Respond, RpcClient, reply_handler
+from chat_runtime.metrics import record_publish
 from chat_runtime.retry import retrying
 from chat_runtime.tracing import start_producer_span
 
@@ -168,8 +170,11 @@ class Broker:
                 underlay = cast(aiormq.Channel, await channel.get_underlay_channel())
             except Exception as exc:
                 failure = PublishError(f"broker unavailable: {exc!r}")
-                return PublishResult(failure for _ in batch)
-            return await publish_frames(
+                result = PublishResult(failure for _ in batch)
+                record_publish(exchange, confirm, result, None)
+                return result
+            started = time.perf_counter()
+            result = await publish_frames(
                 underlay,
                 exchange,
                 batch,
@@ -178,6 +183,8 @@ class Broker:
                 mandatory=mandatory and confirm,
                 timeout=self.publish_timeout,
             )
+            record_publish(exchange, confirm, result, time.perf_counter() - started)
+            return result
 
     # --- consuming and request/reply ---------------------------------------------------
 
@@ -191,9 +198,12 @@ class Broker:
         max_batch: int = 100,
         max_wait_s: float = 0.005,
         no_ack: bool = False,
+        label: str | None = None,
     ) -> ConsumerHandle:
         """Consume one queue, or several into one inbox (one batch may span them); see
-        `ConsumerHandle`. `no_ack` only for exclusive queues, whose messages die with us anyway."""
+        `ConsumerHandle` (queues can be added and given back while it runs; `label` names it in
+        logs and metrics, needed when it starts with no queue). `no_ack` only for exclusive
+        queues, whose messages die with us anyway."""
         handle = ConsumerHandle(
             self.connection,
             queue,
@@ -205,6 +215,7 @@ class Broker:
             max_batch=max_batch,
             max_wait_s=max_wait_s,
             no_ack=no_ack,
+            label=label,
         )
         await handle.start()
         self._consumers.append(handle)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import structlog
@@ -26,6 +28,17 @@ from chat_runtime.messaging.envelope import (
     Settlement,
 )
 from chat_runtime.messaging.errors import InfrastructureError, is_infrastructure_error
+from chat_runtime.metrics import (
+    CONSUMER_BATCH,
+    DEAD_LETTERED,
+    DELIVERIES,
+    HANDLER_SECONDS,
+    REDELIVERIES,
+    REQUEUED,
+    child,
+    observe,
+    queue_label,
+)
 from chat_runtime.retry import retrying
 from chat_runtime.tracing import start_consumer_span
 
@@ -42,7 +55,9 @@ def _header_value(value: Any) -> Any:
     return value
 
 
-def decode_message(message: AbstractIncomingMessage, contracts: ContractRegistry) -> Envelope[Any]:
+def decode_message(
+    message: AbstractIncomingMessage, contracts: ContractRegistry, queue: str = ""
+) -> Envelope[Any]:
     """The delivery as an Envelope whose body is decoded and validated by its contract.
 
     Raises ValueError (malformed JSON, ContractError, msgspec's errors) for a body no handler
@@ -63,6 +78,7 @@ def decode_message(message: AbstractIncomingMessage, contracts: ContractRegistry
         delivery_count=int(count) if isinstance(count, int | str) and str(count).isdigit() else 0,
         reply_to=message.reply_to,
         exchange=message.exchange or "",
+        queue=queue,
     )
 
 
@@ -95,6 +111,7 @@ class _HoldAbandoned(Exception):
     (the broker redelivers them; their ack could no longer reach it)."""
 
 
+# "release" is not a per-delivery action: the queue's channel is closed (ConsumerHandle).
 _SETTLE_ACTIONS: dict[Settlement, str] = {"ack": "ack", "retry": "nack", "dead_letter": "reject"}
 
 
@@ -155,13 +172,33 @@ async def _settle_multiple(last: AbstractIncomingMessage) -> None:
         log.warning("settle_failed", action="ack_multiple", error=repr(exc))
 
 
-class ConsumerHandle:
-    """Consumes one queue, or several on one channel into one inbox.
+@dataclass(eq=False)
+class _Subscription:
+    """One queue of a consumer, on a channel of its own: closing that channel gives back every
+    unacked delivery of this queue (and only of it) at once."""
 
-    Several queues matter for batch handlers: message-service's eight send shards feed one
-    batch, so a transaction carries what arrived on all of them (group commit) instead of eight
-    half-empty transactions racing each other. Per-queue order is kept (one inbox, arrival
-    order); the handler sees deliveries in that order.
+    name: str
+    channel: AbstractRobustChannel
+    queue: AbstractQueue
+    tag: str
+    # Being given back: none of its deliveries reaches the handler any more.
+    leaving: bool = False
+    closed: bool = False
+
+
+class ConsumerHandle:
+    """Consumes one queue, or several into one inbox, handled by one worker.
+
+    Several queues matter for batch handlers: message-service's send shards feed one batch, so
+    a transaction carries what arrived on all of them (group commit) instead of half-empty
+    transactions racing each other. Per-queue order is kept (one inbox, arrival order); the
+    handler sees deliveries in that order.
+
+    Each queue has a channel of its own, so one queue can be added (`add_queue`) or given back
+    (`remove_queue`, or a batch handler's `BatchResult.release`) while the others go on: giving
+    a queue back closes its channel, which returns all of its unacked deliveries at once, ahead
+    of its later messages, before the broker activates another single-active consumer. That
+    is how a queue changes hands without reordering (message-service's shard leases).
     """
 
     def __init__(
@@ -177,16 +214,19 @@ class ConsumerHandle:
         max_batch: int = 100,
         max_wait_s: float = 0.005,
         no_ack: bool = False,
+        label: str | None = None,
     ) -> None:
         if batch and set(handlers) != {"*"}:
             raise ValueError('batch consumers take exactly one handler: handlers={"*": fn}')
         self.connection = connection
         self.contracts = contracts
         self._on_stopped = on_stopped
+        # The queues consumed now (a consumer may start with none and be given some later).
         self.queue_names = [queue] if isinstance(queue, str) else list(queue)
-        if not self.queue_names:
-            raise ValueError("a consumer needs at least one queue")
-        self.queue_name = ",".join(self.queue_names)
+        if not self.queue_names and label is None:
+            raise ValueError("a consumer needs at least one queue, or a label")
+        # Logs and metrics: every queue it may consume (`label`), else the ones it starts on.
+        self.queue_name = label or ",".join(self.queue_names)
         self.handlers = handlers
         self.prefetch = prefetch
         self.batch = batch
@@ -197,26 +237,102 @@ class ConsumerHandle:
         # protect nothing and costs a frame each way.
         self.no_ack = no_ack
         self._inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
-        self._channel: AbstractRobustChannel | None = None
-        self._queues: list[tuple[AbstractQueue, str]] = []
+        self._subs: dict[str, _Subscription] = {}
+        self._tags: dict[str, str] = {}  # consumer tag -> queue (a robust restore keeps tags)
+        self._changing = asyncio.Lock()  # add_queue / remove_queue, one at a time
+        # Set while no batch is being handled (remove_queue waits for it).
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._worker: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._busy = False
         self._acked_by_multiple: set[int] = set()
 
     async def start(self) -> None:
+        self._worker = asyncio.create_task(self._run(), name=f"consumer:{self.queue_name}")
+        for name in list(self.queue_names):
+            await self._subscribe(name)
+        log.info("consumer_started", queue=self.queue_name, batch=self.batch)
+
+    async def _subscribe(self, name: str) -> None:
         channel = cast(
             AbstractRobustChannel, await self.connection.channel(publisher_confirms=False)
         )
-        await channel.set_qos(prefetch_count=self.prefetch)
-        self._channel = channel
-        self._worker = asyncio.create_task(self._run(), name=f"consumer:{self.queue_name}")
-        for name in self.queue_names:
+        try:
+            await channel.set_qos(prefetch_count=self.prefetch)
             # passive: the topology module owns declarations; this only checks the queue exists.
             queue = await channel.declare_queue(name, passive=True)
             tag = await queue.consume(self._on_delivery, no_ack=self.no_ack)
-            self._queues.append((queue, tag))
-        log.info("consumer_started", queue=self.queue_name, batch=self.batch)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await channel.close()
+            raise
+        self._tags[tag] = name
+        self._subs[name] = _Subscription(name, channel, queue, tag)
+        if name not in self.queue_names:
+            self.queue_names.append(name)
+
+    @property
+    def queues(self) -> list[str]:
+        """The queues consumed now (not those being given back)."""
+        return [name for name, sub in self._subs.items() if not sub.leaving]
+
+    async def add_queue(self, name: str) -> None:
+        """Consume `name` too: same inbox, same worker and batches, a channel of its own."""
+        async with self._changing:
+            if self._stopping.is_set():
+                raise RuntimeError(f"consumer {self.queue_name} is stopping")
+            current = self._subs.get(name)
+            if current is not None and not current.leaving:
+                return
+            if current is not None:
+                await self._give_back(current)
+            await self._subscribe(name)
+            log.info("consumer_queue_added", consumer=self.queue_name, queue=name)
+
+    async def remove_queue(self, name: str) -> None:
+        """Stop consuming `name` and give all its deliveries back, in order.
+
+        From now on none of its deliveries reaches the handler; the batch in flight (which may
+        hold some) is settled first; then the queue's channel is closed, and the broker returns
+        every unacked delivery of the queue at once, ahead of its later messages. Returns when
+        that is done: the caller may then let another process consume the queue."""
+        async with self._changing:
+            sub = self._subs.get(name)
+            if sub is not None:
+                await self._give_back(sub)
+
+    async def _give_back(self, sub: _Subscription) -> None:
+        sub.leaving = True
+        await self._idle.wait()
+        await self._close(sub)
+
+    async def _close(self, sub: _Subscription) -> None:
+        if sub.closed:
+            return
+        sub.closed = sub.leaving = True  # its deliveries are skipped until the channel is closed
+        with contextlib.suppress(Exception):
+            # Closing the channel returns every unacked delivery of the queue to it.
+            await sub.channel.close()
+        if self._subs.get(sub.name) is sub:
+            del self._subs[sub.name]
+            if sub.name in self.queue_names:
+                self.queue_names.remove(sub.name)
+        self._tags.pop(sub.tag, None)
+        log.info("consumer_queue_removed", consumer=self.queue_name, queue=sub.name)
+
+    def _queue_of(self, message: AbstractIncomingMessage) -> str:
+        tag = getattr(message, "consumer_tag", None)
+        found = self._tags.get(tag) if isinstance(tag, str) else None
+        if found is not None:
+            return found
+        return self.queue_names[0] if len(self.queue_names) == 1 else ""
+
+    def _given_back(self, message: AbstractIncomingMessage) -> bool:
+        tag = getattr(message, "consumer_tag", None)
+        name = self._tags.get(tag) if isinstance(tag, str) else None
+        sub = self._subs.get(name) if name is not None else None
+        return sub is not None and sub.leaving
 
     @property
     def running(self) -> bool:
@@ -224,8 +340,7 @@ class ConsumerHandle:
             self._worker is not None
             and not self._worker.done()
             and not self._stopping.is_set()
-            and self._channel is not None
-            and not self._channel.is_closed
+            and all(not sub.channel.is_closed for sub in self._subs.values() if not sub.leaving)
         )
 
     async def cancel(self, grace_s: float = 30.0) -> None:
@@ -233,18 +348,21 @@ class ConsumerHandle:
         if self._stopping.is_set():
             return
         self._stopping.set()
-        for queue, tag in self._queues:
+        subs = list(self._subs.values())
+        for sub in subs:
             with contextlib.suppress(Exception):
-                await queue.cancel(tag)
+                await sub.queue.cancel(sub.tag)
         if self._worker is not None:
             if not self._busy:
                 self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError, TimeoutError, Exception):
                 await asyncio.wait_for(self._worker, grace_s)
-        if self._channel is not None:
+        for sub in subs:
             with contextlib.suppress(Exception):
                 # Closing the channel returns every unacked delivery to the queue.
-                await self._channel.close()
+                await sub.channel.close()
+        self._subs.clear()
+        self._tags.clear()
         if self._on_stopped is not None:
             self._on_stopped(self)
         log.info("consumer_stopped", queue=self.queue_name)
@@ -278,6 +396,7 @@ class ConsumerHandle:
         while not self._stopping.is_set():
             items = await self._next_batch()
             self._busy = True
+            self._idle.clear()
             self._acked_by_multiple.clear()
             try:
                 await self._process(items)
@@ -288,28 +407,33 @@ class ConsumerHandle:
                         await self._settle(message, "nack")
             finally:
                 self._busy = False
+                self._idle.set()
 
     async def _settle(self, message: AbstractIncomingMessage, action: str) -> None:
         if not self.no_ack:
             await _settle(message, action)
 
     async def _ack_all(self, messages: Sequence[AbstractIncomingMessage]) -> None:
-        """Ack a handled batch with one `basic.ack(multiple)` on its last delivery tag.
+        """Ack a handled batch with one `basic.ack(multiple)` per channel, on its last tag.
 
-        That is exact: the worker takes deliveries in arrival order, which is tag order on one
-        channel, and settles every batch before taking the next, so every lower tag still open
-        belongs to this batch (those settled on admission are no longer open). Deliveries from
-        another channel (a reconnect) or out of order are acked one by one.
+        That is exact: the worker takes deliveries in arrival order, which is tag order on each
+        channel (one a queue), and settles every batch before taking the next, so every lower
+        tag still open on that channel belongs to this batch (those settled on admission are no
+        longer open; a queue being given back has none in a batch after it began leaving).
+        Deliveries out of tag order are acked one by one.
         """
         if self.no_ack:
             return
-        last = messages[-1]
-        if len(messages) > 1 and _in_tag_order(messages):
-            await _settle_multiple(last)
-            self._acked_by_multiple.update(id(m) for m in messages[:-1])
-            return
+        by_channel: dict[int, list[AbstractIncomingMessage]] = {}
         for message in messages:
-            await _settle(message, "ack")
+            by_channel.setdefault(id(message.channel), []).append(message)
+        for group in by_channel.values():
+            if len(group) > 1 and _in_tag_order(group):
+                await _settle_multiple(group[-1])
+                self._acked_by_multiple.update(id(m) for m in group[:-1])
+                continue
+            for message in group:
+                await _settle(message, "ack")
 
     def _handler_for(self, type_name: str) -> Any:
         if self.batch:
@@ -320,6 +444,8 @@ class ConsumerHandle:
         """Settle what can never succeed; return the envelope of what should be handled."""
         if message.channel.is_closed:
             return None  # stale delivery from before a reconnect; the broker redelivers it
+        if self._given_back(message):
+            return None  # its queue is being given back: closing its channel returns it
         type_name = message.type or ""
         if (
             not type_name
@@ -335,7 +461,7 @@ class ConsumerHandle:
             await self._settle(message, "ack")
             return None
         try:
-            return decode_message(message, self.contracts)
+            return decode_message(message, self.contracts, self._queue_of(message))
         except ValueError as exc:  # ContractError and msgspec's errors are ValueErrors
             log.error(
                 "invalid_message_dead_lettered",
@@ -344,10 +470,16 @@ class ConsumerHandle:
                 message_id=message.message_id,
                 error=str(exc)[:500],
             )
+            child(DEAD_LETTERED, queue_label(self.queue_name), "invalid").inc()
             await self._settle(message, "reject")
             return None
 
     async def _process(self, items: Sequence[AbstractIncomingMessage]) -> None:
+        label = queue_label(self.queue_name)
+        child(DELIVERIES, label).inc(len(items))
+        redelivered = sum(1 for message in items if message.redelivered)
+        if redelivered:
+            child(REDELIVERIES, label).inc(redelivered)
         admitted: list[tuple[AbstractIncomingMessage, Envelope[Any]]] = []
         for message in items:
             envelope = await self._admit(message)
@@ -362,27 +494,34 @@ class ConsumerHandle:
                 await self._handle([message], [envelope])
 
     async def _call(self, envelopes: list[Envelope[Any]]) -> BatchResult | None:
+        label = queue_label(self.queue_name)
+        started = time.perf_counter()
         if self.batch:
             batch_handler = cast(BatchHandler, self.handlers["*"])
             first = envelopes[0]
             name = f"{self.queue_name} batch"
+            child(CONSUMER_BATCH, label).observe(len(envelopes))
             if len(envelopes) == 1:
                 with message_context(first, name):
                     result = await batch_handler(envelopes)
+                    observe(child(HANDLER_SECONDS, label), time.perf_counter() - started)
             else:
                 attrs = {"messaging.batch.message_count": len(envelopes)}
                 with start_consumer_span(name, first.headers, attrs):
                     result = await batch_handler(envelopes)
+                    observe(child(HANDLER_SECONDS, label), time.perf_counter() - started)
             return result if isinstance(result, BatchResult) else None
         envelope = envelopes[0]
         handler = cast(Handler, self._handler_for(envelope.type_name))
         with message_context(envelope):
             await handler(envelope)
+            observe(child(HANDLER_SECONDS, label), time.perf_counter() - started)
         return None
 
     async def _handle(
         self, messages: list[AbstractIncomingMessage], envelopes: list[Envelope[Any]]
     ) -> None:
+        held: Exception | None = None
         try:
             # The common case first and without the retry machinery, which costs ~25 µs a call.
             result = await self._call(envelopes)
@@ -390,12 +529,18 @@ class ConsumerHandle:
             if not _is_hold_error(exc):
                 await self._requeue(messages, envelopes)
                 return
+            held = exc
+        if held is not None:
+            # Retried outside the except block: what a retry raises must not get the first
+            # failure as its __context__ (is_infrastructure_error looks through contexts, so
+            # a later bug or refusal would pass for the outage and be held for ever).
             try:
-                result = await self._hold_and_retry(messages, envelopes, exc)
+                result = await self._hold_and_retry(messages, envelopes, held)
             except _HoldAbandoned as abandoned:
                 log.warning(
                     "held_deliveries_abandoned", queue=self.queue_name, reason=str(abandoned)
                 )
+                await self._reopen_holding(messages)
                 return
             except Exception:
                 await self._requeue(messages, envelopes)
@@ -403,8 +548,17 @@ class ConsumerHandle:
         if result is None:
             await self._ack_all(messages)
             return
+        # A queue released by any of its deliveries is given back whole: none of its
+        # deliveries in this batch is settled, closing its channel returns them all.
+        released = {
+            self._queue_of(m)
+            for m, e in zip(messages, envelopes, strict=True)
+            if result.outcome_of(e) == "release"
+        }
         for message, envelope in zip(messages, envelopes, strict=True):
             outcome = result.outcome_of(envelope)
+            if outcome == "release" or self._queue_of(message) in released:
+                continue
             if outcome != "ack":
                 log.warning(
                     "batch_item_not_acked",
@@ -414,7 +568,37 @@ class ConsumerHandle:
                     message_id=envelope.message_id,
                     delivery_count=envelope.delivery_count,
                 )
+                if outcome == "dead_letter":
+                    child(DEAD_LETTERED, queue_label(self.queue_name), "handler").inc()
+                else:
+                    child(REQUEUED, queue_label(self.queue_name)).inc()
             await self._settle(message, _SETTLE_ACTIONS[outcome])
+        for name in sorted(released):
+            await self._release(name)
+
+    async def _release(self, name: str) -> None:
+        """The handler released the queue: give it back now (the batch is settled)."""
+        log.warning("consumer_queue_released", consumer=self.queue_name, queue=name)
+        sub = self._subs.get(name)
+        if sub is not None:
+            await self._close(sub)
+
+    async def _reopen_holding(self, messages: Sequence[AbstractIncomingMessage]) -> None:
+        """Held deliveries were given up because one channel closed: the others of the batch
+        are still unacked on open channels, with later deliveries behind them. Closing those
+        channels returns them all in order; the queues are then consumed again."""
+        if self.no_ack or self._stopping.is_set():
+            return
+        open_queues = {self._queue_of(m) for m in messages if not m.channel.is_closed}
+        for name in sorted(open_queues):
+            sub = self._subs.get(name)
+            if sub is None or sub.leaving:
+                continue
+            await self._close(sub)
+            try:
+                await self._subscribe(name)
+            except Exception as exc:
+                log.error("consumer_queue_reopen_failed", queue=name, error=repr(exc))
 
     async def _hold_and_retry(
         self,
@@ -462,6 +646,8 @@ class ConsumerHandle:
             type_names=sorted({e.type_name for e in envelopes}),
             message_ids=[e.message_id for e in envelopes][:20],
         )
+        if not self.no_ack:
+            child(REQUEUED, queue_label(self.queue_name)).inc(len(messages))
         for message in messages:
             await self._settle(message, "nack")
 

@@ -48,16 +48,21 @@ class Envelope(Generic[BodyT]):
     delivery_count: int = 0
     reply_to: str | None = None
     exchange: str = ""
+    # The queue it was consumed from (a consumer of several queues says which one).
+    queue: str = ""
 
 
-Settlement = Literal["ack", "retry", "dead_letter"]
+Settlement = Literal["ack", "retry", "dead_letter", "release"]
 
 
 class BatchResult:
     """Per-envelope settlement a batch handler may return instead of None (None acks them all).
 
     `retry` requeues the delivery (it counts against the queue's delivery limit, after which the
-    broker dead-letters it); `dead_letter` rejects it to the dead-letter exchange at once.
+    broker dead-letters it); `dead_letter` rejects it to the dead-letter exchange at once;
+    `release` says the delivery's queue is not this consumer's to handle any more: the consumer
+    stops consuming that queue and gives back all of its deliveries at once, in order (its
+    channel is closed; `ConsumerHandle.remove_queue`), none of them acked.
     Envelopes not mentioned are acked. Keyed by the envelope object the handler received."""
 
     __slots__ = ("_outcomes",)
@@ -78,6 +83,9 @@ class BatchResult:
 
     def dead_letter(self, envelope: Envelope[Any]) -> BatchResult:
         return self._set(envelope, "dead_letter")
+
+    def release(self, envelope: Envelope[Any]) -> BatchResult:
+        return self._set(envelope, "release")
 
     def outcome_of(self, envelope: Envelope[Any]) -> Settlement:
         entry = self._outcomes.get(id(envelope))

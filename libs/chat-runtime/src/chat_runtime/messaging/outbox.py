@@ -23,6 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from chat_runtime.logging import correlation_id_var, get_logger
 from chat_runtime.messaging.errors import PublishError
 from chat_runtime.messaging.publishing import OutgoingMessage
+from chat_runtime.metrics import (
+    OUTBOX_BACKLOG,
+    OUTBOX_FAILURES,
+    OUTBOX_LAG,
+    OUTBOX_PASS_ROWS,
+    OUTBOX_PUBLISHED,
+    OUTBOX_SAMPLED,
+)
 from chat_runtime.retry import retrying
 from chat_runtime.tracing import inject_traceparent
 
@@ -36,6 +44,8 @@ _PERSISTENT_HEADER = "x-chat-persistent"
 _MIN_BATCH = 20
 # Where add_event(s) leave the rows they wrote, for `OutboxRelay.after_commit`.
 _SESSION_ROWS = "chat_outbox_rows"
+# chat_outbox_backlog_rows counts at most this many rows (a bounded index walk).
+BACKLOG_COUNT_LIMIT = 100_000
 
 
 def outbox_table(metadata: sa.MetaData, name: str = "outbox") -> sa.Table:
@@ -182,6 +192,7 @@ class OutboxRelay:
         retry_initial_s: float = 0.2,
         retry_max_s: float = 5.0,
         mark_every_s: float = 0.1,
+        monitor_interval_s: float = 15.0,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.table = table
@@ -214,6 +225,11 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self.published_total = 0
+        # chat_outbox_backlog_rows / chat_outbox_lag_seconds: one small query this often (0: off).
+        self.monitor_interval_s = monitor_interval_s
+        self._monitor: asyncio.Task[None] | None = None
+        self._published_metric = OUTBOX_PUBLISHED.labels(table.name)
+        self._pass_rows_metric = OUTBOX_PASS_ROWS.labels(table.name)
 
     def start(self) -> None:
         if self._task is None or self._task.done():
@@ -221,6 +237,10 @@ class OutboxRelay:
             self._from_table = True  # drain whatever a previous run left behind
             self._wake.set()
             self._task = asyncio.create_task(self._run(), name=f"outbox:{self.table.name}")
+        if self.monitor_interval_s > 0 and (self._monitor is None or self._monitor.done()):
+            self._monitor = asyncio.create_task(
+                self._watch_backlog(), name=f"outbox-monitor:{self.table.name}"
+            )
 
     def notify(self) -> None:
         """Rows were committed: read them from the table now."""
@@ -258,6 +278,11 @@ class OutboxRelay:
         next start publishes whatever is left."""
         self._stopping = True
         self._wake.set()
+        if self._monitor is not None:
+            self._monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._monitor
+            self._monitor = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -286,6 +311,7 @@ class OutboxRelay:
         """Broker or database down: the rows are in the table; read them from there once it
         works again, retrying with capped backoff."""
         self._fall_back_to_table(failure)
+        OUTBOX_FAILURES.labels(self.table.name).inc()
         log.warning(
             "outbox_relay_retrying",
             delay_s=self.retry_initial_s,
@@ -370,10 +396,48 @@ class OutboxRelay:
 
     def _settle_pass(self, published: int, failure: BaseException | None) -> None:
         self.published_total += published
+        if published:
+            self._published_metric.inc(published)
+            self._pass_rows_metric.observe(published)
         if failure is not None:
             self._limit = max(_MIN_BATCH, min(self._limit, self.batch_size) // 2)
             raise failure
         self._limit = min(self.batch_size, self._limit * 2)
+
+    async def sample_backlog(self) -> tuple[int, float]:
+        """(rows not yet marked published, age in seconds of the oldest of them) into
+        chat_outbox_backlog_rows / chat_outbox_lag_seconds. One statement on the partial index
+        of unpublished rows, counting at most BACKLOG_COUNT_LIMIT; the database's clock."""
+        t = self.table
+        unpublished = (
+            sa.select(t.c.created_at)
+            .where(t.c.published_at.is_(None))
+            .order_by(t.c.seq)
+            .limit(BACKLOG_COUNT_LIMIT)
+            .subquery()
+        )
+        query = sa.select(
+            sa.func.count(),
+            sa.func.coalesce(
+                sa.func.extract("epoch", sa.func.now() - sa.func.min(unpublished.c.created_at)),
+                0,
+            ),
+        ).select_from(unpublished)
+        async with self.sessionmaker() as session:
+            count, lag = (await session.execute(query)).one()
+        backlog, lag_s = int(count), max(0.0, float(lag))
+        OUTBOX_BACKLOG.labels(t.name).set(backlog)
+        OUTBOX_LAG.labels(t.name).set(lag_s)
+        OUTBOX_SAMPLED.labels(t.name).set_to_current_time()
+        return backlog, lag_s
+
+    async def _watch_backlog(self) -> None:
+        while True:
+            try:
+                await self.sample_backlog()
+            except Exception as exc:  # the database is down: the relay says so; keep sampling
+                log.debug("outbox_sample_failed", error=repr(exc)[:200], table=self.table.name)
+            await asyncio.sleep(self.monitor_interval_s)
 
     async def prune(self, *, limit: int = 5000) -> int:
         """Delete rows published more than `keep_published_s` ago among the `limit` oldest (an
