@@ -176,16 +176,28 @@ class StackConfig:
         return replace(self, services=services)
 
 
+def _replica_ports(env: Mapping[str, str], variable: str, port: int) -> tuple[int, ...]:
+    """`port` for the first replica, 28000 + port % 1000 + 10 * i for replica i."""
+    count = int(env.get(variable, "1"))
+    if count < 1:
+        raise ConfigError(f"{variable} must be at least 1, got {count}")
+    return tuple(port if i == 0 else 28000 + port % 1000 + 10 * i for i in range(count))
+
+
 def config_from_env(
     root: Path | None = None, environ: Mapping[str, str] | None = None
 ) -> StackConfig:
-    """The `make run` configuration, adjustable through a few CHAT_STACK_* variables."""
+    """The `make run` configuration, adjustable through a few CHAT_STACK_* variables:
+    CHAT_STACK_GATEWAYS / CHAT_STACK_MESSAGE_SERVICES replicas of the gateway / message-service
+    (the first on its standard port, the others on 28012, 28022… / 28013, 28023…, all behind
+    the edge; message-service replicas share the send shards, ADR 0008)."""
     env = os.environ if environ is None else environ
-    gateways = int(env.get("CHAT_STACK_GATEWAYS", "1"))
-    gateway_ports = tuple(8002 if i == 0 else 28002 + 10 * i for i in range(gateways))
     return StackConfig(
         root=root or find_repo_root(),
-        services=default_services(gateway=gateway_ports),
+        services=default_services(
+            gateway=_replica_ports(env, "CHAT_STACK_GATEWAYS", 8002),
+            message=_replica_ports(env, "CHAT_STACK_MESSAGE_SERVICES", 8003),
+        ),
         amqp_url=env.get("CHAT_AMQP_URL", DEFAULT_AMQP_URL),
         postgres_url=env.get("CHAT_STACK_POSTGRES_URL", DEFAULT_POSTGRES_URL),
         ready_timeout_s=float(env.get("CHAT_STACK_READY_TIMEOUT", "60")),

@@ -10,6 +10,7 @@ from chat_devtools.config import (
     database_url,
     default_services,
 )
+from chat_devtools.nginx import local_values, server_lines
 
 pytestmark = pytest.mark.unit
 ROOT = Path("/repo")
@@ -82,5 +83,30 @@ def test_database_url_replaces_only_the_path() -> None:
 def test_config_from_env_adds_gateways_in_the_private_range() -> None:
     config = config_from_env(ROOT, {"CHAT_STACK_GATEWAYS": "2"})
     assert config.service("gateway").ports == (8002, 28012)
+    assert config.service("message").ports == (8003,)
     assert config.edge_url == "http://localhost:8080"
     assert config.logs == Path("/repo/var/log")
+
+
+def test_config_from_env_adds_message_services_behind_the_edge(tmp_path: Path) -> None:
+    config = config_from_env(ROOT, {"CHAT_STACK_MESSAGE_SERVICES": "3"})
+    assert config.service("message").ports == (8003, 28013, 28023)
+    assert [(n, p) for n, s, p in config.replicas() if s.name == "message"] == [
+        ("message", 8003),
+        ("message-2", 28013),
+        ("message-3", 28023),
+    ]
+    # Every replica of one service shares its database; the edge sends REST to all of them.
+    urls = {
+        config.service_env(s, p)["CHAT_DATABASE_URL"]
+        for _, s, p in config.replicas()
+        if s.name == "message"
+    }
+    assert len(urls) == 1
+    values = local_values(config, tmp_path)
+    assert values["EDGE_MESSAGE_SERVERS"] == server_lines("127.0.0.1", (8003, 28013, 28023))
+
+
+def test_config_from_env_refuses_zero_replicas() -> None:
+    with pytest.raises(ConfigError, match="CHAT_STACK_MESSAGE_SERVICES"):
+        config_from_env(ROOT, {"CHAT_STACK_MESSAGE_SERVICES": "0"})

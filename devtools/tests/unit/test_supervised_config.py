@@ -63,3 +63,22 @@ def test_environment_is_quoted_and_percent_escaped() -> None:
 def test_a_value_supervisord_cannot_carry_is_refused() -> None:
     with pytest.raises(StackError, match="double quote"):
         render_config(StackConfig(root=ROOT), [program(CHAT_X='a"b')], ROOT / "s")
+
+
+def test_make_run_supervises_every_message_service_replica() -> None:
+    """CHAT_STACK_MESSAGE_SERVICES=2 make run: a second message-service (port 28013) on the same
+    database and broker, under supervisord like the first (the edge sends REST to both)."""
+    from dataclasses import replace
+
+    from chat_devtools.config import config_from_env
+    from chat_devtools.supervised import programs
+
+    config = replace(config_from_env(ROOT, {"CHAT_STACK_MESSAGE_SERVICES": "2"}), edge_port=None)
+    progs = {p.name: p for p in programs(config)}
+    assert progs["message"].env["CHAT_PORT"] == "8003"
+    assert progs["message-2"].env["CHAT_PORT"] == "28013"
+    assert progs["message-2"].argv == progs["message"].argv
+    assert progs["message-2"].env["CHAT_DATABASE_URL"] == progs["message"].env["CHAT_DATABASE_URL"]
+    assert progs["message-2"].log == ROOT / "var" / "log" / "message-2.log"
+    conf = sections(render_config(config, list(progs.values()), ROOT / "s"))
+    assert 'CHAT_PORT="28013"' in conf["program:message-2"]["environment"]

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 
 from chat_runtime.settings import BaseServiceSettings
+from pydantic import Field, model_validator
 
 from message_service import __version__
+
+
+def default_replica_id() -> str:
+    """Host name (the pod's name on Kubernetes) and process id."""
+    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 class MessageSettings(BaseServiceSettings):
@@ -28,6 +36,23 @@ class MessageSettings(BaseServiceSettings):
     # How long DMs and invites wait for a just-registered user to reach the local directory.
     user_wait_s: float = 3.0
     alembic_ini: str = str(Path(__file__).resolve().parents[2] / "alembic.ini")
+    # Send-shard leases (ADR 0008): each replica consumes and commits only the send shards it
+    # holds a lease on (fair share ceil(shards / replicas), rebalanced as replicas come and go).
+    # false: every replica consumes every shard and single-active-consumer alone picks one
+    # (failover, no scale-out; the behaviour before 0.3).
+    send_leases: bool = True
+    # A lease lasts this long unless renewed; a replica that died is replaced after about this
+    # long. Renewed (and the fair share sought) every send_lease_renew_s.
+    send_lease_ttl_s: float = 5.0
+    send_lease_renew_s: float = 1.0
+    # Names this process in the leases and in pg_stat_activity (the pod name on Kubernetes).
+    replica_id: str = Field(default_factory=default_replica_id)
+
+    @model_validator(mode="after")
+    def _renew_well_within_the_lease(self) -> MessageSettings:
+        if not 0 < self.send_lease_renew_s * 2 <= self.send_lease_ttl_s:
+            raise ValueError("CHAT_SEND_LEASE_RENEW_S must be at most half CHAT_SEND_LEASE_TTL_S")
+        return self
 
 
 def get_settings() -> MessageSettings:

@@ -131,6 +131,16 @@ async def test_public_browse(ms_shared_stack: Any) -> None:
         )
 
 
+async def test_a_search_the_database_refuses_is_a_422_not_a_500(ms_shared_stack: Any) -> None:
+    """A NUL in `q` passes the route's checks but PostgreSQL refuses it in a query: bad input,
+    so a 4xx problem in plain words (found by tests/security/test_message_input.py)."""
+    s = ms_shared_stack
+    user = await s.register_user()
+    r = await s.client.get("/v1/rooms/public?q=a%00b", headers=s.auth(user))
+    body = problem(r, 422, "invalid_value")
+    assert "NUL" in body["detail"]
+
+
 async def test_get_room_visibility(ms_shared_stack: Any) -> None:
     s = ms_shared_stack
     owner, stranger = await s.register_user(), await s.register_user()

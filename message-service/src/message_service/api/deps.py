@@ -12,7 +12,7 @@ from chat_runtime.logging import get_logger
 from chat_runtime.tokens import AccessClaims, TokenVerifier, bearer_claims
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, SQLAlchemyError
 
 from message_service.domain.errors import DomainError, InvalidText
 from message_service.settings import MessageSettings
@@ -67,8 +67,27 @@ async def _domain_error_handler(_: Request, exc: Exception) -> Response:
     return response
 
 
+def _refused_value(exc: Exception) -> bool:
+    """The database refused a value (SQLSTATE class 22, "data exception"). asyncpg's
+    CharacterNotInRepertoireError (a NUL in a parameter) reaches us as a plain DBAPIError, so
+    the class alone does not tell."""
+    if isinstance(exc, DataError):
+        return True
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith("22")
+
+
 async def _database_error_handler(_: Request, exc: Exception) -> Response:
-    if is_infrastructure_error(exc):
+    if _refused_value(exc):
+        # The database refused a value the validation let through (a NUL character in a
+        # search, say): bad input, so a 422 like the runtime's own handler, never a 500.
+        log.warning("database_refused_value", error=repr(exc)[:300])
+        problem = Problem(
+            422,
+            "invalid_value",
+            "A value in the request cannot be used (for example it contains a NUL character).",
+        )
+    elif is_infrastructure_error(exc):
         log.warning("database_unavailable", error=repr(exc)[:300])
         problem = Problem(
             503, "unavailable", "The service cannot reach its database. Please try again soon."

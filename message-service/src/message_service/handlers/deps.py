@@ -11,6 +11,7 @@ from chat_runtime.features import NONE, Features
 from chat_runtime.messaging import InfrastructureError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from message_service.leases import LeaseLost, SendShardLeases
 from message_service.store import Notifier, UnitOfWork
 
 T = TypeVar("T")
@@ -24,6 +25,8 @@ class BusDeps:
     delivery_limit: int
     # The api-v1.1 features that are on (CHAT_FEATURES): sends needing others are refused.
     features: Features = NONE
+    # This process's send-shard leases; None: CHAT_SEND_LEASES=false (sends are not fenced).
+    leases: SendShardLeases | None = None
 
 
 async def in_transaction(deps: BusDeps, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -31,8 +34,8 @@ async def in_transaction(deps: BusDeps, work: Callable[[AsyncSession], Awaitable
     try:
         async with UnitOfWork(deps.sessions, deps.relay) as session:
             return await work(session)
-    except InfrastructureError:
-        raise
+    except (InfrastructureError, LeaseLost):
+        raise  # LeaseLost: the fence refused the batch; not an outage, whatever caused it
     except Exception as exc:
         if is_infrastructure_error(exc):
             raise InfrastructureError(f"database unavailable: {exc}") from exc

@@ -1,4 +1,5 @@
-"""`message.send.v1` from every send shard, in one batch (group commit, README "Send path")."""
+"""`message.send.v1` from the send shards this process holds, in one batch (group commit,
+README "Send path"), committed only under their leases (ADR 0008)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from chat_runtime.messaging import BatchResult, Envelope, InfrastructureError
 from chat_runtime.messaging.outbox import add_events
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from message_service import store
+from message_service import metrics, store
 from message_service.domain.sending import SendCommand
 from message_service.handlers.deps import BusDeps, in_transaction
+from message_service.leases import Fence, LeaseLost
 from message_service.services import events, sending
 
 log = get_logger(__name__)
@@ -41,15 +43,54 @@ def is_last_delivery(env: Envelope[Any], delivery_limit: int) -> bool:
     return env.delivery_count >= delivery_limit
 
 
-async def _send(deps: BusDeps, commands: Sequence[SendCommand]) -> None:
+async def _send(deps: BusDeps, commands: Sequence[SendCommand], fence: Fence | None = None) -> None:
     async def work(session: AsyncSession) -> None:
+        if fence is not None:
+            await fence.check(session)  # first: raises LeaseLost, nothing is written
         await sending.send_messages(session, commands)
 
     await in_transaction(deps, work)
 
 
+Pair = tuple[SendEnvelope, SendCommand]
+
+
+async def _commit(deps: BusDeps, pairs: list[Pair], released: list[SendEnvelope]) -> list[Pair]:
+    """Commit these sends in one transaction under their shards' leases; returns what was
+    committed. Deliveries of shards this process does not hold, or finds lost at the fence, go
+    to `released` (their queues are given back) and the rest is committed without them."""
+    leases = deps.leases
+    if leases is None:  # CHAT_SEND_LEASES=false: single-active-consumer alone decides
+        await _send(deps, [cmd for _, cmd in pairs])
+        return pairs
+    while True:
+        held: list[Pair] = []
+        shards: set[int] = set()
+        for env, cmd in pairs:
+            shard = leases.shard_of(env.queue)
+            if shard is not None and leases.holds(shard):
+                held.append((env, cmd))
+                shards.add(shard)
+            else:
+                released.append(env)
+        if not held:
+            return []
+        try:
+            await _send(deps, [cmd for _, cmd in held], leases.fence(shards))
+            return held
+        except LeaseLost as lost:
+            log.warning("send_batch_fenced", shards=sorted(lost.shards), size=len(held))
+            leases.lost(lost.shards)  # no longer held: released in the next round of the loop
+            pairs = held
+
+
 async def handle_batch(deps: BusDeps, envelopes: list[Envelope[Any]]) -> BatchResult | None:
     """Persist a batch of `message.send.v1` commands in one transaction.
+
+    The transaction first takes the fence of the batch's shards (their lease rows, at the epochs
+    this process acquired); deliveries of a shard not held, or lost, are not committed but
+    released: the consumer gives that shard's queue back, its deliveries in order, to whoever
+    holds the lease now.
 
     When the batch fails for a reason other than infrastructure, each command is retried on its
     own so one poison command does not take its neighbours with it. Only the commands that still
@@ -61,22 +102,27 @@ async def handle_batch(deps: BusDeps, envelopes: list[Envelope[Any]]) -> BatchRe
     sends: list[SendEnvelope] = [e for e in envelopes if e.type_name == names.MESSAGE_SEND_V1]
     if not sends:
         return None  # other types on this queue are acked and ignored (api-v1 §7)
-    commands = [_command(env, deps.features) for env in sends]
+    pairs = [(env, _command(env, deps.features)) for env in sends]
+    released: list[SendEnvelope] = []
     try:
-        await _send(deps, commands)
-        return None
+        committed = await _commit(deps, pairs, released)
+        metrics.committed([env for env, _ in committed])
+        return _released(released) if released else None
     except InfrastructureError:
         raise
     except Exception as exc:
-        log.warning("send_batch_failed", size=len(commands), error=repr(exc))
+        log.warning("send_batch_failed", size=len(pairs), error=repr(exc))
 
-    failed: list[tuple[SendEnvelope, SendCommand]] = []
-    if len(commands) == 1:
-        failed.append((sends[0], commands[0]))
+    gone = {id(env) for env in released}
+    pairs = [(env, cmd) for env, cmd in pairs if id(env) not in gone]
+    failed: list[Pair] = []
+    if len(pairs) == 1:
+        failed.append(pairs[0])
     else:
-        for env, cmd in zip(sends, commands, strict=True):
+        for env, cmd in pairs:
             try:
-                await _send(deps, [cmd])
+                committed = await _commit(deps, [(env, cmd)], released)
+                metrics.committed([e for e, _ in committed])
             except InfrastructureError:
                 raise
             except Exception as exc:
@@ -84,13 +130,43 @@ async def handle_batch(deps: BusDeps, envelopes: list[Envelope[Any]]) -> BatchRe
                     "send_command_failed", client_msg_id=str(cmd.client_msg_id), error=repr(exc)
                 )
                 failed.append((env, cmd))
-    result = BatchResult()  # the rest (committed) is acked
+    result = _released(released)  # the rest (committed) is acked
     for env, cmd in failed:
+        if await _lease_lost(deps, env):
+            result.release(env)  # a requeue would come straight back here, out of order
+            continue
         if is_last_delivery(env, deps.delivery_limit):
             await _tell_sender(deps, cmd)
             result.dead_letter(env)
+            metrics.dead_lettered()
         else:
             result.retry(env)
+            metrics.retried()
+    return result
+
+
+async def _lease_lost(deps: BusDeps, env: SendEnvelope) -> bool:
+    """Before a failed command is requeued (it comes back to this replica): is its shard's
+    lease still this process's? Asked of the database (the fence alone), not just the keeper."""
+    leases = deps.leases
+    if leases is None:
+        return False
+    shard = leases.shard_of(env.queue)
+    if shard is None or not leases.holds(shard):
+        return True
+    fence = leases.fence({shard})
+    try:
+        await in_transaction(deps, fence.check)
+    except LeaseLost as lost:
+        leases.lost(lost.shards)
+        return True
+    return False
+
+
+def _released(envelopes: list[SendEnvelope]) -> BatchResult:
+    result = BatchResult()
+    for env in envelopes:
+        result.release(env)
     return result
 
 

@@ -72,6 +72,30 @@ users = sa.Table(
 
 outbox = outbox_table(metadata)
 
+# Send-shard leases (ADR 0008, store/shard_leases.py): a row per shard, a row per live process.
+send_shard_leases = sa.Table(
+    "send_shard_leases",
+    metadata,
+    sa.Column("shard", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("owner", sa.Text, nullable=True),
+    # The fencing token: one more at every acquisition.
+    sa.Column("epoch", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column(
+        "expires_at",
+        sa.DateTime(timezone=True),
+        nullable=False,
+        server_default=sa.text("'-infinity'"),
+    ),
+    sa.Column("acquired_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+send_shard_replicas = sa.Table(
+    "send_shard_replicas",
+    metadata,
+    sa.Column("replica", sa.Text, primary_key=True),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 
 def room_of(row: Any) -> Room:
     return Room(
