@@ -672,6 +672,20 @@ class WsServerReadyV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
             check_unique("features", self.features)
 
 
+class WsServerReconnectV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """
+    Server → client WebSocket frame `reconnect` (api-v1.1 F, draining). The gateway is about to
+    stop: it closes this socket with 1012, and the client reconnects `after_ms` milliseconds
+    after this frame arrived (the gateway spreads the delays of its sockets over its drain
+    period, so they do not all come back at once).
+    """
+
+    __contract__: ClassVar[str] = "ws.server.reconnect.v1"
+
+    type: Literal["reconnect"]
+    after_ms: Annotated[int, msgspec.Meta(ge=0, le=600000)]
+
+
 class WsServerResyncV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Server → client WebSocket frame `resync` (api-v1 §6). The gateway may have missed events:
@@ -758,6 +772,7 @@ STRUCTS: dict[str, type[msgspec.Struct]] = {
     "ws.server.presence.v1": WsServerPresenceV1,
     "ws.server.read.v1": WsServerReadV1,
     "ws.server.ready.v1": WsServerReadyV1,
+    "ws.server.reconnect.v1": WsServerReconnectV1,
     "ws.server.resync.v1": WsServerResyncV1,
     "ws.server.room.member_joined.v1": WsServerRoomMemberJoinedV1,
     "ws.server.room.member_left.v1": WsServerRoomMemberLeftV1,

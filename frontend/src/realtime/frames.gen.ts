@@ -13,6 +13,7 @@ export type ServerFrame =
   | WsServerPresenceV1
   | WsServerReadV1
   | WsServerReadyV1
+  | WsServerReconnectV1
   | WsServerResyncV1
   | WsServerRoomMemberJoinedV1
   | WsServerRoomMemberLeftV1
@@ -262,6 +263,22 @@ export interface WsServerReadyV1 {
   features?: FeatureName[];
 }
 /**
+ * Server → client WebSocket frame `reconnect` (api-v1.1 F, draining). The gateway is about to stop: it closes this socket with 1012, and the client reconnects `after_ms` milliseconds after this frame arrived (the gateway spreads the delays of its sockets over its drain period, so they do not all come back at once).
+ *
+ * This interface was referenced by `WsFrames`'s JSON-Schema
+ * via the `definition` "WsServerReconnectV1".
+ */
+export interface WsServerReconnectV1 {
+  /**
+   * Frame type.
+   */
+  type: 'reconnect';
+  /**
+   * Milliseconds to wait, counted from this frame's arrival, before connecting again (to any gateway).
+   */
+  after_ms: number;
+}
+/**
  * Server → client WebSocket frame `resync` (api-v1 §6). The gateway may have missed events: fetch `after_seq` for every room.
  *
  * This interface was referenced by `WsFrames`'s JSON-Schema
@@ -497,4 +514,4 @@ export interface User {
 }
 
 /** The `type` of every server frame this client understands. */
-export const SERVER_FRAME_TYPES = ["error","message.ack","message.new","pong","presence","read","ready","resync","room.member_joined","room.member_left","typing"] as const;
+export const SERVER_FRAME_TYPES = ["error","message.ack","message.new","pong","presence","read","ready","reconnect","resync","room.member_joined","room.member_left","typing"] as const;

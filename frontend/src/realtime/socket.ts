@@ -1,5 +1,6 @@
-// The WebSocket half of the client: connect, first-frame auth, reconnect with backoff, heartbeat,
-// token hand-over and pacing. It knows nothing of rooms, messages or features: every frame other
+// The WebSocket half of the client: connect, first-frame auth, reconnect with backoff (or when a
+// draining gateway says: `reconnect` with `after_ms`, api-v1.1 F), heartbeat, token hand-over and
+// pacing. It knows nothing of rooms, messages or features: every frame other
 // than `pong` goes to `onFrame` (`ready` too), every connection change to `onConnection`.
 import type { Session } from '../api/session';
 import type { ConnectionState } from '../state/store';
@@ -38,6 +39,9 @@ export class SocketClient {
   private heartbeatTimer: ReturnType<typeof setInterval> | null = null;
   private pongTimer: ReturnType<typeof setTimeout> | null = null;
   private backOnlineTimer: ReturnType<typeof setTimeout> | null = null;
+  /** A draining gateway asked us back at this time (`reconnect`): the next connect waits for it. */
+  private moveAt: number | null = null;
+  private moveTimer: ReturnType<typeof setTimeout> | null = null;
   private bucket: Bucket;
   private tokenOnSocket: string | null = null;
   private cleanups: (() => void)[] = [];
@@ -84,9 +88,10 @@ export class SocketClient {
     this.stopped = true;
     for (const c of this.cleanups) c();
     this.cleanups = [];
-    for (const t of [this.reconnectTimer, this.backOnlineTimer]) if (t) clearTimeout(t);
+    for (const t of [this.reconnectTimer, this.backOnlineTimer, this.moveTimer]) if (t) clearTimeout(t);
     // Null them too: start() after stop() (React StrictMode does exactly that) must be able to re-arm.
-    this.reconnectTimer = this.backOnlineTimer = null;
+    this.reconnectTimer = this.backOnlineTimer = this.moveTimer = null;
+    this.moveAt = null;
     this.stopHeartbeat();
     const ws = this.ws;
     this.ws = null;
@@ -174,6 +179,7 @@ export class SocketClient {
       this.stopHeartbeat();
       if (this.stopped) return;
       if (ev.code === CLOSE_UNAUTHORIZED) void this.onUnauthorized();
+      else if (this.moveAt !== null) this.reconnectAtMoveTime();
       else this.scheduleReconnect();
     };
     ws.onerror = () => {
@@ -188,7 +194,53 @@ export class SocketClient {
       return;
     }
     if (frame.type === 'ready') this.onReady(frame);
+    if (frame.type === 'reconnect') this.onReconnectFrame(frame.after_ms);
     this.events.onFrame(frame);
+  }
+
+  /**
+   * The gateway is draining (api-v1.1 F): it closes this socket with 1012 and wants us back
+   * `afterMs` from now (its sockets' delays are spread, so they do not all return at once). When
+   * the close comes first we wait for that moment; when the moment comes first we move ourselves.
+   */
+  private onReconnectFrame(afterMs: number): void {
+    const ws = this.ws;
+    if (!ws) return;
+    this.moveAt = this.deps.now() + afterMs;
+    if (this.moveTimer) clearTimeout(this.moveTimer);
+    this.moveTimer = setTimeout(() => {
+      this.moveTimer = null;
+      if (this.ws !== ws) return; // closed already: the reconnect is scheduled for this moment
+      this.ws = null;
+      this.isReady = false;
+      this.stopHeartbeat();
+      try {
+        ws.close(1000, 'reconnect');
+      } catch {
+        // already closing
+      }
+      this.reconnectAtMoveTime();
+    }, afterMs);
+  }
+
+  /** Connect at the time a draining gateway named: a planned move, so no backoff is counted. */
+  private reconnectAtMoveTime(): void {
+    const at = this.moveAt ?? this.deps.now();
+    this.moveAt = null;
+    if (this.moveTimer) clearTimeout(this.moveTimer);
+    this.moveTimer = null;
+    if (this.stopped || this.reconnectTimer) return;
+    this.attempt = 0;
+    const delay = Math.max(0, at - this.deps.now());
+    if (delay === 0) {
+      this.connect();
+      return;
+    }
+    this.events.onConnection({ status: this.everOnline ? 'reconnecting' : 'connecting', retryAt: this.deps.now() + delay, backOnlineAt: null });
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      this.connect();
+    }, delay);
   }
 
   private onReady(f: WsServerReadyV1): void {

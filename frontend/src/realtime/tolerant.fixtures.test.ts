@@ -67,7 +67,7 @@ function expectedAfterError(code: string, needsFeature: boolean): outbox.OutboxS
   return outbox.isPermanentError(code) ? 'failed' : 'pending';
 }
 
-const KNOWN_TYPES = ['error', 'message.ack', 'message.new', 'pong', 'presence', 'read', 'ready', 'resync', 'room.member_joined', 'room.member_left', 'typing'];
+const KNOWN_TYPES = ['error', 'message.ack', 'message.new', 'pong', 'presence', 'read', 'ready', 'reconnect', 'resync', 'room.member_joined', 'room.member_left', 'typing'];
 const DEFAULT_ROOM = room().id;
 
 /** The world a fixture lands in: its room with the history before its seq, and its sender or recipient as "me". */
@@ -215,6 +215,11 @@ describe('contract fixtures through the real frame path', () => {
       case 'resync':
       case 'pong':
         expect(s.rooms[h.roomId]).toBeDefined();
+        break;
+      case 'reconnect':
+        // A draining gateway: the timeline stays; the socket moves at after_ms (here: within the second, or later).
+        expect(s.timelines).toEqual(before.timelines);
+        expect(FakeSocket.all.length).toBe(Number(frame.after_ms) <= 1000 ? 2 : 1);
         break;
       default:
         expect(s.timelines).toEqual(before.timelines);

@@ -64,6 +64,8 @@ export function readFeatures(v: unknown): string[] {
 }
 
 const DEFAULT_HEARTBEAT_S = 25;
+/** The contract's ceiling for `reconnect.after_ms` (10 minutes); a larger value reads as this. */
+export const MAX_RECONNECT_AFTER_MS = 600_000;
 const PRESENCE_STATUSES: ReadonlySet<string> = new Set<PresenceStatus>(['online', 'away', 'offline']);
 
 function isPresenceStatus(v: unknown): v is PresenceStatus {
@@ -121,6 +123,11 @@ export function readServerFrame(v: unknown): ServerFrame | null {
     case 'resync':
     case 'pong':
       return { ...v, type: v.type };
+    case 'reconnect':
+      // api-v1.1 F: the gateway drains; without a usable delay the close that follows is a plain one.
+      return typeof v.after_ms === 'number' && Number.isInteger(v.after_ms) && v.after_ms >= 0
+        ? { ...v, type: 'reconnect', after_ms: Math.min(v.after_ms, MAX_RECONNECT_AFTER_MS) }
+        : null;
     default:
       return null;
   }

@@ -6,6 +6,7 @@ import resource
 
 from chat_runtime.host import serve
 
+from gateway_service.api.ws import GatewayApp
 from gateway_service.bootstrap import build
 from gateway_service.keepalive import KeepaliveSweeper, keepalive_protocol
 from gateway_service.settings import GatewaySettings
@@ -16,6 +17,10 @@ def _raise_fd_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+async def _drain(app: GatewayApp) -> None:
+    await app.gateway.drain()
 
 
 def main() -> None:
@@ -29,6 +34,9 @@ def main() -> None:
     serve(
         settings,
         lambda: build(settings, keepalive=sweeper),
+        # SIGTERM: sockets are told to reconnect elsewhere, spread over the drain (drain.py),
+        # then the usual shutdown closes what is left.
+        drain=_drain,
         # WebSocket pings come from the process-wide sweep (keepalive.py), not from one uvicorn
         # timer per socket; no compression by default; frames above 64 KiB close with 1009.
         ws=keepalive_protocol(sweeper),

@@ -33,7 +33,10 @@ async def sign_in(
 ) -> bool:
     """Read the first frame and authenticate the socket with its token: verified, registered,
     bound to the user's rooms, then `ready` sent. False (the client told why, the socket
-    closing) when any of that fails, or the socket is closing already."""
+    closing) when any of that fails, or the socket is closing already. While the gateway drains
+    a socket is sent away (`reconnect`, 1012) instead."""
+    if gw.drainer.late(session):
+        return False
     try:
         raw = await asyncio.wait_for(receive(), gw.settings.auth_timeout_s)
     except TimeoutError:
@@ -78,6 +81,9 @@ async def sign_in(
         )
     )
     gw.mark_ready(session)
+    # Signed in while the drain began: not in its plan, so sent away now (it was ready: a
+    # client that got `ready` is one that works; it reconnects elsewhere).
+    gw.drainer.late(session)
     return True
 
 

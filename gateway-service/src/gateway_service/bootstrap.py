@@ -4,6 +4,7 @@ sends `/v1/ws` past FastAPI straight to the session (`GatewayApp`)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from chat_contracts import names
@@ -44,6 +45,8 @@ def build(
         if ctx.revocations is not None:
             ctx.revocations.listeners.append(gateway.close_revoked)  # its sockets close 4401
         CONNECTIONS.set_function(lambda: len(gateway.sessions))
+        # Not ready while draining (drain.py): load balancers send new sockets elsewhere.
+        ctx.readiness.add("serving", _not_draining(gateway))
         ctx.spawn(gateway.binder.run(), "gateway-binder")
         ctx.spawn(gateway.run_sweep(), "gateway-sweep")
         ctx.spawn(_heartbeat_once_connected(ctx, gateway), "gateway-heartbeat")
@@ -101,6 +104,13 @@ def queue_handlers(ctx: HostContext) -> dict[str, Handler]:
         # records them and tells its listeners, the gateway among them.
         handlers[names.AUTH_SESSION_REVOKED_V1] = ctx.revocation_handler
     return handlers
+
+
+def _not_draining(gateway: Gateway) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return not gateway.drainer.draining
+
+    return check
 
 
 async def _heartbeat_once_connected(ctx: HostContext, gateway: Gateway) -> None:

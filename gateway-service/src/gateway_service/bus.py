@@ -13,6 +13,7 @@ from chat_contracts import names, types
 from chat_runtime.logging import get_logger
 from chat_runtime.messaging import Broker, OutgoingMessage, PublishError, RequestTimeout
 from chat_runtime.messaging.topology import declare_exclusive_queue
+from chat_runtime.metrics import sent_at_header
 
 from gateway_service.ports import Unavailable
 
@@ -63,7 +64,10 @@ class AmqpGatewayBus:
         *,
         extra_fields: Mapping[str, msgspec.Raw] | None = None,
     ) -> None:
-        message = OutgoingMessage.of(routing_key, body, extra_fields=extra_fields)
+        # x-chat-sent-at: message-service measures publish -> commit latency from it.
+        message = OutgoingMessage.of(
+            routing_key, body, extra_fields=extra_fields, headers=sent_at_header()
+        )
         await self._publish(names.EXCHANGE_COMMANDS, message, mandatory=True)
 
     async def publish_event(

@@ -14,9 +14,11 @@ from typing import Any
 import msgspec
 from chat_contracts import names, raw_fields, types
 from chat_runtime.messaging import Envelope, Handler
+from chat_runtime.metrics import observe
 
 from gateway_service.domain.frames import encode_frame, frame_type
 from gateway_service.hub import Gateway
+from gateway_service.metrics import SEND_ACK
 
 _MESSAGE_NEW = frame_type(types.WsServerMessageNewV1)
 _MESSAGE_ACK = frame_type(types.WsServerMessageAckV1)
@@ -42,8 +44,10 @@ def _ack_frame(client_msg_id: str, message: msgspec.Raw) -> str:
 
 
 def _ack_pending(gw: Gateway, message: types.Message, client_msg_id: str, raw: msgspec.Raw) -> None:
-    connection_id = gw.pending.pop(message.sender_id, client_msg_id)
-    if connection_id is not None:
+    entry = gw.pending.take(message.sender_id, client_msg_id)
+    if entry is not None:
+        connection_id, sent_at = entry
+        observe(SEND_ACK, max(0.0, gw.clock() - sent_at))
         gw.deliver([connection_id], _ack_frame(client_msg_id, raw))
 
 

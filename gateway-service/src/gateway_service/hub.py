@@ -23,6 +23,7 @@ from gateway_service.domain.frames import RESYNC, encode_text_frame
 from gateway_service.domain.pending import PendingSends
 from gateway_service.domain.presence import SubscriptionIndex
 from gateway_service.domain.registry import Registry, room_key, user_key
+from gateway_service.drain import Drainer
 from gateway_service.metrics import FRAMES_OUT
 from gateway_service.ports import Claims, GatewayBus, SessionPort, Verifier
 from gateway_service.presence_signals import PresenceSignals
@@ -70,6 +71,11 @@ class Gateway:
             now=self.now,
         )
         self.binder = Binder(bus)
+        self.drainer = Drainer(
+            self,
+            max_s=settings.drain_max_s,
+            reconnects_per_s=settings.drain_reconnects_per_s,
+        )
 
     @property
     def gateway_id(self) -> str:
@@ -82,6 +88,10 @@ class Gateway:
 
     # Its background work (the service host runs and cancels it): `binder.run()`,
     # `run_sweep()` and `presence.run_heartbeat()`.
+
+    async def drain(self) -> None:
+        """Before a stop: every socket told when to reconnect, and closed then (drain.py)."""
+        await self.drainer.drain()
 
     def close_all(self) -> None:
         """The server shuts down: every socket closes 1001 after its queued output."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import Counter, Gauge
+from chat_runtime.metrics import LATENCY_BUCKETS
+from prometheus_client import Counter, Gauge, Histogram
 
 CONNECTIONS = Gauge("gateway_connections", "WebSocket sessions registered on this process")
 FRAMES_IN = Counter(
@@ -13,6 +14,13 @@ FRAMES_IN = Counter(
 FRAMES_OUT = Counter("gateway_event_frames_out_total", "Event frames queued to sockets")
 CLOSED = Counter(
     "gateway_sockets_closed_by_gateway_total", "Sockets the gateway closed", ["reason"]
+)
+# The message path as the sender sees it: `message.send` accepted here -> `message.ack` queued to
+# the socket (publish, queue, commit, relay, event back). The SLO's latency indicator.
+SEND_ACK = Histogram(
+    "gateway_send_ack_seconds",
+    "message.send accepted -> message.ack queued to the sender's socket",
+    buckets=LATENCY_BUCKETS,
 )
 
 

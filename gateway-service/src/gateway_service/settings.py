@@ -36,3 +36,7 @@ class GatewaySettings(BaseServiceSettings):
     max_pending_output_bytes: int = 1024 * 1024
     pending_send_ttl_s: float = 300.0
     sweep_interval_s: float = 1.0
+    # Draining on SIGTERM (drain.py): sockets are sent `reconnect` and closed with 1012 at moments
+    # spread over sockets / drain_reconnects_per_s seconds, at most drain_max_s.
+    drain_max_s: float = Field(20.0, ge=0)
+    drain_reconnects_per_s: float = Field(200.0, gt=0)

@@ -240,3 +240,8 @@ def ready_frame(
 
 PONG = encode_frame(types.WsServerPongV1(type="pong"))
 RESYNC = encode_frame(types.WsServerResyncV1(type="resync"))
+
+
+def reconnect_frame(after_ms: int) -> str:
+    """`reconnect` (api-v1.1 F): this gateway is draining; come back after `after_ms`."""
+    return encode_frame(types.WsServerReconnectV1(type="reconnect", after_ms=after_ms))

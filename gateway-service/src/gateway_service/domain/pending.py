@@ -22,12 +22,17 @@ class PendingSends:
 
     def pop(self, user_id: str, client_msg_id: str) -> str | None:
         """The connection waiting for this send, removed from the table; None if none waits."""
+        entry = self.take(user_id, client_msg_id)
+        return None if entry is None else entry[0]
+
+    def take(self, user_id: str, client_msg_id: str) -> tuple[str, float] | None:
+        """(waiting connection, when the send was recorded), removed from the table."""
         key = (user_id, client_msg_id)
         entry = self._by_key.pop(key, None)
         if entry is None:
             return None
         self._forget_for_connection(entry[0], key)
-        return entry[0]
+        return entry
 
     def drop_connection(self, connection_id: str) -> None:
         for key in self._by_connection.pop(connection_id, set()):
