@@ -39,7 +39,7 @@ def build(
     settings = settings or AuthSettings()
 
     async def on_start(ctx: HostContext) -> None:
-        keyring = KeyRing(settings.keys_dir)
+        keyring = KeyRing(settings.keys_dir, read_only=settings.keys_read_only)
         await asyncio.to_thread(keyring.load_or_create)
         hasher = PasswordHasher(
             memory_cost_kib=settings.argon2_memory_cost_kib,

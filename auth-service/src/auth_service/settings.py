@@ -30,6 +30,11 @@ class AuthSettings(BaseServiceSettings):
     keys_dir: Path = Field(
         Path("var/auth-keys"), validation_alias=_env("CHAT_AUTH_KEYS_DIR", "keys_dir")
     )
+    # The key directory is a read-only mount (a Kubernetes Secret): never create keys there,
+    # refuse to start without them; rotation updates the Secret (`rotate-keys --secret`).
+    keys_read_only: bool = Field(
+        False, validation_alias=_env("CHAT_AUTH_KEYS_READ_ONLY", "keys_read_only")
+    )
 
     # Throttles (api-v1 §3): failures per 15-minute window.
     login_pair_limit: int = Field(
