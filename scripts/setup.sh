@@ -39,6 +39,9 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || apt_missing+=(ngin
 if [ "$WANT_BROWSER" = "1" ] && ! command -v chromium >/dev/null 2>&1; then
   apt_missing+=(chromium)
 fi
+# promtool checks and unit-tests the alert rules (make test-contract); Debian ships it only in
+# the prometheus package, whose server is disabled again right after (below).
+command -v promtool >/dev/null 2>&1 || apt_missing+=(prometheus)
 if [ "${#apt_missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     log "installing ${apt_missing[*]} (apt-get)"
@@ -48,11 +51,14 @@ if [ "${#apt_missing[@]}" -gt 0 ]; then
       apt-get -o DPkg::Lock::Timeout=600 update
       apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${apt_missing[@]}"
     fi
+    if [[ " ${apt_missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+      systemctl disable --now prometheus || true
+    fi
   else
     log "missing ${apt_missing[*]}: install them (e.g. sudo apt-get install ${apt_missing[*]})"
   fi
 else
-  log "nginx$([ "$WANT_BROWSER" = "1" ] && echo ', chromium') present"
+  log "nginx, promtool$([ "$WANT_BROWSER" = "1" ] && echo ', chromium') present"
 fi
 
 # --- Python ----------------------------------------------------------------------------------

@@ -64,7 +64,7 @@ def test_each_service_image_runs_its_package_as_non_root() -> None:
 
 def test_every_image_is_pinned_to_a_full_version_tag(compose_file: dict[str, Any]) -> None:
     """Floating tags (`rabbitmq:4.1-management`, `node:20-...`) change under a rebuild."""
-    full = re.compile(r"^[\w./-]+:\d+\.\d+(\.\d+)?[-\w.]*$")
+    full = re.compile(r"^[\w./-]+:v?\d+\.\d+(\.\d+)?[-\w.]*$")  # v0.17.1 is a full tag too
     pulled = [s["image"] for s in compose_file["services"].values() if "build" not in s]
     dockerfiles = [*REPO.glob("*/Dockerfile"), REPO / "deploy" / "nginx" / "Dockerfile"]
     based = [

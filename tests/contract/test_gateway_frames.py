@@ -160,6 +160,8 @@ def test_error_frames_satisfy_their_schema(
 def test_constant_frames_satisfy_their_schemas() -> None:
     assert _check_frame(frames.PONG) == "pong"
     assert _check_frame(frames.RESYNC) == "resync"
+    for after_ms in (0, 1, 12_345, 600_000):
+        assert _check_frame(frames.reconnect_frame(after_ms)) == "reconnect"
 
 
 # -- a gateway with recording fakes around it ---------------------------------------------------

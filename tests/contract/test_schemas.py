@@ -139,6 +139,7 @@ def test_known_types_match_the_architecture_and_api() -> None:
         "room.member_left",
         "resync",
         "pong",
+        "reconnect",
     }
     expected = bus | {f"ws.client.{t}.v1" for t in client} | {f"ws.server.{t}.v1" for t in server}
     assert chat_contracts.known_types() == expected

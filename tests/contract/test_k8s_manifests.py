@@ -1,0 +1,425 @@
+"""deploy/k8s as a cluster would take it (issue #22).
+
+`kubectl kustomize` renders `deploy/k8s` and `deploy/k8s/monitoring` (plus the recovery manifest
+that is applied by hand); every built-in resource must pass `kubernetes-validate --strict` for
+Kubernetes 1.32 (unknown fields are errors), every custom resource the JSON Schema of its kind in
+`deploy/k8s/schemas` (the operators' CRDs cannot be downloaded here). Then the rules the
+manifests exist for: restricted pod security for every pod, requests and limits, disruption
+budgets, autoscalers and topology spread, migrations only in Jobs under the advisory lock with
+the Deployments waiting for the schema, the gateway's drain inside its grace period, and the
+signing keys from a read-only Secret with its rotation. Without kubectl the module is skipped
+with a message; nothing else here needs a cluster.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate  # type: ignore[import-untyped]
+import pytest
+import yaml
+from referencing import Registry, Resource
+
+REPO = Path(__file__).resolve().parents[2]
+K8S = REPO / "deploy" / "k8s"
+SCHEMAS = K8S / "schemas"
+RENDERED = [K8S, K8S / "monitoring"]
+BY_HAND = [K8S / "recovery" / "chat-db-recovery.yaml"]  # applied by hand, not by kustomize
+KUBERNETES_VERSION = "1.32.0"
+KUBECTL = shutil.which("kubectl")
+
+pytestmark = [
+    pytest.mark.contract,
+    pytest.mark.skipif(
+        KUBECTL is None,
+        reason="kubectl not installed: deploy/k8s is not rendered or validated here (install "
+        "kubectl >= 1.27, which has kustomize built in, to run this module)",
+    ),
+]
+
+Doc = dict[str, Any]
+SERVICES = ["auth-service", "gateway-service", "message-service", "presence-service"]
+# The restricted Pod Security Standard (Kubernetes docs, "Pod Security Standards").
+ALLOWED_VOLUMES = {
+    "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
+    "projected", "secret",
+}  # fmt: skip
+SAFE_SYSCTLS = {
+    "kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+}  # fmt: skip
+
+
+@cache
+def render(directory: Path) -> tuple[Doc, ...]:
+    assert KUBECTL is not None
+    done = subprocess.run(
+        [KUBECTL, "kustomize", str(directory)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, f"kubectl kustomize {directory}: {done.stderr}"
+    return tuple(d for d in yaml.safe_load_all(done.stdout) if d)
+
+
+def every_resource() -> list[tuple[str, Doc]]:
+    out = [(str(d.relative_to(REPO)), doc) for d in RENDERED for doc in render(d)]
+    for path in BY_HAND:
+        out += [(str(path.relative_to(REPO)), d) for d in yaml.safe_load_all(path.read_text()) if d]
+    return out
+
+
+def main() -> tuple[Doc, ...]:
+    return render(K8S)
+
+
+def named(kind: str, name: str) -> Doc:
+    found = [d for d in main() if d["kind"] == kind and d["metadata"]["name"] == name]
+    assert len(found) == 1, f"{kind}/{name}: {len(found)} found"
+    return found[0]
+
+
+def of_kind(kind: str) -> list[Doc]:
+    return [d for d in main() if d["kind"] == kind]
+
+
+def pod_specs() -> Iterator[tuple[str, Doc]]:
+    """Every pod template of ours: Deployments, Jobs, CronJobs."""
+    for doc in main():
+        name = f"{doc['kind']}/{doc['metadata']['name']}"
+        if doc["kind"] in ("Deployment", "Job", "StatefulSet", "DaemonSet"):
+            yield name, doc["spec"]["template"]["spec"]
+        elif doc["kind"] == "CronJob":
+            yield name, doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+
+
+def containers(spec: Doc) -> list[Doc]:
+    return [*spec.get("initContainers", []), *spec["containers"]]
+
+
+def env_of(container: Doc) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
+
+
+# -- schemas --------------------------------------------------------------------------------------
+
+
+@cache
+def crd_schemas() -> dict[tuple[str, str], jsonschema.protocols.Validator]:
+    """(apiVersion, kind) -> a validator of deploy/k8s/schemas, whose Kubernetes `$ref`s resolve
+    to the definitions kubernetes-validate ships for KUBERNETES_VERSION (strict)."""
+    from importlib.resources import files
+
+    minor = ".".join(KUBERNETES_VERSION.split(".")[:2])
+    bundled = files("kubernetes_validate") / "kubernetes-json-schema"
+    definitions = json.loads(
+        (bundled / f"v{minor}.0-local-strict" / "_definitions.json").read_text()
+    )
+    registry: Registry[Any] = Resource.from_contents(definitions) @ Registry()
+    out: dict[tuple[str, str], jsonschema.protocols.Validator] = {}
+    for path in sorted(SCHEMAS.glob("*.json")):
+        schema = json.loads(path.read_text())
+        jsonschema.Draft202012Validator.check_schema(schema)
+        key = (schema["properties"]["apiVersion"]["const"], schema["properties"]["kind"]["const"])
+        assert path.name == f"{key[0].replace('/', '_')}_{key[1]}.json", path
+        out[key] = jsonschema.Draft202012Validator(
+            schema, registry=Resource.from_contents(schema) @ registry
+        )
+    return out
+
+
+def problems(doc: Doc) -> list[str]:
+    """Why `doc` would be refused: [] when valid."""
+    key = (doc["apiVersion"], doc["kind"])
+    validator = crd_schemas().get(key)
+    if validator is not None:
+        return [
+            f"{'.'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
+            for e in validator.iter_errors(doc)
+        ]
+    try:
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+    except kubernetes_validate.SchemaNotFoundError:
+        return [
+            f"no schema for {key[0]} {key[1]}: a custom resource needs "
+            f"deploy/k8s/schemas/{key[0].replace('/', '_')}_{key[1]}.json"
+        ]
+    except kubernetes_validate.ValidationError as exc:
+        return [f"{'.'.join(map(str, exc.absolute_path)) or '(root)'}: {exc.message}"]
+    return []
+
+
+def test_every_resource_is_valid_for_kubernetes_or_its_operator() -> None:
+    found = every_resource()
+    kinds = {d["kind"] for _, d in found}
+    assert {"RabbitmqCluster", "Cluster", "ScheduledBackup", "ObjectStore"} <= kinds
+    assert {
+        "Deployment",
+        "Job",
+        "CronJob",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+    } <= kinds
+    bad = [
+        f"{source}: {d['kind']}/{d['metadata'].get('name')}: {p}"
+        for source, d in found
+        for p in problems(d)
+    ]
+    assert bad == [], "\n".join(bad)
+
+
+def test_the_validation_catches_the_usual_mistakes() -> None:
+    """The checks above would fail on a misspelt field, a wrong type or value, in built-in and
+    custom resources alike."""
+    deployment = copy.deepcopy(named("Deployment", "auth-service"))
+    deployment["spec"]["template"]["spec"]["containers"][0]["resource"] = {}
+    assert any("resource" in p for p in problems(deployment))
+    job = copy.deepcopy(named("Job", "auth-migrate"))
+    job["spec"]["backoffLimit"] = "6"
+    assert problems(job)
+    cluster = copy.deepcopy(named("Cluster", "chat-db"))
+    cluster["spec"]["postgresql"]["synchronous"]["method"] = "all"
+    assert problems(cluster)
+    cluster = copy.deepcopy(named("Cluster", "chat-db"))
+    cluster["spec"]["instnaces"] = 3
+    assert any("instnaces" in p for p in problems(cluster))
+    rabbit = copy.deepcopy(named("RabbitmqCluster", "chat-rabbitmq"))
+    rabbit["spec"]["persistence"]["storage"] = "20 GB"
+    assert problems(rabbit)
+    rabbit = copy.deepcopy(named("RabbitmqCluster", "chat-rabbitmq"))
+    rabbit["spec"]["resources"]["limit"] = rabbit["spec"]["resources"].pop("limits")
+    assert problems(rabbit)
+    rabbit = copy.deepcopy(named("RabbitmqCluster", "chat-rabbitmq"))
+    rabbit["spec"]["override"]["statefulSet"]["spec"]["template"]["spec"]["securityContext"][
+        "runAsNonRot"
+    ] = True
+    assert problems(rabbit)
+    backup = copy.deepcopy(named("ScheduledBackup", "chat-db-daily"))
+    backup["spec"]["target"] = "standby"
+    assert problems(backup)
+
+
+# -- pod security ---------------------------------------------------------------------------------
+
+
+def _restricted(name: str, spec: Doc, *, own: bool = True) -> list[str]:
+    """What keeps a pod spec from the restricted standard (plus a read-only root filesystem and
+    requests/limits for our own pods)."""
+    out: list[str] = []
+    pod = spec.get("securityContext", {})
+    for key in ("hostNetwork", "hostPID", "hostIPC"):
+        if spec.get(key):
+            out.append(f"{name}: {key}")
+    for volume in spec.get("volumes", []):
+        kinds = set(volume) - {"name"}
+        if not kinds <= ALLOWED_VOLUMES:
+            out.append(f"{name}: volume {volume['name']} is {sorted(kinds)}")
+    for sysctl in pod.get("sysctls", []):
+        if sysctl["name"] not in SAFE_SYSCTLS:
+            out.append(f"{name}: sysctl {sysctl['name']}")
+    for c in containers(spec):
+        where = f"{name} container {c['name']}"
+        sc = c.get("securityContext", {})
+        if sc.get("runAsNonRoot", pod.get("runAsNonRoot")) is not True:
+            out.append(f"{where}: runAsNonRoot")
+        if sc.get("runAsUser", pod.get("runAsUser")) == 0:
+            out.append(f"{where}: runAsUser 0")
+        seccomp = sc.get("seccompProfile", pod.get("seccompProfile", {}))
+        if seccomp.get("type") not in ("RuntimeDefault", "Localhost"):
+            out.append(f"{where}: seccompProfile")
+        if sc.get("allowPrivilegeEscalation") is not False:
+            out.append(f"{where}: allowPrivilegeEscalation")
+        if sc.get("privileged"):
+            out.append(f"{where}: privileged")
+        caps = sc.get("capabilities", {})
+        if "ALL" not in caps.get("drop", []):
+            out.append(f"{where}: capabilities not all dropped")
+        if set(caps.get("add", [])) - {"NET_BIND_SERVICE"}:
+            out.append(f"{where}: capabilities added {caps['add']}")
+        if own:
+            if sc.get("readOnlyRootFilesystem") is not True:
+                out.append(f"{where}: root filesystem writable")
+            resources = c.get("resources", {})
+            for part in ("requests", "limits"):
+                missing = {"cpu", "memory"} - set(resources.get(part, {}))
+                if missing:
+                    out.append(f"{where}: no {part} for {sorted(missing)}")
+    return out
+
+
+def test_every_pod_meets_the_restricted_pod_security_standard() -> None:
+    namespace = named("Namespace", "chat")["metadata"]["labels"]
+    assert namespace["pod-security.kubernetes.io/enforce"] == "restricted"
+    specs = list(pod_specs())
+    names = {n for n, _ in specs}
+    assert {f"Deployment/{s}" for s in [*SERVICES, "edge"]} <= names
+    assert {"Job/auth-migrate", "Job/message-migrate", "Job/presence-migrate"} <= names
+    assert "CronJob/auth-key-rotation" in names
+    bad = [p for name, spec in specs for p in _restricted(name, spec)]
+    # The RabbitMQ operator's pods: what the override adds to its StatefulSet.
+    rabbit = named("RabbitmqCluster", "chat-rabbitmq")["spec"]["override"]["statefulSet"]
+    bad += _restricted(
+        "RabbitmqCluster/chat-rabbitmq", rabbit["spec"]["template"]["spec"], own=False
+    )
+    assert bad == [], "\n".join(bad)
+
+
+def test_pods_do_not_get_an_api_token_they_do_not_use() -> None:
+    for name, spec in pod_specs():
+        if name == "CronJob/auth-key-rotation":
+            assert spec["serviceAccountName"] == "auth-key-rotation"
+        else:
+            assert spec.get("automountServiceAccountToken") is False, name
+
+
+# -- rolling, disruption, scaling -----------------------------------------------------------------
+
+
+def _selects(selector: Doc, labels: dict[str, str]) -> bool:
+    assert set(selector) <= {"matchLabels"}, selector
+    return all(labels.get(k) == v for k, v in selector["matchLabels"].items())
+
+
+@pytest.mark.parametrize("name", [*SERVICES, "edge"])
+def test_each_deployment_rolls_safely_has_a_budget_and_spreads(name: str) -> None:
+    deployment = named("Deployment", name)
+    spec = deployment["spec"]
+    labels = spec["template"]["metadata"]["labels"]
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    assert spec["replicas"] >= 2
+    budgets = [b for b in of_kind("PodDisruptionBudget") if _selects(b["spec"]["selector"], labels)]
+    assert len(budgets) == 1, f"{name}: {len(budgets)} PodDisruptionBudgets"
+    assert budgets[0]["spec"].get("maxUnavailable") == 1
+    pod = spec["template"]["spec"]
+    keys = {c["topologyKey"]: c for c in pod["topologySpreadConstraints"]}
+    assert {"kubernetes.io/hostname", "topology.kubernetes.io/zone"} <= set(keys)
+    for constraint in keys.values():
+        assert _selects(constraint["labelSelector"], labels)
+        assert constraint.get("matchLabelKeys") == ["pod-template-hash"]
+    container = pod["containers"][0]
+    assert container["readinessProbe"]["httpGet"]["path"] in ("/readyz", "/_edge/health")
+    assert "preStop" in container["lifecycle"]
+
+
+def test_autoscalers_follow_the_issue() -> None:
+    hpas = {
+        h["spec"]["scaleTargetRef"]["name"]: h["spec"] for h in of_kind("HorizontalPodAutoscaler")
+    }
+    for target, spec in hpas.items():
+        assert named("Deployment", target)
+        assert spec["minReplicas"] >= 2
+        assert spec["maxReplicas"] > spec["minReplicas"]
+    # Presence: one active replica and a standby (advisory lock): not scaled.
+    assert "presence-service" not in hpas
+    gateway = {m["type"]: m for m in hpas["gateway-service"]["metrics"]}
+    assert gateway["Pods"]["pods"]["metric"]["name"] == "gateway_connections"
+    assert gateway["Resource"]["resource"]["name"] == "cpu"
+    # Scaling a gateway in drains it: slowly.
+    assert hpas["gateway-service"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] >= 300
+    message = hpas["message-service"]
+    assert [m["resource"]["name"] for m in message["metrics"]] == ["cpu"]
+    # One replica per send shard at most (CHAT_SEND_SHARDS).
+    shards = int(named("ConfigMap", "chat-config")["data"]["CHAT_SEND_SHARDS"])
+    assert message["maxReplicas"] <= shards
+
+
+# -- migrations -----------------------------------------------------------------------------------
+
+
+def _host_service_name(service: str) -> str:
+    """The `service_name` its settings default to: the host's migration lock is keyed on it."""
+    import importlib
+
+    module = importlib.import_module(f"{service.replace('-', '_')}.settings")
+    settings = next(
+        v for k, v in vars(module).items() if k.endswith("Settings") and k != "BaseServiceSettings"
+    )
+    return str(settings.model_fields["service_name"].default)
+
+
+@pytest.mark.parametrize("service", ["auth-service", "message-service", "presence-service"])
+def test_migrations_run_only_in_jobs_under_the_lock_and_pods_wait_for_them(service: str) -> None:
+    deployment = named("Deployment", service)["spec"]["template"]["spec"]
+    container = deployment["containers"][0]
+    env = env_of(container)
+    db_key = env["CHAT_DATABASE_URL"]["secretKeyRef"]
+    # The service does not migrate at start (both spellings of the switch).
+    migrate_flag = {"auth-service": "CHAT_MIGRATE_ON_START"}.get(service, "CHAT_RUN_MIGRATIONS")
+    assert env[migrate_flag] == "false"
+    config = f"/app/{service}/alembic.ini"
+    (wait,) = deployment["initContainers"]
+    assert wait["image"] == container["image"]
+    assert wait["command"] == ["python", "-m", "chat_runtime.migrate", "wait", "--config", config]
+    assert env_of(wait)["CHAT_DATABASE_URL"]["secretKeyRef"] == db_key
+
+    job = named("Job", f"{service.removesuffix('-service')}-migrate")["spec"]["template"]["spec"]
+    (migrate,) = job["containers"]
+    assert migrate["image"] == container["image"]
+    assert migrate["command"] == [
+        "python", "-m", "chat_runtime.migrate", "upgrade", "--config", config,
+        "--lock", _host_service_name(service),
+    ]  # fmt: skip
+    assert env_of(migrate)["CHAT_DATABASE_URL"]["secretKeyRef"] == db_key
+    # The image keeps the service directory (alembic.ini and migrations) where the Job looks.
+    dockerfile = (REPO / service / "Dockerfile").read_text()
+    assert f"COPY --chown=chat:chat {service}/ /app/{service}/" in dockerfile
+
+
+# -- drain, keys ----------------------------------------------------------------------------------
+
+
+def test_the_gateway_drains_within_its_grace_period() -> None:
+    from gateway_service.settings import GatewaySettings
+
+    pod = named("Deployment", "gateway-service")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    env = env_of(container)
+    pre_stop = container["lifecycle"]["preStop"]["exec"]["command"]
+    assert pre_stop[0] == "sleep"
+    drain = float(env.get("CHAT_DRAIN_MAX_S", GatewaySettings.model_fields["drain_max_s"].default))
+    uvicorn_graceful = 10  # gateway_service.__main__: timeout_graceful_shutdown
+    needed = float(pre_stop[1]) + drain + uvicorn_graceful
+    assert pod["terminationGracePeriodSeconds"] >= needed + 5, needed
+    main_py = (REPO / "gateway-service/src/gateway_service/__main__.py").read_text()
+    assert f"timeout_graceful_shutdown={uvicorn_graceful}," in main_py
+    assert "drain=_drain" in main_py
+
+
+def test_auth_reads_its_keys_from_a_read_only_secret_rotated_by_a_cronjob() -> None:
+    pod = named("Deployment", "auth-service")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    env = env_of(container)
+    assert env["CHAT_AUTH_KEYS_READ_ONLY"] == "true"
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == env["CHAT_AUTH_KEYS_DIR"]]
+    assert mount["readOnly"] is True
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    secret = volume["secret"]["secretName"]
+    assert volume["secret"]["defaultMode"] & 0o077 == 0o040  # owner and fsGroup read, no more
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
+
+    cron = named("CronJob", "auth-key-rotation")["spec"]
+    assert cron["concurrencyPolicy"] == "Forbid"
+    job = cron["jobTemplate"]["spec"]["template"]["spec"]
+    assert job["containers"][0]["command"][-4:] == [
+        "auth_service",
+        "rotate-keys",
+        "--secret",
+        secret,
+    ]
+    assert job["containers"][0]["image"] == container["image"]
+    rules = named("Role", "auth-key-rotation")["rules"]
+    named_rules = [r for r in rules if r.get("resourceNames")]
+    assert named_rules == [
+        {"apiGroups": [""], "resources": ["secrets"], "resourceNames": [secret],
+         "verbs": ["get", "update"]}
+    ]  # fmt: skip
+    binding = named("RoleBinding", "auth-key-rotation")
+    assert binding["subjects"][0]["name"] == job["serviceAccountName"]
