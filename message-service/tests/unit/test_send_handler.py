@@ -6,9 +6,9 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, cast
 
-import orjson
 import pytest
-from chat_contracts import decode, names, types
+from chat_contracts import names, types
+from chat_devtools.deliveries import send_delivery
 from chat_runtime.features import NONE, Features
 from chat_runtime.messaging import BatchResult, Envelope, InfrastructureError
 from message_service.domain.sending import SendCommand
@@ -23,29 +23,7 @@ DELIVERY_LIMIT = 5
 def envelope(
     delivery_count: int = 0, extra: dict[str, Any] | None = None, **fields: Any
 ) -> Envelope[types.MessageSendV1]:
-    """A delivery as the consumer makes it: the body decoded from the raw bytes it keeps."""
-    body = {
-        "client_msg_id": str(uuid.uuid4()),
-        "room_id": str(uuid.uuid4()),
-        "sender_id": str(uuid.uuid4()),
-        "session_id": str(uuid.uuid4()),
-        "text": "hi",
-        "gateway_id": str(uuid.uuid4()),
-        "connection_id": str(uuid.uuid4()),
-        **fields,
-        **(extra or {}),
-    }
-    raw = orjson.dumps(body)
-    return Envelope(
-        type_name=names.MESSAGE_SEND_V1,
-        body=cast(types.MessageSendV1, decode(names.MESSAGE_SEND_V1, raw)),
-        message_id=str(uuid.uuid4()),
-        correlation_id=None,
-        headers={},
-        routing_key=names.send_routing_key(3),
-        raw=raw,
-        delivery_count=delivery_count,
-    )
+    return send_delivery(delivery_count=delivery_count, extra=extra, **fields)
 
 
 class FakeWorld:

@@ -4,14 +4,13 @@ behind the store functions, a fake consumer) and the send handler's fence."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
-import orjson
 import pytest
-from chat_contracts import decode, names, types
+from chat_contracts import names, types
+from chat_devtools.deliveries import send_delivery
 from chat_runtime.messaging import BatchResult, Envelope
 from message_service.domain.leases import Plan, fair_share, plan
 from message_service.domain.sending import SendCommand
@@ -278,26 +277,7 @@ async def test_a_clean_stop_releases_every_lease(monkeypatch: pytest.MonkeyPatch
 
 
 def envelope(shard: int) -> Envelope[types.MessageSendV1]:
-    body = {
-        "client_msg_id": str(uuid.uuid4()),
-        "room_id": str(uuid.uuid4()),
-        "sender_id": str(uuid.uuid4()),
-        "session_id": str(uuid.uuid4()),
-        "text": "hi",
-        "gateway_id": str(uuid.uuid4()),
-        "connection_id": str(uuid.uuid4()),
-    }
-    raw = orjson.dumps(body)
-    return Envelope(
-        type_name=names.MESSAGE_SEND_V1,
-        body=cast(types.MessageSendV1, decode(names.MESSAGE_SEND_V1, raw)),
-        message_id=str(uuid.uuid4()),
-        correlation_id=None,
-        headers={},
-        routing_key=names.send_routing_key(shard),
-        raw=raw,
-        queue=names.send_queue(shard),
-    )
+    return send_delivery(shard)
 
 
 class FencedWorld:

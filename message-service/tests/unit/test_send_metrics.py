@@ -4,13 +4,12 @@ commands by outcome (the transaction replaced by fakes, as in test_send_handler)
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Sequence
 from typing import Any, cast
 
-import orjson
 import pytest
-from chat_contracts import decode, names, types
+from chat_contracts import types
+from chat_devtools.deliveries import send_delivery
 from chat_runtime.messaging import Envelope
 from chat_runtime.metrics import SENT_AT_HEADER
 from message_service.domain.sending import SendCommand
@@ -28,26 +27,7 @@ def value(name: str, **labels: str) -> float:
 
 
 def envelope(headers: dict[str, Any], delivery_count: int = 0) -> Envelope[types.MessageSendV1]:
-    body = {
-        "client_msg_id": str(uuid.uuid4()),
-        "room_id": str(uuid.uuid4()),
-        "sender_id": str(uuid.uuid4()),
-        "session_id": str(uuid.uuid4()),
-        "text": "hi",
-        "gateway_id": str(uuid.uuid4()),
-        "connection_id": str(uuid.uuid4()),
-    }
-    raw = orjson.dumps(body)
-    return Envelope(
-        type_name=names.MESSAGE_SEND_V1,
-        body=cast(types.MessageSendV1, decode(names.MESSAGE_SEND_V1, raw)),
-        message_id=str(uuid.uuid4()),
-        correlation_id=None,
-        headers=headers,
-        routing_key=names.send_routing_key(0),
-        raw=raw,
-        delivery_count=delivery_count,
-    )
+    return send_delivery(0, headers=headers, delivery_count=delivery_count)
 
 
 @pytest.fixture
