@@ -14,6 +14,7 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
@@ -26,7 +27,7 @@ from chat_devtools.stack import Stack
 if str(Path(__file__).parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).parent))
 
-from faultkit import SEND_SHARDS, FaultStack, free_ports_in_range
+from faultkit import SEND_SHARDS, SLOW_SQL, UNDO_SQL, FaultStack, free_ports_in_range
 
 
 @pytest.fixture(scope="session")
@@ -88,3 +89,15 @@ def fault_stack(fault_stack_session: FaultStack) -> Iterator[FaultStack]:
 async def fault_http() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(timeout=10.0, trust_env=False) as client:
         yield client
+
+
+# A trigger that makes inserts of texts starting with 'SLOW ' sleep (faultkit.SLOW_SQL).
+@pytest_asyncio.fixture
+async def slow_db(fault_stack: FaultStack) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(fault_stack.messages_dsn)
+    try:
+        await conn.execute(SLOW_SQL)
+        yield conn
+    finally:
+        await conn.execute(UNDO_SQL)
+        await conn.close()

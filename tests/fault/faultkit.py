@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 import httpx
+import psutil  # type: ignore[import-untyped]
 from chat_devtools.private import PrivatePostgres, PrivateRabbitMQ
 from chat_devtools.stack import Stack
 from chatclient import ChatApi, ChatClient, User
@@ -285,3 +286,41 @@ def assert_no_dead_letters(fs: FaultStack, baseline: dict[str, int]) -> None:
     now = fs.dead_letters()
     grown = {n: c for n, c in now.items() if c > baseline.get(n, 0)}
     assert grown == {}, f"dead-lettered during the test: {grown}"
+
+
+# -- a message-service replica caught inside a slow insert (kill -9 / SIGTERM mid-batch) --
+
+SLOW_S = 1.5
+SLOW_SQL = f"""
+CREATE OR REPLACE FUNCTION fault_slow_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.text LIKE 'SLOW %' THEN PERFORM pg_sleep({SLOW_S}); END IF;
+  RETURN NEW;
+END $$;
+DROP TRIGGER IF EXISTS fault_slow_insert ON messages;
+CREATE TRIGGER fault_slow_insert BEFORE INSERT ON messages
+  FOR EACH ROW EXECUTE FUNCTION fault_slow_insert();
+"""
+UNDO_SQL = """
+DROP TRIGGER IF EXISTS fault_slow_insert ON messages;
+DROP FUNCTION IF EXISTS fault_slow_insert();
+"""
+
+
+async def replica_in_slow_insert(fs: FaultStack, conn: asyncpg.Connection) -> str:
+    """The stack process whose database connection is sleeping inside the marked insert."""
+    while True:
+        port = await conn.fetchval(
+            "SELECT client_port FROM pg_stat_activity "
+            "WHERE wait_event = 'PgSleep' AND state = 'active' AND query ILIKE '%messages%' "
+            "LIMIT 1"
+        )
+        if port is not None:
+            for name in fs.message_names:
+                pid = fs.stack.pids().get(name)
+                if pid is None:
+                    continue
+                local_ports = {c.laddr.port for c in psutil.Process(pid).net_connections("tcp")}
+                if port in local_ports:
+                    return name
+        await asyncio.sleep(0.05)

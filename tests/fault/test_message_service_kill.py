@@ -14,70 +14,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
-import psutil  # type: ignore[import-untyped]
 import pytest
-import pytest_asyncio
 from faultkit import (
     FaultStack,
     assert_no_dead_letters,
     close_crowd,
     make_crowd,
+    replica_in_slow_insert,
     run_load,
     settle_and_verify,
 )
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(180)]
 log = logging.getLogger("fault")
-
-SLOW_S = 1.5
-SLOW_SQL = f"""
-CREATE OR REPLACE FUNCTION fault_slow_insert() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF NEW.text LIKE 'SLOW %' THEN PERFORM pg_sleep({SLOW_S}); END IF;
-  RETURN NEW;
-END $$;
-DROP TRIGGER IF EXISTS fault_slow_insert ON messages;
-CREATE TRIGGER fault_slow_insert BEFORE INSERT ON messages
-  FOR EACH ROW EXECUTE FUNCTION fault_slow_insert();
-"""
-UNDO_SQL = """
-DROP TRIGGER IF EXISTS fault_slow_insert ON messages;
-DROP FUNCTION IF EXISTS fault_slow_insert();
-"""
-
-
-@pytest_asyncio.fixture
-async def slow_db(fault_stack: FaultStack) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(fault_stack.messages_dsn)
-    try:
-        await conn.execute(SLOW_SQL)
-        yield conn
-    finally:
-        await conn.execute(UNDO_SQL)
-        await conn.close()
-
-
-async def replica_in_slow_insert(fs: FaultStack, conn: asyncpg.Connection) -> str:
-    """The stack process whose database connection is sleeping inside the marked insert."""
-    while True:
-        port = await conn.fetchval(
-            "SELECT client_port FROM pg_stat_activity "
-            "WHERE wait_event = 'PgSleep' AND state = 'active' AND query ILIKE '%messages%' "
-            "LIMIT 1"
-        )
-        if port is not None:
-            for name in fs.message_names:
-                pid = fs.stack.pids().get(name)
-                if pid is None:
-                    continue
-                local_ports = {c.laddr.port for c in psutil.Process(pid).net_connections("tcp")}
-                if port in local_ports:
-                    return name
-        await asyncio.sleep(0.05)
 
 
 async def test_kill_9_message_service_mid_batch_persists_everything_once(

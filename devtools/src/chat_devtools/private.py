@@ -29,11 +29,21 @@ class PrivateInstanceError(RuntimeError):
     pass
 
 
+# Ports free_port has handed out in this process: once a probe socket is closed the OS may give
+# the same ephemeral port to the next probe, and a config asking for several ports in a row then
+# got one twice ("ports used twice").
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A port free on 127.0.0.1 now, never one this process was given before."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 class _Private:

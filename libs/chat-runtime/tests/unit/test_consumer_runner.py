@@ -7,6 +7,7 @@ from typing import Any, cast
 
 import msgspec
 import pytest
+from aio_pika.exceptions import ChannelInvalidStateError
 from chat_runtime.messaging import BatchResult, Envelope, InfrastructureError
 from chat_runtime.messaging import consumer as consumer_mod
 from chat_runtime.messaging.consumer import ConsumerHandle
@@ -357,3 +358,40 @@ async def test_a_bug_met_while_retrying_after_an_outage_is_requeued_not_held_for
     await process(runner({"thing.v1": handler}), [FakeMessage(journal, "thing.v1", {"n": 1}, 1)])
     assert attempts == 2
     assert journal == ["nack 1 requeue=True"]
+
+
+class ClosedChannelMessage(FakeMessage):
+    """A delivery whose channel has closed: aio-pika's `message.channel` raises then (it never
+    hands out a closed channel)."""
+
+    @property
+    def channel(self) -> FakeChannel:
+        raise ChannelInvalidStateError
+
+    @channel.setter
+    def channel(self, value: FakeChannel) -> None:
+        pass
+
+
+async def test_a_delivery_whose_channel_closed_is_skipped_and_the_rest_of_the_batch_goes_on() -> (
+    None
+):
+    """A queue given back (or a reconnect) closes its channel under a batch: its deliveries are
+    back in the queue, so they are neither handled nor settled, and the batch's other
+    deliveries are handled and acked in order; nothing is nacked (a nack would requeue another
+    queue's delivery behind later ones and break that queue's order)."""
+    journal: list[str] = []
+    handled: list[int] = []
+
+    async def batch_handler(envelopes: list[Envelope[Thing]]) -> None:
+        handled.extend(e.body.n for e in envelopes)
+
+    messages = [
+        FakeMessage(journal, "thing.v1", {"n": 1}, 1),
+        ClosedChannelMessage(journal, "thing.v1", {"n": 2}, 2),
+        FakeMessage(journal, "thing.v1", {"n": 3}, 3),
+    ]
+    await process(runner({"*": batch_handler}, batch=True), messages)
+    assert handled == [1, 3]
+    assert not any(entry.startswith("nack") for entry in journal)
+    assert "ack 3" in journal[-1]

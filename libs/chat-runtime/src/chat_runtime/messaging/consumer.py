@@ -16,6 +16,7 @@ from aio_pika.abc import (
     AbstractQueue,
     AbstractRobustChannel,
 )
+from aio_pika.exceptions import ChannelInvalidStateError
 from opentelemetry.trace import Span
 
 from chat_runtime.logging import correlation_id_var, get_logger
@@ -151,6 +152,15 @@ def dispatch_by_type(handlers: Mapping[str, Handler]) -> BatchHandler:
                 )
 
     return dispatch
+
+
+def _channel_closed(message: AbstractIncomingMessage) -> bool:
+    """Whether the delivery's channel is gone (aio-pika's `message.channel` raises then, it
+    never returns a closed channel): its unacked deliveries went back to the queue."""
+    try:
+        return bool(message.channel.is_closed)
+    except ChannelInvalidStateError:
+        return True
 
 
 def _in_tag_order(messages: Sequence[AbstractIncomingMessage]) -> bool:
@@ -426,6 +436,8 @@ class ConsumerHandle:
             return
         by_channel: dict[int, list[AbstractIncomingMessage]] = {}
         for message in messages:
+            if _channel_closed(message):
+                continue  # returned to its queue with the channel; the broker redelivers it
             by_channel.setdefault(id(message.channel), []).append(message)
         for group in by_channel.values():
             if len(group) > 1 and _in_tag_order(group):
@@ -442,8 +454,8 @@ class ConsumerHandle:
 
     async def _admit(self, message: AbstractIncomingMessage) -> Envelope[Any] | None:
         """Settle what can never succeed; return the envelope of what should be handled."""
-        if message.channel.is_closed:
-            return None  # stale delivery from before a reconnect; the broker redelivers it
+        if _channel_closed(message):
+            return None  # its channel closed (a reconnect, a queue given back): redelivered
         if self._given_back(message):
             return None  # its queue is being given back: closing its channel returns it
         type_name = message.type or ""
