@@ -30,8 +30,8 @@ SEND_SHARDS = 8
 DELIVERY_LIMIT = 5  # message-service and topology default (x-delivery-limit)
 
 
-def free_ports_in_range(count: int) -> list[int]:
-    candidates = list(range(PORT_RANGE[0], PORT_RANGE[1] + 1))
+def free_ports_in_range(count: int, port_range: tuple[int, int] = PORT_RANGE) -> list[int]:
+    candidates = list(range(port_range[0], port_range[1] + 1))
     random.shuffle(candidates)
     ports: list[int] = []
     for port in candidates:
@@ -43,7 +43,7 @@ def free_ports_in_range(count: int) -> list[int]:
         ports.append(port)
         if len(ports) == count:
             return ports
-    raise RuntimeError(f"not enough free ports in {PORT_RANGE}")
+    raise RuntimeError(f"not enough free ports in {port_range}")
 
 
 @dataclass

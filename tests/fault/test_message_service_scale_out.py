@@ -25,7 +25,6 @@ import logging
 import os
 import random
 import signal
-import socket
 import time
 import uuid
 import zlib
@@ -46,6 +45,7 @@ from faultkit import (
     FaultStack,
     assert_no_dead_letters,
     close_crowd,
+    free_ports_in_range,
     settle_and_verify,
 )
 
@@ -57,22 +57,6 @@ SHARDS = 8
 REPLICAS = 3
 MOVE_WITHIN_S = 10.0
 APP_PREFIX = "message-service "  # message-service's PostgreSQL application_name: + lease owner
-
-
-def free_ports(count: int) -> list[int]:
-    candidates = list(range(PORT_RANGE[0], PORT_RANGE[1] + 1))
-    random.shuffle(candidates)
-    ports: list[int] = []
-    for port in candidates:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        ports.append(port)
-        if len(ports) == count:
-            return ports
-    raise RuntimeError(f"not enough free ports in {PORT_RANGE}")
 
 
 def shard_of(room_id: str) -> int:
@@ -90,7 +74,7 @@ def scale_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack
     try:
         rabbitmq.start()
         postgres.start()
-        auth, gateway, *messages = free_ports(2 + REPLICAS)
+        auth, gateway, *messages = free_ports_in_range(2 + REPLICAS, PORT_RANGE)
         services = default_services(auth=(auth,), gateway=(gateway,), message=tuple(messages))
         config = StackConfig(
             root=find_repo_root(Path(__file__).parent),

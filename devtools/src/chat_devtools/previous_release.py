@@ -35,6 +35,7 @@ from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 
+from chat_devtools import release as release_tool
 from chat_devtools.contract_compat import Version, snapshots
 
 RELEASED_DIR = Path("contracts") / "released"
@@ -329,10 +330,11 @@ def add_worktree(root: Path, release: Release, path: Path | None = None) -> Prev
 
 
 def find_uv(root: Path) -> str | None:
-    tools = sorted((root / "var" / "tools").glob("uv-*/bin/uv"), reverse=True)
-    if tools:
-        return str(tools[0])
-    return shutil.which("uv")
+    """The uv scripts/setup.sh pins (`release.find_uv`), else one on PATH."""
+    try:
+        return str(release_tool.find_uv(root))
+    except release_tool.ReleaseError:
+        return shutil.which("uv")
 
 
 def ensure_python(root: Path, tree: PreviousTree, services: Sequence[str]) -> PreviousTree:
@@ -350,7 +352,7 @@ def ensure_python(root: Path, tree: PreviousTree, services: Sequence[str]) -> Pr
             f"({'; '.join(problems)}) and uv is not installed to build its own: run `make setup`."
         )
     if not python.exists():
-        env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
+        env = release_tool.uv_environment(root)  # the machine's Python and CA bundle
         steps = [
             [uv, "venv", "--quiet", "--python", sys.executable, str(venv)],
             [

@@ -214,10 +214,7 @@ class SendShardLeases:
         log.warning("send_shards_lost", owner=self.owner, shards=sorted(shards), reason=reason)
         for shard in shards:
             for consumer, queue in shard_queues(shard):
-                self._remove_queue(consumer, queue)
-
-    def _remove_queue(self, consumer: str, queue: str) -> None:
-        self._change(consumer, queue, add=False)
+                self._change(consumer, queue, add=False)
 
     def _change(self, consumer: str, queue: str, *, add: bool) -> None:
         """Add or give back a queue in the background: giving one back waits for the batch in

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chat_runtime.db import create_engine, run_migrations_async
 from chat_runtime.logging import configure_logging, get_logger
@@ -43,19 +44,27 @@ def migration_lock_key(service: str) -> int:
     return zlib.crc32(f"migrate:{service}".encode())
 
 
-async def upgrade(alembic_ini: str, database_url: str, service: str) -> None:
-    """Migrate to head under the service's migration lock."""
+async def migrate_under_lock(
+    engine: AsyncEngine, alembic_ini: str, database_url: str, service: str
+) -> None:
+    """Migrate to head holding the service's migration lock: replicas, Jobs and a service that
+    migrates at start (`ServiceHost`) run one after the other, never side by side."""
     key = migration_lock_key(service)
+    async with engine.connect() as conn:
+        started = time.monotonic()
+        await conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        log.info("migration_lock_taken", service=service, waited_s=_since(started))
+        try:
+            await run_migrations_async(alembic_ini, database_url)
+        finally:
+            await conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+
+
+async def upgrade(alembic_ini: str, database_url: str, service: str) -> None:
+    """Migrate to head under the service's migration lock (the migration Job)."""
     engine = create_engine(database_url, pool_size=1, max_overflow=0)
     try:
-        async with engine.connect() as conn:
-            started = time.monotonic()
-            await conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
-            log.info("migration_lock_taken", service=service, waited_s=_since(started))
-            try:
-                await run_migrations_async(alembic_ini, database_url)
-            finally:
-                await conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+        await migrate_under_lock(engine, alembic_ini, database_url, service)
         log.info("migrated", service=service, heads=sorted(script_heads(alembic_ini)))
     finally:
         await engine.dispose()

@@ -101,7 +101,7 @@ def cli(*args: str, url: str) -> subprocess.Popen[str]:
 
 
 def test_the_lock_is_the_service_hosts() -> None:
-    # ServiceHost takes crc32("migrate:<service_name>") when it migrates at start.
+    # One key for the Jobs and for ServiceHost migrating at start (both call migrate_under_lock).
     assert migration_lock_key("auth-service") == zlib.crc32(b"migrate:auth-service")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -106,7 +105,6 @@ class ServiceHost:
             create_engine,
             database_check,
             ensure_database,
-            run_migrations_async,
             session_factory,
         )
 
@@ -121,16 +119,11 @@ class ServiceHost:
         track_pool(ctx.engine)  # chat_db_pool_connections, read at scrape time
         instrument_database(ctx.engine)  # statement spans when tracing exports
         if self.database.migrate and self.database.alembic_ini is not None:
-            # Replicas starting together migrate one after the other.
-            import sqlalchemy as sa
+            # Replicas starting together (and migration Jobs) migrate one after the other.
+            from chat_runtime.migrate import migrate_under_lock
 
-            key = zlib.crc32(f"migrate:{self.settings.service_name}".encode())
-            async with ctx.engine.connect() as conn:
-                await conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
-                try:
-                    await run_migrations_async(str(self.database.alembic_ini), url)
-                finally:
-                    await conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+            alembic_ini = str(self.database.alembic_ini)
+            await migrate_under_lock(ctx.engine, alembic_ini, url, self.settings.service_name)
         ctx.sessions = session_factory(ctx.engine)
         ctx.readiness.add("database", database_check(ctx.engine))
 

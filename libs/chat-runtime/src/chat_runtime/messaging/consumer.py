@@ -237,6 +237,7 @@ class ConsumerHandle:
             raise ValueError("a consumer needs at least one queue, or a label")
         # Logs and metrics: every queue it may consume (`label`), else the ones it starts on.
         self.queue_name = label or ",".join(self.queue_names)
+        self._label = queue_label(self.queue_name)  # the metrics' `queue` label, fixed
         self.handlers = handlers
         self.prefetch = prefetch
         self.batch = batch
@@ -482,12 +483,12 @@ class ConsumerHandle:
                 message_id=message.message_id,
                 error=str(exc)[:500],
             )
-            child(DEAD_LETTERED, queue_label(self.queue_name), "invalid").inc()
+            child(DEAD_LETTERED, self._label, "invalid").inc()
             await self._settle(message, "reject")
             return None
 
     async def _process(self, items: Sequence[AbstractIncomingMessage]) -> None:
-        label = queue_label(self.queue_name)
+        label = self._label
         child(DELIVERIES, label).inc(len(items))
         redelivered = sum(1 for message in items if message.redelivered)
         if redelivered:
@@ -506,7 +507,7 @@ class ConsumerHandle:
                 await self._handle([message], [envelope])
 
     async def _call(self, envelopes: list[Envelope[Any]]) -> BatchResult | None:
-        label = queue_label(self.queue_name)
+        label = self._label
         started = time.perf_counter()
         if self.batch:
             batch_handler = cast(BatchHandler, self.handlers["*"])
@@ -581,9 +582,9 @@ class ConsumerHandle:
                     delivery_count=envelope.delivery_count,
                 )
                 if outcome == "dead_letter":
-                    child(DEAD_LETTERED, queue_label(self.queue_name), "handler").inc()
+                    child(DEAD_LETTERED, self._label, "handler").inc()
                 else:
-                    child(REQUEUED, queue_label(self.queue_name)).inc()
+                    child(REQUEUED, self._label).inc()
             await self._settle(message, _SETTLE_ACTIONS[outcome])
         for name in sorted(released):
             await self._release(name)
@@ -601,7 +602,7 @@ class ConsumerHandle:
         channels returns them all in order; the queues are then consumed again."""
         if self.no_ack or self._stopping.is_set():
             return
-        open_queues = {self._queue_of(m) for m in messages if not m.channel.is_closed}
+        open_queues = {self._queue_of(m) for m in messages if not _channel_closed(m)}
         for name in sorted(open_queues):
             sub = self._subs.get(name)
             if sub is None or sub.leaving:
@@ -627,7 +628,7 @@ class ConsumerHandle:
                 await asyncio.wait_for(self._stopping.wait(), delay)
             if self._stopping.is_set():
                 raise _HoldAbandoned("consumer stopping")
-            if any(m.channel.is_closed for m in messages):
+            if any(_channel_closed(m) for m in messages):
                 raise _HoldAbandoned("broker link dropped")
 
         log.warning(
@@ -659,7 +660,7 @@ class ConsumerHandle:
             message_ids=[e.message_id for e in envelopes][:20],
         )
         if not self.no_ack:
-            child(REQUEUED, queue_label(self.queue_name)).inc(len(messages))
+            child(REQUEUED, self._label).inc(len(messages))
         for message in messages:
             await self._settle(message, "nack")
 
