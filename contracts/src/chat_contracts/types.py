@@ -68,6 +68,19 @@ Timestamp: TypeAlias = Annotated[
         pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})\Z"
     ),
 ]
+SystemEvent: TypeAlias = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*\Z")
+]
+KnownSystemEvent: TypeAlias = Literal[
+    "member_joined",
+    "member_left",
+    "member_removed",
+    "renamed",
+    "topic_changed",
+    "archived",
+    "unarchived",
+    "role_changed",
+]
 MessageText: TypeAlias = Annotated[str, msgspec.Meta(min_length=1, max_length=4000, pattern=r"\S")]
 PresenceStatus: TypeAlias = Literal["online", "away", "offline"]
 RevocationReason: TypeAlias = Annotated[
@@ -78,11 +91,25 @@ KnownRevocationReason: TypeAlias = Literal[
 ]
 
 
+class Reaction(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """
+    One emoji's reactions on a `text` entry (api-v1.1 A): how many users, the first 50 of them
+    in the order they reacted, and (REST only) whether the caller is one of them.
+    """
+
+    emoji: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    count: Annotated[int, msgspec.Meta(ge=1)]
+    user_ids: Annotated[list[Uuid], msgspec.Meta(max_length=50)]
+    me: bool | msgspec.UnsetType = msgspec.UNSET
+
+
 class Message(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     The api-v1 `message` object (§4), as returned by history and carried by events and frames:
-    one room timeline entry (api-v1.1 A). `text` is required in practice for `text` entries
-    only; entries of other kinds may come without it or with it empty.
+    one room timeline entry (api-v1.1 A). `text` is required in practice for `text` and `edit`
+    entries only; entries of other kinds may come without it or with it empty. Change entries
+    (`edit`, `delete`, `reaction`) name their `target_id` and never embed the target; a `text`
+    entry carries its current state (`edited_at`, `deleted`, `reactions`, `state_seq`).
     """
 
     id: Uuid
@@ -93,9 +120,44 @@ class Message(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     text: Annotated[str, msgspec.Meta(max_length=4000)] | msgspec.UnsetType = msgspec.UNSET
     client_msg_id: Uuid
     created_at: Timestamp
+    target_id: Uuid | msgspec.UnsetType = msgspec.UNSET
+    emoji: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )
+    added: bool | msgspec.UnsetType = msgspec.UNSET
+    event: SystemEvent | msgspec.UnsetType = msgspec.UNSET
+    actor_id: Uuid | msgspec.UnsetType = msgspec.UNSET
+    subject_id: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z"
+            ),
+        ]
+        | msgspec.UnsetType
+        | None
+    ) = msgspec.UNSET
+    value: Annotated[str, msgspec.Meta(max_length=4000)] | msgspec.UnsetType | None = msgspec.UNSET
+    edited_at: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})\Z"
+            ),
+        ]
+        | msgspec.UnsetType
+        | None
+    ) = msgspec.UNSET
+    deleted: bool | msgspec.UnsetType = msgspec.UNSET
+    reactions: Annotated[list[Reaction], msgspec.Meta(max_length=20)] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )
+    state_seq: Seq | msgspec.UnsetType = msgspec.UNSET
 
     def __post_init__(self) -> None:
         check_timestamp("created_at", self.created_at)
+        if isinstance(self.edited_at, str):
+            check_timestamp("edited_at", self.edited_at)
 
 
 class Room(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -247,14 +309,17 @@ class MembershipReplyV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 class MessageAcceptedV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Event for the sender: their send is committed (routing key
-    `user.<sender_id>.message.accepted.v1`); also for a retry of an already committed send. Body
-    of AMQP messages whose `type` property is `message.accepted.v1`.
+    `user.<sender_id>.message.accepted.v1`); also for a retry of an already committed send, and
+    for a reaction that changed nothing (`noop`: then `message` is the current target). Body of
+    AMQP messages whose `type` property is `message.accepted.v1`.
     """
 
     __contract__: ClassVar[str] = "message.accepted.v1"
 
     client_msg_id: Uuid
     message: Message
+    sender_id: Uuid | msgspec.UnsetType = msgspec.UNSET
+    noop: bool | msgspec.UnsetType = msgspec.UNSET
 
 
 class MessageCreatedV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -592,7 +657,8 @@ class WsServerErrorV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 class WsServerMessageAckV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
     Server → client WebSocket frame `message.ack` (api-v1 §6). To the sending connection: the
-    message is committed.
+    message is committed; with `noop: true`, a reaction changed nothing and `message` is the
+    current target (api-v1.1 A).
     """
 
     __contract__: ClassVar[str] = "ws.server.message.ack.v1"
@@ -600,6 +666,7 @@ class WsServerMessageAckV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     type: Literal["message.ack"]
     client_msg_id: Uuid
     message: Message
+    noop: bool | msgspec.UnsetType = msgspec.UNSET
 
 
 class WsServerMessageNewV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):

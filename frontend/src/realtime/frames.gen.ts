@@ -71,6 +71,22 @@ export type MessageKind = 'text' | 'edit' | 'delete' | 'reaction' | 'system' | (
  */
 export type Timestamp = string;
 /**
+ * What a `system` entry records (api-v1.1 A). An open set (`x-known-values`): a reader shows the entry's plain `text` for an event it does not know.
+ *
+ * This interface was referenced by `WsFrames`'s JSON-Schema
+ * via the `definition` "SystemEvent".
+ */
+export type SystemEvent =
+  | 'member_joined'
+  | 'member_left'
+  | 'member_removed'
+  | 'renamed'
+  | 'topic_changed'
+  | 'archived'
+  | 'unarchived'
+  | 'role_changed'
+  | (string & {});
+/**
  * Presence of a user (api-v1 §5).
  *
  * This interface was referenced by `WsFrames`'s JSON-Schema
@@ -151,7 +167,7 @@ export interface WsServerErrorV1 {
   ref?: string | null;
 }
 /**
- * Server → client WebSocket frame `message.ack` (api-v1 §6). To the sending connection: the message is committed.
+ * Server → client WebSocket frame `message.ack` (api-v1 §6). To the sending connection: the message is committed; with `noop: true`, a reaction changed nothing and `message` is the current target (api-v1.1 A).
  *
  * This interface was referenced by `WsFrames`'s JSON-Schema
  * via the `definition` "WsServerMessageAckV1".
@@ -163,9 +179,13 @@ export interface WsServerMessageAckV1 {
   type: 'message.ack';
   client_msg_id: UUID;
   message: Message;
+  /**
+   * The send changed nothing (a reaction the user already had, or a removal of one they did not have); `message` is the current target.
+   */
+  noop?: boolean;
 }
 /**
- * The api-v1 `message` object (§4), as returned by history and carried by events and frames: one room timeline entry (api-v1.1 A). `text` is required in practice for `text` entries only; entries of other kinds may come without it or with it empty.
+ * The api-v1 `message` object (§4), as returned by history and carried by events and frames: one room timeline entry (api-v1.1 A). `text` is required in practice for `text` and `edit` entries only; entries of other kinds may come without it or with it empty. Change entries (`edit`, `delete`, `reaction`) name their `target_id` and never embed the target; a `text` entry carries its current state (`edited_at`, `deleted`, `reactions`, `state_seq`).
  *
  * This interface was referenced by `WsFrames`'s JSON-Schema
  * via the `definition` "Message".
@@ -182,6 +202,75 @@ export interface Message {
   text?: string;
   client_msg_id: UUID;
   created_at: Timestamp;
+  /**
+   * The `text` entry an `edit`, `delete` or `reaction` applies to.
+   */
+  target_id?: UUID;
+  /**
+   * The emoji of a `reaction`: one RGI emoji of Emoji 15.1 (`contracts/emoji`).
+   */
+  emoji?: string;
+  /**
+   * A `reaction` added (true) or removed (false).
+   */
+  added?: boolean;
+  event?: SystemEvent;
+  /**
+   * Who made a `system` event happen (also its `sender_id`).
+   */
+  actor_id?: UUID;
+  /**
+   * Whom a `system` event is about, when not the actor (a removed member).
+   */
+  subject_id?: string | null;
+  /**
+   * The new value a `system` event set (a name, a topic, a role), when it has one.
+   */
+  value?: string | null;
+  /**
+   * On a `text` entry: when its text was last replaced by an `edit`, or null.
+   */
+  edited_at?: string | null;
+  /**
+   * On a `text` entry: deleted (its `text` is then empty).
+   */
+  deleted?: boolean;
+  /**
+   * On a `text` entry: its reactions, in the order each emoji was first used (at most 20).
+   *
+   * @maxItems 20
+   */
+  reactions?: Reaction[];
+  /**
+   * On a `text` entry: the `seq` of the last entry that changed it (its own `seq` when none did).
+   */
+  state_seq?: Seq;
+}
+/**
+ * One emoji's reactions on a `text` entry (api-v1.1 A): how many users, the first 50 of them in the order they reacted, and (REST only) whether the caller is one of them.
+ *
+ * This interface was referenced by `WsFrames`'s JSON-Schema
+ * via the `definition` "Reaction".
+ */
+export interface Reaction {
+  /**
+   * One RGI emoji of Emoji 15.1 (`contracts/emoji`).
+   */
+  emoji: string;
+  /**
+   * How many users reacted with this emoji.
+   */
+  count: number;
+  /**
+   * The first 50 users who reacted, in the order they did.
+   *
+   * @maxItems 50
+   */
+  user_ids: UUID[];
+  /**
+   * REST only: the caller reacted with this emoji.
+   */
+  me?: boolean;
 }
 /**
  * Server → client WebSocket frame `message.new` (api-v1 §6). To every connection of every member of the room.

@@ -1,11 +1,12 @@
 """Feature switches of api-v1.1 (preamble item 2) and what a `message.send` needs of them.
 
 api-v1.1 is reached in two releases so services can be deployed one at a time: the tolerant
-release first (this one: it implements no addition yet), then producers that use the additions,
-each behind a feature name. Every service reads the same `CHAT_FEATURES`; a feature is on when it
-is listed there and this release implements it. An addition that this release does not implement
-is refused with `unsupported`, one it implements but that is off with `feature_disabled`, and
-neither is ever stored as something else (a plain text message).
+release first (0.2.0: it implemented no addition), then producers that use the additions, each
+behind a feature name (this release implements `entries`: edit, delete, reaction, system).
+Every service reads the same `CHAT_FEATURES`; a feature is on when it is listed there and this
+release implements it. An addition that this release does not implement is refused with
+`unsupported`, one it implements but that is off with `feature_disabled`, and neither is ever
+stored as something else (a plain text message).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ log = get_logger(__name__)
 # Every feature name api-v1.1 defines (the contracts' open enum `FeatureName`).
 KNOWN: tuple[str, ...] = typing.get_args(types.KnownFeatureName)
 # The features this release implements: its default `CHAT_FEATURES`.
-IMPLEMENTED: frozenset[str] = frozenset()
+IMPLEMENTED: frozenset[str] = frozenset({"entries", "search"})
 
 # The kinds of a `message.send` and the feature each needs (None: the v1 plain text entry).
 KIND_FEATURE: dict[str, str | None] = {
@@ -91,12 +92,19 @@ class Features:
         return [name for name in KNOWN if name in self.on]
 
     def refusal(self, needed: Iterable[str]) -> Refusal | None:
-        """The refusal of an addition needing the features `needed`, or None when all are on."""
-        for feature in needed:
+        """The refusal of an addition needing the features `needed`, or None when all are on.
+
+        A feature this release does not implement wins over one that is merely off: switching
+        features on would not make such a send pass (a client holds `feature_disabled` items
+        until the feature is on, so they must be ones that can pass then).
+        """
+        wanted = list(needed)
+        for feature in wanted:
             if feature not in self.implemented:
                 return Refusal(
                     "unsupported", f"This server does not support '{feature}' yet; retry later."
                 )
+        for feature in wanted:
             if feature not in self.on:
                 return Refusal("feature_disabled", f"The feature '{feature}' is switched off.")
         return None

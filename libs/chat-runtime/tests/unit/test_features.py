@@ -51,9 +51,11 @@ def test_a_setting_that_names_only_what_is_implemented_logs_nothing(
     assert [line for line in logs if line["event"] == "features_not_implemented"] == []
 
 
-def test_this_release_implements_no_addition_yet() -> None:
-    """The tolerant release (0.2.0): nothing new is produced, so nothing can be switched on."""
-    assert not features.IMPLEMENTED
+def test_this_release_implements_entries_and_search() -> None:
+    """Issues #14 (edit, delete, reaction and system entries: `entries`) and #18 (`search`);
+    the other additions come with later issues."""
+    assert features.IMPLEMENTED == {"entries", "search"}
+    assert Features.from_setting(None).on == features.IMPLEMENTED  # the default CHAT_FEATURES
     assert set(features.KNOWN) == {
         "entries",
         "threads",
@@ -65,13 +67,24 @@ def test_this_release_implements_no_addition_yet() -> None:
         "blocking",
         "online_now",
     }
+    assert set(features.KNOWN) >= features.IMPLEMENTED
+    # Every kind a client may send needs nothing, or a feature of this release.
+    assert {f for f in features.KIND_FEATURE.values() if f} <= features.IMPLEMENTED
 
 
 def test_settings_read_chat_features(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CHAT_FEATURES", raising=False)
+    assert BaseServiceSettings().feature_switches.listed() == ["entries", "search"]
     monkeypatch.setenv("CHAT_FEATURES", "")
     assert BaseServiceSettings().feature_switches.on == frozenset()
     monkeypatch.setenv("CHAT_FEATURES", "entries")
-    assert BaseServiceSettings().feature_switches.listed() == []  # not implemented here
+    assert BaseServiceSettings().feature_switches.listed() == ["entries"]
+    monkeypatch.setenv("CHAT_FEATURES", "threads,entries")
+    assert BaseServiceSettings().feature_switches.listed() == ["entries"]  # threads: not here
+    monkeypatch.setenv("CHAT_FEATURES", "search")
+    assert BaseServiceSettings().feature_switches.listed() == ["search"]
+    monkeypatch.setenv("CHAT_FEATURES", "threads")
+    assert BaseServiceSettings().feature_switches.listed() == []
 
 
 def test_listed_in_the_contract_order() -> None:
@@ -79,23 +92,44 @@ def test_listed_in_the_contract_order() -> None:
     assert Features(on=every, implemented=every).listed() == list(features.KNOWN)
 
 
+ON = Features.from_setting(None)  # this release's default: every implemented feature on
+REACTION = SendShape.named("reaction", ["target_id", "emoji", "added"])
+
+
 @pytest.mark.parametrize(
-    ("shape", "code"),
+    ("shape", "off", "on"),
     [
-        (SendShape.named("reaction", ["target_id", "emoji", "added"]), "unsupported"),
-        (SendShape.named(None, ["thread_root_id"]), "unsupported"),
-        (SendShape.named("text", ["attachments"]), "unsupported"),
-        (SendShape.named("system", []), "unsupported"),
-        (SendShape.named("poll", []), "unsupported"),
-        (SendShape.named(None, [], unknown=["scheduled_for"]), "unsupported"),
+        (REACTION, "feature_disabled", None),
+        (SendShape.named("edit", ["target_id"]), "feature_disabled", None),
+        (SendShape.named("delete", ["target_id"]), "feature_disabled", None),
+        (SendShape.named(None, ["emoji"]), "feature_disabled", None),  # content: message-service
+        (SendShape.named(None, ["thread_root_id"]), "unsupported", "unsupported"),
+        (SendShape.named("text", ["attachments"]), "unsupported", "unsupported"),
+        (SendShape.named("system", []), "unsupported", "unsupported"),
+        (SendShape.named("poll", []), "unsupported", "unsupported"),
+        (SendShape.named(None, [], unknown=["scheduled_for"]), "unsupported", "unsupported"),
     ],
 )
-def test_message_service_refuses_what_this_release_does_not_implement(
-    shape: SendShape, code: str
+def test_message_service_refuses_what_is_off_or_not_implemented(
+    shape: SendShape, off: str, on: str | None
 ) -> None:
     refusal = send_refusal(shape, features.NONE)
     assert refusal is not None
-    assert refusal.code == code
+    assert refusal.code == off
+    refused = send_refusal(shape, ON)
+    assert (refused.code if refused else None) == on
+
+
+def test_not_implemented_wins_over_switched_off() -> None:
+    """A reaction in a thread needs `entries` (off) and `threads` (not in this release): it is
+    `unsupported`, since switching `entries` on would not make it pass (clients hold
+    `feature_disabled` sends until the feature is on)."""
+    in_thread = SendShape.named("reaction", ["target_id", "emoji", "thread_root_id"])
+    refusal = send_refusal(in_thread, features.NONE)
+    assert refusal is not None
+    assert refusal.code == "unsupported"
+    assert "threads" in refusal.detail
+    assert features.NONE.refusal(["entries", "threads"]) == features.NONE.refusal(["threads"])
 
 
 def test_implemented_but_off_is_feature_disabled_and_on_passes() -> None:
@@ -122,6 +156,22 @@ def test_a_gateway_forwards_what_it_does_not_know_for_its_message_service_to_jud
     assert system is not None
     reaction = SendShape.named("reaction", ["emoji"], unknown=["x"])
     assert send_refusal(reaction, features.NONE, decides_unknown=False) is not None
+
+
+@given(kind=KINDS, fields=st.sets(st.sampled_from(sorted(features.ADDED_FIELDS))))
+def test_with_entries_on_only_its_kinds_and_fields_pass(kind: str, fields: set[str]) -> None:
+    """This release with its default switches: text, edit, delete and reaction sends with
+    entries fields pass to message-service's own checks; anything else is refused."""
+    shape = SendShape.named(kind, fields)
+    refusal = send_refusal(shape, ON)
+    passes = kind in {"text", "edit", "delete", "reaction"} and fields <= {
+        "target_id",
+        "emoji",
+        "added",
+    }
+    assert (refusal is None) == passes
+    if refusal is not None:
+        assert refusal.code == "unsupported"
 
 
 @given(kind=KINDS, fields=st.sets(st.sampled_from(sorted(features.ADDED_FIELDS))))
