@@ -21,6 +21,7 @@ from auth_service.store import sessions, throttle_counters, users
 from chat_contracts import names, types
 from chat_devtools.auth_harness import ORIGIN, STRONG_PASSWORD, AuthHarness, client_from
 from chat_runtime.db import create_engine
+from chat_runtime.features import IMPLEMENTED, KNOWN
 from chat_runtime.messaging import Broker
 from chat_runtime.tokens import InvalidToken, RevocationSet, TokenVerifier, load_revocations
 
@@ -93,7 +94,8 @@ async def test_register_login_me(auth_it: AuthHarness) -> None:
     assert "Secure" not in cookie  # dev
     me = await auth_it.client.get("/v1/users/me", headers=bearer(body["access_token"]))
     assert me.status_code == 200
-    assert me.json() == {"user": user, "features": []}  # this release implements none yet
+    # CHAT_FEATURES unset: every feature this release implements is on.
+    assert me.json() == {"user": user, "features": sorted(IMPLEMENTED, key=KNOWN.index)}
 
 
 async def test_registration_reports_every_rule(auth_it: AuthHarness) -> None:

@@ -20,15 +20,49 @@ def timestamp(value: datetime) -> str:
 
 
 def message_struct(message: Message) -> types.Message:
+    """The contract's `message`: a `text` entry with its current state (api-v1.1 A: always
+    `edited_at`, `deleted`, `reactions`, `state_seq`), a change entry with its target (and the
+    edit's text, the reaction's emoji and `added`), a system entry with its event."""
+    kind = message.kind
+    if kind == "text":
+        return types.Message(
+            id=str(message.id),
+            room_id=str(message.room_id),
+            seq=message.seq,
+            kind=kind,
+            sender_id=str(message.sender_id),
+            text=message.text,
+            client_msg_id=str(message.client_msg_id),
+            created_at=timestamp(message.created_at),
+            edited_at=timestamp(message.edited_at) if message.edited_at is not None else None,
+            deleted=message.deleted,
+            reactions=[
+                types.Reaction(emoji=r.emoji, count=r.count, user_ids=[str(u) for u in r.user_ids])
+                for r in message.reactions
+            ],
+            state_seq=message.current_seq,
+        )
+    extra: dict[str, Any] = {}
+    if message.target_id is not None:
+        extra["target_id"] = str(message.target_id)
+    if kind == "reaction":
+        extra["emoji"] = message.emoji
+        extra["added"] = bool(message.added)
+    elif kind == "system":
+        extra["event"] = message.event
+        extra["actor_id"] = str(message.actor_id or message.sender_id)
+        extra["subject_id"] = str(message.subject_id) if message.subject_id else None
+        extra["value"] = message.value
     return types.Message(
         id=str(message.id),
         room_id=str(message.room_id),
         seq=message.seq,
-        kind=message.kind,
+        kind=kind,
         sender_id=str(message.sender_id),
         text=message.text,
         client_msg_id=str(message.client_msg_id),
         created_at=timestamp(message.created_at),
+        **extra,
     )
 
 

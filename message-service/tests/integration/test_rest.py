@@ -102,8 +102,8 @@ async def test_my_rooms_most_recent_activity_first_with_unread_counts(ms_shared_
     r = await s.client.get("/v1/rooms", headers=s.auth(alice))
     rooms = r.json()["rooms"]
     assert [x["id"] for x in rooms] == [first, second]
-    assert rooms[0]["last_seq"] == 5
-    assert rooms[0]["last_read_seq"] == 4  # her own send advanced it
+    assert rooms[0]["last_seq"] == 6  # bob's join is a system entry (seq 1), then 5 texts
+    assert rooms[0]["last_read_seq"] == 5  # her own send advanced it
     assert rooms[0]["unread_count"] == 1
     assert rooms[0]["member_count"] == 2
     bob_rooms = (await s.client.get("/v1/rooms", headers=s.auth(bob))).json()["rooms"]
@@ -281,9 +281,11 @@ async def test_send_over_rest(ms_shared_stack: Any) -> None:
     assert s.spy.of(f"room.{room}.message.created.v1") == [{"message": message}]
     assert s.spy.of(f"user.{alice}.message.accepted.v1") == []  # only repeats are `accepted`
 
-    again = await send(s, alice, room, "different text", cmid)
+    again = await send(s, alice, room, "  hello <b>world</b>  ", cmid)
     assert again.status_code == 200
     assert again.json()["message"] == message
+    # api-v1.1 A amends v1 §4: other content under the same client_msg_id is a reuse.
+    problem(await send(s, alice, room, "different text", cmid), 409, "client_msg_id_reused")
     problem(await send(s, alice, other_room, "x", cmid), 409, "client_msg_id_reused")
 
     assert (
@@ -314,20 +316,19 @@ async def test_send_over_rest(ms_shared_stack: Any) -> None:
 @pytest.mark.parametrize(
     "extra",
     [
-        {"kind": "reaction", "target_id": str(uuid.uuid4()), "emoji": "👍", "added": True},
-        {"kind": "edit", "target_id": str(uuid.uuid4()), "text": "fixed"},
         {"kind": "system"},
         {"kind": "poll", "text": "lunch?"},
         {"text": "a reply", "thread_root_id": str(uuid.uuid4())},
         {"text": "see file", "attachments": [str(uuid.uuid4())]},
         {"text": "later", "scheduled_for": "2027-01-01T09:00:00Z"},
     ],
-    ids=["reaction", "edit", "system", "unknown_kind", "reply", "attachment", "unknown_field"],
+    ids=["system", "unknown_kind", "reply", "attachment", "unknown_field"],
 )
 async def test_v1_1_additions_are_refused_unsupported_never_stored_as_text(
     ms_shared_stack: Any, extra: dict[str, Any]
 ) -> None:
-    """api-v1.1 preamble item 1: this release implements none of them (422 `unsupported`)."""
+    """api-v1.1 preamble item 1: what this release does not implement is 422 `unsupported`
+    (edit, delete and reaction entries: test_entries_rest.py)."""
     s = ms_shared_stack
     alice = await s.register_user()
     room = await s.room(alice)
@@ -413,9 +414,9 @@ async def test_read_positions(ms_shared_stack: Any) -> None:
     await s.client.post(f"/v1/rooms/{room}/read", json={"seq": 1}, headers=s.auth(bob))
     assert await bob_read() == 2  # never moves back
     await s.client.post(f"/v1/rooms/{room}/read", json={"seq": 99}, headers=s.auth(bob))
-    assert await bob_read() == 4  # clamped to last_seq
+    assert await bob_read() == 5  # clamped to last_seq (bob's join entry + 4 texts)
     await s.spy.wait_for(lambda spy: len(spy.of(f"room.{room}.read.v1")) >= 2)
-    assert [e["seq"] for e in s.spy.of(f"room.{room}.read.v1")] == [2, 4]
+    assert [e["seq"] for e in s.spy.of(f"room.{room}.read.v1")] == [2, 5]
     for body in ({"seq": -1}, {"seq": "3"}, {}):
         problem(
             await s.client.post(f"/v1/rooms/{room}/read", json=body, headers=s.auth(bob)),

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from message_service.domain.model import Room, access_of, clamp_read, direct_key, unread_count
+from message_service.domain.model import Room, access_of, clamp_read, direct_key
 from message_service.domain.text import name_problem, text_problem
 
 pytestmark = pytest.mark.unit
@@ -29,11 +29,6 @@ def test_read_position_is_clamped_and_never_moves_back() -> None:
     assert clamp_read(5, 2, 7) == 5
     assert clamp_read(1, 2, 7) is None
     assert clamp_read(2, 2, 7) is None
-
-
-def test_unread_count() -> None:
-    assert unread_count(10, 4) == 6
-    assert unread_count(3, 3) == 0
 
 
 def test_access_hides_private_rooms_from_non_members() -> None:

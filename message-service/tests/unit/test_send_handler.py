@@ -128,8 +128,6 @@ def test_a_plain_text_send_is_not_refused() -> None:
 @pytest.mark.parametrize(
     ("fields", "extra"),
     [
-        ({"kind": "reaction", "target_id": str(uuid.uuid4()), "emoji": "👍", "added": True}, {}),
-        ({"kind": "edit", "target_id": str(uuid.uuid4())}, {}),
         ({"kind": "poll"}, {}),  # a kind no release of ours defines
         ({"kind": "system"}, {}),  # only services write system entries
         ({"thread_root_id": str(uuid.uuid4())}, {}),
@@ -143,6 +141,30 @@ def test_an_addition_this_release_does_not_implement_is_refused_unsupported(
     refusal = send._command(envelope(extra=extra, **fields), NONE).refusal
     assert refusal is not None
     assert refusal.code == "unsupported"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"kind": "reaction", "target_id": str(uuid.uuid4()), "emoji": "👍", "added": True},
+        {"kind": "edit", "target_id": str(uuid.uuid4()), "text": "fixed"},
+        {"kind": "delete", "target_id": str(uuid.uuid4())},
+    ],
+)
+def test_entries_are_feature_disabled_when_entries_is_off(fields: dict[str, Any]) -> None:
+    refusal = send._command(envelope(**fields), NONE).refusal
+    assert refusal is not None
+    assert refusal.code == "feature_disabled"
+
+
+def test_an_entry_with_entries_on_becomes_a_command_of_its_kind() -> None:
+    on = Features(on=frozenset({"entries"}), implemented=frozenset({"entries"}))
+    target = uuid.uuid4()
+    cmd = send._command(envelope(kind="reaction", target_id=str(target), emoji="👍"), on)
+    assert cmd.refusal is None
+    assert (cmd.kind, cmd.target_id, cmd.emoji, cmd.added) == ("reaction", target, "👍", None)
+    edit = send._command(envelope(kind="edit", target_id=str(target), text="fixed"), on)
+    assert (edit.kind, edit.target_id, edit.text) == ("edit", target, "fixed")
 
 
 def test_an_implemented_addition_that_is_switched_off_is_feature_disabled() -> None:

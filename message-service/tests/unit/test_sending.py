@@ -44,8 +44,9 @@ def state(last_seq: int = 0, members: tuple[UUID, ...] = tuple(USERS)) -> RoomSt
     return RoomState(last_seq=last_seq, members=frozenset(members))
 
 
-def stored(room: UUID, sender: UUID, client: UUID, seq: int = 1) -> Message:
-    return Message(uuid.uuid4(), room, seq, "text", sender, "x", client, NOW)
+def stored(room: UUID, sender: UUID, client: UUID, seq: int = 1, text: str = "hi") -> Message:
+    """A stored text entry from before api-v1.1 (no content hash: its text is compared)."""
+    return Message(uuid.uuid4(), room, seq, "text", sender, text, client, NOW)
 
 
 def test_seq_continues_from_last_seq_per_room_in_arrival_order() -> None:

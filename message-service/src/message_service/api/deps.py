@@ -14,7 +14,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
 from sqlalchemy.exc import DataError, SQLAlchemyError
 
-from message_service.domain.errors import DomainError, InvalidText
+from message_service.domain.errors import DomainError, InvalidField
 from message_service.settings import MessageSettings
 from message_service.store import UnitOfWork
 
@@ -61,8 +61,8 @@ Uow = Annotated[UnitOfWork, Depends(get_uow)]
 async def _domain_error_handler(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
     errors: list[FieldError] | None = None
-    if isinstance(exc, InvalidText):
-        errors = [{"field": "text", "code": exc.rule, "message": exc.detail}]
+    if isinstance(exc, InvalidField):
+        errors = [{"field": exc.field, "code": exc.rule, "message": exc.detail}]
     response: Response = Problem(exc.status, exc.code, exc.detail, errors=errors).response()
     return response
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+from pydantic.json_schema import SkipJsonSchema
 
 
 class RoomOut(BaseModel):
@@ -44,24 +45,79 @@ class MemberList(BaseModel):
     members: list[MemberOut]
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def absent(description: str) -> Any:
+    """A field the body leaves out when it does not apply (never `null` unless its type says
+    so): optional in the document, with no default (a default would make generated clients
+    treat it as always present)."""
+    return Field(default=None, description=description, json_schema_extra=_no_default)
+
+
+class ReactionOut(BaseModel):
+    """One emoji's reactions on a `text` entry (api-v1.1 A)."""
+
+    emoji: str
+    count: int
+    user_ids: list[str] = Field(description="The first 50 reactors, in the order they reacted.")
+    me: bool = Field(description="Whether the caller reacted with this emoji.")
+
+
 class MessageOut(BaseModel):
+    """A timeline entry (the contract's `Message`). Fields beside v1's are present by kind:
+    `text` entries carry their current state (`edited_at`, `deleted`, `reactions`,
+    `state_seq`); change entries (`edit`, `delete`, `reaction`) their `target_id` (and `text`
+    for an edit, `emoji` and `added` for a reaction); `system` entries `event`, `actor_id`,
+    `subject_id`, `value`. Clients skip kinds they do not know."""
+
     id: str
     room_id: str
     seq: int
-    kind: str
+    kind: str = Field(description="text, edit, delete, reaction, system; others may come.")
     sender_id: str
-    text: str
+    text: str = Field(description="Text and edit entries; empty for other kinds and once deleted.")
     client_msg_id: str
     created_at: str
+    target_id: str | SkipJsonSchema[None] = absent("Change entries: the text entry they change.")
+    emoji: str | SkipJsonSchema[None] = absent("Reaction entries.")
+    added: bool | SkipJsonSchema[None] = absent("Reaction entries: added (true) or removed.")
+    event: str | SkipJsonSchema[None] = absent("System entries: what happened.")
+    actor_id: str | SkipJsonSchema[None] = absent("System entries.")
+    subject_id: str | None = absent("System entries.")
+    value: str | None = absent("System entries.")
+    edited_at: str | None = absent("Text entries: the time of the last edit, or null.")
+    deleted: bool | SkipJsonSchema[None] = absent("Text entries: deleted (its text is empty).")
+    reactions: list[ReactionOut] | SkipJsonSchema[None] = absent(
+        "Text entries: one item per emoji, in the order of their first reaction."
+    )
+    state_seq: int | SkipJsonSchema[None] = absent(
+        "Text entries: the seq of the last entry that changed it (its own seq if none)."
+    )
 
 
 class MessageEnvelope(BaseModel):
     message: MessageOut
+    noop: bool | SkipJsonSchema[None] = absent(
+        "true: a reaction that changed nothing; `message` is then the current target."
+    )
 
 
 class MessagePage(BaseModel):
     messages: list[MessageOut]
-    has_more: bool
+    has_more: bool = Field(description="More entries that way (around_seq pages: before).")
+    has_more_before: bool | SkipJsonSchema[None] = absent("around_seq pages.")
+    has_more_after: bool | SkipJsonSchema[None] = absent("around_seq pages.")
+    covered_from_seq: int | SkipJsonSchema[None] = absent(
+        "content_only pages: the page holds every text entry whose seq is in "
+        "covered_from_seq..covered_to_seq (inclusive)."
+    )
+    covered_to_seq: int | SkipJsonSchema[None] = absent("content_only pages.")
+
+
+class EditList(BaseModel):
+    edits: list[MessageOut] = Field(description="The edit entries, in seq order.")
 
 
 def documented(model: type[BaseModel], *statuses: int) -> dict[str, Any]:

@@ -76,15 +76,20 @@ async def add_member(
     invitee = body.user_id if body is not None else None
     async with uow as session:
         view = await room_service.add_member(
-            session, room_id, user, invitee, user_wait_s=settings.user_wait_s
+            session,
+            room_id,
+            user,
+            invitee,
+            user_wait_s=settings.user_wait_s,
+            features=settings.feature_switches,
         )
     return {"room": room_json(view)}
 
 
 @router.delete("/{room_id}/members/me", status_code=204)
-async def leave(room_id: UUID, user: CallerId, uow: Uow) -> Response:
+async def leave(room_id: UUID, user: CallerId, uow: Uow, settings: Settings) -> Response:
     async with uow as session:
-        await room_service.leave_room(session, room_id, user)
+        await room_service.leave_room(session, room_id, user, features=settings.feature_switches)
     return Response(status_code=204)
 
 

@@ -46,10 +46,46 @@ class ClientMsgIdReused(DomainError):
     code = "client_msg_id_reused"
 
 
-class InvalidText(DomainError):
+class NotFound(DomainError):
+    """The target of an entry (api-v1.1 A) is absent from the room, not a `text` entry, or
+    deleted."""
+
+    status = 404
+    code = "not_found"
+
+    def __init__(
+        self, detail: str = "There is no such message in this room, or it was deleted."
+    ) -> None:
+        super().__init__(detail)
+
+
+class InvalidField(DomainError):
+    """A value breaks a content rule: REST answers 422 `validation_failed` with the field in
+    `errors` (`rule` is the error's `code`: `bad_request`, `message_too_long`, ...)."""
+
     status = 422
     code = "validation_failed"
 
-    def __init__(self, detail: str, rule: str) -> None:
+    def __init__(self, detail: str, rule: str, field: str) -> None:
         super().__init__(detail)
         self.rule = rule
+        self.field = field
+
+
+class InvalidText(InvalidField):
+    def __init__(self, detail: str, rule: str) -> None:
+        super().__init__(detail, rule, "text")
+
+
+class Unsupported(DomainError):
+    """A kind or field this release does not implement (api-v1.1 preamble)."""
+
+    status = 422
+    code = "unsupported"
+
+
+class FeatureDisabled(DomainError):
+    """An addition this release implements but whose feature is switched off."""
+
+    status = 403
+    code = "feature_disabled"

@@ -2,19 +2,51 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
 RoomKind = Literal["channel", "direct"]
 Visibility = Literal["public", "private"]
-# `text` in v1; the others are reserved timeline entries (api-v1 `message`).
-MessageKind = Literal["text", "edit", "delete", "system"]
+# The timeline entries of api-v1.1 A: `text` (v1), the change entries `edit`, `delete` and
+# `reaction` (they name a `target_id`), and `system` entries, which only the service makes.
+MessageKind = Literal["text", "edit", "delete", "reaction", "system"]
+CHANGE_KINDS: frozenset[str] = frozenset({"edit", "delete", "reaction"})
+
+
+@dataclass(frozen=True, slots=True)
+class Reaction:
+    """One emoji's reactions on a `text` entry, aggregated: how many users, the first ones in
+    the order they reacted (at most 50 are kept)."""
+
+    emoji: str
+    count: int
+    user_ids: tuple[UUID, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReactionMark:
+    """One stored reaction (a `reactions` row): `seq` is the seq of the entry that added it,
+    `emoji_seq` the seq at which its emoji last appeared on the message (went from no reaction to
+    one). Emoji are shown in `emoji_seq` order: the order every client reaches by appending an
+    emoji when it appears and dropping it when its count falls to zero."""
+
+    emoji: str
+    user_id: UUID
+    seq: int
+    emoji_seq: int
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
+    """A timeline entry as stored. Change entries (`edit`, `delete`, `reaction`) carry
+    `target_id` (+ `text` for edit, `emoji`/`added` for reaction); `system` entries `event`,
+    `actor_id`, `subject_id`, `value`. A `text` entry carries its current state: `edited_at`,
+    `deleted`, `reactions` (aggregated, filled by whoever reads them) and `state_seq` (None: it
+    never changed, i.e. its own seq). `content_hash` is what dedup compares (None on rows from
+    before api-v1.1: see domain/entries.py)."""
+
     id: UUID
     room_id: UUID
     seq: int
@@ -23,6 +55,23 @@ class Message:
     text: str
     client_msg_id: UUID
     created_at: datetime
+    target_id: UUID | None = None
+    emoji: str | None = None
+    added: bool | None = None
+    event: str | None = None
+    actor_id: UUID | None = None
+    subject_id: UUID | None = None
+    value: str | None = None
+    edited_at: datetime | None = None
+    deleted: bool = False
+    state_seq: int | None = None
+    reactions: tuple[Reaction, ...] = ()
+    content_hash: bytes | None = field(default=None, repr=False)
+
+    @property
+    def current_seq(self) -> int:
+        """api-v1.1 `state_seq`: the seq of the last entry that changed it, else its own."""
+        return self.seq if self.state_seq is None else self.state_seq
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,15 +94,9 @@ class RoomView:
     room: Room
     member_count: int
     last_read_seq: int
-
-    @property
-    def unread_count(self) -> int:
-        return unread_count(self.room.last_seq, self.last_read_seq)
-
-
-def unread_count(last_seq: int, last_read_seq: int) -> int:
-    # Own sends advance the sender's read position, so everything after it is someone else's.
-    return max(0, last_seq - last_read_seq)
+    # api-v1.1 B: other people's not deleted `text` entries above last_read_seq (capped); the
+    # store computes it (store/room_queries.py).
+    unread_count: int = 0
 
 
 def direct_key(user_a: UUID, user_b: UUID) -> str:

@@ -5,12 +5,20 @@ from __future__ import annotations
 
 from uuid import UUID
 
+import msgspec
 from chat_contracts import names, types
 from chat_runtime.messaging.outbox import OutboxEvent, add_events
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from message_service import store
-from message_service.domain.sending import Created, Duplicate, Outcome, Rejected, SendCommand
+from message_service.domain.sending import (
+    Created,
+    Duplicate,
+    Noop,
+    Outcome,
+    Rejected,
+    SendCommand,
+)
 from message_service.wire import message_struct
 
 
@@ -70,10 +78,14 @@ def rejected_event(cmd: SendCommand, code: types.ErrorCode, message: str) -> Out
 
 
 def outcome_events(cmd: SendCommand, outcome: Outcome, *, rejections: bool) -> list[OutboxEvent]:
-    """What one decided send command owes: `created`, `accepted` for a repeat, or `rejected`."""
+    """What one decided send command owes: `created`, `accepted` for a repeat or a no-op, or
+    `rejected`. Acks name the command's sender (api-v1.1 A), never the target's."""
     if isinstance(outcome, Rejected):
         return [rejected_event(cmd, outcome.code, outcome.detail)] if rejections else []
     message = message_struct(outcome.message)
+    if isinstance(outcome, Noop) or (isinstance(outcome, Duplicate) and outcome.noop):
+        # No entry: the current target is the answer (its state_seq tells where it stands).
+        return [accepted_event(cmd, message, noop=True)]
     events = []
     if isinstance(outcome, Created) or outcome.reemit_created:
         # A duplicate re-emits `created` so a recipient who missed the first one still gets it.
@@ -87,10 +99,18 @@ def outcome_events(cmd: SendCommand, outcome: Outcome, *, rejections: bool) -> l
         # Only a repeat needs `accepted`: a first send is acked by the gateway on `created`, which
         # it always receives (it binds the room before publishing). One event per message instead
         # of two halves the outbox relay's work on the hot path.
-        events.append(
-            OutboxEvent(
-                names.user_key(message.sender_id, names.MESSAGE_ACCEPTED_V1),
-                types.MessageAcceptedV1(client_msg_id=message.client_msg_id, message=message),
-            )
-        )
+        events.append(accepted_event(cmd, message))
     return events
+
+
+def accepted_event(cmd: SendCommand, message: types.Message, *, noop: bool = False) -> OutboxEvent:
+    sender = str(cmd.sender_id)
+    return OutboxEvent(
+        names.user_key(sender, names.MESSAGE_ACCEPTED_V1),
+        types.MessageAcceptedV1(
+            client_msg_id=str(cmd.client_msg_id),
+            message=message,
+            sender_id=sender,
+            noop=True if noop else msgspec.UNSET,
+        ),
+    )

@@ -6,14 +6,18 @@ import uuid
 from datetime import UTC, datetime
 from uuid import UUID
 
+from chat_runtime.features import NONE, Features
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from message_service.domain import errors
+from message_service.domain.entries import system_text
 from message_service.domain.model import Room, RoomView, Visibility
+from message_service.domain.sending import SendCommand
 from message_service.services.access import member_room, visible_room
 from message_service.services.directory import known_users
 from message_service.services.events import emit_membership
-from message_service.store import membership_queries, room_queries
+from message_service.services.sending import send_messages
+from message_service.store import membership_queries, message_writes, room_queries
 
 
 async def create_room(
@@ -51,8 +55,10 @@ async def add_member(
     invitee: UUID | None,
     *,
     user_wait_s: float = 0.0,
+    features: Features = NONE,
 ) -> RoomView:
-    """`invitee` None: the caller joins a public room; else a member adds someone."""
+    """`invitee` None: the caller joins a public room; else a member adds someone. With the
+    `entries` feature on, a channel's timeline gets a `member_joined` system entry."""
     room, member = await visible_room(session, room_id, caller)
     if invitee is None or invitee == caller:
         target = caller
@@ -66,15 +72,49 @@ async def add_member(
             raise errors.Forbidden("Nobody can be added to a direct conversation.")
         if not await known_users(session, [invitee], wait_s=user_wait_s):
             raise errors.UserNotFound()
+    entry = room.kind == "channel" and "entries" in features.on
+    if entry:
+        # The room row first, as the send path takes it: the membership insert's foreign key
+        # check holds a share lock on it, and two joiners each holding that while waiting for
+        # the entry's FOR UPDATE deadlock.
+        await message_writes.lock_rooms(session, [(room_id, target)])
     if await membership_queries.add_member(session, room_id, target, datetime.now(UTC)):
         await emit_membership(session, room_id, target, joined=True)
+        if entry:
+            await _system_entry(session, room_id, target, "member_joined")
     return await get_room(session, room_id, caller)
 
 
-async def leave_room(session: AsyncSession, room_id: UUID, user_id: UUID) -> None:
+async def leave_room(
+    session: AsyncSession, room_id: UUID, user_id: UUID, *, features: Features = NONE
+) -> None:
+    entry = False
+    if "entries" in features.on:
+        # The room first, as the send path locks it: a send batch holding it may be moving
+        # this user's read position, which the membership's removal would otherwise lock.
+        locked = await message_writes.lock_rooms(session, [(room_id, user_id)])
+        state = locked.get(room_id)
+        entry = state is not None and state.kind == "channel"
     if not await membership_queries.remove_member(session, room_id, user_id):
         raise errors.NotAMember("You are not a member of this room.")
     await emit_membership(session, room_id, user_id, joined=False)
+    if entry:
+        await _system_entry(session, room_id, user_id, "member_left")
+
+
+async def _system_entry(session: AsyncSession, room_id: UUID, user_id: UUID, event: str) -> None:
+    """A `system` timeline entry (api-v1.1 A) through the one send path: its own seq, its
+    `message.created.v1`, in the caller's transaction. The service makes it: no client can."""
+    names = await message_writes.display_names(session, [user_id])
+    cmd = SendCommand(
+        client_msg_id=uuid.uuid4(),
+        room_id=room_id,
+        sender_id=user_id,
+        text=system_text(event, names.get(user_id, "Someone")),
+        kind="system",
+        event=event,
+    )
+    await send_messages(session, [cmd], rejections=False)
 
 
 async def list_members(

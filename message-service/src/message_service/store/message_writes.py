@@ -1,32 +1,43 @@
 """The send path's statements (README "Send path"): lock the touched rooms and read which
-senders are members, find repeats, write a whole batch in one statement."""
+senders are members, find repeats, read the targets of change entries, write a whole batch in
+one statement (and, only when it has change entries, their effects in a second one)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from message_service.domain.model import Message
-from message_service.store.tables import memberships, message_of, messages, rooms, uuid_array
+from message_service.domain.model import ReactionMark
+from message_service.domain.sending import BatchPlan, NoopSend, RoomState, Stored, Target
+from message_service.store.tables import (
+    OUTBOX_MESSAGE_REF,
+    OUTBOX_MESSAGE_TYPES,
+    memberships,
+    message_of,
+    rooms,
+    users,
+    uuid_array,
+)
 
 
 async def lock_rooms(
     session: AsyncSession, pairs: Iterable[tuple[UUID, UUID]]
-) -> dict[UUID, tuple[int, frozenset[UUID]]]:
+) -> dict[UUID, RoomState]:
     """Lock the rooms of these (room_id, sender_id) pairs in id order (so concurrent batches
-    never deadlock) and return, per existing room, its last_seq and which of the senders are
-    its members. One round trip: the lock and the membership check share it."""
+    never deadlock) and return, per existing room, its last_seq, kind, creator and which of the
+    senders are its members. One round trip: the lock and the membership check share it."""
     wanted = set(pairs)
     if not wanted:
         return {}
     m = memberships
     senders = uuid_array("senders", sorted({user for _, user in wanted}))
     stmt = (
-        sa.select(rooms.c.id, rooms.c.last_seq, m.c.user_id)
+        sa.select(rooms.c.id, rooms.c.last_seq, rooms.c.kind, rooms.c.created_by, m.c.user_id)
         .select_from(
             rooms.outerjoin(m, sa.and_(m.c.room_id == rooms.c.id, m.c.user_id == sa.any_(senders)))
         )
@@ -34,76 +45,186 @@ async def lock_rooms(
         .order_by(rooms.c.id)
         .with_for_update(of=rooms)  # the room rows only; PostgreSQL locks them in sorted order
     )
-    found: dict[UUID, tuple[int, set[UUID]]] = {}
+    found: dict[UUID, tuple[Any, set[UUID]]] = {}
     for row in await session.execute(stmt):
-        _, members = found.setdefault(row.id, (row.last_seq, set()))
+        _, members = found.setdefault(row.id, (row, set()))
         if row.user_id is not None:
             members.add(row.user_id)
-    return {room: (seq, frozenset(members)) for room, (seq, members) in found.items()}
-
-
-async def messages_by_client_ids(
-    session: AsyncSession, pairs: Iterable[tuple[UUID, UUID]]
-) -> dict[tuple[UUID, UUID], Message]:
-    """Stored messages for (sender_id, client_msg_id) pairs that already exist."""
-    wanted = set(pairs)
-    if not wanted:
-        return {}
-    ordered = sorted(wanted)
-    pairs_table = sa.select(
-        sa.func.unnest(uuid_array("senders", [s for s, _ in ordered])).label("sender_id"),
-        sa.func.unnest(uuid_array("client_ids", [c for _, c in ordered])).label("client_msg_id"),
-    ).subquery()
-    stmt = sa.select(messages).join(
-        pairs_table,
-        sa.and_(
-            messages.c.sender_id == pairs_table.c.sender_id,
-            messages.c.client_msg_id == pairs_table.c.client_msg_id,
-        ),
-    )
-    return {(r.sender_id, r.client_msg_id): message_of(r) for r in await session.execute(stmt)}
-
-
-# One statement for everything a send batch writes besides its events: the new messages, each
-# room's new last_seq, each sender's read position (never moved back). Three statements were
-# three round trips per batch, each one more wait for a scheduler slice on a busy machine.
-_WRITE_BATCH = sa.text(
-    """
-    WITH new_messages AS (
-        INSERT INTO messages (id, room_id, seq, kind, sender_id, text, client_msg_id, created_at)
-        SELECT * FROM unnest(
-            CAST(:ids AS uuid[]), CAST(:room_ids AS uuid[]), CAST(:seqs AS bigint[]),
-            CAST(:kinds AS text[]), CAST(:sender_ids AS uuid[]), CAST(:texts AS text[]),
-            CAST(:client_msg_ids AS uuid[]), CAST(:created_ats AS timestamptz[])
+    return {
+        room: RoomState(
+            last_seq=row.last_seq,
+            members=frozenset(members),
+            kind=row.kind,
+            created_by=row.created_by,
         )
-    ), room_seqs AS (
-        UPDATE rooms SET last_seq = v.seq, last_activity_at = :now
-        FROM unnest(CAST(:seq_room_ids AS uuid[]), CAST(:room_seqs AS bigint[])) AS v(id, seq)
-        WHERE rooms.id = v.id
+        for room, (row, members) in found.items()
+    }
+
+
+# Repeats: the stored entries and the no-op receipts of the batch's (sender, client_msg_id)
+# pairs, in one round trip (a client_msg_id is unique across both per sender).
+_REPEATS = sa.text(
+    """
+    WITH pairs AS (
+        SELECT * FROM unnest(CAST(:senders AS uuid[]), CAST(:client_ids AS uuid[]))
+            AS p(sender_id, client_msg_id)
     )
-    UPDATE memberships SET last_read_seq = v.seq
-    FROM unnest(
-        CAST(:read_room_ids AS uuid[]), CAST(:read_user_ids AS uuid[]), CAST(:read_seqs AS bigint[])
-    ) AS v(room_id, user_id, seq)
-    WHERE memberships.room_id = v.room_id AND memberships.user_id = v.user_id
-      AND memberships.last_read_seq < v.seq
+    SELECT false AS noop, m.id, m.room_id, m.seq, m.kind, m.sender_id, m.text, m.client_msg_id,
+           m.created_at, m.target_id, m.emoji, m.added, m.event, m.actor_id, m.subject_id,
+           m.value, m.edited_at, m.deleted, m.state_seq, m.content_hash
+    FROM messages m JOIN pairs p
+      ON m.sender_id = p.sender_id AND m.client_msg_id = p.client_msg_id
+    UNION ALL
+    SELECT true, NULL, n.room_id, NULL, NULL, n.sender_id, NULL, n.client_msg_id,
+           n.created_at, n.target_id, NULL, NULL, NULL, NULL, NULL,
+           NULL, NULL, NULL, NULL, n.content_hash
+    FROM noop_sends n JOIN pairs p
+      ON n.sender_id = p.sender_id AND n.client_msg_id = p.client_msg_id
     """
 )
 
 
-async def write_batch(
-    session: AsyncSession,
-    new: Sequence[Message],
-    last_seqs: dict[UUID, int],
-    read_positions: dict[tuple[UUID, UUID], int],
-    now: datetime,
-) -> None:
-    """Insert the new messages, move the rooms' last_seq and the senders' read positions."""
-    if not (new or last_seqs or read_positions):
-        return
-    await session.execute(
-        _WRITE_BATCH,
-        {
+async def stored_by_client_ids(
+    session: AsyncSession, pairs: Iterable[tuple[UUID, UUID]]
+) -> dict[tuple[UUID, UUID], Stored]:
+    """What (sender_id, client_msg_id) pairs already stand for: an entry or a no-op receipt."""
+    wanted = sorted(set(pairs))
+    if not wanted:
+        return {}
+    result = await session.execute(
+        _REPEATS,
+        {"senders": [s for s, _ in wanted], "client_ids": [c for _, c in wanted]},
+    )
+    found: dict[tuple[UUID, UUID], Stored] = {}
+    for row in result:
+        key = (row.sender_id, row.client_msg_id)
+        if row.noop:
+            found[key] = NoopSend(
+                sender_id=row.sender_id,
+                client_msg_id=row.client_msg_id,
+                room_id=row.room_id,
+                target_id=row.target_id,
+                content_hash=bytes(row.content_hash),
+                created_at=row.created_at,
+            )
+        else:
+            found[key] = message_of(row)
+    return found
+
+
+# The entries of these ids in the locked rooms, each with its reaction rows in seq order.
+_TARGETS = sa.text(
+    """
+    SELECT m.*, r.emojis, r.user_ids, r.seqs, r.emoji_seqs
+    FROM messages m
+    LEFT JOIN LATERAL (
+        SELECT array_agg(x.emoji ORDER BY x.seq) AS emojis,
+               array_agg(x.user_id ORDER BY x.seq) AS user_ids,
+               array_agg(x.seq ORDER BY x.seq) AS seqs,
+               array_agg(x.emoji_seq ORDER BY x.seq) AS emoji_seqs
+        FROM reactions x WHERE x.message_id = m.id
+    ) r ON true
+    WHERE m.id = ANY(CAST(:ids AS uuid[])) AND m.room_id = ANY(CAST(:room_ids AS uuid[]))
+    """
+)
+
+
+async def load_targets(
+    session: AsyncSession, ids: Iterable[UUID], room_ids: Iterable[UUID]
+) -> dict[UUID, Target]:
+    """The entries with these ids in these (locked) rooms and their reactions."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    result = await session.execute(_TARGETS, {"ids": wanted, "room_ids": sorted(set(room_ids))})
+    targets: dict[UUID, Target] = {}
+    for row in result:
+        marks = tuple(
+            ReactionMark(emoji, user, seq, since)
+            for emoji, user, seq, since in zip(
+                row.emojis or (),
+                row.user_ids or (),
+                row.seqs or (),
+                row.emoji_seqs or (),
+                strict=True,
+            )
+        )
+        targets[row.id] = Target(message_of(row), marks)
+    return targets
+
+
+# One statement for everything a send batch writes besides its events and the effects of its
+# change entries: the new entries, each room's new last_seq (and activity time when it got a
+# text entry), each sender's read position (never moved back). Three statements were three
+# round trips per batch, each one more wait for a scheduler slice on a busy machine.
+_ENTRY_COLUMNS = (
+    ("id", "uuid"),
+    ("room_id", "uuid"),
+    ("seq", "bigint"),
+    ("kind", "text"),
+    ("sender_id", "uuid"),
+    ("text", "text"),
+    ("client_msg_id", "uuid"),
+    ("created_at", "timestamptz"),
+    ("content_hash", "bytea"),
+)
+# Only change and system entries fill these: a batch of plain text entries leaves them out.
+_CHANGE_COLUMNS = (
+    ("target_id", "uuid"),
+    ("emoji", "text"),
+    ("added", "boolean"),
+    ("event", "text"),
+    ("actor_id", "uuid"),
+    ("subject_id", "uuid"),
+    ("value", "text"),
+    ("edited_at", "timestamptz"),
+    ("deleted", "boolean"),
+    ("state_seq", "bigint"),
+)
+
+
+def _write_batch_sql(columns: Sequence[tuple[str, str]]) -> sa.TextClause:
+    names = ", ".join(name for name, _ in columns)
+    arrays = ", ".join(f"CAST(:{name}s AS {type_}[])" for name, type_ in columns)
+    # Built once at import from the constant column lists above: no input reaches the text.
+    return sa.text(
+        f"""
+        WITH new_messages AS (
+            INSERT INTO messages ({names})
+            SELECT * FROM unnest({arrays})
+        ), room_seqs AS (
+            UPDATE rooms SET last_seq = v.seq,
+                last_activity_at = CASE WHEN v.active THEN :now ELSE rooms.last_activity_at END
+            FROM unnest(
+                CAST(:seq_room_ids AS uuid[]), CAST(:room_seqs AS bigint[]),
+                CAST(:room_active AS boolean[])
+            ) AS v(id, seq, active)
+            WHERE rooms.id = v.id
+        )
+        UPDATE memberships SET last_read_seq = v.seq
+        FROM unnest(
+            CAST(:read_room_ids AS uuid[]), CAST(:read_user_ids AS uuid[]),
+            CAST(:read_seqs AS bigint[])
+        ) AS v(room_id, user_id, seq)
+        WHERE memberships.room_id = v.room_id AND memberships.user_id = v.user_id
+          AND memberships.last_read_seq < v.seq
+        """  # noqa: S608
+    )
+
+
+_WRITE_TEXT_BATCH = _write_batch_sql(_ENTRY_COLUMNS)
+_WRITE_BATCH = _write_batch_sql(_ENTRY_COLUMNS + _CHANGE_COLUMNS)
+
+
+async def write_batch(session: AsyncSession, plan: BatchPlan, now: datetime) -> None:
+    """Insert the new entries, move the rooms' last_seq (and activity time) and the senders'
+    read positions; then, when the batch has change entries or no-ops, their effects."""
+    new = plan.new_messages
+    last_seqs = plan.last_seqs
+    read_positions = plan.read_positions
+    if new or last_seqs or read_positions:
+        plain = all(m.kind == "text" for m in new)
+        params: dict[str, Any] = {
             "ids": [m.id for m in new],
             "room_ids": [m.room_id for m in new],
             "seqs": [m.seq for m in new],
@@ -112,11 +233,122 @@ async def write_batch(
             "texts": [m.text for m in new],
             "client_msg_ids": [m.client_msg_id for m in new],
             "created_ats": [m.created_at for m in new],
+            "content_hashs": [m.content_hash for m in new],
             "now": now,
             "seq_room_ids": list(last_seqs),
             "room_seqs": list(last_seqs.values()),
+            "room_active": [room in plan.active_rooms for room in last_seqs],
             "read_room_ids": [room for room, _ in read_positions],
             "read_user_ids": [user for _, user in read_positions],
             "read_seqs": list(read_positions.values()),
+        }
+        if not plain:
+            # Entries of this batch changed by later ones of it are inserted in their final state.
+            for name, _ in _CHANGE_COLUMNS:
+                params[f"{name}s"] = [getattr(m, name) for m in new]
+            await session.execute(_WRITE_BATCH, params)
+        else:
+            await session.execute(_WRITE_TEXT_BATCH, params)
+    if plan.changes_targets:
+        await _write_changes(session, plan)
+
+
+# The effects of change entries on entries stored before this batch, one statement: their new
+# state; reaction rows removed and written; no-op receipts; and for deleted entries the text of
+# their edits and of every outbox row that carries them or their edits (published or not),
+# through the partial expression index outbox_message_ref. The parts touch disjoint rows (the
+# planner nets a batch's reactions per row), which data-modifying CTEs of one statement need:
+# none sees the others' changes.
+_WRITE_CHANGES = sa.text(
+    f"""
+    WITH targets AS (
+        UPDATE messages SET text = v.text, edited_at = v.edited_at, deleted = v.deleted,
+            state_seq = v.state_seq, content_hash = v.content_hash
+        FROM unnest(
+            CAST(:t_ids AS uuid[]), CAST(:t_texts AS text[]),
+            CAST(:t_edited_ats AS timestamptz[]), CAST(:t_deleted AS boolean[]),
+            CAST(:t_state_seqs AS bigint[]), CAST(:t_hashes AS bytea[])
+        ) AS v(id, text, edited_at, deleted, state_seq, content_hash)
+        WHERE messages.id = v.id
+    ), removed AS (
+        DELETE FROM reactions r
+        USING unnest(
+            CAST(:rm_ids AS uuid[]), CAST(:rm_emojis AS text[]), CAST(:rm_users AS uuid[])
+        ) AS v(message_id, emoji, user_id)
+        WHERE r.message_id = v.message_id AND r.emoji = v.emoji AND r.user_id = v.user_id
+    ), erased_reactions AS (
+        DELETE FROM reactions r WHERE r.message_id = ANY(CAST(:erased_ids AS uuid[]))
+    ), put AS (
+        INSERT INTO reactions (message_id, emoji, user_id, seq, emoji_seq)
+        SELECT * FROM unnest(
+            CAST(:put_ids AS uuid[]), CAST(:put_emojis AS text[]), CAST(:put_users AS uuid[]),
+            CAST(:put_seqs AS bigint[]), CAST(:put_emoji_seqs AS bigint[])
+        )
+        ON CONFLICT (message_id, emoji, user_id)
+        DO UPDATE SET seq = excluded.seq, emoji_seq = excluded.emoji_seq
+    ), noops AS (
+        INSERT INTO noop_sends (sender_id, client_msg_id, room_id, target_id, content_hash,
+                                created_at)
+        SELECT * FROM unnest(
+            CAST(:n_senders AS uuid[]), CAST(:n_client_ids AS uuid[]), CAST(:n_rooms AS uuid[]),
+            CAST(:n_targets AS uuid[]), CAST(:n_hashes AS bytea[]),
+            CAST(:n_created_ats AS timestamptz[])
+        )
+    ), erased_edits AS (
+        UPDATE messages SET text = ''
+        WHERE target_id = ANY(CAST(:erased_ids AS uuid[])) AND kind = 'edit' AND text <> ''
+        RETURNING id
+    )
+    UPDATE outbox
+    SET body = jsonb_set(body, '{{message,text}}', '""'::jsonb)
+    WHERE {OUTBOX_MESSAGE_REF} = ANY(
+            CAST(:erased_refs AS text[]) || ARRAY(SELECT id::text FROM erased_edits)
+        )
+      AND {OUTBOX_MESSAGE_TYPES}
+      AND body #>> '{{message,text}}' <> ''
+    """  # noqa: S608 (constants of tables.py only)
+)
+
+
+async def _write_changes(session: AsyncSession, plan: BatchPlan) -> None:
+    updates = plan.target_updates
+    noops: Sequence[NoopSend] = plan.noops
+    await session.execute(
+        _WRITE_CHANGES,
+        {
+            "t_ids": [m.id for m in updates],
+            "t_texts": [m.text for m in updates],
+            "t_edited_ats": [m.edited_at for m in updates],
+            "t_deleted": [m.deleted for m in updates],
+            "t_state_seqs": [m.state_seq for m in updates],
+            "t_hashes": [m.content_hash for m in updates],
+            "rm_ids": [i for i, _, _ in plan.reaction_removes],
+            "rm_emojis": [e for _, e, _ in plan.reaction_removes],
+            "rm_users": [u for _, _, u in plan.reaction_removes],
+            # A deleted entry's reactions all go (the planner nets no removals for them).
+            "erased_ids": plan.erased,
+            "erased_refs": [str(i) for i in plan.erased],
+            "put_ids": [i for i, _ in plan.reaction_puts],
+            "put_emojis": [mark.emoji for _, mark in plan.reaction_puts],
+            "put_users": [mark.user_id for _, mark in plan.reaction_puts],
+            "put_seqs": [mark.seq for _, mark in plan.reaction_puts],
+            "put_emoji_seqs": [mark.emoji_seq for _, mark in plan.reaction_puts],
+            "n_senders": [n.sender_id for n in noops],
+            "n_client_ids": [n.client_msg_id for n in noops],
+            "n_rooms": [n.room_id for n in noops],
+            "n_targets": [n.target_id for n in noops],
+            "n_hashes": [n.content_hash for n in noops],
+            "n_created_ats": [n.created_at for n in noops],
         },
     )
+
+
+async def display_names(session: AsyncSession, ids: Iterable[UUID]) -> dict[UUID, str]:
+    """Display names from the local directory (the text of system entries)."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    stmt = sa.select(users.c.id, users.c.display_name).where(
+        users.c.id == sa.any_(uuid_array("ids", wanted))
+    )
+    return {row.id: row.display_name for row in await session.execute(stmt)}

@@ -10,7 +10,11 @@ from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from message_service.domain.model import Room, RoomView
-from message_service.store.tables import memberships, room_of, rooms
+from message_service.store.tables import memberships, messages, room_of, rooms
+
+# api-v1.1 B: `unread_count` stops counting here (a badge shows "999+"), so the count reads at
+# most this many index entries per room.
+UNREAD_CAP = 1000
 
 
 def _values(room: Room) -> dict[str, Any]:
@@ -69,35 +73,72 @@ def _member_count() -> Any:
     )
 
 
-def _read_position_of(user_id: UUID) -> Any:
-    return (
-        sa.select(memberships.c.last_read_seq)
-        .where(memberships.c.room_id == rooms.c.id, memberships.c.user_id == user_id)
-        .correlate(rooms)
-        .scalar_subquery()
+def _unread_count(user_id: UUID, read_seq: Any) -> Any:
+    """api-v1.1 B: other people's `text` entries that are not deleted above the read position,
+    capped at UNREAD_CAP. The conditions are those of the partial index `messages_unread`
+    (room_id, seq) INCLUDE (sender_id), with the literals inline so that a prepared (generic)
+    plan still uses it: an index-only range scan of at most UNREAD_CAP entries per room."""
+    unread = (
+        sa.select(sa.literal(1).label("one"))
+        .select_from(messages)
+        .where(
+            messages.c.room_id == rooms.c.id,
+            messages.c.seq > read_seq,
+            messages.c.kind == sa.literal_column("'text'"),
+            sa.not_(messages.c.deleted),
+            messages.c.sender_id != user_id,
+        )
+        .limit(UNREAD_CAP)
+        .correlate_except(messages)
+        .subquery("unread")
+    )
+    return sa.select(sa.func.count()).select_from(unread).scalar_subquery()
+
+
+def _view(row: Any) -> RoomView:
+    return RoomView(
+        room_of(row), row.member_count, row.read_seq or 0, unread_count=row.unread_count
+    )
+
+
+def _as_seen_by(user_id: UUID) -> Any:
+    """Rooms with the user's membership, if any (a public room's card for others: read
+    position 0)."""
+    read_seq = sa.func.coalesce(memberships.c.last_read_seq, 0)
+    return sa.select(
+        rooms,
+        _member_count().label("member_count"),
+        read_seq.label("read_seq"),
+        _unread_count(user_id, read_seq).label("unread_count"),
+    ).select_from(
+        rooms.outerjoin(
+            memberships,
+            sa.and_(memberships.c.room_id == rooms.c.id, memberships.c.user_id == user_id),
+        )
     )
 
 
 async def room_view(session: AsyncSession, room_id: UUID, user_id: UUID) -> RoomView | None:
-    stmt = sa.select(
-        rooms, _member_count().label("member_count"), _read_position_of(user_id).label("lrs")
-    ).where(rooms.c.id == room_id)
+    stmt = _as_seen_by(user_id).where(rooms.c.id == room_id)
     row = (await session.execute(stmt)).first()
-    if row is None:
-        return None
-    return RoomView(room_of(row), row.member_count, row.lrs or 0)
+    return _view(row) if row is not None else None
 
 
 async def rooms_of_user(session: AsyncSession, user_id: UUID) -> list[RoomView]:
+    """The user's rooms, the most recent activity (a top-level `text` entry) first."""
+    read_seq = memberships.c.last_read_seq
     stmt = (
-        sa.select(rooms, _member_count().label("member_count"), memberships.c.last_read_seq)
+        sa.select(
+            rooms,
+            _member_count().label("member_count"),
+            read_seq.label("read_seq"),
+            _unread_count(user_id, read_seq).label("unread_count"),
+        )
         .join(memberships, memberships.c.room_id == rooms.c.id)
         .where(memberships.c.user_id == user_id)
         .order_by(rooms.c.last_activity_at.desc(), rooms.c.id)
     )
-    return [
-        RoomView(room_of(r), r.member_count, r.last_read_seq) for r in await session.execute(stmt)
-    ]
+    return [_view(r) for r in await session.execute(stmt)]
 
 
 def _escape_like(text: str) -> str:
@@ -107,12 +148,10 @@ def _escape_like(text: str) -> str:
 async def public_rooms(
     session: AsyncSession, user_id: UUID, prefix: str, limit: int
 ) -> list[RoomView]:
-    stmt = sa.select(
-        rooms, _member_count().label("member_count"), _read_position_of(user_id).label("lrs")
-    ).where(rooms.c.visibility == "public", rooms.c.kind == "channel")
+    stmt = _as_seen_by(user_id).where(rooms.c.visibility == "public", rooms.c.kind == "channel")
     if prefix:
         stmt = stmt.where(
             sa.func.lower(rooms.c.name).like(_escape_like(prefix.lower()) + "%", escape="\\")
         )
     stmt = stmt.order_by(sa.func.lower(rooms.c.name), rooms.c.id).limit(limit)
-    return [RoomView(room_of(r), r.member_count, r.lrs or 0) for r in await session.execute(stmt)]
+    return [_view(r) for r in await session.execute(stmt)]
