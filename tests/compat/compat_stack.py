@@ -1,13 +1,17 @@
 """The private stacks of the mixed-version test: one service runs the previous release's code.
 
-Each scenario gets ports 281xx, its own RabbitMQ vhost, its own databases and its own edge, so it
-neither disturbs nor is disturbed by a `make run` stack or other test runs. Every database is
-created and migrated by the code that will use it (the previous release's service by its own
-migrations). Every service runs with `CHAT_FEATURES=` (none), as during an upgrade.
+Each scenario gets ports 281xx (`CHAT_COMPAT_BASE_PORT` moves them all, default 28100), its own
+RabbitMQ vhost, its own databases and its own edge, so it neither disturbs nor is disturbed by a
+`make run` stack or other test runs. Every database is created and migrated by the code that
+will use it (the previous release's service by its own migrations). The scenarios of SCENARIOS
+run every service with `CHAT_FEATURES=` (none), as during an upgrade; ENTRIES_SCENARIO switches
+`entries` on in the current services (the previous one keeps `CHAT_FEATURES=`) and runs a
+current gateway beside the previous one.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import uuid
@@ -19,29 +23,66 @@ from pathlib import Path
 
 import asyncpg
 from chat_devtools import infra
-from chat_devtools.config import StackConfig, default_services
+from chat_devtools.config import ServiceSpec, StackConfig, default_services
 from chat_devtools.previous_release import PreviousTree
 from chat_devtools.stack import Stack, StackError
 
 SERVER_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 BROKER = "127.0.0.1:5672"
+BASE_PORT_ENV = "CHAT_COMPAT_BASE_PORT"
+DEFAULT_BASE_PORT = 28100
+# The process name of the current gateway beside the previous one (ENTRIES_SCENARIO). The edge
+# routes only to the previous gateway; tests reach this one on its own port.
+CURRENT_GATEWAY = "gateway-current"
+
+
+def compat_base_port() -> int:
+    return int(os.environ.get(BASE_PORT_ENV, str(DEFAULT_BASE_PORT)))
 
 
 @dataclass(frozen=True)
 class Scenario:
     name: str
     previous: str  # the service that runs the previous release's code
-    base_port: int  # services on base+1..4 (auth, gateway, message, presence), the edge on base+80
+    # Services on base+1..4 (auth, gateway, message, presence), a current gateway beside a
+    # previous one on base+5, the edge on base+edge_offset; base = compat base port + offset.
+    offset: int
+    features: str = ""  # CHAT_FEATURES of the current services
+    current_gateway: bool = False
+    edge_offset: int = 80
+
+    @property
+    def base_port(self) -> int:
+        return compat_base_port() + self.offset
+
+    @property
+    def edge_port(self) -> int:
+        return self.base_port + self.edge_offset
 
     @property
     def description(self) -> str:
-        return f"the previous release's {self.previous}-service, every other service current"
+        text = f"the previous release's {self.previous}-service, every other service current"
+        if self.current_gateway:
+            text += ", plus a current gateway"
+        if self.features:
+            text += f"; CHAT_FEATURES={self.features} in the current services"
+        return text
 
 
 SCENARIOS = (
-    Scenario("previous-gateway", "gateway", 28100),
-    Scenario("previous-message", "message", 28110),
+    Scenario("previous-gateway", "gateway", 0),
+    Scenario("previous-message", "message", 10),
+)
+# A reaction and a refusal crossing a gateway one release behind (issue #14): `entries` on in
+# the current services, off in the previous gateway (whose clients are not offered the actions).
+ENTRIES_SCENARIO = Scenario(
+    "previous-gateway-entries",
+    "gateway",
+    20,
+    features="entries",
+    current_gateway=True,
+    edge_offset=50,
 )
 
 
@@ -58,6 +99,15 @@ class MixedStack:
             f"[{self.scenario.name}: {self.scenario.previous}-service at release "
             f"{self.previous.release}; logs in {self.stack.config.logs}]"
         )
+
+    @property
+    def current_gateway_ws_url(self) -> str:
+        """The WebSocket URL of the current gateway beside the previous one (not behind the
+        edge, which routes to the previous gateway only)."""
+        if not self.scenario.current_gateway:
+            raise StackError(f"{self.scenario.name} runs no current gateway")
+        http = self.stack.url(CURRENT_GATEWAY)
+        return "ws" + http.removeprefix("http") + "/v1/ws"
 
 
 def _rabbitmqctl(*args: str) -> None:
@@ -76,16 +126,25 @@ async def _drop_databases(names: list[str]) -> None:
         await admin.close()
 
 
+def _previous_command(previous: PreviousTree, service: str) -> tuple[str, ...]:
+    """The previous release's service, always with `CHAT_FEATURES=` (an upgrade switches
+    features on only once every service runs the new release)."""
+    env, *rest = previous.command(service)
+    return (env, "CHAT_FEATURES=", *rest)
+
+
 def stack_config(scenario: Scenario, previous: PreviousTree, root: Path, tag: str) -> StackConfig:
     base = scenario.base_port
-    services = tuple(
-        replace(spec, command=previous.command(spec.name))
+    services: tuple[ServiceSpec, ...] = tuple(
+        replace(spec, command=_previous_command(previous, spec.name))
         if spec.name == scenario.previous
         else spec
         for spec in default_services(
             auth=(base + 1,), gateway=(base + 2,), message=(base + 3,), presence=(base + 4,)
         )
     )
+    if scenario.current_gateway:
+        services += (ServiceSpec(CURRENT_GATEWAY, "gateway_service", (base + 5,)),)
     work = root / "var" / "compat" / f"run-{scenario.name}"
     return StackConfig(
         root=root,
@@ -96,10 +155,10 @@ def stack_config(scenario: Scenario, previous: PreviousTree, root: Path, tag: st
             "chat_messages": f"{SERVER_URL}/compat_msg_{tag}",
             "chat_presence": f"{SERVER_URL}/compat_pres_{tag}",
         },
-        edge_port=base + 80,
+        edge_port=scenario.edge_port,
         log_dir=work / "log",
         run_dir=work / "run",
-        env={"CHAT_FEATURES": "", "CHAT_AUTH_KEYS_DIR": str(work / "keys")},
+        env={"CHAT_FEATURES": scenario.features, "CHAT_AUTH_KEYS_DIR": str(work / "keys")},
     )
 
 

@@ -6,6 +6,9 @@
 - `mixed` (module, one per scenario, started once and shared by the scenario's tests):
     previous-gateway   the previous release's gateway + current auth, message, presence
     previous-message   the previous release's message-service + current auth, gateway, presence
+- `mixed_entries` (module): previous-gateway-entries, the previous release's gateway (behind the
+  edge) and a current gateway beside it, current auth, message, presence with `entries` on.
+Ports: `CHAT_COMPAT_BASE_PORT` (default 28100) + 1..5, edges + 80 / + 90 / + 70.
 """
 
 from __future__ import annotations
@@ -32,22 +35,27 @@ for _path in (str(Path(__file__).parent), str(ROOT)):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-from compat_stack import SCENARIOS, MixedStack, Scenario, mixed_stack  # noqa: E402
+from compat_stack import (  # noqa: E402
+    ENTRIES_SCENARIO,
+    SCENARIOS,
+    MixedStack,
+    Scenario,
+    mixed_stack,
+)
 
 
 @pytest.fixture(scope="session")
 def previous_tree() -> Iterator[PreviousTree]:
     try:
         release = find_previous_release(ROOT)
-        with checked_out(ROOT, release, [s.previous for s in SCENARIOS]) as tree:
+        services = sorted({s.previous for s in (*SCENARIOS, ENTRIES_SCENARIO)})
+        with checked_out(ROOT, release, services) as tree:
             yield tree
     except PreviousReleaseError as exc:
         pytest.fail(f"mixed-version test: {exc}", pytrace=False)
 
 
-@pytest.fixture(scope="module", params=SCENARIOS, ids=[s.name for s in SCENARIOS])
-def mixed(request: pytest.FixtureRequest, previous_tree: PreviousTree) -> Iterator[MixedStack]:
-    scenario: Scenario = request.param
+def _started(scenario: Scenario, previous_tree: PreviousTree) -> Iterator[MixedStack]:
     try:
         with mixed_stack(scenario, previous_tree, ROOT) as mixed:
             yield mixed
@@ -57,3 +65,13 @@ def mixed(request: pytest.FixtureRequest, previous_tree: PreviousTree) -> Iterat
             f"{previous_tree.release}): {exc}",
             pytrace=False,
         )
+
+
+@pytest.fixture(scope="module", params=SCENARIOS, ids=[s.name for s in SCENARIOS])
+def mixed(request: pytest.FixtureRequest, previous_tree: PreviousTree) -> Iterator[MixedStack]:
+    yield from _started(request.param, previous_tree)
+
+
+@pytest.fixture(scope="module")
+def mixed_entries(previous_tree: PreviousTree) -> Iterator[MixedStack]:
+    yield from _started(ENTRIES_SCENARIO, previous_tree)

@@ -7,9 +7,14 @@ ack, fan-out, catch-up after a reconnect (`after_seq`), presence (`presence.subs
 
 From the tolerant release (0.2.0) on as the previous release, the same stacks also send a v1.1
 entry (a reaction) through the older service and show it refused (an `error` frame) or held
-(no ack), and never stored wrongly (the room's history shows nothing for it). With 0.1.0 as the
-previous release, that part only runs where the current gateway faces the old message-service:
-the current gateway refuses v1.1 kinds itself while the feature is off.
+(no ack), and never stored wrongly (the room's history shows nothing for it); over REST it is
+403 `feature_disabled` from a current message-service (features off) and 422 `unsupported` from
+the previous one. With 0.1.0 as the previous release, that part only runs where the current
+gateway faces the old message-service: the current gateway refuses v1.1 kinds itself while the
+feature is off.
+
+test_mixed_entries.py: entries on, a reaction and a `forbidden` refusal crossing a gateway one
+release behind.
 """
 
 from __future__ import annotations
@@ -195,6 +200,19 @@ async def test_v11_entry_through_the_older_service_is_refused_or_held(mixed: Mix
                 )
             if outcome == "refused":
                 assert detail["code"] in REFUSAL_CODES, f"{where} {detail}"
+            if tolerant:
+                # Over REST too (message-service itself): a current message-service with the
+                # feature off says 403 feature_disabled, a tolerant one without it 422
+                # unsupported.
+                body = {k: v for k, v in reaction.items() if k not in ("type", "room_id")}
+                body["client_msg_id"] = str(uuid.uuid4())
+                r = await alice.post(f"/v1/rooms/{room_id}/messages", json=body)
+                wanted = (
+                    (422, "unsupported")
+                    if mixed.scenario.previous == "message"
+                    else (403, "feature_disabled")
+                )
+                assert (r.status_code, r.json().get("code")) == wanted, f"{where} {r.text}"
             # Never stored wrongly: nothing new in the room, in particular not as plain text.
             await _barrier(ws)
             after = await alice.history(room_id, after_seq=before)

@@ -36,31 +36,56 @@ def _message_new_frame(message: msgspec.Raw) -> str:
     return _encode({"type": _MESSAGE_NEW, "message": message}).decode()
 
 
-def _ack_frame(client_msg_id: str, message: msgspec.Raw) -> str:
-    """`message.ack` (the fields of WsServerMessageAckV1) around the message as it arrived."""
-    return _encode(
-        {"type": _MESSAGE_ACK, "client_msg_id": client_msg_id, "message": message}
-    ).decode()
+def _ack_frame(client_msg_id: str, message: msgspec.Raw, *, noop: bool = False) -> str:
+    """`message.ack` (the fields of WsServerMessageAckV1) around the message as it arrived;
+    `noop: true` when the send changed nothing and `message` is the current target."""
+    fields: dict[str, object] = {
+        "type": _MESSAGE_ACK,
+        "client_msg_id": client_msg_id,
+        "message": message,
+    }
+    if noop:
+        fields["noop"] = True
+    return _encode(fields).decode()
 
 
-def _ack_pending(gw: Gateway, message: types.Message, client_msg_id: str, raw: msgspec.Raw) -> None:
-    entry = gw.pending.take(message.sender_id, client_msg_id)
+def _ack_pending(
+    gw: Gateway, sender_id: str, client_msg_id: str, raw: msgspec.Raw, *, noop: bool = False
+) -> None:
+    """Ack the connection waiting for the send (sender_id, client_msg_id), if one is here."""
+    entry = gw.pending.take(sender_id, client_msg_id)
     if entry is not None:
         connection_id, sent_at = entry
         observe(SEND_ACK, max(0.0, gw.clock() - sent_at))
-        gw.deliver([connection_id], _ack_frame(client_msg_id, raw))
+        gw.deliver([connection_id], _ack_frame(client_msg_id, raw, noop=noop))
 
 
 async def on_message_created(gw: Gateway, envelope: Envelope[types.MessageCreatedV1]) -> None:
     message = envelope.body.message
     raw = _carried_message(envelope)
-    _ack_pending(gw, message, message.client_msg_id, raw)
+    # The entry's own sender and client_msg_id: an edit, delete or reaction acks its sender.
+    _ack_pending(gw, message.sender_id, message.client_msg_id, raw)
     gw.deliver(gw.registry.room_connections(message.room_id), _message_new_frame(raw))
+
+
+def accepted_sender(body: types.MessageAcceptedV1) -> str:
+    """Whose send `accepted` acknowledges: `sender_id` (api-v1.1 A); a 0.2.0 producer has none,
+    and its `message` is always the sender's own entry then. For a no-op reaction `message` is
+    the target, whose sender is somebody else."""
+    if isinstance(body.sender_id, str):
+        return body.sender_id
+    return body.message.sender_id
 
 
 async def on_message_accepted(gw: Gateway, envelope: Envelope[types.MessageAcceptedV1]) -> None:
     body = envelope.body
-    _ack_pending(gw, body.message, body.client_msg_id, _carried_message(envelope))
+    _ack_pending(
+        gw,
+        accepted_sender(body),
+        body.client_msg_id,
+        _carried_message(envelope),
+        noop=body.noop is True,
+    )
 
 
 async def on_message_rejected(gw: Gateway, envelope: Envelope[types.MessageRejectedV1]) -> None:

@@ -177,21 +177,34 @@ class Harness:
         return self.client.portal.call(wrapper)  # type: ignore[union-attr]
 
 
-def _settings() -> GatewaySettings:
+def _settings(features: str | None = None) -> GatewaySettings:
+    # `features` is CHAT_FEATURES: None (unset) is everything this release implements.
     return GatewaySettings(
         allowed_origins=["http://localhost:8080"],
         auth_timeout_s=0.3,
         heartbeat_interval_s=3600,
         sweep_interval_s=3600,
+        features=features,
     )
+
+
+def _harness(features: str | None) -> Iterator[Harness]:
+    bus, verifier = FakeBus(), FakeVerifier()
+    app = build(_settings(features), bus=bus, verifier=verifier)
+    with TestClient(app) as client:
+        yield Harness(client, app, bus, verifier)
 
 
 @pytest.fixture
 def gw_harness() -> Iterator[Harness]:
-    bus, verifier = FakeBus(), FakeVerifier()
-    app = build(_settings(), bus=bus, verifier=verifier)
-    with TestClient(app) as client:
-        yield Harness(client, app, bus, verifier)
+    """Every feature this release implements on (CHAT_FEATURES unset)."""
+    yield from _harness(None)
+
+
+@pytest.fixture
+def gw_features_off() -> Iterator[Harness]:
+    """`CHAT_FEATURES=` (none), as during an upgrade."""
+    yield from _harness("")
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterable
-from types import SimpleNamespace
 from typing import Any, cast
 
 import msgspec
@@ -45,10 +44,9 @@ def test_an_ack_observes_the_time_since_the_send_was_accepted() -> None:
     gw.pending.add(user, cmid, "conn-1", gw.now)
     gw.now += 0.125
     count, total = value("gateway_send_ack_seconds_count"), value("gateway_send_ack_seconds_sum")
-    message = cast(types.Message, SimpleNamespace(sender_id=user))
 
-    events._ack_pending(cast(Any, gw), message, cmid, msgspec.Raw(b"{}"))
-    events._ack_pending(cast(Any, gw), message, cmid, msgspec.Raw(b"{}"))  # repeat: no 2nd ack
+    events._ack_pending(cast(Any, gw), user, cmid, msgspec.Raw(b"{}"))
+    events._ack_pending(cast(Any, gw), user, cmid, msgspec.Raw(b"{}"))  # repeat: no 2nd ack
 
     assert [targets for targets, _ in gw.delivered] == [["conn-1"]]
     assert value("gateway_send_ack_seconds_count") == count + 1

@@ -674,9 +674,12 @@ async def test_fan_out_frames_go_direct_only_when_nothing_is_queued_ahead() -> N
 FIXTURES = Path(__file__).resolve().parents[3] / "contracts" / "fixtures"
 
 
-def test_ready_says_which_features_are_on(gw_harness: Any) -> None:
+def test_ready_says_which_features_are_on(gw_harness: Any, gw_features_off: Any) -> None:
     with connected(gw_harness, new_id(), []) as (_, ready):
-        assert ready["features"] == []  # this release implements none yet
+        # CHAT_FEATURES unset: all this release has.
+        assert ready["features"] == ["entries", "search"]
+    with connected(gw_features_off, new_id(), []) as (_, ready):
+        assert ready["features"] == []  # CHAT_FEATURES= (an upgrade in progress)
 
 
 @pytest.mark.parametrize(
@@ -761,26 +764,24 @@ def test_a_revocation_with_an_unknown_reason_still_ends_the_session(gw_tokens: A
         assert closed_with(ws) == 4401
 
 
-@pytest.mark.parametrize(
-    "fixture",
-    sorted((FIXTURES / "ws" / "client" / "message.send.v1" / "valid").glob("v1_1_*.json")),
-    ids=lambda p: p.stem,
-)
+V1_1_SENDS = sorted((FIXTURES / "ws" / "client" / "message.send.v1" / "valid").glob("v1_1_*.json"))
+
+
+@pytest.mark.parametrize("fixture", V1_1_SENDS, ids=lambda p: p.stem)
 def test_v1_1_sends_stop_at_the_gateway_while_their_feature_is_off(
-    gw_harness: Any, fixture: Path
+    gw_features_off: Any, fixture: Path
 ) -> None:
-    """Never forwarded to a message-service that might be one release behind."""
+    """Never forwarded to a message-service that might be one release behind: `entries` is
+    implemented but off (`feature_disabled`); threads and attachments are not in this release
+    (`unsupported`)."""
     user, room = new_id(), new_id()
     frame = json.loads(fixture.read_text(encoding="utf-8")) | {"room_id": room}
-    with connected(gw_harness, user, [room]) as (ws, _):
+    wanted = "unsupported" if {"thread_root_id", "attachments"} & set(frame) else "feature_disabled"
+    with connected(gw_features_off, user, [room]) as (ws, _):
         ws.send_json(frame)
         err = ws.receive_json()
-        assert (err["type"], err["code"], err["ref"]) == (
-            "error",
-            "unsupported",
-            frame["client_msg_id"],
-        )
-    assert gw_harness.bus.commands == []
+        assert (err["type"], err["code"], err["ref"]) == ("error", wanted, frame["client_msg_id"])
+    assert gw_features_off.bus.commands == []
 
 
 def test_every_field_of_a_send_is_forwarded_even_unknown_ones(gw_harness: Any) -> None:
