@@ -10,10 +10,13 @@
     while (idempotent send makes every retry safe);
   * a per-room view merged by `seq`: live `message.new`/`message.ack` frames, and
     `GET /v1/rooms/{id}/messages?after_seq=<highest contiguous>` on `ready`, on `resync` and
-    on a gap.
+    on a gap; each view also rebuilds the room's state with the reference reducer of api-v1.1 A
+    (`chat_devtools.timeline`: edits, deletes and reactions applied by the `state_seq` rule);
+  * every entry kind of api-v1.1 A can be sent (`kind`, `target_id`, `emoji`, `added`); an ack
+    with `noop: true` (a reaction that changed nothing) is recorded in `noops`.
 
-Only the `websockets` and `httpx` libraries; no product code is imported, so the client checks the
-public contract and nothing else.
+Only the `websockets` and `httpx` libraries and the test tooling's reducer; no product code is
+imported, so the client checks the public contract and nothing else.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 
 import httpx
 import orjson
+from chat_devtools.timeline import Timeline
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.typing import Subprotocol
@@ -174,12 +178,15 @@ class Pending:
     text: str
     last_sent: float = 0.0  # monotonic; 0 = never went out on a ready socket
     attempts: int = 0
+    # api-v1.1 A entry fields (`kind`, `target_id`, `emoji`, `added`); empty for a v1 text.
+    entry: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class RoomView:
     messages: dict[int, dict[str, Any]] = field(default_factory=dict)
     contiguous: int = 0  # highest seq with every seq below it present
+    timeline: Timeline = field(default_factory=Timeline)  # the room's state (api-v1.1 A)
 
     def merge(self, message: dict[str, Any]) -> bool:
         """Add a message by seq; True when it leaves a gap (older ones are missing)."""
@@ -188,6 +195,7 @@ class RoomView:
         if known is not None and known["id"] != message["id"]:
             raise AssertionError(f"two messages with seq {seq}: {known} and {message}")
         self.messages[seq] = message
+        self.timeline.receive(message)
         while self.contiguous + 1 in self.messages:
             self.contiguous += 1
         return seq > self.contiguous
@@ -212,7 +220,9 @@ class ChatClient:
         self.name = name or user.username
         self.views: dict[str, RoomView] = {room: RoomView() for room in rooms}
         self.outbox: dict[str, Pending] = {}
+        self.sent: dict[str, Pending] = {}  # every send ever queued (what a replay needs)
         self.acked: dict[str, dict[str, Any]] = {}
+        self.noops: set[str] = set()  # acked with `noop: true` (acked[id] is then the target)
         self.rejected: dict[str, str] = {}  # client_msg_id -> error code (not retryable)
         self.errors: list[dict[str, Any]] = []
         # Broken invariants seen on the wire (one seq, two messages; one send, two messages).
@@ -261,10 +271,26 @@ class ChatClient:
 
     # --- sending -----------------------------------------------------------------------------
 
-    async def send(self, room_id: str, text: str) -> str:
-        """Queue a message; it is (re)sent until acked. Returns its client_msg_id."""
+    async def send(
+        self,
+        room_id: str,
+        text: str = "",
+        *,
+        kind: str = "text",
+        target_id: str | None = None,
+        emoji: str | None = None,
+        added: bool | None = None,
+    ) -> str:
+        """Queue an entry (a text by default); it is (re)sent until acked. Returns its
+        client_msg_id."""
         client_msg_id = str(uuid.uuid4())
-        self.outbox[client_msg_id] = Pending(room_id, text)
+        entry: dict[str, Any] = {}
+        if kind != "text":
+            entry["kind"] = kind
+        for name, value in (("target_id", target_id), ("emoji", emoji), ("added", added)):
+            if value is not None:
+                entry[name] = value
+        self.outbox[client_msg_id] = self.sent[client_msg_id] = Pending(room_id, text, entry=entry)
         self._acked_all.clear()
         await self._transmit(client_msg_id)
         return client_msg_id
@@ -282,8 +308,10 @@ class ChatClient:
             "type": "message.send",
             "client_msg_id": client_msg_id,
             "room_id": pending.room_id,
-            "text": pending.text,
+            **pending.entry,
         }
+        if pending.entry.get("kind", "text") in ("text", "edit"):
+            frame["text"] = pending.text
         with contextlib.suppress(ConnectionClosed, OSError):
             await ws.send(orjson.dumps(frame).decode())
 
@@ -373,6 +401,8 @@ class ChatClient:
             if earlier is not None and earlier["id"] != message["id"]:
                 self.violations.append(f"{client_msg_id} acked as {earlier} and {message}")
             self.acked[client_msg_id] = message
+            if frame.get("noop"):
+                self.noops.add(client_msg_id)
             self.outbox.pop(client_msg_id, None)
             if not self.outbox:
                 self._acked_all.set()

@@ -1,18 +1,22 @@
 """Shared pieces of the fault tier: the private stack handle, a crowd of chat clients under
-load, and the end-of-test check that every acknowledged message is in the database exactly once
-and in every member's view."""
+load (plain texts, or the mixed entries of api-v1.1 A: texts, edits, deletes and reactions,
+no-op reactions included), and the end-of-test check that every acknowledged entry is in the
+database exactly once, its effects applied once (the targets' state equals a replay of the
+entries) and every member's view and rebuilt room equal the database and the history."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import socket
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 import asyncpg
@@ -20,12 +24,20 @@ import httpx
 import psutil  # type: ignore[import-untyped]
 from chat_devtools.private import PrivatePostgres, PrivateRabbitMQ
 from chat_devtools.stack import Stack
+from chat_devtools.timeline import snapshot_of
 from chatclient import ChatApi, ChatClient, User
 
 T = TypeVar("T")
 log = logging.getLogger("fault")
 
-PORT_RANGE = (28500, 28999)
+
+def _port_range() -> tuple[int, int]:
+    """28500-28999, or CHAT_FAULT_PORT_RANGE=low-high (a block of one's own on a shared host)."""
+    low, _, high = os.environ.get("CHAT_FAULT_PORT_RANGE", "28500-28999").partition("-")
+    return int(low), int(high)
+
+
+PORT_RANGE = _port_range()
 SEND_SHARDS = 8
 DELIVERY_LIMIT = 5  # message-service and topology default (x-delivery-limit)
 
@@ -158,7 +170,9 @@ async def fetch_messages(dsn: str, room_ids: list[str]) -> list[dict[str, Any]]:
     conn = await asyncpg.connect(dsn)
     try:
         rows = await conn.fetch(
-            "SELECT id::text, room_id::text, seq, sender_id::text, client_msg_id::text "
+            "SELECT id::text, room_id::text, seq, sender_id::text, client_msg_id::text, kind, "
+            "text, target_id::text, emoji, added, created_at, edited_at, deleted, "
+            "coalesce(state_seq, seq) AS state_seq "
             "FROM messages WHERE room_id = ANY($1::uuid[]) ORDER BY room_id, seq",
             room_ids,
         )
@@ -167,18 +181,99 @@ async def fetch_messages(dsn: str, room_ids: list[str]) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
+async def fetch_effects(
+    dsn: str, room_ids: list[str]
+) -> tuple[dict[tuple[str, str, str], int], set[tuple[str, str]]]:
+    """The reactions rows of these rooms' messages ((message, emoji, user) -> seq of the entry
+    that added it) and the recorded no-op sends ((sender, client_msg_id), each once)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        reactions = await conn.fetch(
+            "SELECT r.message_id::text, r.emoji, r.user_id::text, r.seq FROM reactions r "
+            "JOIN messages m ON m.id = r.message_id WHERE m.room_id = ANY($1::uuid[])",
+            room_ids,
+        )
+        noops = await conn.fetch(
+            "SELECT sender_id::text, client_msg_id::text FROM noop_sends "
+            "WHERE room_id = ANY($1::uuid[])",
+            room_ids,
+        )
+    finally:
+        await conn.close()
+    keys = [(r["sender_id"], r["client_msg_id"]) for r in noops]
+    assert len(keys) == len(set(keys)), "a no-op send recorded twice"
+    return {(r["message_id"], r["emoji"], r["user_id"]): r["seq"] for r in reactions}, set(keys)
+
+
+EMOJI = ("👍", "🎉", "❤️")
+# The benchmark's mixed run (issue #14): 70 % text, 15 % reactions, 10 % edits, 5 % deletes.
+MIX: tuple[tuple[str, int], ...] = (("text", 70), ("reaction", 15), ("edit", 10), ("delete", 5))
+NOOP_SHARE = 0.1  # reactions that change nothing on purpose (add one held, remove one not held)
+
+
+@dataclass
+class MixedSender:
+    """One client's mixed entries: edits and deletes of the texts this load sent for it (so a
+    test's own messages are never touched), reactions on any text of its view."""
+
+    client: ChatClient
+    own: dict[str, list[str]] = field(default_factory=dict)  # room -> client_msg_ids of texts
+    deleted: set[str] = field(default_factory=set)  # message ids it deleted
+    reacted: dict[tuple[str, str], bool] = field(default_factory=dict)  # (id, emoji) -> held
+
+    def own_live(self, room: str) -> list[str]:
+        acked = self.client.acked
+        ids = [acked[c]["id"] for c in self.own.get(room, []) if c in acked]
+        return [i for i in ids if i not in self.deleted]
+
+    async def send(self, room: str, n: int) -> None:
+        kind = random.choices([k for k, _ in MIX], [w for _, w in MIX])[0]
+        name = self.client.name
+        if kind in ("edit", "delete") and (own := self.own_live(room)):
+            target = random.choice(own)
+            if kind == "delete":
+                self.deleted.add(target)
+                await self.client.send(room, kind="delete", target_id=target)
+            else:
+                await self.client.send(room, f"{name} edits #{n}", kind="edit", target_id=target)
+            return
+        texts = self.client.views[room].timeline.texts.values()
+        targets = [t.id for t in texts if not t.deleted]
+        if kind == "reaction" and targets:
+            target, emoji = random.choice(targets), random.choice(EMOJI)
+            held = self.reacted.get((target, emoji), False)
+            added = held if random.random() < NOOP_SHARE else not held
+            self.reacted[(target, emoji)] = added
+            await self.client.send(
+                room, kind="reaction", target_id=target, emoji=emoji, added=added
+            )
+            return
+        cmid = await self.client.send(room, f"{name} says #{n}")
+        self.own.setdefault(room, []).append(cmid)
+
+
 async def run_load(
-    crowd: Crowd, stop: asyncio.Event, *, interval_s: float = 0.4, room: str | None = None
+    crowd: Crowd,
+    stop: asyncio.Event,
+    *,
+    interval_s: float = 0.4,
+    room: str | None = None,
+    mixed: bool = False,
 ) -> int:
-    """Every client sends to its rooms (or only `room`) every ~interval_s until `stop` is set.
-    Sends are queued in the client's outbox, so a down socket delays them, never drops them."""
+    """Every client sends to its rooms (or only `room`) every ~interval_s until `stop` is set:
+    plain texts, or with `mixed` the entries of MIX. Sends are queued in the client's outbox,
+    so a down socket delays them, never drops them. Returns how many were sent."""
 
     async def one(client: ChatClient) -> int:
         rooms = [room] if room else crowd.member_rooms(client)
+        sender = MixedSender(client)
         n = 0
         while not stop.is_set():
             n += 1
-            await client.send(random.choice(rooms), f"{client.name} says #{n}")
+            if mixed:
+                await sender.send(random.choice(rooms), n)
+            else:
+                await client.send(random.choice(rooms), f"{client.name} says #{n}")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval_s * random.uniform(0.5, 1.5))
         return n
@@ -189,9 +284,12 @@ async def run_load(
 
 @dataclass
 class Verdict:
-    acked: int
-    rows: int
+    acked: int  # sends acknowledged (no-ops included)
+    rows: int  # entries of the crowd's sends in the database (system entries not counted)
     per_room: dict[str, int]
+    noops: int = 0
+    rejected: int = 0  # refused sends (not retried; none is in the database)
+    kinds: dict[str, int] = field(default_factory=dict)  # stored entries per kind
 
 
 def _lagging(crowd: Crowd, rows: list[dict[str, Any]]) -> list[str]:
@@ -207,15 +305,26 @@ def _lagging(crowd: Crowd, rows: list[dict[str, Any]]) -> list[str]:
 
 
 async def settle_and_verify(
-    fs: FaultStack, crowd: Crowd, *, ack_timeout_s: float = 60.0, converge_s: float = 15.0
+    fs: FaultStack,
+    crowd: Crowd,
+    *,
+    ack_timeout_s: float = 60.0,
+    converge_s: float = 15.0,
+    refusals: frozenset[str] = frozenset(),
 ) -> Verdict:
-    """The invariant of QA-002 after a fault: every message that got a `message.ack` is in the
-    database exactly once (same id and seq as acked), every room's seq is gapless, and every
-    member's final view is exactly the database.
+    """The invariant of QA-002 after a fault, for every entry kind (api-v1.1 A): every send
+    that got a `message.ack` is in the database exactly once (same id and seq as acked) with
+    what was sent, or with `noop: true` is no entry and is recorded once as a no-op; every
+    room's seq is gapless; each target's state (text, edited_at, deleted, reactions, state_seq)
+    in the tables and in the history equals a replay of the stored entries in seq order (an
+    effect applied twice or lost shows there); and every member's final view is exactly the
+    database, its rebuilt room exactly the history.
 
     The views must get there by the client rules alone (live frames, and after_seq fetches on
     `ready`, `resync` and gaps), without a fetch forced by the test: a lost live event that no
-    rule would notice fails here. A forced catch-up afterwards must then change nothing."""
+    rule would notice fails here. A forced catch-up afterwards must then change nothing.
+    `refusals`: error codes a send may meet under this load (e.g. `not_found` for a reaction
+    to a message deleted meanwhile); such sends must not be in the database."""
     log.info("before settling: %s", crowd_summary(crowd))
     await asyncio.gather(*(c.wait_all_acked(ack_timeout_s) for c in crowd.clients))
     rows = await fetch_messages(fs.messages_dsn, list(crowd.rooms))
@@ -227,20 +336,33 @@ async def settle_and_verify(
         await asyncio.sleep(0.2)
     await asyncio.gather(*(c.catch_up(ack_timeout_s) for c in crowd.clients))
     rows = await fetch_messages(fs.messages_dsn, list(crowd.rooms))
+    checks_from = loop.time()
+    reactions, noop_sends = await fetch_effects(fs.messages_dsn, list(crowd.rooms))
     by_key: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in rows:
         by_key.setdefault((row["sender_id"], row["client_msg_id"]), []).append(row)
-    acked = 0
+    acked = noops = rejected = 0
     for client in crowd.clients:
         assert client.violations == [], f"{client.name}: {client.violations[:3]}"
         for client_msg_id, message in client.acked.items():
             acked += 1
             found = by_key.get((client.user.id, client_msg_id), [])
+            if client_msg_id in client.noops:
+                noops += 1
+                assert found == [], f"no-op {client_msg_id} of {client.name} is an entry"
+                assert (client.user.id, client_msg_id) in noop_sends, "no-op not recorded"
+                continue
             assert len(found) == 1, (
                 f"acked {client_msg_id} of {client.name} is in the DB {len(found)} times"
             )
             assert (found[0]["id"], found[0]["seq"]) == (message["id"], message["seq"])
+            _assert_as_sent(found[0], client.sent[client_msg_id].entry)
+        for client_msg_id, code in client.rejected.items():
+            rejected += 1
+            assert code in refusals, f"{client.name}: {client_msg_id} refused with {code}"
+            assert (client.user.id, client_msg_id) not in by_key, "a refused send is stored"
     per_room: dict[str, int] = {}
+    kinds: dict[str, int] = {}
     for room_id, members in crowd.rooms.items():
         room_rows = [r for r in rows if r["room_id"] == room_id]
         seqs = [r["seq"] for r in room_rows]
@@ -252,11 +374,146 @@ async def settle_and_verify(
                 f"{client.name}'s view of {room_id} differs from the database: "
                 f"{len(view.messages)} vs {len(expected)} messages"
             )
+        sent = {
+            (c.user.id, cmid): pending.text
+            for c in members
+            for cmid, pending in c.sent.items()
+        }
+        _assert_replayed(room_rows, reactions, sent)
+        history = await crowd.api.history_after(members[0].user, room_id, 0, retry_for_s=30)
+        _assert_history_is_the_tables(history, room_rows, reactions)
+        snapshot = [snapshot_of(m) for m in history if m["kind"] == "text"]
+        for client in members:
+            timeline = client.views[room_id].timeline
+            assert timeline.conflicts == [], f"{client.name}: {timeline.conflicts[:2]}"
+            assert timeline.ids() == [m["id"] for m in history]
+            assert timeline.snapshot() == snapshot, (
+                f"{client.name}'s rebuilt room {room_id} differs from the history"
+            )
         per_room[room_id] = len(room_rows)
-    # Every row of these rooms was sent by a crowd client that got it acked (nothing unasked-for).
-    assert len(rows) == acked, f"{len(rows)} rows in the database for {acked} acked sends"
-    log.info("verified: %d acked = %d rows, per room %s", acked, len(rows), per_room)
-    return Verdict(acked=acked, rows=len(rows), per_room=per_room)
+        for row in room_rows:
+            kinds[row["kind"]] = kinds.get(row["kind"], 0) + 1
+    # Every entry of these rooms but the service's own (system: joins) was sent by a crowd
+    # client that got it acked (nothing unasked-for).
+    stored = len(rows) - kinds.get("system", 0)
+    assert stored == acked - noops, f"{stored} entries in the database for {acked} acked sends"
+    log.info(
+        "verified in %.1fs: %d acked (%d no-ops, %d refused) = %d entries, kinds %s, per room %s",
+        loop.time() - checks_from,
+        acked,
+        noops,
+        rejected,
+        stored,
+        kinds,
+        per_room,
+    )
+    return Verdict(acked, stored, per_room, noops=noops, rejected=rejected, kinds=kinds)
+
+
+def _assert_as_sent(row: dict[str, Any], entry: dict[str, Any]) -> None:
+    """The stored entry is the one sent: kind, target, emoji, added (`added` absent = true)."""
+    kind = entry.get("kind", "text")
+    assert row["kind"] == kind, f"{row['id']} stored as {row['kind']}, sent as {kind}"
+    if kind != "text":
+        assert row["target_id"] == entry.get("target_id"), f"{row['id']}: another target"
+    if kind == "reaction":
+        assert (row["emoji"], row["added"]) == (entry["emoji"], entry.get("added", True))
+
+
+@dataclass
+class _Replayed:
+    text: str
+    deleted: bool = False
+    edited_at: datetime | None = None
+    state_seq: int = 0
+    edits: list[str] = field(default_factory=list)  # ids of its edit entries
+
+
+def _assert_replayed(
+    rows: list[dict[str, Any]],
+    reactions: dict[tuple[str, str, str], int],
+    sent: dict[tuple[str, str], str],
+) -> None:
+    """Replay one room's entries in seq order with what their senders sent, and compare the
+    targets' stored state: each change applied exactly once, none lost."""
+    texts: dict[str, _Replayed] = {}
+    held: dict[tuple[str, str, str], int] = {}  # (message, emoji, user) -> seq that added it
+    for row in rows:
+        kind, seq = row["kind"], row["seq"]
+        content = sent.get((row["sender_id"], row["client_msg_id"]))
+        if kind == "text":
+            texts[row["id"]] = _Replayed(content if content is not None else row["text"])
+            texts[row["id"]].state_seq = seq
+            continue
+        if kind not in ("edit", "delete", "reaction"):
+            continue
+        target = texts.get(row["target_id"])
+        assert target is not None, f"{kind} {row['id']} names no text entry before it"
+        assert not target.deleted, f"{kind} {row['id']} stored for a deleted target"
+        target.state_seq = seq
+        if kind == "edit":
+            assert content is not None, f"edit {row['id']} was sent by nobody of the crowd"
+            target.text, target.edited_at = content, row["created_at"]
+            target.edits.append(row["id"])
+        elif kind == "delete":
+            target.text, target.deleted = "", True
+            for key in [k for k in held if k[0] == row["target_id"]]:
+                del held[key]
+        else:
+            key = (row["target_id"], row["emoji"], row["sender_id"])
+            if row["added"]:
+                assert key not in held, f"reaction {row['id']} added one already held (no-op?)"
+                held[key] = seq
+            else:
+                assert key in held, f"reaction {row['id']} removed one not held (no-op?)"
+                del held[key]
+    by_id = {r["id"]: r for r in rows}
+    for text_id, want in texts.items():
+        row = by_id[text_id]
+        got = (row["text"], row["deleted"], row["edited_at"], row["state_seq"])
+        assert got == (want.text, want.deleted, want.edited_at, want.state_seq), (
+            f"text {text_id} (seq {row['seq']}) is {got}, replay gives {want}"
+        )
+        if want.deleted:
+            erased = [by_id[e]["text"] for e in want.edits]
+            assert set(erased) <= {""}, f"deleted {text_id}: its edits keep text {erased}"
+    room_texts = set(texts)
+    stored = {k: v for k, v in reactions.items() if k[0] in room_texts}
+    assert stored == held, f"reactions stored {len(stored)}, replay gives {len(held)}"
+
+
+def _assert_history_is_the_tables(
+    history: list[dict[str, Any]],
+    rows: list[dict[str, Any]],
+    reactions: dict[tuple[str, str, str], int],
+) -> None:
+    """The history endpoint returns each text entry's stored state, reaction counts included."""
+    assert [m["id"] for m in history] == [r["id"] for r in rows]
+    created = {m["id"]: m["created_at"] for m in history}
+    by_id = {r["id"]: r for r in rows}
+    last_edit: dict[str, str] = {}
+    for row in rows:
+        if row["kind"] == "edit":
+            last_edit[row["target_id"]] = row["id"]
+    for message in history:
+        if message["kind"] != "text":
+            continue
+        row = by_id[message["id"]]
+        users: dict[str, set[str]] = {}
+        for (target, emoji, user), _seq in reactions.items():
+            if target == message["id"]:
+                users.setdefault(emoji, set()).add(user)
+        shown = {
+            r["emoji"]: (r["count"], set(r["user_ids"])) for r in message.get("reactions") or []
+        }
+        assert shown == {e: (len(u), u) for e, u in users.items()}, f"reactions of {row['id']}"
+        assert (message["text"], message["deleted"], message["state_seq"]) == (
+            row["text"],
+            row["deleted"],
+            row["state_seq"],
+        ), f"history's {row['id']} differs from its row"
+        edit = last_edit.get(message["id"])
+        assert message.get("edited_at") == (created[edit] if edit else None)
 
 
 def crowd_summary(crowd: Crowd) -> dict[str, Any]:
@@ -291,10 +548,25 @@ def assert_no_dead_letters(fs: FaultStack, baseline: dict[str, int]) -> None:
 # -- a message-service replica caught inside a slow insert (kill -9 / SIGTERM mid-batch) --
 
 SLOW_S = 1.5
+# Which entry kinds the sleeping transaction had stored before the marked row (a bit each, read
+# with `batch_kinds`): set before the sleep through a sequence, which is not transactional, so
+# the test sees it while the transaction is open and after it was killed.
+KIND_BITS = {"text": 1, "edit": 2, "delete": 4, "reaction": 8}
 SLOW_SQL = f"""
+CREATE SEQUENCE IF NOT EXISTS fault_batch_kinds MINVALUE 0;
 CREATE OR REPLACE FUNCTION fault_slow_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE kinds bigint;
 BEGIN
-  IF NEW.text LIKE 'SLOW %' THEN PERFORM pg_sleep({SLOW_S}); END IF;
+  IF NEW.text LIKE 'SLOW %' THEN
+    -- Rows this transaction wrote (earlier rows of the same statement included); a target an
+    -- edit, delete or reaction updated is left out by its state_seq above its own seq.
+    SELECT coalesce(bit_or(CASE kind WHEN 'text' THEN 1 WHEN 'edit' THEN 2 WHEN 'delete' THEN 4
+                                      WHEN 'reaction' THEN 8 ELSE 16 END), 0)
+      INTO kinds FROM messages
+      WHERE xmin = pg_current_xact_id()::xid AND coalesce(state_seq, seq) = seq;
+    PERFORM setval('fault_batch_kinds', kinds, true);
+    PERFORM pg_sleep({SLOW_S});
+  END IF;
   RETURN NEW;
 END $$;
 DROP TRIGGER IF EXISTS fault_slow_insert ON messages;
@@ -304,7 +576,14 @@ CREATE TRIGGER fault_slow_insert BEFORE INSERT ON messages
 UNDO_SQL = """
 DROP TRIGGER IF EXISTS fault_slow_insert ON messages;
 DROP FUNCTION IF EXISTS fault_slow_insert();
+DROP SEQUENCE IF EXISTS fault_batch_kinds;
 """
+
+
+async def batch_kinds(conn: asyncpg.Connection) -> set[str]:
+    """The kinds the last transaction caught in the marked insert had written before it."""
+    bits = int(await conn.fetchval("SELECT last_value FROM fault_batch_kinds"))
+    return {kind for kind, bit in KIND_BITS.items() if bits & bit}
 
 
 async def replica_in_slow_insert(fs: FaultStack, conn: asyncpg.Connection) -> str:

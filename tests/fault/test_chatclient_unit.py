@@ -7,6 +7,7 @@ import time
 import uuid
 from typing import Any, cast
 
+import orjson
 import pytest
 from chatclient import (
     RESEND_AFTER_S,
@@ -91,3 +92,45 @@ def test_resync_and_a_second_ack_with_another_message_are_recorded() -> None:
     c._on_frame({"type": "message.ack", "client_msg_id": "a", "message": message(1)})
     c._on_frame({"type": "message.ack", "client_msg_id": "a", "message": message(1) | {"id": "x"}})
     assert c.violations  # one send, two different messages: the test must fail on it
+
+
+class FakeSocket:
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    async def send(self, raw: str) -> None:
+        self.sent.append(orjson.loads(raw))
+
+
+async def test_entries_of_every_kind_go_out_with_their_fields() -> None:
+    c = client()
+    ws = FakeSocket()
+    c.ws = cast(Any, ws)
+    c._ready.set()
+    await c.send(ROOM, "hi")
+    await c.send(ROOM, "fixed", kind="edit", target_id="t")
+    await c.send(ROOM, kind="delete", target_id="t")
+    await c.send(ROOM, kind="reaction", target_id="t", emoji="👍", added=False)
+    stripped = [{k: v for k, v in f.items() if k not in ("client_msg_id", "type")} for f in ws.sent]
+    assert stripped == [
+        {"room_id": ROOM, "text": "hi"},
+        {"room_id": ROOM, "kind": "edit", "target_id": "t", "text": "fixed"},
+        {"room_id": ROOM, "kind": "delete", "target_id": "t"},
+        {"room_id": ROOM, "kind": "reaction", "target_id": "t", "emoji": "👍", "added": False},
+    ]
+    assert set(c.sent) == {f["client_msg_id"] for f in ws.sent}
+
+
+def test_a_noop_ack_is_recorded_and_its_target_copy_updates_the_room() -> None:
+    c = client()
+    c._on_frame({"type": "message.new", "message": message(1)})
+    target = message(1) | {
+        "state_seq": 2,
+        "reactions": [{"emoji": "👍", "count": 1, "user_ids": ["u"]}],
+    }
+    c.outbox["r"] = Pending(ROOM, "", entry={"kind": "reaction"})
+    c._on_frame({"type": "message.ack", "client_msg_id": "r", "message": target, "noop": True})
+    assert c.noops == {"r"}
+    assert c.acked["r"]["id"] == "m1"
+    state = c.views[ROOM].timeline.texts["m1"]
+    assert (state.state_seq, state.reactions["👍"].count) == (2, 1)

@@ -1,6 +1,7 @@
-"""PostgreSQL stopped for 10 s under load: message-service holds its command deliveries and
-retries (no requeue into the delivery limit), nothing is dead-lettered, and once the database is
-back every acked message is persisted exactly once and service resumes."""
+"""PostgreSQL stopped for 10 s under a mixed load (texts, edits, deletes, reactions):
+message-service holds its command deliveries and retries (no requeue into the delivery limit),
+nothing is dead-lettered, and once the database is back every acked entry is persisted exactly
+once, its effect applied once, and service resumes."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ async def test_postgres_stopped_10s_nothing_lost_nothing_dead_lettered(
     crowd = await make_crowd(fs, fault_http, clients=12)
     try:
         stop = asyncio.Event()
-        load = asyncio.create_task(run_load(crowd, stop))
+        load = asyncio.create_task(run_load(crowd, stop, mixed=True))
         await asyncio.sleep(2.0)
         loop = asyncio.get_running_loop()
         await fs.call(fs.postgres.stop)
@@ -44,8 +45,12 @@ async def test_postgres_stopped_10s_nothing_lost_nothing_dead_lettered(
         await asyncio.sleep(3.0)  # load continues after the restart
         stop.set()
         sent = await load
-        verdict = await settle_and_verify(fs, crowd, ack_timeout_s=90)
-        assert verdict.acked == sent
+        # A reaction to a text its sender deleted meanwhile is refused (not_found), not retried.
+        verdict = await settle_and_verify(
+            fs, crowd, ack_timeout_s=90, refusals=frozenset({"not_found"})
+        )
+        assert verdict.acked + verdict.rejected == sent
+        assert {"text", "edit", "delete", "reaction"} <= set(verdict.kinds), verdict.kinds
         assert verdict.acked > acked_at_stop
         await fs.call(fs.stack.wait_ready, None, 60)  # service resumed everywhere
         assert fs.stack.dead() == {}
