@@ -85,6 +85,7 @@ def test_api_routes_go_to_the_right_upstreams(rendered: str) -> None:
     assert "proxy_pass http://auth_service;" in bodies["^~ /v1/users"]
     assert "proxy_pass http://message_service;" in bodies["^~ /v1/rooms"]
     assert "proxy_pass http://message_service;" in bodies["^~ /v1/dms"]
+    assert "proxy_pass http://message_service;" in bodies["^~ /v1/search"]
     assert "proxy_pass http://presence_service;" in bodies["^~ /v1/presence"]
     ws = bodies["= /v1/ws"]
     assert "proxy_pass http://gateway_service;" in ws

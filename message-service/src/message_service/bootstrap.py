@@ -13,7 +13,7 @@ from chat_runtime.host import Consumer, Database, HostContext, Responder, Servic
 from chat_runtime.logging import get_logger
 
 from message_service import store
-from message_service.api import dms, messages, rooms
+from message_service.api import dms, messages, rooms, search
 from message_service.api.deps import install_error_handlers
 from message_service.handlers import membership, read, send, users
 from message_service.handlers.deps import BusDeps
@@ -130,7 +130,7 @@ def build(
     host = ServiceHost(
         settings,
         title="message-service",
-        routers=[rooms.router, messages.router, dms.router],
+        routers=[rooms.router, messages.router, dms.router, search.router],
         database=_database(settings, owner),
         outbox=store.outbox,
         verify_tokens=True,

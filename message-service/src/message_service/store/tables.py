@@ -57,8 +57,77 @@ messages = sa.Table(
     sa.Column("text", sa.Text, nullable=False),
     sa.Column("client_msg_id", pg.UUID(as_uuid=True), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # api-v1.1 A (migration 0003). Change entries: the text entry they change, a reaction's
+    # emoji and whether it was added. System entries: event, actor, subject, value.
+    sa.Column("target_id", pg.UUID(as_uuid=True), nullable=True),
+    sa.Column("emoji", sa.Text, nullable=True),
+    sa.Column("added", sa.Boolean, nullable=True),
+    sa.Column("event", sa.Text, nullable=True),
+    sa.Column("actor_id", pg.UUID(as_uuid=True), nullable=True),
+    sa.Column("subject_id", pg.UUID(as_uuid=True), nullable=True),
+    sa.Column("value", sa.Text, nullable=True),
+    # A text entry's current state: set by its edit, delete and reaction entries.
+    sa.Column("edited_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("deleted", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("state_seq", sa.BigInteger, nullable=True),  # NULL: never changed (its own seq)
+    # What idempotency compares (domain/entries.py); NULL on rows from before 0003.
+    sa.Column("content_hash", sa.LargeBinary, nullable=True),
     sa.UniqueConstraint("room_id", "seq", name="messages_room_seq"),
     sa.UniqueConstraint("sender_id", "client_msg_id", name="messages_sender_client_msg_id"),
+)
+sa.Index(
+    "messages_target",
+    messages.c.target_id,
+    postgresql_where=messages.c.target_id.isnot(None),
+)
+# api-v1.1 B: other people's not deleted text entries above a read position.
+sa.Index(
+    "messages_unread",
+    messages.c.room_id,
+    messages.c.seq,
+    postgresql_include=["sender_id"],
+    postgresql_where=sa.text("kind = 'text' AND NOT deleted"),
+)
+
+# Search (migration 0004, ADR 0010): text entries that are not deleted, by room and words, and
+# newest first.
+sa.Index(
+    "messages_search",
+    messages.c.room_id,
+    sa.text("to_tsvector('chat_english'::regconfig, replace(text, '<', ' '))"),
+    postgresql_using="gin",
+    postgresql_where=sa.text("kind = 'text' AND NOT deleted"),
+)
+sa.Index(
+    "messages_search_recent",
+    messages.c.created_at.desc(),
+    messages.c.id.desc(),
+    postgresql_where=sa.text("kind = 'text' AND NOT deleted"),
+)
+
+# A text entry's reactions: one row per (emoji, user); `seq` is the adding entry's seq,
+# `emoji_seq` the seq at which the emoji appeared on the message (the order emoji are shown in).
+reactions = sa.Table(
+    "reactions",
+    metadata,
+    sa.Column("message_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("emoji", sa.Text, primary_key=True),
+    sa.Column("user_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("emoji_seq", sa.BigInteger, nullable=False),
+)
+sa.Index("reactions_message_seq", reactions.c.message_id, reactions.c.seq)
+
+# Reactions that changed nothing (api-v1.1 A): no entry, but their client_msg_id is taken.
+noop_sends = sa.Table(
+    "noop_sends",
+    metadata,
+    sa.Column("sender_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("client_msg_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("room_id", pg.UUID(as_uuid=True), nullable=False),
+    sa.Column("target_id", pg.UUID(as_uuid=True), nullable=False),
+    sa.Column("content_hash", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 users = sa.Table(
@@ -71,6 +140,16 @@ users = sa.Table(
 )
 
 outbox = outbox_table(metadata)
+# A delete erases the text of its target and the target's edits from outbox rows too, found by
+# the id of the message they carry (api-v1.1 A; store/message_writes.py).
+OUTBOX_MESSAGE_REF = "(body #>> '{message,id}')"
+OUTBOX_MESSAGE_TYPES = "type_name IN ('message.created.v1', 'message.accepted.v1')"
+sa.Index(
+    "outbox_message_ref",
+    sa.text(OUTBOX_MESSAGE_REF),
+    _table=outbox,
+    postgresql_where=sa.text(OUTBOX_MESSAGE_TYPES),
+)
 
 # Send-shard leases (ADR 0008, store/shard_leases.py): a row per shard, a row per live process.
 send_shard_leases = sa.Table(
@@ -112,6 +191,7 @@ def room_of(row: Any) -> Room:
 
 
 def message_of(row: Any) -> Message:
+    """A `messages` row (every column) as a Message; its reactions are not read here."""
     return Message(
         id=row.id,
         room_id=row.room_id,
@@ -121,6 +201,17 @@ def message_of(row: Any) -> Message:
         text=row.text,
         client_msg_id=row.client_msg_id,
         created_at=row.created_at,
+        target_id=row.target_id,
+        emoji=row.emoji,
+        added=row.added,
+        event=row.event,
+        actor_id=row.actor_id,
+        subject_id=row.subject_id,
+        value=row.value,
+        edited_at=row.edited_at,
+        deleted=row.deleted,
+        state_seq=row.state_seq,
+        content_hash=row.content_hash,
     )
 
 
