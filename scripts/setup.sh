@@ -39,6 +39,10 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || apt_missing+=(ngin
 if [ "$WANT_BROWSER" = "1" ] && ! command -v chromium >/dev/null 2>&1; then
   apt_missing+=(chromium)
 fi
+# Emoji in the journeys' screenshots (reactions, the picker) instead of empty boxes.
+if [ "$WANT_BROWSER" = "1" ] && [ ! -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]; then
+  apt_missing+=(fonts-noto-color-emoji)
+fi
 # promtool checks and unit-tests the alert rules (make test-contract); Debian ships it only in
 # the prometheus package, whose server is disabled again right after (below).
 command -v promtool >/dev/null 2>&1 || apt_missing+=(prometheus)

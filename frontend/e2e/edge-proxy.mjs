@@ -12,7 +12,7 @@ const origin = process.env.CHAT_EDGE_ORIGIN ?? 'http://localhost:8080';
 
 function upstream(path) {
   if (path.startsWith('/v1/auth/') || path.startsWith('/v1/users')) return ports.auth;
-  if (path.startsWith('/v1/rooms') || path.startsWith('/v1/dms')) return ports.message;
+  if (path.startsWith('/v1/rooms') || path.startsWith('/v1/dms') || path.startsWith('/v1/search')) return ports.message;
   if (path.startsWith('/v1/presence')) return ports.presence;
   if (path.startsWith('/v1/ws')) return ports.gateway;
   return null;

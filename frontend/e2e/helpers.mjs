@@ -125,3 +125,37 @@ export async function expectAccessible(page, where) {
   const report = bad.map((v) => `${v.impact} ${v.id}: ${v.help}\n    ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join('\n    ')}`);
   assert.deepEqual(report, [], `accessibility violations on ${where}`);
 }
+
+/**
+ * Long-press with a finger (CDP touch events, so the browser makes the pointer events a phone
+ * would). The finger stays down until `until` (a locator) shows, or for `ms`: on a busy machine
+ * the page's timer may fire late, and lifting early would make it a tap.
+ */
+export async function longPress(page, locator, { until = null, ms = 700 } = {}) {
+  await locator.scrollIntoViewIfNeeded();
+  const box = await locator.boundingBox();
+  if (!box) throw new Error('long-press: element not visible');
+  const x = box.x + Math.min(box.width / 2, 40);
+  const y = box.y + box.height / 2;
+  const cdp = await page.context().newCDPSession(page);
+  try {
+    await cdp.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: [{ x, y }] });
+    if (until) await until.waitFor({ timeout: 10_000 });
+    else await page.waitForTimeout(ms);
+    await cdp.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
+  } finally {
+    await cdp.detach();
+  }
+}
+
+/** The row of the message whose text contains `text` (any state, tombstones excluded). */
+export function row(page, text) {
+  return page.locator('[data-testid="timeline"] li.msg').filter({ hasText: text });
+}
+
+/** Hover a message and click one of its toolbar buttons (desktop). */
+export async function tool(page, text, name) {
+  const r = row(page, text).last();
+  await r.locator('.bubble').hover();
+  await r.getByRole('toolbar', { name: 'Message actions' }).getByRole('button', { name, exact: true }).click();
+}

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { BASE_URL, DESKTOP, PHONE, launch } from './browser.mjs';
 import {
-  createChannel, expectAccessible, expectOnce, expectSignedIn, joinChannel, messages, openRoom, send, showMembers, signUp, snap, stackIsUp,
-  STRONG, uniqueName, waitForMemberStatus, watchPage,
+  createChannel, expectAccessible, expectOnce, expectSignedIn, joinChannel, longPress, messages, openRoom, row, send, showMembers, signUp, snap, stackIsUp,
+  STRONG, tool, uniqueName, waitForMemberStatus, watchPage,
 } from './helpers.mjs';
 
 const up = await stackIsUp();
@@ -21,11 +21,19 @@ after(async () => {
 
 async function person(viewport, label) {
   const context = await browser.newContext({ viewport, isMobile: viewport === PHONE, hasTouch: viewport === PHONE, baseURL: BASE_URL });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write']);
   const page = await context.newPage();
   const errors = [];
   watchPage(page, errors);
+  // The features the server reports (GET /v1/users/me), for journeys that need one.
+  const features = new Set();
+  page.on('response', async (r) => {
+    if (r.url().endsWith('/v1/users/me') && r.ok()) {
+      for (const f of (await r.json().catch(() => ({}))).features ?? []) features.add(f);
+    }
+  });
   const username = uniqueName(label);
-  return { context, page, errors, username, display: `${label[0].toUpperCase()}${label.slice(1)} ${username.slice(-4)}` };
+  return { context, page, errors, features, username, display: `${label[0].toUpperCase()}${label.slice(1)} ${username.slice(-4)}` };
 }
 
 for (const [vpName, viewport] of [['desktop', DESKTOP], ['phone', PHONE]]) {
@@ -276,3 +284,144 @@ describe('reliability and safety', { skip: !up, timeout: 120_000 }, () => {
     }
   });
 });
+
+// api-v1.1 A (feature "entries"): edit, delete and react, seen by a second person in their own browser.
+// Its screenshots (test-results/e2e/<viewport>-<step>.png) are the docs' real-stack-<step>-<viewport>.png.
+
+for (const [vpName, viewport] of [['desktop', DESKTOP], ['phone', PHONE]]) {
+  describe(`edit, delete and react (${vpName} ${viewport.width}×${viewport.height})`, { skip: !up, timeout: 180_000 }, () => {
+    it('edit (inline, history), react and un-react, copy a link and open it, delete with confirmation, as seen by the other person', async (t) => {
+      const phone = viewport === PHONE;
+      const ana = await person(viewport, 'ana');
+      const bo = await person(viewport, 'bo');
+      // On a phone the actions are in the long-press sheet; on a desktop in the hover toolbar.
+      const act = async (p, text, name) => {
+        if (!phone) return tool(p.page, text, name);
+        const r = row(p.page, text).last();
+        await r.scrollIntoViewIfNeeded();
+        const sheet = p.page.getByRole('dialog', { name: 'Message actions' });
+        await longPress(p.page, r.locator('.bubble'), { until: sheet });
+        await sheet.getByRole('button', { name, exact: true }).click({ timeout: 10_000 }).catch(async (e) => {
+          await snap(p.page, `FAILED-${vpName}-${name}`);
+          console.log('# open dialogs:', await p.page.evaluate(() => [...document.querySelectorAll('dialog')].map((d) => `${d.open} ${d.outerHTML.slice(0, 600)}`)));
+          throw e;
+        });
+      };
+      const chip = (p, text, emoji) => row(p.page, text).locator(`.reactions button.chip[data-emoji="${emoji}"]`);
+      try {
+        await signUp(ana.page, ana.username, ana.display);
+        await expectSignedIn(ana.page);
+        for (let i = 0; i < 50 && !ana.features.has('entries'); i++) await ana.page.waitForTimeout(100);
+        if (!ana.features.has('entries')) {
+          t.skip('the stack does not report the "entries" feature');
+          return;
+        }
+        await signUp(bo.page, bo.username, bo.display);
+        await expectSignedIn(bo.page);
+        const channel = uniqueName('react');
+        await createChannel(ana.page, channel);
+        await joinChannel(bo.page, channel);
+        // Bo's join is a quiet line for Ana.
+        await ana.page.locator('li.sys', { hasText: `${bo.display} joined the channel` }).waitFor({ timeout: 15_000 });
+
+        // Edit: Bo fixes a typo in place; Ana sees the new text, "(edited)" and the history.
+        await send(bo.page, 'the relase is on friday');
+        await expectOnce(ana.page, 'the relase is on friday');
+        await act(bo, 'the relase is on friday', 'Edit');
+        const editor = bo.page.locator('#edit-input');
+        await editor.fill('the release is on friday');
+        if (phone) await bo.page.getByRole('button', { name: 'Save', exact: true }).click();
+        else await editor.press('Enter');
+        await row(ana.page, 'the release is on friday').getByRole('button', { name: /Edited/ }).waitFor({ timeout: 15_000 });
+        assert.equal(await row(ana.page, 'the relase is on friday').count(), 0);
+        await row(ana.page, 'the release is on friday').getByRole('button', { name: /Edited/ }).click();
+        const history = ana.page.getByRole('dialog', { name: 'Edit history' });
+        await history.locator('li.history__item', { hasText: 'the release is on friday' }).waitFor();
+        await snap(ana.page, `${vpName}-edit-history`);
+        await history.getByRole('button', { name: 'Close' }).click();
+
+        // React and un-react: Ana reacts, Bo sees the count and who; Ana takes it back, Bo sees it go.
+        await act(ana, 'the release is on friday', 'React with 👍');
+        await chip(bo, 'the release is on friday', '👍').waitFor({ timeout: 15_000 });
+        assert.equal((await chip(bo, 'the release is on friday', '👍').textContent()).trim(), '👍1');
+        assert.equal(await chip(bo, 'the release is on friday', '👍').getAttribute('aria-pressed'), 'false');
+        if (phone) {
+          const who = bo.page.getByRole('dialog', { name: 'Reacted with 👍' });
+          await longPress(bo.page, chip(bo, 'the release is on friday', '👍'), { until: who });
+          await who.getByText(ana.display).waitFor();
+          await snap(bo.page, `${vpName}-who-reacted`);
+          await who.getByRole('button', { name: 'Close' }).click();
+        } else {
+          await chip(bo, 'the release is on friday', '👍').hover();
+          await row(bo.page, 'the release is on friday').getByRole('tooltip', { name: ana.display }).waitFor({ state: 'visible' });
+          await snap(bo.page, `${vpName}-who-reacted`);
+        }
+        await chip(ana, 'the release is on friday', '👍').click();
+        await chip(bo, 'the release is on friday', '👍').waitFor({ state: 'detached', timeout: 15_000 });
+
+        // The picker: Bo searches and picks; Ana sees it.
+        await act(bo, 'the release is on friday', phone ? 'More reactions' : 'Add a reaction');
+        await bo.page.locator('#emoji-search').fill('party popper');
+        await bo.page.getByRole('dialog', { name: 'Choose a reaction' }).getByRole('button', { name: 'party popper' }).click();
+        await chip(ana, 'the release is on friday', '🎉').waitFor({ timeout: 15_000 });
+        await snap(ana.page, `${vpName}-reactions`);
+
+        // Up-arrow (desktop): Ana edits her last message from the empty composer.
+        if (!phone) {
+          await send(ana.page, 'see you tomorow');
+          await expectOnce(bo.page, 'see you tomorow');
+          await ana.page.locator('#composer-input').press('ArrowUp');
+          await ana.page.locator('#edit-input').waitFor();
+          await ana.page.locator('#edit-input').fill('see you tomorrow');
+          await ana.page.locator('#edit-input').press('Enter');
+          await row(bo.page, 'see you tomorrow').getByRole('button', { name: /Edited/ }).waitFor({ timeout: 15_000 });
+        }
+
+        // Copy a link, then open it: the room opens at the message, highlighted.
+        for (let i = 1; i <= 12; i++) await send(ana.page, `filler ${i}`);
+        await expectOnce(bo.page, 'filler 12');
+        await act(bo, 'the release is on friday', 'Copy link');
+        await bo.page.getByTestId('toast').filter({ hasText: 'Link copied.' }).waitFor();
+        const link = await bo.page.evaluate(() => navigator.clipboard.readText());
+        assert.match(link, /#\/room\/[0-9a-f-]{36}\/m\/\d+$/);
+        // In a new tab: the app starts there (session from the refresh cookie) and opens the message.
+        const tab = await bo.context.newPage();
+        watchPage(tab, bo.errors);
+        await tab.goto(link);
+        await tab.locator('li.msg--highlight', { hasText: 'the release is on friday' }).waitFor({ timeout: 20_000 });
+        const box = await row(tab, 'the release is on friday').boundingBox();
+        assert.ok(box && box.y > 0 && box.y + box.height < viewport.height, 'the linked message is on screen');
+        await snap(tab, `${vpName}-opened-link`);
+        await expectAccessible(tab, `${vpName} opened message link`);
+        await tab.close();
+        await bo.page.bringToFront(); // a background tab's timers are throttled (long-press)
+
+        // Delete with confirmation: Bo deletes his message; Ana sees a tombstone and the text is gone.
+        await act(bo, 'the release is on friday', 'Delete');
+        const confirm = bo.page.getByRole('dialog', { name: 'Delete this message?' });
+        await confirm.waitFor();
+        assert.match(await confirm.textContent(), /may already have seen or received the\s+text/);
+        await snap(bo.page, `${vpName}-delete-confirm`);
+        await expectAccessible(bo.page, `${vpName} delete confirmation`);
+        await confirm.getByRole('button', { name: 'Delete message' }).click();
+        await row(ana.page, 'the release is on friday').waitFor({ state: 'detached', timeout: 15_000 });
+        await ana.page.locator('li.msg--deleted', { hasText: 'This message was deleted.' }).first().waitFor();
+        await bo.page.locator('li.msg--deleted', { hasText: 'This message was deleted.' }).first().waitFor();
+
+        // The channel's creator may delete anyone's message.
+        await send(bo.page, 'oops, wrong room');
+        await expectOnce(ana.page, 'oops, wrong room');
+        await act(ana, 'oops, wrong room', 'Delete');
+        await ana.page.getByRole('dialog', { name: 'Delete this message?' }).getByRole('button', { name: 'Delete message' }).click();
+        await row(bo.page, 'oops, wrong room').waitFor({ state: 'detached', timeout: 15_000 });
+        assert.equal(await bo.page.locator('li.msg--deleted').count(), 2);
+        await snap(ana.page, `${vpName}-after-delete`);
+        await expectAccessible(ana.page, `${vpName} tombstones and reactions`);
+        assert.deepEqual([...ana.errors, ...bo.errors], []);
+      } finally {
+        await ana.context.close();
+        await bo.context.close();
+      }
+    });
+  });
+}

@@ -14,7 +14,7 @@ const DESIGN = uuid(102);
 const LEADS = uuid(103);
 const DM_BO = uuid(104);
 
-export function fixtures(now = Date.now(), many = false) {
+export function fixtures(now = Date.now(), many = false, entries = false) {
   const at = (minAgo) => new Date(now - minAgo * 60_000).toISOString();
   const { ana, bo, cy, dee } = USERS;
   const lines = [
@@ -29,14 +29,39 @@ export function fixtures(now = Date.now(), many = false) {
     [dee, 8, '<img src=x onerror=alert(1)> ← this shows as text, as it should'],
     [cy, 3, 'Shipping after lunch 🚀'],
   ];
+  if (entries) {
+    // api-v1.1 A: the same talk with its changes as timeline entries (each its own seq), so the
+    // targets' state (reactions, edited_at, deleted, state_seq) is what the server would hold.
+    lines.splice(2, 0, [bo, 1496, '', { kind: 'reaction', target: 1, emoji: '👍' }], [ana, 1495, '', { kind: 'reaction', target: 1, emoji: '👍' }]);
+    lines.splice(6, 0, [dee, 40, 'Dee Novak joined the channel', { kind: 'system', event: 'member_joined' }]);
+    lines.push(
+      [bo, 36, 'Spec for the new composer: https://example.com/specs/composer-v2 (comments very welcome)', { kind: 'edit', target: 7 }],
+      [cy, 30, '', { kind: 'reaction', target: 7, emoji: '🎉' }],
+      [dee, 29, '', { kind: 'reaction', target: 7, emoji: '🎉' }],
+      [ana, 28, '', { kind: 'reaction', target: 7, emoji: '🎉' }],
+      [dee, 28, '', { kind: 'reaction', target: 7, emoji: '❤️' }],
+      [dee, 7, '', { kind: 'delete', target: 11 }],
+      [bo, 2, '', { kind: 'reaction', target: 12, emoji: '🚀' }],
+      [dee, 2, '', { kind: 'reaction', target: 12, emoji: '🚀' }],
+    );
+  }
   if (many) {
     // A long history for scroll-back: 150 messages, one a minute, alternating senders.
     lines.length = 0;
     for (let i = 0; i < 150; i++) lines.push([[bo, cy, dee][i % 3], 150 - i, `history message ${i + 1}`]);
   }
-  const messages = lines.map(([u, ago, text], i) => ({
-    id: uuid(1000 + i), room_id: GENERAL, seq: i + 1, kind: 'text', sender_id: u.id, text, client_msg_id: uuid(2000 + i), created_at: at(ago),
-  }));
+  const messages = [];
+  lines.forEach(([u, ago, text, extra], i) => {
+    const { target, ...fields } = extra ?? {};
+    const entry = { id: uuid(1000 + i), room_id: GENERAL, seq: i + 1, kind: 'text', sender_id: u.id, text, client_msg_id: uuid(2000 + i), created_at: at(ago), ...fields };
+    if (fields.kind === 'system') Object.assign(entry, { actor_id: u.id, subject_id: null, value: null });
+    if (entries && entry.kind === 'text') Object.assign(entry, { edited_at: null, deleted: false, reactions: [], state_seq: entry.seq });
+    if (target !== undefined) {
+      entry.target_id = messages[target].id;
+      applyEntry(messages[target], entry);
+    }
+    messages.push(entry);
+  });
   const room = (id, name, extra) => ({
     id, kind: 'channel', name, visibility: 'public', created_by: ana.id, created_at: at(5000), last_seq: 0, last_read_seq: 0, unread_count: 0, member_count: 4, ...extra,
   });
@@ -68,11 +93,35 @@ export function fixtures(now = Date.now(), many = false) {
   return { rooms, messages, latest, members, presence, outbox, GENERAL };
 }
 
+/** What message-service does to a target in the entry's transaction (api-v1.1 A). False for a noop reaction. */
+export function applyEntry(target, e) {
+  if (e.kind === 'edit') Object.assign(target, { text: e.text, edited_at: e.created_at });
+  else if (e.kind === 'delete') Object.assign(target, { text: '', deleted: true, reactions: [] });
+  else if (e.kind === 'reaction') {
+    const added = e.added !== false;
+    const list = target.reactions ?? [];
+    const r = list.find((x) => x.emoji === e.emoji);
+    const has = !!r && r.user_ids.includes(e.sender_id);
+    if (added === has) return false;
+    if (added && r) Object.assign(r, { count: r.count + 1, user_ids: [...r.user_ids, e.sender_id] });
+    else if (added) list.push({ emoji: e.emoji, count: 1, user_ids: [e.sender_id] });
+    else if (r.count === 1) list.splice(list.indexOf(r), 1);
+    else Object.assign(r, { count: r.count - 1, user_ids: r.user_ids.filter((x) => x !== e.sender_id) });
+    target.reactions = list;
+  }
+  target.state_seq = e.seq;
+  return true;
+}
+
+/** A history copy for the caller: reactions carry `me` (REST only). */
+const forCaller = (m, meId) => (m.reactions ? { ...m, reactions: m.reactions.map((r) => ({ ...r, me: r.user_ids.includes(meId) })) } : m);
+
 const json = (route, status, body, headers = {}) =>
   route.fulfill({ status, contentType: status >= 400 ? 'application/problem+json' : 'application/json', headers, body: JSON.stringify(body) });
 
-export async function installMocks(page, { signedIn, ack = false, throttle = false, outbox = true, many = false }) {
-  const f = fixtures(Date.now(), many);
+export async function installMocks(page, { signedIn, ack = false, throttle = false, outbox = true, many = false, entries = false }) {
+  const f = fixtures(Date.now(), many, entries);
+  const features = entries ? ['entries'] : [];
   let seq = f.messages.length;
   const me = USERS.ana;
   if (signedIn && outbox) {
@@ -110,13 +159,19 @@ export async function installMocks(page, { signedIn, ack = false, throttle = fal
     if (p === '/v1/auth/logout' || p === '/v1/auth/logout-all') return route.fulfill({ status: 204 });
     if (p === '/v1/rooms' && m === 'GET') return json(route, 200, { rooms: f.rooms });
     // api-v1.1: the caller and the features that are on (none in the tolerant release).
-    if (p === '/v1/users/me' && m === 'GET') return json(route, 200, { user: me, features: [] });
+    if (p === '/v1/users/me' && m === 'GET') return json(route, 200, { user: me, features });
     if (p === '/v1/users') {
       const ids = (url.searchParams.get('ids') ?? '').split(',');
       return json(route, 200, { users: Object.values(USERS).filter((u) => ids.includes(u.id)) });
     }
     if (p === '/v1/presence') return json(route, 200, { users: f.presence });
     if (/^\/v1\/rooms\/[^/]+\/members\/me$/.test(p) && m === 'DELETE') return route.fulfill({ status: 204 });
+    const ed = /^\/v1\/rooms\/([^/]+)\/messages\/([^/]+)\/edits$/.exec(p);
+    if (ed) {
+      const target = f.messages.find((x) => x.id === ed[2] && x.kind === 'text');
+      if (!target) return json(route, 404, { status: 404, code: 'not_found', detail: 'No such message.' });
+      return json(route, 200, { edits: f.messages.filter((x) => x.kind === 'edit' && x.target_id === target.id) });
+    }
     const rm = /^\/v1\/rooms\/([^/]+)(\/\w+)?$/.exec(p);
     if (rm) {
       const [, id, sub] = rm;
@@ -130,8 +185,16 @@ export async function installMocks(page, { signedIn, ack = false, throttle = fal
         const before = Number(url.searchParams.get('before_seq') ?? 1e9);
         const after = Number(url.searchParams.get('after_seq') ?? -1);
         const limit = Number(url.searchParams.get('limit') ?? 50);
+        const around = url.searchParams.get('around_seq');
+        if (around !== null) {
+          const from = Number(around) - Math.floor(limit / 2);
+          const page = all.filter((x) => x.seq >= from && x.seq < from + limit);
+          const hasBefore = all.some((x) => x.seq < from);
+          return json(route, 200, { messages: page.map((x) => forCaller(x, me.id)), has_more: hasBefore, has_more_before: hasBefore, has_more_after: all.some((x) => x.seq >= from + limit) });
+        }
         const list = all.filter((x) => x.seq < before && x.seq > after);
-        return json(route, 200, { messages: after >= 0 ? list.slice(0, limit) : list.slice(-limit), has_more: false });
+        const page = after >= 0 ? list.slice(0, limit) : list.slice(-limit);
+        return json(route, 200, { messages: page.map((x) => forCaller(x, me.id)), has_more: after < 0 && list.length > limit });
       }
     }
     return json(route, 404, { status: 404, code: 'not_found', detail: 'Not mocked.' });
@@ -143,11 +206,28 @@ export async function installMocks(page, { signedIn, ack = false, throttle = fal
     ws.onMessage((raw) => {
       const frame = JSON.parse(String(raw));
       if (frame.type === 'auth') {
-        ws.send(JSON.stringify({ type: 'ready', user_id: me.id, session_id: 's', connection_id: 'c', heartbeat_s: 25, server_time: new Date().toISOString() }));
+        ws.send(JSON.stringify({ type: 'ready', user_id: me.id, session_id: 's', connection_id: 'c', heartbeat_s: 25, server_time: new Date().toISOString(), features }));
         setTimeout(() => ws.send(JSON.stringify({ type: 'typing', room_id: f.GENERAL, user_id: USERS.bo.id })), 300);
+      }
+      if (frame.type === 'message.send' && ack && frame.kind && frame.kind !== 'text') {
+        // api-v1.1 A change entries: applied to the target; a noop reaction makes no entry.
+        const target = f.messages.find((x) => x.id === frame.target_id && x.kind === 'text' && !x.deleted);
+        if (!target) return ws.send(JSON.stringify({ type: 'error', code: 'not_found', message: 'No such message.', ref: frame.client_msg_id }));
+        const entry = { id: crypto.randomUUID(), room_id: frame.room_id, seq: seq + 1, kind: frame.kind, sender_id: me.id, client_msg_id: frame.client_msg_id, created_at: new Date().toISOString(), target_id: frame.target_id };
+        if (frame.kind === 'edit') entry.text = frame.text;
+        if (frame.kind === 'reaction') Object.assign(entry, { emoji: frame.emoji, added: frame.added !== false });
+        if (!applyEntry(target, entry)) {
+          return ws.send(JSON.stringify({ type: 'message.ack', client_msg_id: frame.client_msg_id, message: target, noop: true }));
+        }
+        seq++;
+        if (frame.room_id === f.GENERAL) f.messages.push(entry);
+        ws.send(JSON.stringify({ type: 'message.ack', client_msg_id: frame.client_msg_id, message: entry }));
+        ws.send(JSON.stringify({ type: 'message.new', message: entry }));
+        return;
       }
       if (frame.type === 'message.send' && ack) {
         const message = { id: crypto.randomUUID(), room_id: frame.room_id, seq: ++seq, kind: 'text', sender_id: me.id, text: frame.text, client_msg_id: frame.client_msg_id, created_at: new Date().toISOString() };
+        if (entries) Object.assign(message, { edited_at: null, deleted: false, reactions: [], state_seq: message.seq });
         if (frame.room_id === f.GENERAL) f.messages.push(message);
         ws.send(JSON.stringify({ type: 'message.ack', client_msg_id: frame.client_msg_id, message }));
         ws.send(JSON.stringify({ type: 'message.new', message }));

@@ -2,6 +2,7 @@
 // Usage: npm run build && npm run screenshots   (writes test-results/screens and docs/screenshots)
 import { mkdirSync, copyFileSync } from 'node:fs';
 import { DESKTOP, PHONE, launch } from './browser.mjs';
+import { longPress } from './helpers.mjs';
 import { installMocks } from './mock-api.mjs';
 import { serveDist } from './static-server.mjs';
 
@@ -15,12 +16,15 @@ const base = server.url;
 
 const browser = await launch();
 const shots = [];
-async function shot(name, viewport, signedIn, act) {
+async function shot(name, viewport, opts, act) {
+  const mockOpts = typeof opts === 'boolean' ? { signedIn: opts } : opts;
   const context = await browser.newContext({ viewport, deviceScaleFactor: 1, reducedMotion: 'reduce', isMobile: viewport === PHONE, hasTouch: viewport === PHONE });
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e));
-  await installMocks(page, { signedIn });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write']);
+  if (mockOpts.recent) await page.addInitScript((r) => localStorage.setItem('chat.emoji.recent', JSON.stringify(r)), mockOpts.recent);
+  await installMocks(page, mockOpts);
   await act(page);
   const file = `${name}-${viewport === PHONE ? 'phone' : 'desktop'}.png`;
   await page.screenshot({ path: outDir + file });
@@ -83,6 +87,77 @@ try {
       });
     }
   }
+  // api-v1.1 A: edit, delete and react (feature "entries" on).
+  const ENTRIES = { signedIn: true, ack: true, outbox: false, entries: true, recent: ['🎉', '👀', '✅', '🙌'] };
+  const GENERAL_URL = `${base}/#/room/${'00000000-0000-4000-8000-000000000101'}`;
+  const ready = async (page) => {
+    await page.goto(GENERAL_URL);
+    await page.getByText('Shipping after lunch').waitFor();
+  };
+  const row = (page, text) => page.locator('[data-testid="timeline"] li.msg').filter({ hasText: text });
+  const tool = async (page, text, name) => {
+    await row(page, text).locator('.bubble').hover();
+    await row(page, text).getByRole('toolbar').getByRole('button', { name, exact: true }).click();
+  };
+  await shot('message-toolbar', DESKTOP, ENTRIES, async (page) => {
+    await ready(page);
+    await row(page, 'Also: the mobile drawer').locator('.bubble').hover();
+    await row(page, 'Also: the mobile drawer').getByRole('toolbar').waitFor();
+  });
+  await shot('reactions-who', DESKTOP, ENTRIES, async (page) => {
+    await ready(page);
+    await row(page, 'Spec for the new composer').locator('button.chip[data-emoji="🎉"]').hover();
+    await row(page, 'Spec for the new composer').getByRole('tooltip').first().waitFor({ state: 'visible' });
+  });
+  await shot('emoji-picker', DESKTOP, ENTRIES, async (page) => {
+    await ready(page);
+    await tool(page, 'Also: the mobile drawer', 'Add a reaction');
+    await page.getByRole('region', { name: 'Recently used' }).waitFor();
+  });
+  await shot('emoji-search', DESKTOP, ENTRIES, async (page) => {
+    await ready(page);
+    await tool(page, 'Also: the mobile drawer', 'Add a reaction');
+    await page.locator('#emoji-search').fill('heart');
+    await page.getByRole('region', { name: 'Search results' }).waitFor();
+  });
+  await shot('edit-inline', DESKTOP, ENTRIES, async (page) => {
+    await ready(page);
+    await page.locator('#composer-input').press('ArrowUp');
+    await page.locator('#edit-input').fill('Long words like Supercalifragilisticexpialidocious wrap instead of scrolling sideways.');
+  });
+  await shot('edit-history', DESKTOP, ENTRIES, async (page) => {
+    await ready(page);
+    await row(page, 'Spec for the new composer').getByRole('button', { name: /Edited/ }).click();
+    await page.getByRole('dialog', { name: 'Edit history' }).locator('li').first().waitFor();
+  });
+  await shot('delete-confirm', DESKTOP, ENTRIES, async (page) => {
+    await ready(page);
+    await tool(page, 'Nice! I tried it', 'Delete');
+    await page.getByRole('dialog', { name: 'Delete this message?' }).waitFor();
+  });
+  await shot('message-link', DESKTOP, ENTRIES, async (page) => {
+    await page.goto(`${GENERAL_URL}/m/6`);
+    await page.locator('li.msg--highlight[data-seq="6"]').waitFor();
+  });
+  await shot('action-sheet', PHONE, ENTRIES, async (page) => {
+    await ready(page);
+    await longPress(page, row(page, 'Looks good to me').locator('.bubble'), { until: page.getByRole('dialog', { name: 'Message actions' }) });
+  });
+  await shot('emoji-picker', PHONE, ENTRIES, async (page) => {
+    await ready(page);
+    await longPress(page, row(page, 'Looks good to me').locator('.bubble'), { until: page.getByRole('dialog', { name: 'Message actions' }) });
+    await page.getByRole('button', { name: 'More reactions' }).click();
+    await page.getByRole('region', { name: 'Recently used' }).waitFor();
+  });
+  await shot('reactions', PHONE, ENTRIES, async (page) => {
+    await ready(page);
+    await row(page, 'Spec for the new composer').scrollIntoViewIfNeeded();
+  });
+  await shot('reactors', PHONE, ENTRIES, async (page) => {
+    await ready(page);
+    await row(page, 'Spec for the new composer').scrollIntoViewIfNeeded();
+    await longPress(page, row(page, 'Spec for the new composer').locator('button.chip[data-emoji="🎉"]'), { until: page.getByRole('dialog', { name: 'Reacted with 🎉' }) });
+  });
   console.log('wrote', shots.join(', '));
 } finally {
   await browser.close();

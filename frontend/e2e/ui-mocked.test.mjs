@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DESKTOP, PHONE, launch } from './browser.mjs';
-import { expectAccessible, messages, send, watchPage } from './helpers.mjs';
+import { expectAccessible, longPress, messages, row, send, tool, watchPage } from './helpers.mjs';
 import { installMocks } from './mock-api.mjs';
 import { serveDist } from './static-server.mjs';
 
@@ -20,6 +20,7 @@ after(async () => {
 
 async function open(viewport, opts, hash) {
   const context = await browser.newContext({ viewport, isMobile: viewport.width < 500, hasTouch: viewport.width < 500 });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write']);
   const page = await context.newPage();
   const errors = [];
   watchPage(page, errors);
@@ -33,7 +34,8 @@ async function open(viewport, opts, hash) {
 
 const GENERAL = '00000000-0000-4000-8000-000000000101';
 
-describe('mocked UI', { timeout: 60_000 }, () => {
+// Suite-wide caps (each test takes a few seconds; the margin is for a busy machine).
+describe('mocked UI', { timeout: 150_000 }, () => {
   it('sign-up: checklist ticks while typing, server errors at the field, focus on the first error', async () => {
     const { context, page, errors } = await open(DESKTOP, { signedIn: false }, '#/signup');
     try {
@@ -330,6 +332,187 @@ describe('mocked UI: frames from a newer server (api-v1.1 tolerant reader)', { t
       await messages(page, /^still working$/).waitFor();
       assert.equal(await page.locator('[data-status="pending"], [data-status="failed"]').count(), 0);
       await expectAccessible(page, 'newer frames');
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+});
+
+describe('mocked UI: edit, delete and react (api-v1.1 A, feature "entries")', { timeout: 150_000 }, () => {
+  const chip = (r, emoji) => r.locator(`.reactions button.chip[data-emoji="${emoji}"]`);
+
+  it('desktop: toolbar reactions and picker, who reacted, edit history, inline edit, Up-arrow, delete asks first, system lines', async () => {
+    const { context, page, errors } = await open(DESKTOP, { signedIn: true, ack: true, outbox: false, entries: true }, `#/room/${GENERAL}`);
+    try {
+      await page.getByText('Shipping after lunch').waitFor();
+      // A join is a quiet centred line, a deleted message a tombstone.
+      await page.locator('li.sys', { hasText: 'Dee Novak joined the channel' }).waitFor();
+      assert.equal(await page.locator('li.sys .bubble').count(), 0);
+      assert.equal(await page.locator('li.msg--deleted', { hasText: 'This message was deleted.' }).count(), 1);
+      assert.equal(await page.locator('li.msg--deleted .msg__tools').count(), 0, 'no actions on a tombstone');
+
+      // React from the toolbar, then un-react with the chip.
+      await tool(page, 'Looks good to me', 'React with 👍');
+      const looks = row(page, 'Looks good to me');
+      await chip(looks, '👍').waitFor();
+      assert.equal(await chip(looks, '👍').getAttribute('aria-pressed'), 'true');
+      assert.equal((await chip(looks, '👍').textContent()).trim(), '👍1');
+      await chip(looks, '👍').click();
+      await chip(looks, '👍').waitFor({ state: 'detached' });
+
+      // The picker: search, Enter picks the best match; then it is recently used.
+      await tool(page, 'Looks good to me', 'Add a reaction');
+      const picker = page.getByRole('dialog', { name: 'Choose a reaction' });
+      await picker.getByRole('button', { name: 'grinning face', exact: true }).waitFor();
+      await page.locator('#emoji-search').fill('party popper');
+      await picker.getByRole('button', { name: 'party popper' }).waitFor();
+      await expectAccessible(page, 'emoji picker');
+      await page.locator('#emoji-search').press('Enter');
+      await picker.waitFor({ state: 'detached' });
+      await chip(looks, '🎉').waitFor();
+      await tool(page, 'Looks good to me', 'Add a reaction');
+      await picker.getByRole('region', { name: 'Recently used' }).getByRole('button', { name: 'party popper' }).waitFor();
+      await page.keyboard.press('Escape');
+      await picker.waitFor({ state: 'detached' });
+      const stored = await page.evaluate(() => JSON.parse(localStorage.getItem('chat.emoji.recent')));
+      assert.deepEqual(stored.slice(0, 1), ['🎉']);
+
+      // Who reacted, on hover.
+      const spec = row(page, 'Spec for the new composer');
+      await chip(spec, '🎉').hover();
+      const who = spec.locator('.reaction').filter({ has: page.locator('button[data-emoji="🎉"]') }).getByRole('tooltip');
+      await who.waitFor({ state: 'visible' });
+      assert.equal(await who.textContent(), 'Cyrus Okafor, Dee Novak and You');
+
+      // "(edited)" opens the history, fetched from the server.
+      await spec.getByRole('button', { name: /Edited: show the edit history/ }).click();
+      const history = page.getByRole('dialog', { name: 'Edit history' });
+      await history.getByText('comments very welcome').waitFor();
+      assert.equal(await history.locator('li.history__item').count(), 1);
+      await history.getByRole('button', { name: 'Close' }).click();
+
+      // Inline edit: Escape cancels.
+      await tool(page, 'Looks good to me', 'Edit');
+      const editor = page.locator('#edit-input');
+      await editor.waitFor();
+      assert.equal(await editor.inputValue(), 'Looks good to me. One nit in the migration section.');
+      await editor.fill('changed my mind');
+      await editor.press('Escape');
+      await editor.waitFor({ state: 'detached' });
+      await row(page, 'Looks good to me').waitFor();
+      assert.equal(await page.evaluate(() => document.activeElement?.id), 'composer-input', 'focus goes back to the composer');
+
+      // Up-arrow in the empty composer edits my last message; Enter saves; "(edited)" appears.
+      await page.locator('#composer-input').press('ArrowUp');
+      await editor.waitFor();
+      assert.match(await editor.inputValue(), /^Supercalifragilistic/);
+      await editor.fill('Long words wrap instead of scrolling sideways.');
+      await editor.press('Enter');
+      const edited = row(page, 'Long words wrap instead');
+      await edited.getByRole('button', { name: /Edited/ }).waitFor();
+      assert.equal(await row(page, 'Supercalifragilistic').count(), 0);
+
+      // Delete asks first and says who may already have the text; Cancel keeps it.
+      await tool(page, 'Nice! I tried it', 'Delete');
+      const confirm = page.getByRole('dialog', { name: 'Delete this message?' });
+      await confirm.waitFor();
+      assert.match(await confirm.textContent(), /may already have seen or received the\s+text/);
+      await expectAccessible(page, 'delete confirmation');
+      await confirm.getByRole('button', { name: 'Cancel' }).click();
+      await confirm.waitFor({ state: 'detached' });
+      await tool(page, 'Nice! I tried it', 'Delete');
+      await confirm.getByRole('button', { name: 'Delete message' }).click();
+      await row(page, 'Nice! I tried it').waitFor({ state: 'detached' });
+      assert.equal(await page.locator('li.msg--deleted').count(), 2);
+      await expectAccessible(page, 'messages with reactions and tombstones');
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('desktop: copy link, then the link opens the room at the message, highlighted', async () => {
+    const { context, page, errors } = await open(DESKTOP, { signedIn: true, ack: true, outbox: false, entries: true, many: false }, `#/room/${GENERAL}`);
+    try {
+      await page.getByText('Shipping after lunch').waitFor();
+      await tool(page, 'Standup moved to 10:30', 'Copy link');
+      await page.getByTestId('toast').filter({ hasText: 'Link copied.' }).waitFor();
+      const link = await page.evaluate(() => navigator.clipboard.readText());
+      assert.match(link, new RegExp(`/#/room/${GENERAL}/m/6$`));
+      const other = await context.newPage();
+      watchPage(other, errors);
+      await installMocks(other, { signedIn: true, ack: true, outbox: false, entries: true });
+      await other.goto(link);
+      const target = other.locator('li.msg[data-seq="6"]');
+      await target.waitFor();
+      await other.locator('li.msg--highlight[data-seq="6"]').waitFor();
+      assert.equal(await other.evaluate(() => location.hash), `#/room/${GENERAL}`, 'the address is the room again (a reload does not jump)');
+      await other.locator('li.msg--highlight').waitFor({ state: 'detached', timeout: 5000 });
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('phone: long-press opens the action sheet; react, see who reacted, edit, delete', async () => {
+    const { context, page, errors } = await open(PHONE, { signedIn: true, ack: true, outbox: false, entries: true }, `#/room/${GENERAL}`);
+    try {
+      await page.getByText('Shipping after lunch').waitFor();
+      assert.equal(await page.locator('.msg__tools').first().isVisible(), false, 'no hover toolbar on a touch screen');
+      // The last message lies under the sheet it opens: lifting the finger presses nothing in it.
+      const sheetOnTop = page.getByRole('dialog', { name: 'Message actions' });
+      await longPress(page, row(page, 'Shipping after lunch').locator('.bubble'), { until: sheetOnTop });
+      await page.waitForTimeout(300);
+      assert.equal(await sheetOnTop.isVisible(), true, 'the sheet stays open after the lift');
+      await sheetOnTop.getByRole('button', { name: 'Cancel' }).tap();
+      await sheetOnTop.waitFor({ state: 'detached' });
+      const looks = row(page, 'Looks good to me');
+      await looks.scrollIntoViewIfNeeded();
+      const sheet = page.getByRole('dialog', { name: 'Message actions' });
+      await longPress(page, looks.locator('.bubble'), { until: sheet });
+      await expectAccessible(page, 'phone action sheet');
+      await sheet.getByRole('button', { name: 'React with 👍' }).click();
+      await sheet.waitFor({ state: 'detached' });
+      await chip(looks, '👍').waitFor();
+
+      // Long-press a chip: who reacted (and the tap that ends it does not toggle).
+      const who = page.getByRole('dialog', { name: 'Reacted with 👍' });
+      await longPress(page, chip(looks, '👍'), { until: who });
+      await who.getByText('You').waitFor();
+      await who.getByRole('button', { name: 'Close' }).click();
+      assert.equal(await chip(looks, '👍').getAttribute('aria-pressed'), 'true');
+
+      // Tapping the chip un-reacts.
+      await chip(looks, '👍').tap();
+      await chip(looks, '👍').waitFor({ state: 'detached' });
+
+      await longPress(page, looks.locator('.bubble'), { until: sheet });
+      await sheet.getByRole('button', { name: 'Edit' }).click();
+      await page.locator('#edit-input').fill('Looks good to me, from the phone.');
+      await page.getByRole('button', { name: 'Save' }).tap();
+      await row(page, 'from the phone').getByRole('button', { name: /Edited/ }).waitFor();
+
+      await longPress(page, row(page, 'from the phone').locator('.bubble'), { until: sheet });
+      await sheet.getByRole('button', { name: 'Delete' }).click();
+      const confirm = page.getByRole('dialog', { name: 'Delete this message?' });
+      await confirm.getByRole('button', { name: 'Delete message' }).tap();
+      await row(page, 'from the phone').waitFor({ state: 'detached' });
+      assert.equal(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), true);
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('with the feature off (a server one release behind) no message action is offered', async () => {
+    const { context, page, errors } = await open(DESKTOP, { signedIn: true, ack: true, outbox: false, entries: false }, `#/room/${GENERAL}`);
+    try {
+      await page.getByText('Shipping after lunch').waitFor();
+      await row(page, 'Standup moved').locator('.bubble').hover();
+      assert.equal(await page.locator('.msg__tools, .reactions .chip--add').count(), 0);
+      await page.locator('#composer-input').press('ArrowUp');
+      assert.equal(await page.locator('#edit-input').count(), 0, 'Up-arrow does not start an edit');
       assert.deepEqual(errors, []);
     } finally {
       await context.close();

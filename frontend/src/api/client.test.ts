@@ -51,4 +51,17 @@ describe('ApiClient', () => {
     await api.searchUsers('a&b=c');
     expect(f.mock.calls[0]![0]).toBe('/v1/users?q=a%26b%3Dc&limit=20');
   });
+
+  it('api-v1.1 A: a window around a seq, and a message\'s edit history', async () => {
+    const f = vi.fn(async (_u: string) => new Response('{"messages":[],"has_more":false,"edits":[]}', { status: 200 }));
+    const api = new ApiClient(sessionStub() as unknown as Session, f as unknown as typeof fetch);
+    await api.messagesAround('r/1', 42);
+    await api.messagesAround('r/1', 42, 20, { contentOnly: true });
+    await api.messageEdits('r/1', 'm 1');
+    expect(f.mock.calls.map((c) => c[0])).toEqual([
+      '/v1/rooms/r%2F1/messages?around_seq=42&limit=50',
+      '/v1/rooms/r%2F1/messages?around_seq=42&limit=20&content_only=true',
+      '/v1/rooms/r%2F1/messages/m%201/edits',
+    ]);
+  });
 });

@@ -1,7 +1,7 @@
 // Typed REST client for api-v1. Bearer from the in-memory session; one refresh-and-retry on 401.
 import { ApiError, problemFromResponse } from './problem';
 import type { Session } from './session';
-import type { MeResponse, MemberList, MessageEnvelope, MessagePage, PresenceList, RoomEnvelope, RoomList, UserEnvelope, UsersResponse, Visibility } from './types';
+import type { AroundPage, EditList, MeResponse, MemberList, MessageEnvelope, MessagePage, PresenceList, RoomEnvelope, RoomList, UserEnvelope, UsersResponse, Visibility } from './types';
 
 type Method = 'GET' | 'POST' | 'DELETE';
 
@@ -92,6 +92,16 @@ export class ApiClient {
   }
   messagesBefore(roomId: string, beforeSeq: number, limit = 50): Promise<MessagePage> {
     return this.request('GET', `/v1/rooms/${encodeURIComponent(roomId)}/messages?before_seq=${beforeSeq}&limit=${limit}`);
+  }
+  /** A window of entries centred on `seq` (a link to a message, api-v1.1 A). */
+  /** `around_seq` (api-v1.1 A); `contentOnly`: only text entries that are not replies, with the covered seq range. */
+  messagesAround(roomId: string, seq: number, limit = 50, opts: { contentOnly?: boolean } = {}): Promise<AroundPage> {
+    const only = opts.contentOnly ? '&content_only=true' : '';
+    return this.request('GET', `/v1/rooms/${encodeURIComponent(roomId)}/messages?around_seq=${seq}&limit=${limit}${only}`);
+  }
+  /** The edit history of a text entry: its `edit` entries in seq order (404 `not_found` when no such text entry). */
+  messageEdits(roomId: string, messageId: string): Promise<EditList> {
+    return this.request('GET', `/v1/rooms/${encodeURIComponent(roomId)}/messages/${encodeURIComponent(messageId)}/edits`);
   }
   postMessage(roomId: string, client_msg_id: string, text: string): Promise<MessageEnvelope> {
     return this.request('POST', `/v1/rooms/${encodeURIComponent(roomId)}/messages`, { client_msg_id, text });

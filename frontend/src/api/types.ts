@@ -21,7 +21,9 @@ export type WireMessage = MessageApi['schemas']['MessageOut'];
  * frame: `text` is always a string ('' when the wire had none), `kind` an open set (unknown kinds
  * are kept, so they count for the room's `seq`, and skipped when rendering), unknown fields kept.
  */
-export type Message = Omit<WireMessage, 'kind' | 'text'> & { kind: MessageKind; text: string };
+export type Message = Omit<WireMessage, 'kind' | 'text' | 'reactions'> & { kind: MessageKind; text: string; reactions?: WireReaction[] };
+/** One emoji's reactions on a text entry; `me` only over REST (frames do not carry it). */
+export type WireReaction = Omit<MessageApi['schemas']['ReactionOut'], 'me'> & { me?: boolean };
 export type MessageEnvelope = MessageApi['schemas']['MessageEnvelope'];
 export type MessagePage = MessageApi['schemas']['MessagePage'];
 /**
@@ -37,3 +39,8 @@ export type PresenceStatus = PresenceOut['status'];
 export type PresenceList = PresenceApi['schemas']['PresenceList'];
 /** A presence entry: REST also counts connections; a `presence` frame does not. */
 export type Presence = Omit<PresenceOut, 'connections'> & Partial<Pick<PresenceOut, 'connections'>>;
+
+/** `GET /v1/rooms/{id}/messages?around_seq=N&limit=L` (api-v1.1 A): entries in a window centred on N, with `has_more_before`/`has_more_after`. */
+export type AroundPage = MessagePage;
+/** `GET /v1/rooms/{id}/messages/{message_id}/edits` (api-v1.1 A): the `edit` entries of a text entry, in seq order. */
+export type EditList = MessageApi['schemas']['EditList'];

@@ -3,7 +3,16 @@ import { codePoints } from '../lib/password';
 
 const MAX = 4000;
 
-export function Composer({ roomId, placeholder, onSend, onTyping }: { roomId: string; placeholder: string; onSend: (text: string) => void; onTyping: () => void }) {
+export function Composer({
+  roomId, placeholder, onSend, onTyping, onEditLast,
+}: {
+  roomId: string;
+  placeholder: string;
+  onSend: (text: string) => void;
+  onTyping: () => void;
+  /** Up-arrow in the empty box: edit my last message (returns false when there is none). */
+  onEditLast?: () => boolean;
+}) {
   const drafts = useRef<Record<string, string>>({});
   const [text, setText] = useState('');
   const ref = useRef<HTMLTextAreaElement>(null);
@@ -35,6 +44,8 @@ export function Composer({ roomId, placeholder, onSend, onTyping }: { roomId: st
     if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
       e.preventDefault();
       send();
+    } else if (e.key === 'ArrowUp' && text === '' && !e.shiftKey && !e.altKey && !e.ctrlKey && !e.metaKey && onEditLast?.()) {
+      e.preventDefault();
     }
   };
 
@@ -65,7 +76,7 @@ export function Composer({ roomId, placeholder, onSend, onTyping }: { roomId: st
         onKeyDown={onKeyDown}
       />
       <span id="composer-help" className={tooLong ? 'composer__count composer__count--over' : 'visually-hidden'}>
-        {tooLong ? `Too long: ${length} of ${MAX} characters.` : 'Enter sends, Shift+Enter adds a line.'}
+        {tooLong ? `Too long: ${length} of ${MAX} characters.` : `Enter sends, Shift+Enter adds a line.${onEditLast ? ' Up arrow edits your last message.' : ''}`}
       </span>
       <button type="submit" className="btn btn--primary composer__send" disabled={empty || tooLong}>
         Send

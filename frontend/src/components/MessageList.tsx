@@ -3,20 +3,54 @@ import type { User } from '../api/types';
 import { buildRows } from '../lib/grouping';
 import { clockTime, dayLabel } from '../lib/time';
 import { Avatar } from './Avatar';
+import { InlineEditor } from './InlineEditor';
+import { MessageToolbar } from './MessageActions';
 import { MessageText } from './MessageText';
+import { type ReactionChip, Reactions } from './Reactions';
+import { useLongPress } from '../lib/hooks';
 
 export interface Item {
   key: string;
+  /** The entry's id once the server confirmed it. */
+  id?: string;
+  /** `text`, or `system` (a quiet line: joins, leaves). */
+  kind: string;
   sender_id: string;
   created_at: string;
   text: string;
   /** A deleted entry (api-v1.1 A): shown as a tombstone, never as an empty bubble. */
   deleted?: boolean;
+  edited_at?: string | null;
+  reactions: ReactionChip[];
+  /** My changes the server has not confirmed yet (shown at once). */
+  pending?: { edit?: boolean; delete?: boolean; reaction?: boolean };
   /** `held`: waits in the outbox for a feature the server has not switched on. */
   status: 'sent' | 'pending' | 'failed' | 'held';
   error?: string;
   client_msg_id: string;
   seq?: number;
+  /** What I may do with it (all false while the `entries` feature is off). */
+  can: { react: boolean; edit: boolean; delete: boolean; link: boolean };
+}
+
+/** What a row can ask for; Conversation carries it out. */
+export interface RowActions {
+  quick: readonly string[];
+  toggleReaction(item: Item, emoji: string): void;
+  openPicker(item: Item, anchor: HTMLElement | null): void;
+  startEdit(item: Item): void;
+  saveEdit(item: Item, text: string): void;
+  cancelEdit(): void;
+  askDelete(item: Item): void;
+  copyLink(item: Item): void;
+  showHistory(item: Item): void;
+  showWho(item: Item, emoji: string): void;
+  openSheet(item: Item): void;
+}
+
+export interface Hole {
+  afterSeq: number;
+  beforeSeq: number;
 }
 
 interface Props {
@@ -29,22 +63,32 @@ interface Props {
   onLoadOlder: () => void;
   onRetry: (clientMsgId: string) => void;
   onDiscard: (clientMsgId: string) => void;
+  actions: RowActions;
+  editingKey: string | null;
+  /** A message to show (a link was opened): scrolled to the centre and highlighted. */
+  focus: { seq: number; highlight: boolean } | null;
+  onFocusDone: () => void;
+  holes: readonly Hole[];
+  onFillHole: (afterSeq: number) => void;
 }
 
 const NEAR_BOTTOM_PX = 80;
 const NEAR_TOP_PX = 200;
+const HIGHLIGHT_MS = 2500;
 
-export function MessageList({ roomId, items, meId, users, hasOlder, loadingOlder, onLoadOlder, onRetry, onDiscard }: Props) {
+export function MessageList({ roomId, items, meId, users, hasOlder, loadingOlder, onLoadOlder, onRetry, onDiscard, actions, editingKey, focus, onFocusDone, holes, onFillHole }: Props) {
   const scroller = useRef<HTMLDivElement>(null);
   const atBottom = useRef(true);
   const prevHeight = useRef(0);
   const prevFirst = useRef<string | undefined>(undefined);
   const prevLast = useRef<string | undefined>(undefined);
+  const focused = useRef<number | null>(null);
   const [unseen, setUnseen] = useState(0);
   const [showJump, setShowJump] = useState(false);
   const [tapped, setTapped] = useState<string | null>(null);
   const rows = useMemo(() => buildRows(items), [items]);
   const now = Date.now();
+  const focusSeq = focus?.seq ?? null;
 
   // New room: start at the bottom.
   useLayoutEffect(() => {
@@ -53,6 +97,7 @@ export function MessageList({ roomId, items, meId, users, hasOlder, loadingOlder
     setShowJump(false);
     prevFirst.current = undefined;
     prevLast.current = undefined;
+    focused.current = null;
   }, [roomId]);
 
   useLayoutEffect(() => {
@@ -60,7 +105,17 @@ export function MessageList({ roomId, items, meId, users, hasOlder, loadingOlder
     if (!el) return;
     const first = items[0]?.key;
     const last = items[items.length - 1];
-    if (prevFirst.current !== undefined && first !== prevFirst.current && last?.key === prevLast.current) {
+    if (focusSeq === null) focused.current = null;
+    if (focusSeq !== null) {
+      // A linked message: bring it to the middle once it is there; no jump to the bottom meanwhile.
+      const row = el.querySelector<HTMLElement>(`li[data-seq="${focusSeq}"]`);
+      if (row && focused.current !== focusSeq) {
+        focused.current = focusSeq;
+        el.scrollTop += row.getBoundingClientRect().top - el.getBoundingClientRect().top - (el.clientHeight - row.offsetHeight) / 2;
+        atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < NEAR_BOTTOM_PX;
+        setShowJump(!atBottom.current);
+      }
+    } else if (prevFirst.current !== undefined && first !== prevFirst.current && last?.key === prevLast.current) {
       // History was prepended: keep the message the reader was looking at in place.
       el.scrollTop += el.scrollHeight - prevHeight.current;
     } else if (last && last.key !== prevLast.current) {
@@ -71,7 +126,14 @@ export function MessageList({ roomId, items, meId, users, hasOlder, loadingOlder
     prevFirst.current = first;
     prevLast.current = last?.key;
     prevHeight.current = el.scrollHeight;
-  }, [items, meId]);
+  }, [items, meId, focusSeq]);
+
+  // The highlight fades after a moment; then the focus is done.
+  useEffect(() => {
+    if (focusSeq === null || !focus?.highlight || !items.some((i) => i.seq === focusSeq)) return;
+    const t = window.setTimeout(onFocusDone, HIGHLIGHT_MS);
+    return () => window.clearTimeout(t);
+  }, [focusSeq, focus?.highlight, items, onFocusDone]);
 
   // A short history does not fill the view, so no scroll event would ever ask for more.
   useEffect(() => {
@@ -93,11 +155,28 @@ export function MessageList({ roomId, items, meId, users, hasOlder, loadingOlder
   const jump = () => {
     const el = scroller.current;
     if (!el) return;
+    if (focusSeq !== null) onFocusDone();
     el.scrollTop = el.scrollHeight;
     atBottom.current = true;
     setUnseen(0);
     setShowJump(false);
   };
+
+  // "Load more" between rows where a linked window left a hole in the loaded history.
+  const holeBefore = (seq: number | undefined, shown: Set<number>) => {
+    if (seq === undefined) return null;
+    const h = holes.find((x) => !shown.has(x.afterSeq) && seq >= x.beforeSeq);
+    if (!h) return null;
+    shown.add(h.afterSeq);
+    return (
+      <li key={`hole-${h.afterSeq}`} className="timeline__hole">
+        <button type="button" className="btn btn--small" onClick={() => onFillHole(h.afterSeq)}>
+          Load more messages
+        </button>
+      </li>
+    );
+  };
+  const shownHoles = new Set<number>();
 
   return (
     <div className="timeline">
@@ -125,56 +204,35 @@ export function MessageList({ roomId, items, meId, users, hasOlder, loadingOlder
               );
             }
             const m = row.message;
-            const mine = m.sender_id === meId;
-            const name = users[m.sender_id]?.display_name ?? 'Someone';
-            const cls = [
-              'msg',
-              mine ? 'msg--mine' : 'msg--theirs',
-              row.firstInGroup ? 'msg--first' : '',
-              row.lastInGroup ? 'msg--last' : '',
-              `msg--${m.status}`,
-              tapped === m.key ? 'msg--tapped' : '',
-            ]
-              .filter(Boolean)
-              .join(' ');
-            return (
-              <li key={m.key} className={cls} data-status={m.status} data-seq={m.seq}>
-                {!mine ? (
-                  <div className="msg__avatar">{row.firstInGroup ? <Avatar id={m.sender_id} name={name} /> : null}</div>
-                ) : null}
-                <div className="msg__body">
-                  {!mine && row.firstInGroup ? <div className="msg__name">{name}</div> : null}
-                  {/* A tap shows the time on touch screens; hover and focus show it elsewhere. */}
-                  {/* eslint-disable-next-line jsx-a11y/click-events-have-key-events, jsx-a11y/no-static-element-interactions */}
-                  <div className="bubble" onClick={() => setTapped((t) => (t === m.key ? null : m.key))}>
-                    <span className="visually-hidden">{mine ? 'You' : name}: </span>
-                    {m.deleted ? <span className="msg__deleted">This message was deleted.</span> : <MessageText text={m.text} />}
-                  </div>
-                  <div className="msg__meta">
-                    <time dateTime={m.created_at} className="msg__time">
-                      {clockTime(m.created_at)}
-                    </time>
-                    {m.status === 'pending' ? <span className="msg__state">Sending…</span> : null}
-                    {m.status === 'held' ? <span className="msg__state">Waiting for the server to support this…</span> : null}
-                  </div>
-                  {m.status === 'failed' ? (
-                    <div className="msg__failed" role="alert">
-                      <span className="msg__error">
-                        <span aria-hidden="true">⚠ </span>Not sent: {m.error ?? 'the server refused it.'}
-                      </span>
-                      <span className="msg__fix">
-                        <button type="button" className="btn btn--chip" onClick={() => onRetry(m.client_msg_id)}>
-                          Retry
-                        </button>
-                        <button type="button" className="btn btn--chip btn--chip-quiet" onClick={() => onDiscard(m.client_msg_id)}>
-                          Discard
-                        </button>
-                      </span>
-                    </div>
-                  ) : null}
-                </div>
-              </li>
-            );
+            const hole = holeBefore(m.seq, shownHoles);
+            const highlighted = focus?.highlight === true && m.seq === focusSeq;
+            const line =
+              m.kind === 'system' ? (
+                <li key={m.key} className={`sys${highlighted ? ' msg--highlight' : ''}`} data-seq={m.seq} data-kind="system">
+                  <span className="sys__text">{m.text}</span>
+                  <time dateTime={m.created_at} className="sys__time">
+                    {clockTime(m.created_at)}
+                  </time>
+                </li>
+              ) : (
+                <MessageRow
+                  key={m.key}
+                  m={m}
+                  meId={meId}
+                  name={users[m.sender_id]?.display_name ?? 'Someone'}
+                  users={users}
+                  firstInGroup={row.firstInGroup}
+                  lastInGroup={row.lastInGroup}
+                  tapped={tapped === m.key}
+                  onTap={() => setTapped((t) => (t === m.key ? null : m.key))}
+                  editing={editingKey === m.key}
+                  highlighted={highlighted}
+                  actions={actions}
+                  onRetry={onRetry}
+                  onDiscard={onDiscard}
+                />
+              );
+            return hole ? [hole, line] : line;
           })}
         </ol>
       </div>
@@ -184,5 +242,113 @@ export function MessageList({ roomId, items, meId, users, hasOlder, loadingOlder
         </button>
       ) : null}
     </div>
+  );
+}
+
+interface RowProps {
+  m: Item;
+  meId: string;
+  name: string;
+  users: Record<string, User>;
+  firstInGroup: boolean;
+  lastInGroup: boolean;
+  tapped: boolean;
+  onTap: () => void;
+  editing: boolean;
+  highlighted: boolean;
+  actions: RowActions;
+  onRetry: (clientMsgId: string) => void;
+  onDiscard: (clientMsgId: string) => void;
+}
+
+function MessageRow({ m, meId, name, users, firstInGroup, lastInGroup, tapped, onTap, editing, highlighted, actions, onRetry, onDiscard }: RowProps) {
+  const mine = m.sender_id === meId;
+  const anyAction = m.can.react || m.can.edit || m.can.delete || m.can.link;
+  // Phone: a long-press on the bubble opens the action sheet.
+  const press = useLongPress(() => {
+    if (anyAction && !editing) actions.openSheet(m);
+  });
+  const cls = [
+    'msg',
+    mine ? 'msg--mine' : 'msg--theirs',
+    firstInGroup ? 'msg--first' : '',
+    lastInGroup ? 'msg--last' : '',
+    `msg--${m.status}`,
+    tapped ? 'msg--tapped' : '',
+    m.deleted ? 'msg--deleted' : '',
+    m.pending?.delete ? 'msg--deleting' : '',
+    editing ? 'msg--editing' : '',
+    highlighted ? 'msg--highlight' : '',
+  ]
+    .filter(Boolean)
+    .join(' ');
+  return (
+    <li className={cls} data-status={m.status} data-seq={m.seq} data-id={m.id}>
+      {!mine ? <div className="msg__avatar">{firstInGroup ? <Avatar id={m.sender_id} name={name} /> : null}</div> : null}
+      <div className="msg__body">
+        {!mine && firstInGroup ? <div className="msg__name">{name}</div> : null}
+        {editing ? (
+          <InlineEditor initial={m.text} onSave={(t) => actions.saveEdit(m, t)} onCancel={actions.cancelEdit} />
+        ) : (
+          <>
+            {/* A tap shows the time on touch screens; hover and focus show it elsewhere; a long-press opens the actions. */}
+            {/* eslint-disable-next-line jsx-a11y/click-events-have-key-events, jsx-a11y/no-static-element-interactions */}
+            <div
+              className="bubble"
+              {...press.handlers}
+              onClick={() => {
+                if (press.consumeClick()) return;
+                onTap();
+              }}
+            >
+              <span className="visually-hidden">{mine ? 'You' : name}: </span>
+              {m.deleted ? <span className="msg__deleted">This message was deleted.</span> : <MessageText text={m.text} />}
+            </div>
+            {anyAction && !m.deleted ? <MessageToolbar item={m} actions={actions} /> : null}
+          </>
+        )}
+        {!editing ? (
+          <Reactions
+            messageKey={m.key}
+            reactions={m.reactions}
+            users={users}
+            meId={meId}
+            canReact={m.can.react}
+            onToggle={(e) => actions.toggleReaction(m, e)}
+            onShowWho={(e) => actions.showWho(m, e)}
+            onAdd={(el) => actions.openPicker(m, el)}
+          />
+        ) : null}
+        <div className="msg__meta">
+          <time dateTime={m.created_at} className="msg__time">
+            {clockTime(m.created_at)}
+          </time>
+          {m.edited_at && !m.deleted && !m.pending?.edit ? (
+            <button type="button" className="msg__edited" onClick={() => actions.showHistory(m)} aria-label="Edited: show the edit history">
+              (edited)
+            </button>
+          ) : null}
+          {m.status === 'pending' ? <span className="msg__state">Sending…</span> : null}
+          {m.pending?.edit ? <span className="msg__state">Saving…</span> : null}
+          {m.pending?.delete ? <span className="msg__state">Deleting…</span> : null}
+          {m.status === 'held' ? <span className="msg__state">Waiting for the server to support this…</span> : null}
+        </div>
+        {m.status === 'failed' ? (
+          <div className="msg__failed" role="alert">
+            <span className="msg__error">
+              <span aria-hidden="true">⚠ </span>Not sent: {m.error ?? 'the server refused it.'}
+            </span>
+            <span className="msg__fix">
+              <button type="button" className="btn btn--chip" onClick={() => onRetry(m.client_msg_id)}>
+                Retry
+              </button>
+              <button type="button" className="btn btn--chip btn--chip-quiet" onClick={() => onDiscard(m.client_msg_id)}>
+                Discard
+              </button>
+            </span>
+          </div>
+        ) : null}
+      </div>
+    </li>
   );
 }

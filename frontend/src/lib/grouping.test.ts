@@ -32,4 +32,13 @@ describe('grouping and day separators', () => {
   it('returns nothing for no messages', () => {
     expect(buildRows([])).toEqual([]);
   });
+
+  it('a system line (join, leave) ends a sender group and is not part of one', () => {
+    const rows = buildRows([
+      { sender_id: 'a', created_at: '2026-11-26T12:00:00Z' },
+      { sender_id: 'a', created_at: '2026-11-26T12:00:10Z', kind: 'system' },
+      { sender_id: 'a', created_at: '2026-11-26T12:00:20Z' },
+    ]).filter((r) => r.kind === 'message');
+    expect(rows.map((r) => (r.kind === 'message' ? r.firstInGroup : null))).toEqual([true, true, true]);
+  });
 });

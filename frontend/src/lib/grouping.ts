@@ -7,6 +7,8 @@ export const GROUP_WINDOW_MS = 5 * 60_000;
 export interface Groupable {
   sender_id: string;
   created_at: string;
+  /** `system` entries (quiet lines) are never part of a sender group. */
+  kind?: string;
 }
 
 export type Row<M> =
@@ -23,7 +25,7 @@ export function buildRows<M extends Groupable>(messages: readonly M[]): Row<M>[]
     if (day !== prevDay) {
       rows.push({ kind: 'day', key: day, at: m.created_at });
       prevDay = day;
-    } else if (prev && prev.sender_id === m.sender_id) {
+    } else if (prev && prev.sender_id === m.sender_id && prev.kind !== 'system' && m.kind !== 'system') {
       const gap = Date.parse(m.created_at) - Date.parse(prev.created_at);
       first = !(gap >= 0 && gap <= GROUP_WINDOW_MS);
     }

@@ -1,4 +1,5 @@
-import { useEffect, useState, useSyncExternalStore } from 'react';
+import { type MouseEvent, type PointerEvent, useEffect, useRef, useState, useSyncExternalStore } from 'react';
+import { longPress } from './longPress';
 import type { Store } from '../state/store';
 
 export function useStore<S, T>(store: Store<S>, select: (s: S) => T): T {
@@ -41,4 +42,54 @@ export function useVisualViewportHeight(): void {
     vv.addEventListener('resize', update);
     return () => vv.removeEventListener('resize', update);
   }, []);
+}
+
+/**
+ * Long-press (touch and pen) on an element: spread `handlers` on it and call `consumeClick()`
+ * first thing in its onClick (true: the click ends a long-press, ignore it). The browser's own
+ * long-press menu is suppressed for touch.
+ */
+export function useLongPress(onLongPress: () => void) {
+  const cb = useRef(onLongPress);
+  useEffect(() => {
+    cb.current = onLongPress;
+  });
+  const [lp] = useState(() => longPress(() => cb.current(), globalThis));
+  const touch = useRef(false);
+  useEffect(() => () => lp.cancel(), [lp]);
+  return {
+    handlers: {
+      onPointerDown: (e: PointerEvent) => {
+        touch.current = e.pointerType !== 'mouse';
+        lp.down(e);
+      },
+      onPointerMove: (e: PointerEvent) => lp.move(e),
+      onPointerUp: () => lp.up(),
+      onPointerCancel: () => lp.cancel(),
+      onContextMenu: (e: MouseEvent) => {
+        if (touch.current) e.preventDefault();
+      },
+    },
+    consumeClick: () => lp.consumeClick(),
+  };
+}
+
+/**
+ * For a sheet or dialog a long-press opens: the lift that ends the long-press must not press
+ * whatever now lies under the finger. Pointer clicks count only after a press that started inside
+ * (keyboard clicks, `detail` 0, always count). Spread the handlers on the dialog element.
+ */
+export function useFreshPressOnly() {
+  const armed = useRef(false);
+  return {
+    onPointerDownCapture: () => {
+      armed.current = true;
+    },
+    onClickCapture: (e: MouseEvent) => {
+      if (!armed.current && e.detail !== 0) {
+        e.preventDefault();
+        e.stopPropagation();
+      }
+    },
+  };
 }

@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import type { ApiClient } from '../api/client';
 import type { Session } from '../api/session';
 import type { Member, User } from '../api/types';
@@ -8,11 +8,13 @@ import { Announcer, Conversation } from '../components/Conversation';
 import { BrowseChannelsDialog, CreateChannelDialog, PeopleDialog } from '../components/Dialogs';
 import { MembersPanel } from '../components/MembersPanel';
 import { RoomHeader } from '../components/RoomHeader';
+import { Search } from '../components/Search';
 import { Sidebar } from '../components/Sidebar';
 import { ChatContext, useChat, useRoomTitle } from '../lib/chat';
 import { navigate, useStore } from '../lib/hooks';
 import { ChatController } from '../realtime/controller';
 import { sortRooms } from '../state/rooms';
+import { parseMessageLink } from '../state/links';
 import { initialState } from '../state/store';
 
 const NO_MEMBERS: Member[] = [];
@@ -68,6 +70,18 @@ function ChatLayout({ me, api, session, route, controller }: { me: User; api: Ap
     if (activeId !== openRoomId) controller.openRoom(activeId);
     setDrawer(false);
   }, [activeId, openRoomId, controller]);
+
+  // A link to a message (#/room/<id>/m/<seq>): open the room there, once per link followed; the
+  // address then goes back to the room's own, so a reload does not jump to the message again.
+  const followed = useRef<string | null>(null);
+  useEffect(() => {
+    const link = parseMessageLink(route);
+    if (!link) followed.current = null;
+    if (!link || !activeId || link.roomId !== activeId || followed.current === route) return;
+    followed.current = route;
+    void controller.openAt(link.roomId, link.seq);
+    window.location.replace(`#/room/${link.roomId}`);
+  }, [route, activeId, controller]);
 
   // Drawer (phone): focus goes into it, Escape closes it, and the page behind is inert meanwhile.
   useEffect(() => {
@@ -154,6 +168,7 @@ function ChatLayout({ me, api, session, route, controller }: { me: User; api: Ap
                 <h1 id="room-title">Welcome, {me.display_name}</h1>
               </div>
             )}
+            <Search api={api} />
           </header>
           {activeId ? (
             <Conversation roomId={activeId} />

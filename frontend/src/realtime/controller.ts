@@ -6,15 +6,19 @@ import { isStale } from '../api/refreshTiming';
 import type { Session } from '../api/session';
 import type { Message, Room, User } from '../api/types';
 import { applyPresence, idleStatus } from '../state/presence';
-import { applyFrame, gapBefore, withFeatures } from '../state/reducer';
+import type { Entry } from '../state/entries';
+import { applyFrame, dropChange, gapBefore, withFeatures } from '../state/reducer';
 import { markRead } from '../state/rooms';
-import { type ChatState, Store } from '../state/store';
+import { canDelete, canEdit, canReact, entriesOn, findRow, isTargetable } from '../state/selectors';
+import { type ChatState, type Focus, Store } from '../state/store';
+import { rowIdAt } from '../state/timeline';
+import type { ViewEntry } from '../state/view';
 import { expireTyping, shouldSendTyping } from '../state/typing';
 import type { ServerFrame } from './frames';
 import { Loader, PAGE } from './loader';
 import * as outbox from './outbox';
 import { SocketClient } from './socket';
-import { readFeatures } from './wire';
+import { readFeatures, readMessages } from './wire';
 
 export interface ControllerDeps {
   api: ApiClient;
@@ -150,6 +154,12 @@ export class ChatController {
   private onFrame(f: ServerFrame): void {
     const before = this.s;
     if (f.type === 'message.new' && f.message.sender_id === before.me.id) this.done.add(f.message.client_msg_id);
+    const noop = f.type === 'message.ack' && (f as { noop?: unknown }).noop === true;
+    if (noop) {
+      // A reaction that changed nothing (api-v1.1 A): the outbox item goes; the current target may refresh ours.
+      this.store.set((s) => applyFrame(s, f, { now: this.deps.now(), visible: isVisible() }));
+      return;
+    }
     if ((f.type === 'message.new' || f.type === 'message.ack') && !before.rooms[f.message.room_id]) {
       this.onMessageInUnknownRoom(f.message);
       if (f.type === 'message.ack') this.store.set((s) => ({ ...s, outbox: outbox.ack(s.outbox, f.client_msg_id) }));
@@ -246,7 +256,11 @@ export class ChatController {
     // Entries that need a feature that is off are held, never sent (outbox.ts).
     const features = this.s.features;
     const { send, exhausted } = outbox.due(this.s.outbox, now, outbox.DEFAULT_OUTBOX_POLICY, features);
-    for (const e of exhausted) this.updateOutbox((b) => outbox.fail(b, e.client_msg_id, 'the server did not confirm it.'));
+    for (const e of exhausted) {
+      // An unconfirmed edit, deletion or reaction has no bubble to retry from: it goes, with a notice.
+      if (outbox.isChange(e)) this.store.set((s) => dropChange(s, e, 'the server did not confirm it. Check the message and try again.'));
+      else this.updateOutbox((b) => outbox.fail(b, e.client_msg_id, 'the server did not confirm it.'));
+    }
     let wait: number | null = null;
     for (const e of send) {
       const sent = this.socket.sendPaced(outbox.sendFrame(e));
@@ -269,10 +283,112 @@ export class ChatController {
    * reaction, a reply…) names the feature it needs and its `message.send` fields, and waits in the
    * outbox while that feature is off.
    */
-  send(roomId: string, text: string, extra: { requires?: string; fields?: outbox.SendFields } = {}): void {
+  send(roomId: string, text: string, extra: { requires?: string; fields?: outbox.SendFields } = {}): string {
     const entry = { client_msg_id: this.deps.newId(), room_id: roomId, text, created_at: new Date(this.deps.now()).toISOString(), ...extra };
     this.updateOutbox((b) => outbox.enqueue(b, entry, this.s.features));
     this.pump();
+    return entry.client_msg_id;
+  }
+
+  // ---------------------------------------------------------------- edit, delete, react (api-v1.1 A)
+
+  /**
+   * The row a change would target, when the `entries` feature is on and it is a confirmed, not
+   * deleted text entry of that room in the store; otherwise null (the UI hides the action).
+   */
+  private target(roomId: string, targetId: string): ViewEntry | null {
+    if (!entriesOn(this.s)) return null;
+    const row = findRow(this.s, roomId, targetId);
+    return row && isTargetable(row) ? row : null;
+  }
+
+  /** Queue a change entry: an outbox item like a send (same id across retries, offline, reload), held while `entries` is off. */
+  private sendChange(roomId: string, text: string, fields: outbox.SendFields): string {
+    return this.send(roomId, text, { requires: 'entries', fields });
+  }
+
+  /** Replace the text of my message. Null (nothing queued) when it cannot be edited or the text is blank or unchanged. */
+  edit(roomId: string, targetId: string, text: string): string | null {
+    const row = this.target(roomId, targetId);
+    if (!row || !canEdit(this.s, row) || text.trim() === '' || text === row.text) return null;
+    return this.sendChange(roomId, text, { kind: 'edit', target_id: targetId });
+  }
+
+  /** Delete a message (mine, or any in a channel I administer). Null when it cannot be deleted. */
+  deleteEntry(roomId: string, targetId: string): string | null {
+    const row = this.target(roomId, targetId);
+    if (!row || !canDelete(this.s, row) || row.pending?.delete) return null;
+    return this.sendChange(roomId, '', { kind: 'delete', target_id: targetId });
+  }
+
+  /**
+   * Add or remove my reaction. A reaction of mine for the same emoji that was never transmitted and
+   * says the opposite is taken back instead (nothing is sent; returns its id).
+   */
+  react(roomId: string, targetId: string, emoji: string, added: boolean): string | null {
+    const row = this.target(roomId, targetId);
+    if (!row || !canReact(this.s, row) || !emoji) return null;
+    const unsent = [...this.s.outbox]
+      .reverse()
+      .find((e) => e.room_id === roomId && outbox.entryKind(e) === 'reaction' && e.fields?.target_id === targetId && e.fields?.emoji === emoji);
+    if (unsent && unsent.attempts === 0 && unsent.lastSentAt === null && (unsent.fields?.added !== false) !== added) {
+      this.updateOutbox((b) => outbox.ack(b, unsent.client_msg_id));
+      return unsent.client_msg_id;
+    }
+    if ((row.reactions.find((r) => r.emoji === emoji)?.mine ?? false) === added) return null; // already so
+    return this.sendChange(roomId, '', { kind: 'reaction', target_id: targetId, emoji, added });
+  }
+
+  /** Add my reaction, or remove it when I have it (as shown, my unconfirmed reactions included). */
+  toggleReaction(roomId: string, targetId: string, emoji: string): string | null {
+    const row = this.target(roomId, targetId);
+    if (!row) return null;
+    const mine = row.reactions.find((r) => r.emoji === emoji)?.mine ?? false;
+    return this.react(roomId, targetId, emoji, !mine);
+  }
+
+  /** The edit history of a text entry: its `edit` entries in seq order (throws ApiError, e.g. 404 not_found). */
+  async editHistory(roomId: string, messageId: string): Promise<Entry[]> {
+    const { edits } = await this.deps.api.messageEdits(roomId, messageId);
+    return readMessages(edits).filter((m) => m.kind === 'edit') as Entry[];
+  }
+
+  // ---------------------------------------------------------------- links to a message
+
+  /**
+   * Open a room at a message (a link, `#/room/<id>/m/<seq>`): the live end first when the room has
+   * none loaded, then an `around_seq` window (it never moves the contiguous mark). `state.focus`
+   * says when the row is there (`ready`) or cannot be shown (`missing`).
+   */
+  async openAt(roomId: string, seq: number): Promise<void> {
+    const focus = (status: Focus['status']): void =>
+      this.store.set((s) => (s.focus && s.focus.roomId === roomId && s.focus.seq === seq ? { ...s, focus: { ...s.focus, status, messageId: rowIdAt(s.timelines[roomId], seq) } } : s));
+    this.store.set((s) => ({ ...s, focus: { roomId, seq, status: 'loading', highlight: true, messageId: null } }));
+    if (!this.s.rooms[roomId]) await this.loader.addRoomById(roomId);
+    if (!this.s.rooms[roomId]) {
+      focus('missing');
+      this.store.set((s) => ({ ...s, notice: 'That message is in a conversation you are not part of.' }));
+      return;
+    }
+    if (this.s.activeRoomId !== roomId) this.openRoom(roomId);
+    const t = this.s.timelines[roomId];
+    if (!t || t.low === 0) await this.loader.loadLatest(roomId, PAGE);
+    if (!this.s.timelines[roomId]?.messages.some((m) => m.seq === seq)) await this.loader.loadAround(roomId, seq, PAGE);
+    focus(this.s.timelines[roomId]?.messages.some((m) => m.seq === seq) ? 'ready' : 'missing');
+  }
+
+  /** The UI has brought the focused message into view and is done highlighting it. */
+  clearFocus(): void {
+    this.store.set((s) => (s.focus ? { ...s, focus: null } : s));
+  }
+
+  /** Load the entries after a hole below the live run (`timelineHoles`). */
+  fillHole(roomId: string, afterSeq: number): Promise<void> {
+    return this.loader.fillHole(roomId, afterSeq, PAGE);
+  }
+
+  dismissNotice(): void {
+    this.store.set((s) => (s.notice === null ? s : { ...s, notice: null }));
   }
 
   retry(clientMsgId: string): void {

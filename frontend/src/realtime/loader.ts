@@ -3,10 +3,11 @@
 import type { ApiClient } from '../api/client';
 import { ApiError } from '../api/problem';
 import type { Message, Room } from '../api/types';
-import { removeRoom, updateRoom, withOutbox } from '../state/reducer';
-import { entryFromRoom, isContent, markRead, type RoomEntry } from '../state/rooms';
+import { isShown } from '../state/entries';
+import { applyPage, removeRoom } from '../state/reducer';
+import { entryFromRoom, markRead, type RoomEntry } from '../state/rooms';
 import type { ChatState, Store } from '../state/store';
-import { emptyTimeline, findGap, mergeMessages } from '../state/timeline';
+import { findGap, type MergeOptions } from '../state/timeline';
 import { readMessages } from './wire';
 
 export const PAGE = 50;
@@ -74,7 +75,7 @@ export class Loader {
     await Promise.all(
       rooms.map((r) => {
         const t = this.s.timelines[r.id];
-        if (t && t.messages.length) return this.fillAfter(r.id, t.contiguousHigh);
+        if (t && t.low > 0) return this.fillAfter(r.id, t.contiguousHigh);
         if (r.last_seq > 0) return this.loadLatest(r.id, r.id === this.s.activeRoomId ? PAGE : 1);
         return undefined;
       }),
@@ -99,9 +100,11 @@ export class Loader {
         // Two fetches of one room can answer out of order: the one that has seen more messages wins
         // for the counters; name and member count always come from the server.
         const counters = prev && prev.room.last_seq > r.last_seq ? prev.room : r;
-        let entry = prev
+        let entry: RoomEntry = prev
           ? { ...prev, room: { ...r, last_seq: counters.last_seq, last_read_seq: counters.last_read_seq, unread_count: counters.unread_count } }
           : entryFromRoom(r);
+        // The server's counters are the new base the unread count is derived from (api-v1.1 B).
+        if (prev && counters === r) entry = { ...entry, base: { seq: r.last_seq, unread: r.unread_count, read: r.last_read_seq } };
         if (s.activeRoomId === r.id && visible) entry = markRead(entry, entry.room.last_seq);
         next[r.id] = entry;
       }
@@ -202,7 +205,9 @@ export class Loader {
     if (!entry) return;
     try {
       const page = await this.api.messagesBefore(roomId, entry.room.last_seq + 1, limit);
-      this.mergeInto(roomId, readMessages(page.messages));
+      const messages = readMessages(page.messages);
+      // The live end: this page starts the live run when there is none yet.
+      this.mergeInto(roomId, messages);
     } catch {
       // shown as an empty timeline; the next sync retries
     }
@@ -214,9 +219,10 @@ export class Loader {
     if (t && t.messages.length && !t.hasOlder) return;
     this.setLoadingOlder(roomId, true);
     try {
-      if (!t || t.messages.length === 0) await this.loadLatest(roomId, PAGE);
+      if (!t || t.low === 0) await this.loadLatest(roomId, PAGE);
       else {
-        const page = await this.api.messagesBefore(roomId, t.low, PAGE);
+        // Below the first loaded entry: the live run's start, or a link's window under it.
+        const page = await this.api.messagesBefore(roomId, t.messages[0]!.seq, PAGE);
         // A page of kinds we do not show still moves `low` down: the next page goes on from there.
         const messages = readMessages(page.messages);
         this.mergeInto(roomId, messages);
@@ -233,33 +239,45 @@ export class Loader {
     }
   }
 
+  /**
+   * A link's window (api-v1.1 A, D): `around_seq=seq&content_only=true`, so `limit` messages show
+   * around it however many edits and reactions lie between. It never moves the contiguous mark;
+   * it joins the live run only when the entries between are loaded; its covered range leaves no
+   * hole to fill (coverage.ts). True when it loaded.
+   */
+  async loadAround(roomId: string, seq: number, limit = PAGE): Promise<boolean> {
+    try {
+      const page = await this.api.messagesAround(roomId, seq, limit, { contentOnly: true });
+      const from = page.covered_from_seq;
+      const to = page.covered_to_seq;
+      const covered = typeof from === 'number' && typeof to === 'number' ? ([from, to] as const) : undefined;
+      this.mergeInto(roomId, readMessages(page.messages), { detached: true, covered });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The entries after a hole below the live run (between a link's window and the live end). */
+  async fillHole(roomId: string, afterSeq: number, limit = PAGE): Promise<void> {
+    try {
+      const page = await this.api.messagesAfter(roomId, afterSeq, limit);
+      this.mergeInto(roomId, readMessages(page.messages), { detached: true });
+    } catch {
+      // The button stays; the user can try again.
+    }
+  }
+
   private setLoadingOlder(roomId: string, value: boolean): void {
     this.store.set((s) => ({ ...s, loadingOlder: { ...s.loadingOlder, [roomId]: value } }));
   }
 
-  private mergeInto(roomId: string, messages: Message[]): void {
-    if (!messages.length) return;
-    const me = this.s.me.id;
-    const mine = new Set(messages.filter((m) => m.sender_id === me && m.client_msg_id).map((m) => m.client_msg_id));
-    const newest = messages[messages.length - 1]!;
-    // Only content (text entries) moves the room's activity time and its unread count (api-v1.1 B).
-    const content = messages.filter(isContent);
-    const newestContent = content[content.length - 1];
+  private mergeInto(roomId: string, messages: Message[], opts: MergeOptions = {}): void {
+    if (!messages.length && !opts.covered) return;
     const viewing = this.isViewing(roomId);
-    this.store.set((s) => {
-      let next = mine.size ? withOutbox(s, s.outbox.filter((e) => !mine.has(e.client_msg_id))) : s;
-      next = { ...next, timelines: { ...next.timelines, [roomId]: mergeMessages(next.timelines[roomId] ?? emptyTimeline, messages) } };
-      return updateRoom(next, roomId, (e) => {
-        const at = newestContent && Date.parse(newestContent.created_at) > Date.parse(e.lastActivity) ? newestContent.created_at : e.lastActivity;
-        const room = { ...e.room, last_seq: Math.max(e.room.last_seq, newest.seq) };
-        if (newest.seq > e.room.last_seq && !viewing) {
-          room.unread_count = e.room.unread_count + content.filter((m) => m.seq > e.room.last_seq && m.sender_id !== me).length;
-        }
-        return { ...e, lastActivity: at, room };
-      });
-    });
+    this.store.set((s) => applyPage(s, roomId, messages, { viewing, detached: opts.detached, covered: opts.covered }));
     if (viewing) this.hooks.onViewedRoomGrew(roomId);
-    void this.ensureUsers(content.map((m) => m.sender_id).filter(Boolean));
+    void this.ensureUsers(messages.filter(isShown).map((m) => m.sender_id).filter(Boolean));
   }
 
   // ---------------------------------------------------------------- people

@@ -49,6 +49,14 @@ export function entryKind(e: Pick<OutboxEntry, 'fields'>): string {
   return e.fields?.kind ?? 'text';
 }
 
+/** Kinds that change an earlier entry (api-v1.1 A): no bubble of their own. */
+const CHANGE_KINDS: ReadonlySet<string> = new Set(['edit', 'delete', 'reaction']);
+
+/** Is this an edit, a deletion or a reaction (not a message of its own)? */
+export function isChange(e: Pick<OutboxEntry, 'fields'>): boolean {
+  return CHANGE_KINDS.has(entryKind(e));
+}
+
 /** The `message.send` frame for an entry: its fields, and `text` unless it carries none. */
 export function sendFrame(e: OutboxEntry): ClientFrame {
   const kind = entryKind(e);

@@ -60,10 +60,14 @@ const KNOWN_CODES: readonly string[] = (
   JSON.parse(readFileSync(join(repo, 'contracts', 'schemas', 'common', 'error_code.json'), 'utf8')) as { 'x-known-values'?: string[]; enum?: string[] }
 )['x-known-values'] ?? [];
 
-/** What an error frame must do to the send it answers. */
-function expectedAfterError(code: string, needsFeature: boolean): outbox.OutboxState {
+/**
+ * What an error frame must do to the send it answers. A change entry (edit, delete, reaction) has
+ * no bubble to retry from: a permanent refusal drops it (with a notice).
+ */
+function expectedAfterError(code: string, needsFeature: boolean, change = false): outbox.OutboxState | 'dropped' {
   if (!KNOWN_CODES.includes(code)) return 'pending'; // unknown: generic, resent later with the same id
   if (needsFeature && outbox.isFeatureError(code)) return 'held';
+  if (change && outbox.isPermanentError(code)) return 'dropped';
   return outbox.isPermanentError(code) ? 'failed' : 'pending';
 }
 
@@ -78,8 +82,10 @@ function setup(frame: Obj, opts: { requires?: string } = {}) {
   // An ack answers my own send; every other frame comes from someone else.
   const meId = frame.type === 'message.ack' ? (str(message?.sender_id) ?? ME.id) : ME.id;
   const me: User = { ...ME, id: meId };
-  const before = seq - 1;
-  const history: Message[] = Array.from({ length: before }, (_, i) => ({
+  // A noop ack's message is the current target (api-v1.1 A): an older copy of it is in the history.
+  const noop = frame.type === 'message.ack' && frame.noop === true;
+  const before = noop ? seq : seq - 1;
+  const history: Message[] = Array.from({ length: seq - 1 }, (_, i) => ({
     id: `h-${i + 1}`,
     room_id: roomId,
     seq: i + 1,
@@ -89,11 +95,15 @@ function setup(frame: Obj, opts: { requires?: string } = {}) {
     client_msg_id: `hc-${i + 1}`,
     created_at: new Date(Date.UTC(2026, 10, 26, 12, 0, 0) + i * 1000).toISOString(),
   }));
+  if (noop && message) {
+    const { reactions: _r, edited_at: _e, state_seq: _s, ...older } = message;
+    history.push({ ...older, text: 'before the edit' } as unknown as Message);
+  }
   // The send this frame may answer (an ack's client_msg_id, an error's ref), waiting in the outbox.
   const pendingId = str(frame.client_msg_id) ?? str(frame.ref) ?? str(message?.client_msg_id);
   const storage = memoryStorage();
   if (pendingId) {
-    const kind = str(message?.kind) ?? 'text';
+    const kind = noop ? 'reaction' : (str(message?.kind) ?? 'text');
     const needs = opts.requires ?? (kind === 'text' ? undefined : 'entries');
     const entry: outbox.OutboxEntry = {
       client_msg_id: pendingId,
@@ -109,7 +119,7 @@ function setup(frame: Obj, opts: { requires?: string } = {}) {
   }
   const rooms = [room({ id: roomId, last_seq: before, last_read_seq: before, unread_count: 0 })];
   const h = make({ rooms, history, storage, me });
-  return { ...h, me, roomId, seq, history, pendingId };
+  return { ...h, me, roomId, seq, history, pendingId, noop };
 }
 
 /** Start the controller on a ready socket (features on: `entries`) and let the initial loads finish. */
@@ -125,7 +135,7 @@ async function online(h: ReturnType<typeof setup>) {
 function invariants(h: ReturnType<typeof setup>) {
   for (const t of Object.values(h.c.store.get().timelines)) {
     for (const row of visibleMessages(t)) {
-      expect(row.kind).toBe('text');
+      expect(['text', 'system']).toContain(row.kind);
       expect(row.text !== '' || row.deleted === true).toBe(true);
     }
     const seqs = t.messages.map((m) => m.seq);
@@ -142,11 +152,25 @@ function expectEntryApplied(h: ReturnType<typeof setup>, message: Obj) {
   expect(stored, 'the entry is kept, whatever its kind').toBeDefined();
   expect(stored!.kind).toBe(message.kind);
   expect(t.contiguousHigh, 'it counts for the contiguous seq').toBe(h.seq);
-  const shown = message.kind === 'text' && typeof message.text === 'string' && message.text !== '';
-  expect(visibleMessages(t).some((m) => m.id === message.id), shown ? 'a text entry with text is a row' : 'nothing else is a row').toBe(shown);
+  // Rows: text entries with text, deleted ones (tombstones), system entries with their plain text.
+  const hasText = typeof message.text === 'string' && message.text !== '';
+  const shown = (message.kind === 'text' && (hasText || message.deleted === true)) || (message.kind === 'system' && hasText);
+  expect(visibleMessages(t).some((m) => m.id === message.id), shown ? 'a text or system entry with text is a row, a deleted one a tombstone' : 'nothing else is a row').toBe(shown);
   expect(s.rooms[h.roomId]!.room.last_seq).toBe(h.seq);
   const theirs = message.sender_id !== h.me.id;
-  expect(s.rooms[h.roomId]!.room.unread_count, 'only text entries count as unread').toBe(theirs && message.kind === 'text' ? 1 : 0);
+  // A text entry without text (its text erased by a deletion still on its way) has nothing to read.
+  const counts = theirs && message.kind === 'text' && hasText && message.deleted !== true && message.thread_root_id == null;
+  expect(s.rooms[h.roomId]!.room.unread_count, 'only others\' top-level, not deleted text entries with text count as unread (api-v1.1 B)').toBe(counts ? 1 : 0);
+}
+
+/** A noop ack (api-v1.1 A): the item leaves the outbox, the current target replaces the older copy, nothing else moves. */
+function expectNoopApplied(h: ReturnType<typeof setup>, message: Obj) {
+  const s = h.c.store.get();
+  const t = s.timelines[h.roomId]!;
+  const row = visibleMessages(t).find((m) => m.id === message.id);
+  expect(row, 'the target is still its row').toBeDefined();
+  expect(row).toMatchObject({ text: message.text, state_seq: message.state_seq });
+  expect(s.rooms[h.roomId]!.room).toMatchObject({ last_seq: h.seq, unread_count: 0 });
 }
 
 beforeEach(() => {
@@ -188,7 +212,8 @@ describe('contract fixtures through the real frame path', () => {
       case 'message.new':
       case 'message.ack': {
         const message = frame.message as Obj;
-        expectEntryApplied(h, message);
+        if (h.noop) expectNoopApplied(h, message);
+        else expectEntryApplied(h, message);
         if (type === 'message.ack') expect(s.outbox.map((e) => e.client_msg_id)).not.toContain(frame.client_msg_id);
         break;
       }
@@ -253,7 +278,11 @@ describe('contract fixtures through the real frame path', () => {
     ws.frame(frame);
     await settle();
     const entry = h.c.store.get().outbox.find((e) => e.client_msg_id === h.pendingId);
-    expect(entry).toMatchObject({ state: expectedAfterError(String(frame.code), true) });
+    const expected = expectedAfterError(String(frame.code), true, true);
+    if (expected === 'dropped') {
+      expect(entry, 'a refused edit is dropped').toBeUndefined();
+      expect(h.c.store.get().notice).toMatch(/^Your edit was not saved: /);
+    } else expect(entry).toMatchObject({ state: expected });
     h.c.stop();
   });
 

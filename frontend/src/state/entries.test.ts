@@ -68,9 +68,28 @@ describe('timeline entries and the state_seq rule (api-v1.1 A)', () => {
     expect(m!.reactions).toEqual([]);
   });
 
-  it('change entries are not rows; unknown kinds are skipped', () => {
-    const t = mergeMessages(emptyTimeline, [text(1), edit(2, 'm-1', 'x'), msg(3, { kind: 'system' }), { ...msg(4), kind: 'poll' } as Entry]);
-    expect(visibleMessages(t).map((m) => m.seq)).toEqual([1]);
+  it('change entries are not rows; unknown kinds are skipped; system entries are rows with their text', () => {
+    const t = mergeMessages(emptyTimeline, [text(1), edit(2, 'm-1', 'x'), msg(3, { id: 's-3', kind: 'system', text: 'Bo joined the channel' }), { ...msg(4), kind: 'poll' } as Entry]);
+    expect(visibleMessages(t).map((m) => [m.seq, m.kind, m.text])).toEqual([
+      [1, 'text', 'x'],
+      [3, 'system', 'Bo joined the channel'],
+    ]);
+  });
+
+  it('a system entry without text is no row, and changes never apply to it', () => {
+    const sys = msg(1, { id: 's-1', kind: 'system', text: 'Bo joined the channel' });
+    expect(applyEntry(sys, reaction(2, 's-1', '👍', true))).toBe(sys);
+    expect(visibleMessages(mergeMessages(emptyTimeline, [msg(1, { kind: 'system', text: '' })]))).toEqual([]);
+  });
+
+  it('keeps my `me` flag on reactions right when it knows who I am', () => {
+    const fromRest = text(1, { state_seq: 1, reactions: [{ emoji: '👍', count: 60, user_ids: [BO.id], me: true }] });
+    const t = mergeMessages(emptyTimeline, [fromRest, reaction(2, 'm-1', '👍', false, ME.id), reaction(3, 'm-1', '🎉', true, ME.id), reaction(4, 'm-1', '🎉', true)]);
+    const [m] = resolveEntries(t, ME.id);
+    expect(m!.reactions).toEqual([
+      { emoji: '👍', count: 59, user_ids: [BO.id], me: false },
+      { emoji: '🎉', count: 2, user_ids: [ME.id, BO.id], me: true },
+    ]);
   });
 
   it('an entry for another target leaves this one alone', () => {
@@ -85,7 +104,8 @@ describe('timeline entries and the state_seq rule (api-v1.1 A)', () => {
     expect(rows[0]).toMatchObject({ deleted: true, text: '' });
     expect(isShown(text(1, { text: '' }))).toBe(false);
     expect(isShown(text(1))).toBe(true);
-    expect(isShown(msg(1, { kind: 'system', text: 'Ana renamed the channel' }))).toBe(false);
+    expect(isShown(msg(1, { kind: 'system', text: 'Ana renamed the channel' }))).toBe(true);
+    expect(isShown(msg(1, { kind: 'reaction', text: '' }))).toBe(false);
   });
 
   it('entries from a newer producer with odd fields do not break the view', () => {

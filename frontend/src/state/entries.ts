@@ -13,6 +13,8 @@ export interface Reaction {
   emoji: string;
   count: number;
   user_ids: string[];
+  /** REST only: the caller reacted with this emoji (kept up to date by `resolveEntries` when it knows who the caller is). */
+  me?: boolean;
 }
 
 /** A timeline entry with the optional v1.1 fields the client understands. */
@@ -21,19 +23,34 @@ export interface Entry extends Message {
   emoji?: string;
   added?: boolean;
   state_seq?: number;
+  /**
+   * Client-only: this copy came from a `content_only` page that covered every seq up to here, so
+   * its state already holds every change up to this seq, loaded or not (coverage.ts).
+   */
+  fresh_to?: number;
   edited_at?: string | null;
   deleted?: boolean;
   reactions?: Reaction[];
   mentions?: unknown;
+  /** `system` entries (api-v1.1 A): what happened, who did it, to whom, the new value. */
+  event?: string;
+  actor_id?: string;
+  subject_id?: string | null;
+  value?: string | null;
+  thread_root_id?: string | null;
 }
 
 /** Kinds that change another entry rather than show on their own. */
 export const CHANGE_KINDS: ReadonlySet<string> = new Set(['edit', 'delete', 'reaction']);
 
-/** Kinds the timeline renders as a row. Every other kind (`system`, kinds we do not know) only takes a `seq`. */
-export const SHOWN_KINDS: ReadonlySet<string> = new Set(['text']);
+/**
+ * Kinds the timeline renders as a row: `text` entries, and `system` entries as quiet lines with
+ * their plain `text` (a system event this client does not know reads the same). Every other kind
+ * (kinds we do not know) only takes a `seq`.
+ */
+export const SHOWN_KINDS: ReadonlySet<string> = new Set(['text', 'system']);
 
-/** Is this stored entry a row of its own (a `text` entry with an id and some text)? */
+/** Is this stored entry a row of its own (a `text` or `system` entry with an id and some text)? */
 export function isShown(m: Pick<Entry, 'kind' | 'id' | 'text'>): boolean {
   return SHOWN_KINDS.has(m.kind) && m.id !== '' && m.text !== '';
 }
@@ -50,73 +67,103 @@ export function stateSeq(m: Entry): number {
   return typeof m.state_seq === 'number' ? m.state_seq : m.seq;
 }
 
-/** Should a newly received copy of a seq replace the stored one? Only when it has seen more changes. */
-export function isNewerCopy(stored: Entry, incoming: Entry): boolean {
-  return stateSeq(incoming) > stateSeq(stored);
+/** The seq up to which this copy's state holds every change: its `state_seq`, or further for a content_only copy. */
+export function knownTo(m: Entry): number {
+  return Math.max(stateSeq(m), typeof m.fresh_to === 'number' ? m.fresh_to : 0);
 }
 
-/** Apply one change entry to its target; returns the target unchanged when the rule says no. */
-export function applyEntry(target: Entry, entry: Entry): Entry {
+/** Should a newly received copy of a seq replace the stored one? Only when it has seen more changes (or, as fresh, knows further). */
+export function isNewerCopy(stored: Entry, incoming: Entry): boolean {
+  const a = stateSeq(stored);
+  const b = stateSeq(incoming);
+  return b > a || (b === a && knownTo(incoming) > knownTo(stored));
+}
+
+/**
+ * Apply one change entry to its target; returns the target unchanged when the rule says no.
+ * `me` (the caller's user id), when given, keeps each reaction's `me` flag right.
+ */
+export function applyEntry(target: Entry, entry: Entry, me?: string): Entry {
   if (entry.target_id !== target.id || entry.seq <= stateSeq(target)) return target;
+  // Only text entries are targets (the server refuses the rest); a system entry never changes.
+  if (target.kind !== 'text') return target;
   switch (entry.kind) {
     case 'edit':
-      // A deleted target stays deleted; an edit without text (malformed) changes nothing visible.
-      if (target.deleted || !entry.text) return { ...target, state_seq: entry.seq };
+      // A deleted target stays deleted. An edit without text (its text erased by a later deletion
+      // of the target, or malformed) still says when the message was edited.
+      if (target.deleted) return { ...target, state_seq: entry.seq };
+      if (!entry.text) return { ...target, edited_at: entry.created_at, state_seq: entry.seq };
       return { ...target, text: entry.text, edited_at: entry.created_at, mentions: entry.mentions, state_seq: entry.seq };
     case 'delete':
       return { ...target, text: '', deleted: true, reactions: [], mentions: undefined, state_seq: entry.seq };
     case 'reaction':
-      return { ...target, reactions: react(reactionsOf(target), entry), state_seq: entry.seq };
+      return { ...target, reactions: react(reactionsOf(target), entry, me), state_seq: entry.seq };
     default:
       return target;
   }
 }
 
 /** Reactions as a newer producer may send them: only well-formed ones are kept. */
-function reactionsOf(m: Entry): Reaction[] {
+export function reactionsOf(m: Entry): Reaction[] {
   const list: unknown = m.reactions;
   if (!Array.isArray(list)) return [];
   return list.filter(
     (r): r is Reaction =>
-      typeof r === 'object' && r !== null && typeof r.emoji === 'string' && typeof r.count === 'number' && Array.isArray(r.user_ids),
+      typeof r === 'object' && r !== null && typeof r.emoji === 'string' && r.emoji !== '' && typeof r.count === 'number' && Array.isArray(r.user_ids),
   );
 }
 
-function react(list: readonly Reaction[], entry: Entry): Reaction[] {
+function react(list: readonly Reaction[], entry: Entry, me?: string): Reaction[] {
   const emoji = entry.emoji;
   if (typeof emoji !== 'string' || !emoji) return [...list];
   const who = entry.sender_id;
+  const mine = me !== undefined && who === me;
   const current = list.find((r) => r.emoji === emoji);
   if (entry.added !== false) {
-    if (!current) return [...list, { emoji, count: 1, user_ids: [who] }];
-    if (current.user_ids.includes(who)) return [...list];
+    if (!current) return [...list, { emoji, count: 1, user_ids: [who], ...(mine ? { me: true } : {}) }];
+    // The server makes no entry for a reaction the user already has: an entry is always a change.
+    // Only a malformed list could already name them; then the count is not touched twice.
+    if (current.user_ids.includes(who)) return mine ? list.map((r) => (r === current ? { ...r, me: true } : r)) : [...list];
     const user_ids = current.user_ids.length < MAX_REACTION_USERS ? [...current.user_ids, who] : current.user_ids;
-    return list.map((r) => (r === current ? { ...r, count: r.count + 1, user_ids } : r));
+    return list.map((r) => (r === current ? { ...r, count: r.count + 1, user_ids, ...(mine ? { me: true } : {}) } : r));
   }
   if (!current) return [...list];
+  // A complete list (at most 50 reactors) without them: nothing of theirs to remove.
+  if (!current.user_ids.includes(who) && current.user_ids.length >= current.count) return [...list];
   const count = Math.max(0, current.count - 1);
   if (count === 0) return list.filter((r) => r !== current);
-  return list.map((r) => (r === current ? { ...r, count, user_ids: r.user_ids.filter((u) => u !== who) } : r));
+  return list.map((r) => (r === current ? { ...r, count, user_ids: r.user_ids.filter((u) => u !== who), ...(mine ? { me: false } : {}) } : r));
 }
 
 /**
  * The entries to render, with every change that is due applied: shown kinds only, in seq order.
- * Change entries above the contiguous mark are held back (they wait for the gap fill). Entries of
- * other kinds (`system`, kinds this client does not know) are skipped here but are in the
- * timeline, so they count for its contiguous `seq`. A `text` entry without text is not a row
- * (unless it is a deletion's tombstone).
+ * A change entry applies to its target only when every seq between the target's state and it is
+ * loaded (api-v1.1 A: "an entry above its highest contiguous seq waits until the gap is filled",
+ * taken per target: for a target in the live run that is the contiguous mark; for one in a link's
+ * window it is the hole between the window and the live run; a copy from a `content_only` page
+ * already holds every change up to the page's covered end, `fresh_to`; a REST copy with a higher
+ * `state_seq` already holds everything up to it). Entries of kinds this client does not know are
+ * skipped here but are in the timeline, so they count for its contiguous `seq`. A `text` entry
+ * without text is not a row (unless it is a deletion's tombstone); a `system` entry is a row with
+ * its plain `text`. `me` keeps reactions' `me` right.
  */
-export function resolveEntries(t: Timeline): Entry[] {
+export function resolveEntries(t: Timeline, me?: string): Entry[] {
   const byId = new Map<string, Entry>();
   const order: string[] = [];
+  // runStart: the first seq of the run of consecutive seqs each loaded entry is in.
+  let runStart = 0;
+  let prev = -1;
   for (const m of t.messages as readonly Entry[]) {
+    runStart = m.seq === prev + 1 ? runStart : m.seq;
+    prev = m.seq;
     if (SHOWN_KINDS.has(m.kind)) {
       if (!m.id || byId.has(m.id)) continue;
       byId.set(m.id, m);
       order.push(m.id);
-    } else if (CHANGE_KINDS.has(m.kind) && m.seq <= t.contiguousHigh && typeof m.target_id === 'string') {
+    } else if (CHANGE_KINDS.has(m.kind) && typeof m.target_id === 'string') {
       const target = byId.get(m.target_id);
-      if (target) byId.set(m.target_id, applyEntry(target, m));
+      // Everything in (what the target's copy knows, m.seq] is loaded: nothing between can be missing.
+      if (target && runStart <= knownTo(target) + 1) byId.set(m.target_id, applyEntry(target, m, me));
     }
   }
   return order.map((id) => byId.get(id)!).filter(hasBody);

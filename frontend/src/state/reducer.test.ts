@@ -163,4 +163,10 @@ describe('applyFrame: a pure reducer of server frames', () => {
     const s = withRoom({ rooms: { [ROOM]: entryFromRoom(room({ last_seq: 5, last_read_seq: 1, unread_count: 4 })) } });
     expect(applyFrame(s, frame({ type: 'read', room_id: ROOM, user_id: ME.id, seq: 5, thread_root_id: 'm-1' }), ctx)).toBe(s);
   });
+
+  it('a live frame into a room that holds only a link\'s window fills from the room list\'s last_seq', () => {
+    const s = withRoom({ timelines: { [ROOM]: mergeMessages(emptyTimeline, [msg(40), msg(41)], { detached: true }) } }, 60);
+    expect(gapBefore(s, msg(63))).toBe(60);
+    expect(gapBefore(s, msg(61))).toBeNull();
+  });
 });

@@ -5,7 +5,7 @@ import type { Message } from '../api/types';
 import type { ServerFrame } from '../realtime/frames';
 import * as outbox from '../realtime/outbox';
 import { applyPresence } from './presence';
-import { applyMessage, markRead, type RoomEntry } from './rooms';
+import { applyMessage, countEntries, markRead, type RoomEntry } from './rooms';
 import type { ChatState } from './store';
 import { emptyTimeline, isGapAfter, mergeMessages } from './timeline';
 import { addTyping, clearTyping } from './typing';
@@ -23,6 +23,8 @@ export function applyFrame(s: ChatState, f: ServerFrame, ctx: FrameContext): Cha
       // `features` (api-v1.1; read by wire.ts, absent = none) holds or releases outbox entries.
       return withFeatures(withOutbox(s, outbox.resetForReconnect(s.outbox)), f.features ?? []);
     case 'message.ack':
+      // `noop` (api-v1.1 A): a reaction that changed nothing; `message` is the current target.
+      if ((f as { noop?: unknown }).noop === true) return applyTargetCopy(withOutbox(s, outbox.ack(s.outbox, f.client_msg_id)), f.message);
       return applyNewMessage(withOutbox(s, outbox.ack(s.outbox, f.client_msg_id)), f.message, ctx);
     case 'message.new': {
       const mine = f.message.sender_id === s.me.id;
@@ -37,7 +39,7 @@ export function applyFrame(s: ChatState, f: ServerFrame, ctx: FrameContext): Cha
       // A thread's read position (api-v1.1 B) is not the room's: ignored until threads land.
       if ((f as { thread_root_id?: unknown }).thread_root_id != null) return s;
       let next = s;
-      if (f.user_id === s.me.id) next = updateRoom(next, f.room_id, (e) => markRead(e, f.seq));
+      if (f.user_id === s.me.id) next = updateRoom(next, f.room_id, (e) => markRead(e, f.seq, next.timelines[f.room_id], s.me.id));
       const list = next.members[f.room_id];
       if (!list) return next;
       return { ...next, members: { ...next.members, [f.room_id]: list.map((m) => (m.user_id === f.user_id ? { ...m, last_read_seq: Math.max(m.last_read_seq, f.seq) } : m)) } };
@@ -73,19 +75,54 @@ export function applyNewMessage(s: ChatState, m: Message, ctx: FrameContext): Ch
   const roomId = m.room_id;
   if (!s.rooms[roomId]) return s;
   const viewing = s.activeRoomId === roomId && ctx.visible;
+  const after = mergeMessages(s.timelines[roomId] ?? emptyTimeline, [m]);
   const next: ChatState = {
     ...s,
-    timelines: { ...s.timelines, [roomId]: mergeMessages(s.timelines[roomId] ?? emptyTimeline, [m]) },
+    timelines: { ...s.timelines, [roomId]: after },
     typing: clearTyping(s.typing, roomId, m.sender_id),
   };
-  return updateRoom(next, roomId, (e) => applyMessage(e, m, s.me.id, viewing));
+  return updateRoom(next, roomId, (e) => applyMessage(e, m, s.me.id, viewing, after));
+}
+
+/**
+ * A page of entries from REST (`after_seq` catch-up, `before_seq` older history, an `around_seq`
+ * window with `detached`): merged by seq (copies with a higher `state_seq` replace cached ones),
+ * my acknowledged sends leave the outbox, and the room's counters follow api-v1.1 B.
+ */
+export function applyPage(
+  s: ChatState,
+  roomId: string,
+  messages: readonly Message[],
+  opts: { viewing: boolean; detached?: boolean; covered?: readonly [number, number] },
+): ChatState {
+  if (!messages.length && !opts.covered) return s;
+  const me = s.me.id;
+  const mine = new Set(messages.filter((m) => m.sender_id === me && m.client_msg_id).map((m) => m.client_msg_id));
+  let next = mine.size ? withOutbox(s, s.outbox.filter((e) => !mine.has(e.client_msg_id))) : s;
+  const before = next.timelines[roomId];
+  const after = mergeMessages(before ?? emptyTimeline, messages, { detached: opts.detached, covered: opts.covered });
+  next = after === before ? next : { ...next, timelines: { ...next.timelines, [roomId]: after } };
+  return updateRoom(next, roomId, (e) => countEntries(e, messages, { me, viewing: opts.viewing, after }));
+}
+
+/**
+ * A full copy of a text entry outside the catch-up (a `noop` ack's current target, a REST fetch):
+ * it replaces the cached copy when it has seen more changes (higher `state_seq`, api-v1.1 A). A
+ * target that is not loaded is not added (it would be a row out of place); counters do not move.
+ */
+export function applyTargetCopy(s: ChatState, m: Message): ChatState {
+  const t = s.timelines[m.room_id];
+  if (!t || !t.messages.some((x) => x.seq === m.seq && x.id === m.id)) return s;
+  const merged = mergeMessages(t, [m], { detached: true });
+  return merged === t ? s : { ...s, timelines: { ...s.timelines, [m.room_id]: merged } };
 }
 
 /** After a live message, the seq to fetch `after_seq` from, or null when nothing is missing. */
 export function gapBefore(s: ChatState, m: Message): number | null {
   const entry = s.rooms[m.room_id];
   const t = s.timelines[m.room_id] ?? emptyTimeline;
-  if (t.messages.length === 0 && entry && m.seq > entry.room.last_seq + 1) return entry.room.last_seq;
+  // No live run yet (nothing loaded, or only a link's window): fetch from what the room list said.
+  if (t.low === 0 && entry && m.seq > entry.room.last_seq + 1) return entry.room.last_seq;
   if (isGapAfter(t, m.seq)) return t.contiguousHigh;
   return null;
 }
@@ -99,6 +136,8 @@ function applyError(s: ChatState, code: string, text: string | undefined, ref: s
   const entry = ref ? s.outbox.find((e) => e.client_msg_id === ref) : undefined;
   if (!entry) return s;
   if (outbox.isFeatureError(code) && entry.requires !== undefined) return withOutbox(s, outbox.hold(s.outbox, entry.client_msg_id));
+  // An edit, deletion or reaction the server refuses is no bubble to retry from: it goes, with a notice.
+  if (outbox.isChange(entry) && outbox.isPermanentError(code)) return dropChange(s, entry, changeErrorText(entry, code, text));
   if (code === 'rate_limited') {
     // The entry stays pending and goes again later; this attempt did not count.
     return withOutbox(s, s.outbox.map((e) => (e === entry ? { ...e, lastSentAt: null, attempts: Math.max(0, e.attempts - 1) } : e)));
@@ -106,6 +145,37 @@ function applyError(s: ChatState, code: string, text: string | undefined, ref: s
   if (outbox.isPermanentError(code)) return withOutbox(s, outbox.fail(s.outbox, entry.client_msg_id, errorText(code, text)));
   // unavailable / internal / unauthorized: leave pending; the ack timeout resends with the same id.
   return s;
+}
+
+/** Drop an edit, deletion or reaction from the outbox and say why in plain words. */
+export function dropChange(s: ChatState, entry: outbox.OutboxEntry, reason: string): ChatState {
+  return { ...withOutbox(s, outbox.ack(s.outbox, entry.client_msg_id)), notice: `${changeLabel(entry)} ${reason}` };
+}
+
+/** "Your edit was not saved:" and the like, for a change entry. */
+export function changeLabel(entry: Pick<outbox.OutboxEntry, 'fields'>): string {
+  switch (outbox.entryKind(entry)) {
+    case 'edit':
+      return 'Your edit was not saved:';
+    case 'delete':
+      return 'The message was not deleted:';
+    case 'reaction':
+      return entry.fields?.added === false ? 'Your reaction was not removed:' : 'Your reaction was not added:';
+    default:
+      return 'Not sent:';
+  }
+}
+
+/** The reason for a refused change, in plain words. */
+export function changeErrorText(entry: Pick<outbox.OutboxEntry, 'fields'>, code: string, text: string | undefined): string {
+  const kind = outbox.entryKind(entry);
+  if (code === 'forbidden') return kind === 'reaction' ? 'you cannot react to that message.' : kind === 'edit' ? 'you can only edit your own messages.' : 'you can only delete your own messages.';
+  if (code === 'bad_request') {
+    if (kind === 'reaction') return 'that emoji cannot be used (a message takes at most 20 different ones).';
+    if (kind === 'edit') return 'the new text cannot be used.';
+  }
+  if (code === 'client_msg_id_reused') return 'please try again.';
+  return errorText(code, text);
 }
 
 export function errorText(code: string, text: string | undefined): string {

@@ -40,6 +40,21 @@ export interface ChatState {
   activeRoomId: string | null;
   /** A plain-words notice to show once (e.g. "You left #general"). */
   notice: string | null;
+  /**
+   * A message to bring into view (a link to it was opened, api-v1.1 A `around_seq`): `loading`
+   * while its page is fetched, `ready` when it is in the timeline, `missing` when it cannot be
+   * shown (not a room of mine, the request failed). `highlight` while the UI should mark it.
+   */
+  focus: Focus | null;
+}
+
+export interface Focus {
+  roomId: string;
+  seq: number;
+  status: 'loading' | 'ready' | 'missing';
+  highlight: boolean;
+  /** The id of the row to bring into view: the entry at `seq`, the target of a change entry there, or the next row after it. */
+  messageId: string | null;
 }
 
 export function initialState(me: User): ChatState {
@@ -58,6 +73,7 @@ export function initialState(me: User): ChatState {
     features: [],
     activeRoomId: null,
     notice: null,
+    focus: null,
   };
 }
 

@@ -2,29 +2,49 @@
 // Pure functions over immutable values: live frames may arrive twice or out of order; merging by
 // seq makes the result exact, and `contiguousHigh` tells the client where to fetch `after_seq`.
 import type { Message } from '../api/types';
-import { type Entry, isNewerCopy, resolveEntries } from './entries';
+import { addCovered, type Covered, isCovered } from './coverage';
+import { type Entry, isNewerCopy, knownTo, resolveEntries } from './entries';
 
 export interface Timeline {
   /** Sorted ascending by seq, no duplicates. */
   messages: Message[];
-  /** Lowest seq loaded; everything from here to contiguousHigh is present. 0 when empty. */
+  /** Bottom of the live run: everything from here to contiguousHigh is present. 0 when there is no live run (empty, or only a detached window). */
   low: number;
   /** Highest seq such that every seq in [low, contiguousHigh] is present. */
   contiguousHigh: number;
-  /** True when history before `low` may exist (low > 1). */
+  /** True when history before the first loaded entry may exist (it is above seq 1, and no older page came back empty). */
   hasOlder: boolean;
+  /** Seq ranges `content_only` pages covered (coverage.ts): complete for what is shown, not for the catch-up. */
+  covered?: Covered;
 }
 
 export const emptyTimeline: Timeline = { messages: [], low: 0, contiguousHigh: 0, hasOlder: false };
 
+export interface MergeOptions {
+  /**
+   * A page that is not part of the catch-up (an `around_seq` window, api-v1.1 A): it never moves
+   * the contiguous mark by itself. (Every merge only ever extends the live run through seqs that
+   * are really present, so a window far from it stays detached whatever this says; the flag only
+   * matters for a timeline that has no live run yet.)
+   */
+  detached?: boolean;
+  /** The page was `content_only` and covered this seq range (`covered_from_seq`, `covered_to_seq`). */
+  covered?: readonly [number, number];
+}
+
 /** Merge messages (any order, duplicates allowed) into the timeline. */
-export function mergeMessages(t: Timeline, incoming: readonly Message[]): Timeline {
+export function mergeMessages(t: Timeline, incoming: readonly Message[], opts: MergeOptions = {}): Timeline {
   if (incoming.length === 0) return t;
   const bySeq = new Map<number, Message>();
   for (const m of t.messages) bySeq.set(m.seq, m);
   let changed = false;
-  for (const m of incoming) {
+  let anchor: number | null = null;
+  // A content_only page's text entries hold every change up to its covered end (coverage.ts).
+  const fresh = opts.covered?.[1];
+  for (const original of incoming) {
+    const m = fresh !== undefined && original.kind === 'text' ? ({ ...original, fresh_to: fresh } as Message) : original;
     if (!Number.isInteger(m.seq) || m.seq < 1) continue;
+    if (!opts.detached) anchor = anchor === null ? m.seq : Math.min(anchor, m.seq);
     const stored = bySeq.get(m.seq);
     // A repeat frame never replaces the stored copy; a copy that has seen more changes does (v1.1 A).
     if (!stored || isNewerCopy(stored as Entry, m as Entry)) {
@@ -32,42 +52,90 @@ export function mergeMessages(t: Timeline, incoming: readonly Message[]): Timeli
       changed = true;
     }
   }
-  if (!changed) return t;
-  const messages = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
-  return withBounds(messages, t);
+  const covered = opts.covered ? addCovered(t.covered, opts.covered[0], opts.covered[1]) : t.covered;
+  if (!changed && covered === t.covered && (t.low > 0 || anchor === null)) return t;
+  const messages = changed ? [...bySeq.values()].sort((a, b) => a.seq - b.seq) : t.messages;
+  const bounded = withBounds(messages, t, anchor);
+  return covered && covered.length ? { ...bounded, covered } : bounded;
 }
 
-function withBounds(messages: Message[], prev: Timeline): Timeline {
+/**
+ * The live run [low, contiguousHigh]: the catch-up (`after_seq`) goes on from its top. It starts
+ * at the lowest seq of the first page that is part of the catch-up (live frames, `after_seq` and
+ * `before_seq` pages) and then only grows through seqs that are present: a detached window (a
+ * link's `around_seq` page) below or above it never moves it until the holes between are filled.
+ */
+function withBounds(messages: Message[], prev: Timeline, anchor: number | null): Timeline {
   const first = messages[0];
   if (!first) return emptyTimeline;
-  // `low` only moves down: the contiguous run starts where the earliest loaded message is,
-  // unless the previous run started lower (can't happen with the merge above, kept for safety).
-  const low = prev.low > 0 ? Math.min(prev.low, first.seq) : first.seq;
-  let high = low - 1;
-  for (const m of messages) {
-    if (m.seq < low) continue;
-    if (m.seq === high + 1) high = m.seq;
-    else if (m.seq > high + 1) break;
+  const present = new Set(messages.map((m) => m.seq));
+  let low = prev.low;
+  let high = prev.contiguousHigh;
+  if (low === 0) {
+    if (anchor === null) return { messages, low: 0, contiguousHigh: 0, hasOlder: first.seq > 1 };
+    low = anchor;
+    high = anchor;
   }
-  return { messages, low, contiguousHigh: high, hasOlder: low > 1 };
+  while (present.has(low - 1)) low--;
+  while (present.has(high + 1)) high++;
+  // "Nothing older exists" (an empty older page) stays true while the first loaded seq is the same.
+  const prevFirst = prev.messages[0];
+  const knownStart = !prev.hasOlder && prevFirst !== undefined && prevFirst.seq === first.seq;
+  return { messages, low, contiguousHigh: high, hasOlder: first.seq > 1 && !knownStart };
+}
+
+/**
+ * Ranges of missing seqs between loaded entries below the live run (a link's window and the live
+ * end; older pages under a window). Holes above the live run are the gap fill's business.
+ */
+export function timelineHoles(t: Timeline): { afterSeq: number; beforeSeq: number }[] {
+  const out: { afterSeq: number; beforeSeq: number }[] = [];
+  for (let i = 1; i < t.messages.length; i++) {
+    const a = t.messages[i - 1]!.seq;
+    const b = t.messages[i]!.seq;
+    if (b > a + 1 && (t.low === 0 || b <= t.low) && !coveredForAll(t, a, b)) out.push({ afterSeq: a, beforeSeq: b });
+  }
+  return out;
+}
+
+/**
+ * A hole (a, b) inside a range a content_only page covered holds no text entry and nothing that
+ * changes the page's own entries; it matters only to a loaded text entry below it whose copy
+ * knows less (an older page's): then it is still a hole to fill.
+ */
+function coveredForAll(t: Timeline, a: number, b: number): boolean {
+  if (!isCovered(t.covered, a + 1, b - 1)) return false;
+  return !t.messages.some((m) => m.seq <= a && m.kind === 'text' && knownTo(m as Entry) < b - 1);
 }
 
 /** Sequence numbers missing between the contiguous run and the highest known seq. */
 export function findGap(t: Timeline, knownLastSeq = 0): { afterSeq: number } | null {
   const last = t.messages[t.messages.length - 1];
   const highestKnown = Math.max(last ? last.seq : 0, knownLastSeq);
-  if (t.messages.length === 0) return null; // nothing loaded: the initial load fetches, not gap-fill
+  if (t.low === 0) return null; // no live run yet: the initial load fetches, not gap-fill
   return highestKnown > t.contiguousHigh ? { afterSeq: t.contiguousHigh } : null;
 }
 
 /** Should a live message trigger a fetch? True when it leaves a hole after the contiguous run. */
 export function isGapAfter(t: Timeline, seq: number): boolean {
-  return t.messages.length > 0 && seq > t.contiguousHigh + 1;
+  return t.low > 0 && seq > t.contiguousHigh + 1;
 }
 
 /** Messages to render: the contiguous run only up to the first hole is reliable, but showing
  * later ones too is fine since gap fill inserts in place. Kinds we do not render are skipped;
  * edits, deletions and reactions are applied to their targets (see entries.ts). */
-export function visibleMessages(t: Timeline): Entry[] {
-  return resolveEntries(t);
+export function visibleMessages(t: Timeline, me?: string): Entry[] {
+  return resolveEntries(t, me);
+}
+
+/**
+ * The row that stands for `seq`: the shown entry there, the target of a change entry there, or the
+ * first row after it (an entry that is not a row). Null when nothing is loaded there.
+ */
+export function rowIdAt(t: Timeline | undefined, seq: number): string | null {
+  if (!t) return null;
+  const rows = resolveEntries(t);
+  const at = t.messages.find((m) => m.seq === seq) as Entry | undefined;
+  if (at && typeof at.target_id === 'string' && rows.some((r) => r.id === at.target_id)) return at.target_id;
+  return rows.find((r) => r.seq >= seq)?.id ?? null;
 }

@@ -69,7 +69,7 @@ export function fakeSession(token = 'tok-1', me: User = ME) {
 }
 
 export function fakeApi(rooms: Room[], history: Message[], me: User = ME) {
-  const page = (ms: Message[]): MessagePage => ({ messages: ms, has_more: false });
+  const page = (ms: Message[]): MessagePage => ({ messages: ms as MessagePage['messages'], has_more: false });
   return {
     myRooms: vi.fn(async () => ({ rooms })),
     room: vi.fn(async (id: string) => ({ room: rooms.find((r) => r.id === id) ?? room({ id }) })),

@@ -113,12 +113,39 @@ export interface paths {
         };
         /**
          * History
-         * @description `after_seq`: the next page forward; `before_seq`: the page before; neither: the newest.
+         * @description `after_seq`: the next page forward (every entry); `before_seq`: the page before;
+         *     `around_seq`: `limit` entries centred on it (limit // 2 before, the rest from it up);
+         *     neither: the newest. `content_only=true` (with before_seq or around_seq): only `text`
+         *     entries, and the seq range the page covers.
          */
         get: operations["history_v1_rooms__room_id__messages_get"];
         put?: never;
-        /** Send */
+        /**
+         * Send
+         * @description 201 with the new entry; 200 with the first one for a repeat of a committed send; 200
+         *     with the current target and `noop: true` for a reaction that changes nothing.
+         */
         post: operations["send_v1_rooms__room_id__messages_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/rooms/{room_id}/messages/{message_id}/edits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Edits
+         * @description The edits of a text entry, in seq order (visible to every member).
+         */
+        get: operations["edits_v1_rooms__room_id__messages__message_id__edits_get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -136,6 +163,27 @@ export interface paths {
         put?: never;
         /** Read */
         post: operations["read_v1_rooms__room_id__read_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Search
+         * @description Text entries of the rooms the caller is a member of now, newest first; deleted ones never,
+         *     edited ones by their current text.
+         */
+        get: operations["search_v1_search_get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -161,6 +209,14 @@ export interface components {
              */
             visibility: "public" | "private";
         };
+        /** EditList */
+        EditList: {
+            /**
+             * Edits
+             * @description The edit entries, in seq order.
+             */
+            edits: components["schemas"]["MessageOut"][];
+        };
         /** HTTPValidationError */
         HTTPValidationError: {
             /** Detail */
@@ -183,30 +239,126 @@ export interface components {
         /** MessageEnvelope */
         MessageEnvelope: {
             message: components["schemas"]["MessageOut"];
+            /**
+             * Noop
+             * @description true: a reaction that changed nothing; `message` is then the current target.
+             */
+            noop?: boolean;
         };
-        /** MessageOut */
+        /**
+         * MessageOut
+         * @description A timeline entry (the contract's `Message`). Fields beside v1's are present by kind:
+         *     `text` entries carry their current state (`edited_at`, `deleted`, `reactions`,
+         *     `state_seq`); change entries (`edit`, `delete`, `reaction`) their `target_id` (and `text`
+         *     for an edit, `emoji` and `added` for a reaction); `system` entries `event`, `actor_id`,
+         *     `subject_id`, `value`. Clients skip kinds they do not know.
+         */
         MessageOut: {
+            /**
+             * Actor Id
+             * @description System entries.
+             */
+            actor_id?: string;
+            /**
+             * Added
+             * @description Reaction entries: added (true) or removed.
+             */
+            added?: boolean;
             /** Client Msg Id */
             client_msg_id: string;
             /** Created At */
             created_at: string;
+            /**
+             * Deleted
+             * @description Text entries: deleted (its text is empty).
+             */
+            deleted?: boolean;
+            /**
+             * Edited At
+             * @description Text entries: the time of the last edit, or null.
+             */
+            edited_at?: string | null;
+            /**
+             * Emoji
+             * @description Reaction entries.
+             */
+            emoji?: string;
+            /**
+             * Event
+             * @description System entries: what happened.
+             */
+            event?: string;
             /** Id */
             id: string;
-            /** Kind */
+            /**
+             * Kind
+             * @description text, edit, delete, reaction, system; others may come.
+             */
             kind: string;
+            /**
+             * Reactions
+             * @description Text entries: one item per emoji, in the order of their first reaction.
+             */
+            reactions?: components["schemas"]["ReactionOut"][];
             /** Room Id */
             room_id: string;
             /** Sender Id */
             sender_id: string;
             /** Seq */
             seq: number;
-            /** Text */
+            /**
+             * State Seq
+             * @description Text entries: the seq of the last entry that changed it (its own seq if none).
+             */
+            state_seq?: number;
+            /**
+             * Subject Id
+             * @description System entries.
+             */
+            subject_id?: string | null;
+            /**
+             * Target Id
+             * @description Change entries: the text entry they change.
+             */
+            target_id?: string;
+            /**
+             * Text
+             * @description Text and edit entries; empty for other kinds and once deleted.
+             */
             text: string;
+            /**
+             * Value
+             * @description System entries.
+             */
+            value?: string | null;
         };
         /** MessagePage */
         MessagePage: {
-            /** Has More */
+            /**
+             * Covered From Seq
+             * @description content_only pages: the page holds every text entry whose seq is in covered_from_seq..covered_to_seq (inclusive).
+             */
+            covered_from_seq?: number;
+            /**
+             * Covered To Seq
+             * @description content_only pages.
+             */
+            covered_to_seq?: number;
+            /**
+             * Has More
+             * @description More entries that way (around_seq pages: before).
+             */
             has_more: boolean;
+            /**
+             * Has More After
+             * @description around_seq pages.
+             */
+            has_more_after?: boolean;
+            /**
+             * Has More Before
+             * @description around_seq pages.
+             */
+            has_more_before?: boolean;
             /** Messages */
             messages: components["schemas"]["MessageOut"][];
         };
@@ -217,6 +369,26 @@ export interface components {
              * Format: uuid
              */
             user_id: string;
+        };
+        /**
+         * ReactionOut
+         * @description One emoji's reactions on a `text` entry (api-v1.1 A).
+         */
+        ReactionOut: {
+            /** Count */
+            count: number;
+            /** Emoji */
+            emoji: string;
+            /**
+             * Me
+             * @description Whether the caller reacted with this emoji.
+             */
+            me: boolean;
+            /**
+             * User Ids
+             * @description The first 50 reactors, in the order they reacted.
+             */
+            user_ids: string[];
         };
         /** ReadPosition */
         ReadPosition: {
@@ -261,9 +433,37 @@ export interface components {
              */
             visibility: "public" | "private";
         };
+        /** SearchPage */
+        SearchPage: {
+            /**
+             * Next Cursor
+             * @description Pass as `cursor` for the next page; null: no more.
+             */
+            next_cursor: string | null;
+            /**
+             * Results
+             * @description Newest first.
+             */
+            results: components["schemas"]["SearchResult"][];
+        };
+        /** SearchResult */
+        SearchResult: {
+            /**
+             * Highlights
+             * @description The message text (or up to two fragments of a long one) as HTML: everything escaped, `<mark>` around the matches, no other tag.
+             */
+            highlights: string;
+            /** @description The text entry with its current state. */
+            message: components["schemas"]["MessageOut"];
+            /** Room Id */
+            room_id: string;
+        };
         /** SendMessage */
         SendMessage: {
-            /** Added */
+            /**
+             * Added
+             * @description reaction: true (default) adds, false removes.
+             */
             added?: boolean | null;
             /** Attachments */
             attachments?: string[] | null;
@@ -272,11 +472,20 @@ export interface components {
              * Format: uuid
              */
             client_msg_id: string;
-            /** Emoji */
+            /**
+             * Emoji
+             * @description reaction: one RGI emoji (Emoji 15.1).
+             */
             emoji?: string | null;
-            /** Kind */
+            /**
+             * Kind
+             * @description text (default), edit, delete or reaction.
+             */
             kind?: string | null;
-            /** Target Id */
+            /**
+             * Target Id
+             * @description edit, delete, reaction: the text entry to change.
+             */
             target_id?: string | null;
             /**
              * Text
@@ -557,9 +766,15 @@ export interface operations {
     history_v1_rooms__room_id__messages_get: {
         parameters: {
             query?: {
+                /** @description Entries above this seq, ascending (catch-up). */
                 after_seq?: number | null;
+                /** @description The `limit` entries below this seq. */
                 before_seq?: number | null;
+                /** @description `limit` entries centred on this seq (limit // 2 before it). */
+                around_seq?: number | null;
                 limit?: number;
+                /** @description With before_seq or around_seq: only text entries, and the range covered (covered_from_seq, covered_to_seq). */
+                content_only?: boolean;
             };
             header?: never;
             path: {
@@ -633,6 +848,38 @@ export interface operations {
             };
         };
     };
+    edits_v1_rooms__room_id__messages__message_id__edits_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                room_id: string;
+                message_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EditList"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     read_v1_rooms__room_id__read_post: {
         parameters: {
             query?: never;
@@ -654,6 +901,49 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    search_v1_search_get: {
+        parameters: {
+            query: {
+                /** @description Web-search syntax: words, "a phrase", `or`, `-word`. Case- and accent-insensitive; English words match their other forms. */
+                q: string;
+                /** @description Only this room. */
+                room_id?: string | null;
+                /** @description Only this sender. */
+                from?: string | null;
+                /** @description created_at >= after. */
+                after?: string | null;
+                /** @description created_at < before. */
+                before?: string | null;
+                limit?: number;
+                /** @description next_cursor of the page before. */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SearchPage"];
+                };
             };
             /** @description Validation Error */
             422: {

@@ -1,0 +1,58 @@
+// What the UI may offer for an entry (api-v1.1 A), as pure functions of the state. The server
+// decides in the end (it refuses with `forbidden`/`not_found`); these only hide what would fail.
+import type { Entry } from './entries';
+import type { ChatState } from './store';
+import { roomView, type ViewEntry } from './view';
+
+/** Is the `entries` feature on (edit, delete, react, system entries)? Off: offer none of them. */
+export function entriesOn(s: Pick<ChatState, 'features'>): boolean {
+  return s.features.includes('entries');
+}
+
+/** A confirmed, not deleted text entry: the only kind a change may target. */
+export function isTargetable(m: Pick<Entry, 'kind' | 'id' | 'seq' | 'deleted'>): boolean {
+  return m.kind === 'text' && m.id !== '' && m.seq > 0 && m.deleted !== true;
+}
+
+/** May I edit it? My own confirmed, not deleted text entry, with `entries` on. */
+export function canEdit(s: Pick<ChatState, 'features' | 'me'>, m: Entry): boolean {
+  return entriesOn(s) && isTargetable(m) && m.sender_id === s.me.id;
+}
+
+/**
+ * May I delete it? My own, or, in a channel, anyone's when I am its admin (its creator, until
+ * the rooms issue adds promotions). With `entries` on.
+ */
+export function canDelete(s: Pick<ChatState, 'features' | 'me' | 'rooms'>, m: Entry): boolean {
+  if (!entriesOn(s) || !isTargetable(m)) return false;
+  if (m.sender_id === s.me.id) return true;
+  const room = s.rooms[m.room_id]?.room;
+  return !!room && room.kind === 'channel' && room.created_by === s.me.id;
+}
+
+/** May I react to it? Any confirmed, not deleted text entry (not a system line), with `entries` on. */
+export function canReact(s: Pick<ChatState, 'features'>, m: Entry): boolean {
+  return entriesOn(s) && isTargetable(m);
+}
+
+/** The rows of a room (see view.ts): call it in a useMemo over `timelines[roomId]` and `outbox`. */
+export function roomRows(s: Pick<ChatState, 'timelines' | 'outbox' | 'me'>, roomId: string): ViewEntry[] {
+  return roomView(s.timelines[roomId], s.outbox, roomId, s.me.id);
+}
+
+/** One row of a room by message id (with my unconfirmed changes), or undefined. */
+export function findRow(s: Pick<ChatState, 'timelines' | 'outbox' | 'me'>, roomId: string, messageId: string): ViewEntry | undefined {
+  return roomRows(s, roomId).find((m) => m.id === messageId);
+}
+
+/** My newest message in the room that I may still edit (Up-arrow in an empty composer), or undefined. */
+export function lastEditable(s: Pick<ChatState, 'timelines' | 'outbox' | 'me' | 'features'>, roomId: string): ViewEntry | undefined {
+  if (!entriesOn(s)) return undefined;
+  const rows = roomRows(s, roomId);
+  for (let i = rows.length - 1; i >= 0; i--) {
+    const m = rows[i]!;
+    if (m.pending?.delete) continue;
+    if (canEdit(s, m)) return m;
+  }
+  return undefined;
+}
