@@ -24,25 +24,15 @@ def message_struct(message: Message) -> types.Message:
     `edited_at`, `deleted`, `reactions`, `state_seq`), a change entry with its target (and the
     edit's text, the reaction's emoji and `added`), a system entry with its event."""
     kind = message.kind
-    if kind == "text":
-        return types.Message(
-            id=str(message.id),
-            room_id=str(message.room_id),
-            seq=message.seq,
-            kind=kind,
-            sender_id=str(message.sender_id),
-            text=message.text,
-            client_msg_id=str(message.client_msg_id),
-            created_at=timestamp(message.created_at),
-            edited_at=timestamp(message.edited_at) if message.edited_at is not None else None,
-            deleted=message.deleted,
-            reactions=[
-                types.Reaction(emoji=r.emoji, count=r.count, user_ids=[str(u) for u in r.user_ids])
-                for r in message.reactions
-            ],
-            state_seq=message.current_seq,
-        )
     extra: dict[str, Any] = {}
+    if kind == "text":
+        extra["edited_at"] = timestamp(message.edited_at) if message.edited_at is not None else None
+        extra["deleted"] = message.deleted
+        extra["reactions"] = [
+            types.Reaction(emoji=r.emoji, count=r.count, user_ids=[str(u) for u in r.user_ids])
+            for r in message.reactions
+        ]
+        extra["state_seq"] = message.current_seq
     if message.target_id is not None:
         extra["target_id"] = str(message.target_id)
     if kind == "reaction":
