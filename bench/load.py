@@ -17,6 +17,16 @@ The run is bounded: it stops after --duration seconds plus a drain period and ta
 URL it is given (loopback by default).
 
     .venv/bin/python bench/load.py --clients 1000 --rooms 50 --rate 500 --duration 60
+
+Issue #14 adds two modes (bench/mixed.py, bench/timeline.py):
+- `--mix text=70,reaction=15,edit=10,delete=5`: the same run with edits, deletes and reactions
+  among the sends; latencies and counts per kind, no-ops and refusals counted, and afterwards
+  (`--verify`, on by default for a mix) every client's received entries applied with the
+  `state_seq` rule and compared with the room's history.
+- `--scenario storm --clients 60 --rooms 1 --storm-reactors 50`: one message, then 50 users
+  react to it within one second (adds), then again within one second (removals, second emoji,
+  re-adds that must be no-ops); every client's view of the message is compared with history and
+  with the counts the reactors' own actions imply.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ import json
 import math
 import multiprocessing
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -35,6 +46,7 @@ import time
 import traceback
 import uuid
 from dataclasses import dataclass
+from functools import partial
 from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
 from typing import Any
@@ -42,8 +54,10 @@ from typing import Any
 import httpx
 import orjson
 import psutil  # type: ignore[import-untyped]
+import timeline
 import uvloop
 import websockets
+from mixed import EMOJI, Actor, Mixer, Op, parse_mix
 from websockets.asyncio.client import ClientConnection
 from websockets.frames import Frame, Opcode
 from websockets.typing import Subprotocol
@@ -358,12 +372,63 @@ class Tally:
         self.sent: dict[str, tuple[float, list[float]]] = {}
         self.acked: set[str] = set()
         self.ack_latency: list[float] = []
+        self.ack_at: dict[str, float] = {}  # storm only: client_msg_id -> ack latency
         # Delivery latencies by the second of the run their message was sent in.
         self.by_second: list[list[float]] = [[] for _ in range(max(1, seconds))]
         self.delivered: set[tuple[str, str]] = set()  # (client_msg_id, receiving user)
         self.duplicated = 0
         self.expected = 0
         self.errors: dict[str, int] = {}
+        # Mixed runs and the storm only (None in a plain run: its path is unchanged).
+        self.mixed: MixedTally | None = None
+
+
+class MixedTally:
+    """What a mixed run or the storm counts beyond a plain run, per entry kind."""
+
+    def __init__(self, mixer: Mixer, keep_entries: bool) -> None:
+        self.mixer = mixer
+        self.keep_entries = keep_entries
+        self.ops: dict[str, tuple[Op, int]] = {}  # client_msg_id -> (what was sent, others)
+        self.noops: set[str] = set()
+        self.refused: dict[str, int] = {}  # "<kind>:<code>"
+        self.ack_by_kind: dict[str, list[float]] = {}
+        self.delivery_by_kind: dict[str, list[float]] = {}
+        self.acked_ids: dict[str, str] = {}  # client_msg_id -> entry id (acked, not no-op)
+
+    def on_new(self, conn: BenchConnection, message: dict[str, Any], data: Any, sent: Any) -> None:
+        if self.keep_entries:
+            conn.received.append(bytes(data))
+        if sent is not None and message.get("kind", "text") == "text":
+            self.mixer.saw_text(message, conn.arrived)
+
+    def on_ack(self, tally: Tally, frame: dict[str, Any], cid: str, latency: float) -> None:
+        got = self.ops.get(cid)
+        if got is None:
+            return
+        op, others = got
+        message = frame["message"]
+        if frame.get("noop") or message.get("client_msg_id") != cid:
+            self.noops.add(cid)
+            tally.expected -= others
+            self.mixer.refused(op)
+            kind = f"{op.kind}_noop"
+        else:
+            kind = op.kind
+            self.acked_ids[cid] = message["id"]
+            if op.kind == "text":
+                self.mixer.acked_text(op.actor, message["id"], tally.sent[cid][0])
+        self.ack_by_kind.setdefault(kind, []).append(latency)
+
+    def on_error(self, tally: Tally, frame: dict[str, Any]) -> None:
+        got = self.ops.get(str(frame.get("ref")))
+        if got is None:
+            return
+        op, others = got
+        key = f"{op.kind}:{frame.get('code')}"
+        self.refused[key] = self.refused.get(key, 0) + 1
+        tally.expected -= others
+        self.mixer.refused(op)
 
 
 class BenchConnection(ClientConnection):
@@ -379,6 +444,8 @@ class BenchConnection(ClientConnection):
 
     tally: Tally | None = None
     user_id = ""
+    room_id = ""
+    received: list[bytes]
     arrived = 0.0
     fast = False
     pending = b""
@@ -448,10 +515,13 @@ class BenchConnection(ClientConnection):
         assert tally is not None
         frame = orjson.loads(data)
         kind = frame["type"]
+        mixed = tally.mixed
         if kind == "message.new":
             message = frame["message"]
             cid = message["client_msg_id"]
             sent = tally.sent.get(cid)
+            if mixed is not None:
+                mixed.on_new(self, message, data, sent)
             if sent is None or message["sender_id"] == self.user_id:
                 return
             key = (cid, self.user_id)
@@ -459,16 +529,25 @@ class BenchConnection(ClientConnection):
                 tally.duplicated += 1
             else:
                 tally.delivered.add(key)
-                sent[1].append(self.arrived - sent[0])
+                latency = self.arrived - sent[0]
+                sent[1].append(latency)
+                if mixed is not None:
+                    entry_kind = message.get("kind", "text")
+                    mixed.delivery_by_kind.setdefault(entry_kind, []).append(latency)
         elif kind == "message.ack":
             cid = frame["client_msg_id"]
             sent = tally.sent.get(cid)
             if sent is not None and cid not in tally.acked:
                 tally.acked.add(cid)
                 tally.ack_latency.append(self.arrived - sent[0])
+                if mixed is not None:
+                    tally.ack_at[cid] = self.arrived - sent[0]
+                    mixed.on_ack(tally, frame, cid, self.arrived - sent[0])
         elif kind == "error":
             code = str(frame.get("code"))
             tally.errors[code] = tally.errors.get(code, 0) + 1
+            if mixed is not None:
+                mixed.on_error(tally, frame)
 
 
 async def connect(ws_url: str, client: Client) -> BenchConnection:
@@ -495,6 +574,8 @@ async def connect(ws_url: str, client: Client) -> BenchConnection:
         if frame["type"] == "error":
             raise RuntimeError(f"auth failed for {client.username}: {frame}")
     ws.user_id = client.user_id
+    ws.room_id = client.room_id
+    ws.received = []
     return ws
 
 
@@ -535,6 +616,214 @@ async def send_load(
     return sent
 
 
+async def send_one(
+    ws: BenchConnection, tally: Tally, frame: dict[str, Any], others: int, op: Op
+) -> bool:
+    """Send one frame of a mixed run or the storm, registered before it leaves."""
+    assert tally.mixed is not None
+    cid = frame["client_msg_id"]
+    now = time.perf_counter()
+    tally.sent[cid] = (now, tally.by_second[min(len(tally.by_second) - 1, int(now - tally.start))])
+    tally.mixed.ops[cid] = (op, others)
+    try:
+        await ws.send(orjson.dumps(frame), text=True)
+    except websockets.ConnectionClosed:
+        tally.errors["socket_closed"] = tally.errors.get("socket_closed", 0) + 1
+        del tally.sent[cid]
+        return False
+    tally.expected += others
+    return True
+
+
+async def send_mixed(
+    actors: list[tuple[Actor, BenchConnection, int]],
+    tally: Tally,
+    rate: float,
+    duration: float,
+) -> int:
+    """As send_load, each send's kind drawn by the mixer (text, reaction, edit or delete)."""
+    assert tally.mixed is not None
+    mixer = tally.mixed.mixer
+    interval = 1.0 / rate
+    start = tally.start
+    sent = 0
+    perf = time.perf_counter
+    while (elapsed := perf() - start) < duration:
+        due = int(elapsed / interval) + 1
+        while sent < due:
+            actor, ws, others = actors[sent % len(actors)]
+            op = mixer.next_op(actor, sent, perf())
+            frame = {"type": "message.send", "client_msg_id": str(uuid.uuid4())}
+            frame["room_id"] = actor.room_id
+            frame.update(op.frame)
+            await send_one(ws, tally, frame, others, op)
+            sent += 1
+        await asyncio.sleep(max(0.0, start + sent * interval - perf()))
+    return sent
+
+
+async def room_history(base_url: str, room_id: str, token: str) -> list[dict[str, Any]]:
+    """Every entry of a room, as a reconnecting client catches up (after_seq pages)."""
+    out: list[dict[str, Any]] = []
+    after = 0
+    async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
+        while True:
+            response = await http.get(
+                f"/v1/rooms/{room_id}/messages",
+                params={"after_seq": after, "limit": 200},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            response.raise_for_status()
+            body = response.json()
+            out += body["messages"]
+            for message in body["messages"]:
+                after = max(after, int(message["seq"]))
+            if not body["has_more"] or not body["messages"]:
+                return out
+
+
+async def verify_rooms(
+    base_url: str,
+    clients: list[Client],
+    sockets: list[BenchConnection],
+    run_ids: set[str],
+) -> dict[str, Any]:
+    """Apply every client's received entries (state_seq rule) and compare each text entry of
+    this run with the room's history: every client must hold the server's state."""
+    comparison = timeline.Comparison()
+    rooms: dict[str, list[tuple[Client, BenchConnection]]] = {}
+    for client, ws in zip(clients, sockets, strict=True):
+        rooms.setdefault(client.room_id, []).append((client, ws))
+    for room_id, members in rooms.items():
+        history = await room_history(base_url, room_id, members[0][0].token)
+        run = [m for m in history if m["client_msg_id"] in run_ids]
+        texts = [m for m in run if m.get("kind", "text") == "text"]
+        run_from = min((int(m["seq"]) for m in run), default=0)
+        for client, ws in members:
+            entries = [orjson.loads(raw)["message"] for raw in ws.received]
+            ws.received = []
+            live = [e for e in entries if e["room_id"] == room_id]
+            view = timeline.client_view(history, run_from, live)
+            comparison.add(view, texts, client.username)
+    return comparison.report()
+
+
+async def run_storm(
+    spec: dict[str, Any],
+    clients: list[Client],
+    sockets: list[BenchConnection],
+    tally: Tally,
+) -> dict[str, Any]:
+    """One message, then two waves of reactions to it, each spread over `storm_spread_s`."""
+    mixed = tally.mixed
+    assert mixed is not None
+    rng = random.Random(spec["seed"])
+    others = len(clients) - 1
+    actors = [Actor(c.user_id, c.room_id) for c in clients]
+    author, author_ws = actors[0], sockets[0]
+    frame: dict[str, Any] = {"type": "message.send", "client_msg_id": str(uuid.uuid4())}
+    frame.update({"room_id": author.room_id, "text": "react to this"})
+    await send_one(author_ws, tally, frame, others, Op("text", {}, author))
+    target_cid = frame["client_msg_id"]
+    if not await wait_for(lambda: target_cid in mixed.acked_ids, 10.0):
+        raise RuntimeError("the storm's target message was not acked within 10 s")
+    target = mixed.acked_ids[target_cid]
+    expect_all = len(clients) - 1
+    await wait_for(lambda: sum(1 for k in tally.delivered if k[0] == target_cid) >= expect_all, 10)
+    reactors = list(range(min(spec["storm_reactors"], len(clients))))
+    weights = (50, 20, 10, 10, 10)
+    first: dict[int, str] = {i: rng.choices(EMOJI[:5], weights)[0] for i in reactors}
+    held: dict[int, set[str]] = {i: set() for i in reactors}
+    waves: list[dict[str, Any]] = []
+    expected_noops = 0
+    for wave in (1, 2):
+        plan: list[tuple[float, int, str, bool]] = []
+        for i in reactors:
+            offset = rng.uniform(0.0, spec["storm_spread_s"])
+            if wave == 1:
+                plan.append((offset, i, first[i], True))
+                continue
+            roll = rng.random()
+            if roll < 0.4:
+                plan.append((offset, i, first[i], False))  # take it back
+            elif roll < 0.8:
+                second = rng.choice([e for e in EMOJI[:5] if e != first[i]])
+                plan.append((offset, i, second, True))  # a second emoji
+            else:
+                plan.append((offset, i, first[i], True))  # already there: a no-op
+                expected_noops += 1
+        plan.sort()
+        began = time.perf_counter()
+        cids: list[str] = []
+        for offset, i, emoji, added in plan:
+            await asyncio.sleep(max(0.0, began + offset - time.perf_counter()))
+            frame = {"type": "message.send", "client_msg_id": str(uuid.uuid4())}
+            frame.update({"room_id": actors[i].room_id, "kind": "reaction"})
+            frame.update({"target_id": target, "emoji": emoji, "added": added})
+            op = Op("reaction", {}, actors[i], (target, emoji), added)
+            if await send_one(sockets[i], tally, frame, others, op):
+                cids.append(frame["client_msg_id"])
+            if added:
+                held[i].add(emoji)
+            else:
+                held[i].discard(emoji)
+        spread = time.perf_counter() - began
+        await wait_for(partial(acked_all, tally, list(cids)), 15.0)
+        waves.append(
+            {
+                "wave": wave,
+                "sends": len(plan),
+                "adds": sum(1 for p in plan if p[3]),
+                "removes": sum(1 for p in plan if not p[3]),
+                "spread_s": round(spread, 3),
+                "acked": sum(1 for c in cids if c in tally.acked),
+                "ack_ms": summary([tally.ack_at[c] for c in cids if c in tally.ack_at]),
+            }
+        )
+        await asyncio.sleep(0.5)
+    counts: dict[str, int] = {}
+    for emojis in held.values():
+        for emoji in emojis:
+            counts[emoji] = counts.get(emoji, 0) + 1
+    return {
+        "target_id": target,
+        "reactors": len(reactors),
+        "observers": len(clients) - len(reactors),
+        "waves": waves,
+        "expected_noops": expected_noops,
+        "expected_counts": dict(sorted(counts.items())),
+    }
+
+
+async def storm_counts(base_url: str, client: Client, storm: dict[str, Any]) -> dict[str, int]:
+    """The storm target's reaction counts in history."""
+    for message in await room_history(base_url, client.room_id, client.token):
+        if message["id"] == storm["target_id"]:
+            reactions = message.get("reactions") or []
+            return dict(sorted((str(r["emoji"]), int(r["count"])) for r in reactions))
+    return {}
+
+
+def everything_in(tally: Tally, mixed: MixedTally) -> bool:
+    """Every send answered (ack, no-op or refusal) and every expected delivery received."""
+    answered = len(tally.acked) + sum(mixed.refused.values())
+    return answered >= len(tally.sent) and len(tally.delivered) >= tally.expected
+
+
+def acked_all(tally: Tally, cids: list[str]) -> bool:
+    return all(c in tally.acked for c in cids)
+
+
+async def wait_for(check: Any, limit_s: float) -> bool:
+    """Poll `check` every 10 ms for up to `limit_s` seconds; whether it came true."""
+    deadline = time.monotonic() + limit_s
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
 async def _recv_on(pipe: Pipe) -> Any:
     """Await the next object on a multiprocessing pipe without blocking the event loop."""
     loop = asyncio.get_running_loop()
@@ -562,6 +851,10 @@ async def run_worker(spec: dict[str, Any], pipe: Pipe) -> None:
     for client in clients:
         members[client.room_id] = members.get(client.room_id, 0) + 1
     tally = Tally(math.ceil(spec["duration"]))
+    scenario = spec.get("scenario", "load")
+    shares = spec.get("mix") or {"text": 1.0}
+    if scenario == "storm" or shares.get("text", 0.0) < 1.0:
+        tally.mixed = MixedTally(Mixer(shares, spec["seed"]), keep_entries=spec["verify"])
     sockets: list[BenchConnection] = []
     for first in range(0, len(clients), 50):
         batch = clients[first : first + 50]
@@ -574,27 +867,81 @@ async def run_worker(spec: dict[str, Any], pipe: Pipe) -> None:
     await asyncio.sleep(max(0.0, start_at - time.monotonic()))
     # perf_counter and monotonic are the same clock on Linux; keep to one for latencies.
     tally.start = time.perf_counter()
-    rotation = [(c, ws, members[c.room_id] - 1) for c, ws in zip(clients, sockets, strict=True)]
-    sent = await send_load(rotation, tally, spec["rate"], spec["duration"])
+    storm: dict[str, Any] | None = None
+    if scenario == "storm":
+        storm = await run_storm(spec, clients, sockets, tally)
+        sent = len(tally.sent)
+        await asyncio.sleep(spec["drain"])
+        pipe.send(("done", None))
+    elif tally.mixed is not None:
+        actors = [
+            (Actor(c.user_id, c.room_id), ws, members[c.room_id] - 1)
+            for c, ws in zip(clients, sockets, strict=True)
+        ]
+        sent = await send_mixed(actors, tally, spec["rate"], spec["duration"])
+    else:
+        rotation = [(c, ws, members[c.room_id] - 1) for c, ws in zip(clients, sockets, strict=True)]
+        sent = await send_load(rotation, tally, spec["rate"], spec["duration"])
     kind, _ = await _recv_on(pipe)  # the parent says when the drain is over
     assert kind == "report"
     closed = sum(1 for ws in sockets if ws.close_code is not None)
-    for ws in sockets:
-        ws.stop_tallying()
+    mixed = tally.mixed
+    if mixed is None or not spec["verify"]:
+        for ws in sockets:
+            ws.stop_tallying()
+    # The figures as they stand at the end of the drain (copies: frames may still come in).
     result: Result = {
+        **(mixed_result(tally, mixed) if mixed is not None else {}),
+        "storm": storm,
         "sent": sent,
         "sent_ids": list(tally.sent),
         "acked_ids": list(tally.acked),
-        "ack_latency": tally.ack_latency,
-        "delivery_by_second": tally.by_second,
+        "ack_latency": list(tally.ack_latency),
+        "delivery_by_second": [list(values) for values in tally.by_second],
         "delivered": len(tally.delivered),
         "duplicated": tally.duplicated,
         "expected": tally.expected,
-        "errors": tally.errors,
+        "errors": dict(tally.errors),
         "sockets_closed_early": closed,
     }
+    if mixed is not None and spec["verify"]:
+        # Let what is still on its way arrive (a run that fell behind), then compare.
+        began = time.monotonic()
+        settled = await wait_for(partial(everything_in, tally, mixed), spec["settle_s"])
+        for ws in sockets:
+            ws.stop_tallying()
+        run_ids = set(tally.sent)
+        verify = await verify_rooms(spec["base_url"], clients, sockets, run_ids)
+        verify["settled"] = settled
+        verify["settle_s"] = round(time.monotonic() - began, 1)
+        result["verify"] = verify
+    if storm is not None:
+        storm["server_counts"] = await storm_counts(spec["base_url"], clients[0], storm)
+        storm["server_counts_as_expected"] = storm["server_counts"] == storm["expected_counts"]
     pipe.send(("result", result))
     await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+
+
+def mixed_result(tally: Tally, mixed: MixedTally) -> Result:
+    """A worker's per-kind figures (raw latencies: the parent merges them)."""
+    mixer = mixed.mixer
+    sent_by_kind: dict[str, int] = {}
+    for op, _ in mixed.ops.values():
+        sent_by_kind[op.kind] = sent_by_kind.get(op.kind, 0) + 1
+    acked_by_kind: dict[str, int] = {}
+    for cid in mixed.acked_ids:
+        kind = mixed.ops[cid][0].kind
+        acked_by_kind[kind] = acked_by_kind.get(kind, 0) + 1
+    return {
+        "sent_by_kind": sent_by_kind,
+        "acked_by_kind": acked_by_kind,
+        "noop_ids": list(mixed.noops),
+        "refused": dict(mixed.refused),
+        "reaction_removes": mixer.reaction_removes,
+        "owed_at_end": {k: v for k, v in mixer.owed.items() if v},
+        "ack_by_kind": {k: list(v) for k, v in mixed.ack_by_kind.items()},
+        "delivery_by_kind": {k: list(v) for k, v in mixed.delivery_by_kind.items()},
+    }
 
 
 def worker_main(spec: dict[str, Any], pipe: Pipe) -> None:
@@ -683,7 +1030,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         await place_in_rooms(http, clients, args.rooms)
         log(f"{args.rooms} rooms ready")
 
-    shares = split_rooms(clients, max(1, args.workers))
+    shares = split_rooms(clients, 1 if args.scenario == "storm" else max(1, args.workers))
     context = multiprocessing.get_context("spawn")
     pipes: list[Pipe] = []
     workers: list[Any] = []
@@ -695,6 +1042,15 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             # The same rate per client everywhere: rate/N when the rooms split evenly.
             "rate": args.rate * len(share) / len(clients),
             "duration": args.duration,
+            "drain": args.drain,
+            "scenario": args.scenario,
+            "mix": parse_mix(args.mix),
+            "seed": args.seed + len(pipes),
+            "verify": verify_wanted(args),
+            "settle_s": args.settle,
+            "base_url": base,
+            "storm_reactors": args.storm_reactors,
+            "storm_spread_s": args.storm_spread_s,
         }
         process = context.Process(target=worker_main, args=(spec, child_end), daemon=True)
         process.start()
@@ -732,7 +1088,10 @@ async def drive(
     # The window opens just before the start (a snapshot takes some tens of ms).
     await asyncio.sleep(max(0.0, start_at - time.monotonic() - 0.1))
     first = take_window(services, edge, generator)
-    await asyncio.sleep(max(0.0, start_at + args.duration + args.drain - time.monotonic()))
+    if args.scenario == "storm":
+        await _gather_from(pipes, "done")  # the storm's waves and drain are over
+    else:
+        await asyncio.sleep(max(0.0, start_at + args.duration + args.drain - time.monotonic()))
     last = take_window(services, edge, generator)
     for pipe in pipes:
         pipe.send(("report", None))
@@ -761,8 +1120,16 @@ async def drive(
         persisted = await persisted_client_ids(http, clients)
     cpu = cpu_report(first, last, wall)
     machine = cpu.pop("machine")
+    mixed: dict[str, Any] = {}
+    if "sent_by_kind" in results[0]:
+        mixed = merge_mixed(args, results)
+        noops = set(mixed.pop("noop_ids"))
+        acked_ids -= noops  # a no-op is acked but makes no entry
+        sent_ids -= noops
+        mixed["noops"] = len(noops)
     return {
         "commit": commit_id(),
+        "note": args.note,
         "command": " ".join([".venv/bin/python", *sys.argv]),
         "machine": {
             "cpus": psutil.cpu_count(),
@@ -796,7 +1163,63 @@ async def drive(
         if sent
         else None,
         "load_average_1m": round(os.getloadavg()[0], 2),
+        **mixed,
     }
+
+
+def verify_wanted(args: argparse.Namespace) -> bool:
+    if args.verify is not None:
+        return bool(args.verify)
+    return args.scenario == "storm" or parse_mix(args.mix)["text"] < 1.0
+
+
+def merge_mixed(args: argparse.Namespace, results: list[Result]) -> dict[str, Any]:
+    """The workers' per-kind figures together."""
+
+    def add(key: str) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in results:
+            for name, n in r[key].items():
+                out[name] = out.get(name, 0) + n
+        return dict(sorted(out.items()))
+
+    def latencies(key: str) -> dict[str, Any]:
+        merged: dict[str, list[float]] = {}
+        for r in results:
+            for name, values in r[key].items():
+                merged.setdefault(name, []).extend(values)
+        return {name: summary(values) for name, values in sorted(merged.items())}
+
+    out: dict[str, Any] = {
+        "scenario": args.scenario,
+        "mix_requested": parse_mix(args.mix) if args.scenario == "load" else None,
+        "sent_by_kind": add("sent_by_kind"),
+        "acked_by_kind": add("acked_by_kind"),
+        "noop_ids": [cid for r in results for cid in r["noop_ids"]],
+        "refused": add("refused"),
+        "reaction_removes": sum(r["reaction_removes"] for r in results),
+        "owed_at_end": add("owed_at_end"),
+        "ack_ms_by_kind": latencies("ack_by_kind"),
+        "delivery_ms_by_kind": latencies("delivery_by_kind"),
+    }
+    verified = [r["verify"] for r in results if r.get("verify")]
+    if verified:
+        comparison = timeline.Comparison()
+        for report in verified:
+            comparison.merge(report)
+        out["verify"] = comparison.report()
+        # Whether everything sent was answered and delivered before the comparison, and when.
+        out["verify"]["settled"] = all(report.get("settled", True) for report in verified)
+        out["verify"]["settle_s"] = max(report.get("settle_s", 0.0) for report in verified)
+    storms = [r["storm"] for r in results if r.get("storm")]
+    if storms:
+        out["storm"] = storms[0]
+    for r in results:
+        for key in ("sent_by_kind", "acked_by_kind", "noop_ids", "refused", "reaction_removes"):
+            r.pop(key, None)
+        for key in ("owed_at_end", "ack_by_kind", "delivery_by_kind", "verify", "storm"):
+            r.pop(key, None)
+    return out
 
 
 if __name__ == "__main__":
@@ -823,6 +1246,34 @@ if __name__ == "__main__":
         help="auth,gateway,message,presence ports (whose processes' CPU and RSS are measured)",
     )
     parser.add_argument("--user-cache", default="bench/results/.users.json")
+    parser.add_argument(
+        "--mix",
+        default="text=100",
+        help="shares of the sends by kind, e.g. text=70,reaction=15,edit=10,delete=5 (issue #14)",
+    )
+    parser.add_argument(
+        "--scenario",
+        choices=("load", "storm"),
+        default="load",
+        help="load: --rate for --duration; storm: 50 users react to one message in 1 s, twice",
+    )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=120.0,
+        help="verify: seconds to wait after the drain for every answer and delivery",
+    )
+    parser.add_argument("--note", default="", help="free text kept in the result (what differs)")
+    parser.add_argument("--storm-reactors", type=int, default=50)
+    parser.add_argument("--storm-spread-s", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=14)
+    parser.add_argument(
+        "--verify",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="apply each client's entries (state_seq rule) and compare with history "
+        "(default: on for a mix or the storm)",
+    )
     parser.add_argument("--output", default="")
     arguments = parser.parse_args()
     host = httpx.URL(arguments.base_url).host

@@ -1,8 +1,10 @@
-"""Run bench/load.py against a private stack on ports 18001-18004 (edge 18080), with its own
-RabbitMQ vhost and databases on the shared servers, so a benchmark neither disturbs nor is
-disturbed by a `make run` stack or other test runs. Arguments after `--` go to load.py.
+"""Run bench/load.py against a private stack on ports 18001-18004 (edge 18080; `--port-base N`
+moves them to N+1..N+4 and edge N+80), with its own RabbitMQ vhost and databases on the shared
+servers, so a benchmark neither disturbs nor is disturbed by a `make run` stack or other test
+runs. Arguments after `--` go to load.py.
 
     .venv/bin/python bench/private_stack.py -- --clients 200 --rooms 10 --rate 200 --duration 20
+    .venv/bin/python bench/private_stack.py --port-base 28700 -- --clients 200 --rooms 10
 
 The vhost `chat-bench` and the databases `chat_bench_*` are kept between runs, so the users
 cached in bench/results/tmp/.users-private.json (git-ignored) stay valid; `--cleanup` removes
@@ -26,8 +28,8 @@ from chat_devtools.config import default_services, find_repo_root
 from chat_devtools.stack import Stack
 from stack_config import bench_stack_config
 
-PORTS = {"auth": 18001, "gateway": 18002, "message": 18003, "presence": 18004}
-EDGE_PORT = 18080
+DEFAULT_PORT_BASE = 18000
+SERVICES = ("auth", "gateway", "message", "presence")
 VHOST = "chat-bench"
 DATABASES = {"chat_auth": "chat_bench_auth", "chat_messages": "chat_bench_messages"}
 DATABASES["chat_presence"] = "chat_bench_presence"
@@ -88,6 +90,15 @@ async def vacuum_databases() -> None:
             await conn.close()
 
 
+async def run_sql(database: str, statement: str) -> None:
+    conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:5432/{database}")
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+    print(json.dumps({"messages_sql": statement}), flush=True)
+
+
 async def drop_databases(names: Sequence[str] = tuple(DATABASES.values())) -> None:
     admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
     try:
@@ -100,8 +111,23 @@ async def drop_databases(names: Sequence[str] = tuple(DATABASES.values())) -> No
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cleanup", action="store_true", help="drop vhost and databases after")
+    parser.add_argument(
+        "--messages-sql",
+        action="append",
+        default=[],
+        help="SQL run on the bench's message database after the migrations, before the run "
+        "(e.g. 'DROP INDEX IF EXISTS messages_search' to measure without an index); repeatable",
+    )
+    parser.add_argument(
+        "--port-base",
+        type=int,
+        default=DEFAULT_PORT_BASE,
+        help="services on N+1..N+4 (auth, gateway, message, presence), the edge on N+80",
+    )
     parser.add_argument("load_args", nargs=argparse.REMAINDER)
     args = parser.parse_args()
+    ports = {name: args.port_base + 1 + i for i, name in enumerate(SERVICES)}
+    edge_port = args.port_base + 80
     load_args = [a for a in args.load_args if a != "--"]
     root = find_repo_root()
     work = Path("/tmp/chat-bench-stack")
@@ -113,14 +139,14 @@ def main() -> int:
     config = bench_stack_config(
         root=root,
         services=default_services(
-            auth=(PORTS["auth"],),
-            gateway=(PORTS["gateway"],),
-            message=(PORTS["message"],),
-            presence=(PORTS["presence"],),
+            auth=(ports["auth"],),
+            gateway=(ports["gateway"],),
+            message=(ports["message"],),
+            presence=(ports["presence"],),
         ),
         amqp_url=ensure_vhost(),
         database_urls={k: f"{SERVER}/{v}" for k, v in DATABASES.items()},
-        edge_port=EDGE_PORT,
+        edge_port=edge_port,
         workdir=work,
     )
     stack = Stack(config)
@@ -131,13 +157,15 @@ def main() -> int:
                 sys.executable,
                 str(root / "bench" / "load.py"),
                 "--base-url",
-                f"http://127.0.0.1:{EDGE_PORT}",
+                f"http://127.0.0.1:{edge_port}",
                 "--service-ports",
-                ",".join(str(PORTS[n]) for n in ("auth", "gateway", "message", "presence")),
+                ",".join(str(ports[n]) for n in SERVICES),
                 "--user-cache",
                 str(root / "bench" / "results" / "tmp" / ".users-private.json"),
                 *load_args,
             ]
+            for statement in args.messages_sql:
+                asyncio.run(run_sql(DATABASES["chat_messages"], statement))
             asyncio.run(vacuum_databases())
             started = datetime.now(UTC)
             status = subprocess.run(command, cwd=root, check=False).returncode
