@@ -25,7 +25,7 @@ from chat_contracts import names, types
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from message_service import wire
-from message_service.domain.model import Message, MessageKind
+from message_service.domain.model import Message, MessageKind, Reaction
 from message_service.domain.sending import Created, Duplicate, RejectCode, Rejected, SendCommand
 from message_service.services import events as message_events
 from presence_service.bus.change_publisher import change_event
@@ -65,6 +65,26 @@ MESSAGES = st.builds(
     text=TEXT,
     client_msg_id=IDS,
     created_at=MOMENTS,
+    # api-v1.1 A fields, present or not whatever the kind: the wire must stay valid either way.
+    target_id=st.none() | IDS,
+    emoji=st.none() | st.sampled_from(["👍", "❤️", "👩🏽‍💻"]),
+    added=st.none() | st.booleans(),
+    event=st.none() | st.sampled_from(["member_joined", "member_left", "renamed"]),
+    actor_id=st.none() | IDS,
+    subject_id=st.none() | IDS,
+    value=st.none() | TEXT,
+    edited_at=st.none() | MOMENTS,
+    deleted=st.booleans(),
+    state_seq=st.none() | st.integers(1, 2**53),
+    reactions=st.lists(
+        st.builds(
+            Reaction,
+            emoji=st.sampled_from(["👍", "🎉"]),
+            count=st.integers(1, 100),
+            user_ids=st.lists(IDS, max_size=3).map(tuple),
+        ),
+        max_size=3,
+    ).map(tuple),
 )
 
 

@@ -35,11 +35,14 @@ def message_struct(message: Message) -> types.Message:
         extra["state_seq"] = message.current_seq
     if message.target_id is not None:
         extra["target_id"] = str(message.target_id)
+    # Absent rather than null where the contract wants a value (the planner always sets them).
     if kind == "reaction":
-        extra["emoji"] = message.emoji
-        extra["added"] = bool(message.added)
+        if message.emoji is not None:
+            extra["emoji"] = message.emoji
+        extra["added"] = message.added is not False
     elif kind == "system":
-        extra["event"] = message.event
+        if message.event is not None:
+            extra["event"] = message.event
         extra["actor_id"] = str(message.actor_id or message.sender_id)
         extra["subject_id"] = str(message.subject_id) if message.subject_id else None
         extra["value"] = message.value
