@@ -68,12 +68,19 @@ def seqs_and_ids(messages: list[Message]) -> list[tuple[int, str]]:
     return [(int(m["seq"]), str(m["id"])) for m in messages]
 
 
+def texts_of(messages: list[Message]) -> list[Message]:
+    """The `text` entries: joins of channels are `system` entries (api-v1.1 A) between them."""
+    return [m for m in messages if m["kind"] == "text"]
+
+
 def assert_gapless_and_unique(room_id: str, messages: list[Message], expected: int) -> None:
+    """Every entry's seq 1..n without a gap, and exactly `expected` text entries."""
     seqs = [int(m["seq"]) for m in messages]
-    assert seqs == list(range(1, expected + 1)), (
-        f"room {room_id}: seqs are not 1..{expected} (first problems: "
+    assert seqs == list(range(1, len(seqs) + 1)), (
+        f"room {room_id}: seqs are not gapless (first problems: "
         f"{[s for i, s in enumerate(seqs, 1) if s != i][:5]}, count {len(seqs)})"
     )
+    assert len(texts_of(messages)) == expected, f"room {room_id}: not {expected} messages"
     ids = [m["id"] for m in messages]
     assert len(set(ids)) == len(ids), f"room {room_id}: a message id appears twice"
     keys = [(m["sender_id"], m["client_msg_id"]) for m in messages]
@@ -108,6 +115,8 @@ async def test_concurrent_senders_every_view_equals_the_database(eo_edge: Edge) 
     views = {u.id: ClientView(u) for u in everyone}
     for u in everyone:
         views[u.id].follow(socket_of[u.id])
+    # The delivery rule on `ready`: fetch after_seq (the joins' `system` entries came before).
+    await asyncio.gather(*(views[u.id].catch_up([rid]) for rid, us in members.items() for u in us))
     try:
         sent = await asyncio.gather(
             *(send_burst(socket_of[s.id], room_of[s.id], s.username, PER_SENDER) for s in senders)
@@ -128,7 +137,7 @@ async def test_concurrent_senders_every_view_equals_the_database(eo_edge: Edge) 
             assert_gapless_and_unique(room_id, history, total)
             database[room_id] = history
             room = await listeners[i].room(room_id)
-            assert room["last_seq"] == total
+            assert room["last_seq"] == len(history)
 
         by_id = {m["id"]: m for msgs in database.values() for m in msgs}
         for sender in senders:
@@ -140,9 +149,10 @@ async def test_concurrent_senders_every_view_equals_the_database(eo_edge: Edge) 
                 assert ack["sender_id"] == sender.id
                 assert by_id.get(ack["id"]) == ack, f"ack differs from history: {ack}"
             # One sender's messages keep the order they were sent in.
-            mine = [m["client_msg_id"] for m in database[room_id] if m["sender_id"] == sender.id]
+            own = [m for m in texts_of(database[room_id]) if m["sender_id"] == sender.id]
+            mine = [m["client_msg_id"] for m in own]
             assert mine == sent_by[sender.id], f"{sender.username}: order or count differs"
-            texts = [m["text"] for m in database[room_id] if m["sender_id"] == sender.id]
+            texts = [m["text"] for m in own]
             assert texts == [f"{sender.username} #{k}" for k in range(PER_SENDER)]
 
         # Every member: live frames (up to a deadline), then after_seq catch-up, equals the DB.
@@ -151,7 +161,7 @@ async def test_concurrent_senders_every_view_equals_the_database(eo_edge: Edge) 
         async def settle(user: User, room_id: str) -> None:
             view = views[user.id]
             live_complete[(user.username, room_id)] = await view.wait_live(
-                room_id, total, LIVE_TIMEOUT_S
+                room_id, len(database[room_id]), LIVE_TIMEOUT_S
             )
             await view.catch_up([room_id])
 
@@ -205,6 +215,7 @@ async def test_the_same_frame_three_times_and_after_a_reconnect_is_one_message(
     async with listener.socket() as watch:
         listener_view = ClientView(listener)
         listener_view.follow(watch)
+        await listener_view.catch_up([room_id])  # on `ready`: the join's `system` entry
         cmid = str(uuid.uuid4())
         frame: dict[str, Any] = {
             "type": "message.send",
@@ -233,11 +244,11 @@ async def test_the_same_frame_three_times_and_after_a_reconnect_is_one_message(
 
         history = await sender.history(room_id)
         assert with_cmid(history, cmid) == [acked]
-        assert [m["seq"] for m in history] == [1]
+        assert texts_of(history) == [acked]
 
-        await listener_view.wait_live(room_id, 1, 5.0)
+        await listener_view.wait_live(room_id, acked["seq"], 5.0)
         await listener_view.catch_up([room_id])
-        assert listener_view.room(room_id).messages() == [acked]
+        assert texts_of(listener_view.room(room_id).messages()) == [acked]
         assert not listener_view.room(room_id).conflicts
 
 
@@ -252,21 +263,23 @@ async def test_a_send_retried_after_the_socket_dropped_before_its_ack(eo_edge: E
         for k, cmid in enumerate(cmids):
             await again.send_message(room_id, f"in flight {k}", cmid)
         acks = [await again.wait_ack(c) for c in cmids]
-    history = await sender.history(room_id)
+    history = texts_of(await sender.history(room_id))
     assert [m["client_msg_id"] for m in history] == cmids
-    assert [m["seq"] for m in history] == [1, 2, 3, 4, 5]
+    first = history[0]["seq"]
+    assert [m["seq"] for m in history] == list(range(first, first + 5))
     assert [a["id"] for a in acks] == [m["id"] for m in history]
 
 
 async def test_rest_and_socket_retries_share_the_client_msg_id(eo_edge: Edge) -> None:
     sender, _listener, room_id = await two_members(eo_edge)
+    before = await sender.history(room_id)  # the listener's `member_joined` entry
     cmid = str(uuid.uuid4())
     body = {"client_msg_id": cmid, "text": "  verbatim <b>text</b>  "}
     first = await sender.post(f"/v1/rooms/{room_id}/messages", json=body)
     assert first.status_code == 201, first.text
     created = first.json()["message"]
     assert created["text"] == body["text"], "text must be stored verbatim, never trimmed"
-    assert created["seq"] == 1
+    assert created["seq"] == len(before) + 1
     assert created["kind"] == "text"
     repeat = await sender.post(f"/v1/rooms/{room_id}/messages", json=body)
     assert repeat.status_code == 200, repeat.text
@@ -287,7 +300,7 @@ async def test_rest_and_socket_retries_share_the_client_msg_id(eo_edge: Edge) ->
     r = await sender.post(f"/v1/rooms/{other_id}/messages", json=body)
     assert_problem(r, 409, "client_msg_id_reused")
     assert await sender.history(other_id) == []
-    assert await sender.history(room_id) == [created]
+    assert texts_of(await sender.history(room_id)) == [created]
 
 
 async def test_a_listener_that_was_away_catches_up_exactly_once(eo_edge: Edge) -> None:
@@ -304,8 +317,10 @@ async def test_a_listener_that_was_away_catches_up_exactly_once(eo_edge: Edge) -
 
         first = await authenticated_socket(eo_edge.ws_url, listener.token)
         view.follow(first)
+        await view.catch_up([room_id])  # on `ready`: the join's `system` entry
+        base = view.room(room_id).contiguous
         await send("before", 10)
-        assert await view.wait_live(room_id, 10, LIVE_TIMEOUT_S)
+        assert await view.wait_live(room_id, base + 10, LIVE_TIMEOUT_S)
         await first.close()  # a network drop / sleeping tab
 
         await send("while away", 15)
@@ -315,7 +330,7 @@ async def test_a_listener_that_was_away_catches_up_exactly_once(eo_edge: Edge) -
         await view.catch_up([room_id])  # the delivery rule: on `ready`, fetch after_seq
         await burst
         await send("after", 5)
-        await view.wait_live(room_id, 40, LIVE_TIMEOUT_S)
+        await view.wait_live(room_id, base + 40, LIVE_TIMEOUT_S)
         await view.catch_up([room_id])
         await second.close()
 
@@ -325,7 +340,7 @@ async def test_a_listener_that_was_away_catches_up_exactly_once(eo_edge: Edge) -
     assert not room_view.conflicts
     assert room_view.messages() == database
     assert room_view.from_history >= 15, "the messages sent while away came from history"
-    texts = [m["text"] for m in database]
+    texts = [m["text"] for m in texts_of(database)]
     assert texts[:10] == [f"before #{k}" for k in range(10)]
     assert texts[10:25] == [f"while away #{k}" for k in range(15)]
     assert texts[-5:] == [f"after #{k}" for k in range(5)]

@@ -208,9 +208,10 @@ async def test_leave_a_room(trio: list[User]) -> None:
 
 async def test_history_paging(trio: list[User]) -> None:
     alice, bob, _ = trio
+    # Bob reads a room he did not join here: no `member_joined` entry (api-v1.1 A) takes a seq.
     room = await alice.create_room(unique_name("paging"), "public")
-    await bob.join(room["id"])
     sent = [await alice.send_rest(room["id"], f"message {n}") for n in range(1, 8)]
+    await bob.join(room["id"])
     assert [m["seq"] for m in sent] == list(range(1, 8))
     assert set(sent[0]) >= MESSAGE_FIELDS
 
@@ -220,14 +221,15 @@ async def test_history_paging(trio: list[User]) -> None:
 
     assert await page(after_seq=0, limit=3) == ([1, 2, 3], True)
     assert await page(after_seq=3, limit=3) == ([4, 5, 6], True)
-    assert await page(after_seq=6, limit=3) == ([7], False)
-    assert await page(after_seq=7) == ([], False)
+    # Seq 8 is Bob's `member_joined` system entry: history returns every entry.
+    assert await page(after_seq=6, limit=3) == ([7, 8], False)
+    assert await page(after_seq=8) == ([], False)
     assert await page(before_seq=6, limit=2) == ([4, 5], True)
     assert await page(before_seq=3, limit=5) == ([1, 2], False)
     assert await page(before_seq=8, limit=200) == (list(range(1, 8)), False)
     latest, _ = await page()
-    assert latest == list(range(1, 8))
-    body = await bob.ok("GET", f"/v1/rooms/{room['id']}/messages", params={"after_seq": 0})
+    assert latest == list(range(1, 9))
+    body = await bob.ok("GET", f"/v1/rooms/{room['id']}/messages", params={"before_seq": 8})
     assert body["messages"] == sent
 
     for bad in (
@@ -245,29 +247,31 @@ async def test_read_positions_and_unread_counts(trio: list[User]) -> None:
     alice, bob, _ = trio
     room = await alice.create_room(unique_name("unread"), "public")
     await bob.join(room["id"])
+    # Bob's join is a `system` entry (api-v1.1 A): it takes a seq but counts as unread for nobody.
+    base = (await bob.room(room["id"]))["last_seq"]
     for n in range(5):
         await alice.send_rest(room["id"], f"unread {n}")
 
     seen = await bob.room(room["id"])
-    assert seen["last_seq"] == 5
+    assert seen["last_seq"] == base + 5
     assert seen["last_read_seq"] == 0
     assert seen["unread_count"] == 5
     alice_before = await alice.room(room["id"])
 
-    r = await bob.post(f"/v1/rooms/{room['id']}/read", json={"seq": 3})
+    r = await bob.post(f"/v1/rooms/{room['id']}/read", json={"seq": base + 3})
     assert r.status_code == 204, r.text
     seen = await bob.room(room["id"])
-    assert (seen["last_read_seq"], seen["unread_count"]) == (3, 2)
+    assert (seen["last_read_seq"], seen["unread_count"]) == (base + 3, 2)
     listed = {r["id"]: r for r in (await bob.ok("GET", "/v1/rooms"))["rooms"]}
     assert listed[room["id"]]["unread_count"] == 2
     members = (await alice.ok("GET", f"/v1/rooms/{room['id']}/members"))["members"]
-    assert {m["user_id"]: m["last_read_seq"] for m in members}[bob.id] == 3
+    assert {m["user_id"]: m["last_read_seq"] for m in members}[bob.id] == base + 3
     # Read positions are per person: bob reading moves nothing for alice.
     alice_after = await alice.room(room["id"])
     assert alice_after["unread_count"] == alice_before["unread_count"]
     assert alice_after["last_read_seq"] == alice_before["last_read_seq"]
 
-    r = await bob.post(f"/v1/rooms/{room['id']}/read", json={"seq": 5})
+    r = await bob.post(f"/v1/rooms/{room['id']}/read", json={"seq": base + 5})
     assert r.status_code == 204
     assert (await bob.room(room["id"]))["unread_count"] == 0
 
