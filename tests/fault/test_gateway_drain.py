@@ -287,7 +287,8 @@ async def test_sigterm_drains_1000_sockets_spread_over_the_period_and_loses_noth
         assert p90 - p10 >= 0.5 * expected_ms / 1000, (p10, p90)
 
         # -- nothing lost ------------------------------------------------------------------------
-        assert verdict.rows == len(every) > 0
+        # (the verdict counts the crowd's sends; the joins' `system` entries are in `every` too)
+        assert verdict.rows == sum(1 for r in rows if r["kind"] != "system") > 0
         missing = [s for s in socks if not every <= s.seqs]
         assert not missing, (
             f"{len(missing)} sockets miss messages, e.g. {sorted(every - missing[0].seqs)[:10]}"
