@@ -31,25 +31,19 @@ def _command(env: SendEnvelope, features: Features) -> SendCommand:
     body = env.body
     shape = SendShape.of(body, unknown=unknown_fields(types.MessageSendV1, env.raw))
     refusal = send_refusal(shape, features)
-    if shape.is_plain_text or refusal is not None:
-        # The hot path (and a refused addition: nothing of it is read).
-        return SendCommand(
-            client_msg_id=UUID(body.client_msg_id),
-            room_id=UUID(body.room_id),
-            sender_id=UUID(body.sender_id),
-            text=body.text if isinstance(body.text, str) else "",
-            refusal=refusal,
-        )
-    # An api-v1.1 A entry whose feature is on (the planner judges the fields per kind).
+    # An api-v1.1 A entry whose feature is on carries its fields (the planner judges them per
+    # kind); plain text (the hot path) and a refused addition read none of them.
+    entry = refusal is None and not shape.is_plain_text
     return SendCommand(
         client_msg_id=UUID(body.client_msg_id),
         room_id=UUID(body.room_id),
         sender_id=UUID(body.sender_id),
         text=body.text if isinstance(body.text, str) else "",
-        kind=shape.kind,
-        target_id=UUID(body.target_id) if isinstance(body.target_id, str) else None,
-        emoji=body.emoji if isinstance(body.emoji, str) else None,
-        added=body.added if isinstance(body.added, bool) else None,
+        refusal=refusal,
+        kind=shape.kind if entry else "text",
+        target_id=UUID(body.target_id) if entry and isinstance(body.target_id, str) else None,
+        emoji=body.emoji if entry and isinstance(body.emoji, str) else None,
+        added=body.added if entry and isinstance(body.added, bool) else None,
     )
 
 
