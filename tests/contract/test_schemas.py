@@ -66,6 +66,11 @@ def test_objects_require_their_fields(type_name: str) -> None:
         # api-v1.1 A: who the ack is for (absent from 0.2.0 producers) and no-op reactions.
         "message.accepted.v1": {"sender_id", "noop"},
         "ws.server.message.ack.v1": {"noop"},
+        # api-v1.1 B: a thread's read position; absent means the room's.
+        "room.read.v1": {"thread_root_id"},
+        "read.v1": {"thread_root_id"},
+        "ws.client.read.v1": {"thread_root_id"},
+        "ws.server.read.v1": {"thread_root_id"},
     }.get(type_name, set())
     assert optional == allowed
     # Additive v1 changes must stay valid, so unknown fields are allowed everywhere.
@@ -109,6 +114,8 @@ def test_known_types_match_the_architecture_and_api() -> None:
         "message.accepted.v1",
         "message.rejected.v1",
         "auth.user.registered.v1",
+        "auth.user.updated.v1",
+        "room.updated.v1",
         "auth.session.revoked.v1",
         "presence.changed.v1",
         "presence.connection.opened.v1",
@@ -140,6 +147,7 @@ def test_known_types_match_the_architecture_and_api() -> None:
         "presence",
         "room.member_joined",
         "room.member_left",
+        "room.updated",
         "resync",
         "pong",
         "reconnect",

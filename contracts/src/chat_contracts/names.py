@@ -15,6 +15,7 @@ AUTH_REVOCATIONS_QUERY_V1: Final = "auth.revocations.query.v1"
 AUTH_REVOCATIONS_REPLY_V1: Final = "auth.revocations.reply.v1"
 AUTH_SESSION_REVOKED_V1: Final = "auth.session.revoked.v1"
 AUTH_USER_REGISTERED_V1: Final = "auth.user.registered.v1"
+AUTH_USER_UPDATED_V1: Final = "auth.user.updated.v1"
 MEMBER_JOINED_V1: Final = "member_joined.v1"
 MEMBER_LEFT_V1: Final = "member_left.v1"
 MEMBERSHIP_QUERY_V1: Final = "membership.query.v1"
@@ -32,6 +33,7 @@ READ_V1: Final = "read.v1"
 ROOM_JOINED_V1: Final = "room.joined.v1"
 ROOM_LEFT_V1: Final = "room.left.v1"
 ROOM_READ_V1: Final = "room.read.v1"
+ROOM_UPDATED_V1: Final = "room.updated.v1"
 TYPING_V1: Final = "typing.v1"
 
 # -- WebSocket frames: contract names (schemas/ws), not the `type` field
@@ -54,6 +56,7 @@ WS_SERVER_RECONNECT_V1: Final = "ws.server.reconnect.v1"
 WS_SERVER_RESYNC_V1: Final = "ws.server.resync.v1"
 WS_SERVER_ROOM_MEMBER_JOINED_V1: Final = "ws.server.room.member_joined.v1"
 WS_SERVER_ROOM_MEMBER_LEFT_V1: Final = "ws.server.room.member_left.v1"
+WS_SERVER_ROOM_UPDATED_V1: Final = "ws.server.room.updated.v1"
 WS_SERVER_TYPING_V1: Final = "ws.server.typing.v1"
 
 # -- queues and routing keys: asyncapi.yaml channel addresses

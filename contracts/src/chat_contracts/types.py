@@ -82,13 +82,38 @@ KnownSystemEvent: TypeAlias = Literal[
     "role_changed",
 ]
 MessageText: TypeAlias = Annotated[str, msgspec.Meta(min_length=1, max_length=4000, pattern=r"\S")]
+NotifyLevel: TypeAlias = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*\Z")
+]
+KnownNotifyLevel: TypeAlias = Literal["all", "mentions", "none"]
 PresenceStatus: TypeAlias = Literal["online", "away", "offline"]
 RevocationReason: TypeAlias = Annotated[
     str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*\Z")
 ]
 KnownRevocationReason: TypeAlias = Literal[
-    "logout", "logout_all", "password_changed", "refresh_reuse"
+    "logout",
+    "logout_all",
+    "password_changed",
+    "refresh_reuse",
+    "deactivated",
+    "password_reset",
+    "session_ended",
+    "account_deleted",
 ]
+UserRole: TypeAlias = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*\Z")
+]
+KnownUserRole: TypeAlias = Literal["owner", "admin", "member"]
+
+
+class Mentions(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """
+    Who a `text` entry mentions (api-v1.1 A): members by `@username`, and `@room` (`room: true`)
+    when the sender may use it. Parsed by message-service outside code, recomputed on edit.
+    """
+
+    user_ids: Annotated[list[Uuid], msgspec.Meta(max_length=1000)]
+    room: bool
 
 
 class Reaction(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -101,6 +126,30 @@ class Reaction(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     count: Annotated[int, msgspec.Meta(ge=1)]
     user_ids: Annotated[list[Uuid], msgspec.Meta(max_length=50)]
     me: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class ThreadSummary(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """
+    The summary a thread root carries (api-v1.1 A): its replies so far, and for the caller
+    (REST) the replies above their thread read position when they took part.
+    """
+
+    reply_count: Annotated[int, msgspec.Meta(ge=0)]
+    last_reply_at: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})\Z"
+            ),
+        ]
+        | None
+    )
+    participant_ids: Annotated[list[Uuid], msgspec.Meta(max_length=50)]
+    unread_replies: Annotated[int, msgspec.Meta(ge=0)] | msgspec.UnsetType = msgspec.UNSET
+
+    def __post_init__(self) -> None:
+        if isinstance(self.last_reply_at, str):
+            check_timestamp("last_reply_at", self.last_reply_at)
 
 
 class Message(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -153,6 +202,18 @@ class Message(msgspec.Struct, frozen=True, kw_only=True, gc=False):
         msgspec.UNSET
     )
     state_seq: Seq | msgspec.UnsetType = msgspec.UNSET
+    thread_root_id: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z"
+            ),
+        ]
+        | msgspec.UnsetType
+        | None
+    ) = msgspec.UNSET
+    mentions: Mentions | msgspec.UnsetType = msgspec.UNSET
+    thread: ThreadSummary | msgspec.UnsetType = msgspec.UNSET
 
     def __post_init__(self) -> None:
         check_timestamp("created_at", self.created_at)
@@ -176,13 +237,18 @@ class Room(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     last_read_seq: Annotated[int, msgspec.Meta(ge=0)]
     unread_count: Annotated[int, msgspec.Meta(ge=0)]
     member_count: Annotated[int, msgspec.Meta(ge=0)]
+    mention_count: Annotated[int, msgspec.Meta(ge=0)] | msgspec.UnsetType = msgspec.UNSET
+    notify: NotifyLevel | msgspec.UnsetType = msgspec.UNSET
 
     def __post_init__(self) -> None:
         check_timestamp("created_at", self.created_at)
 
 
 class User(msgspec.Struct, frozen=True, kw_only=True, gc=False):
-    """The api-v1 `user` object (§3)."""
+    """
+    The api-v1 `user` object (§3), with the api-v1.1 C additions (optional: producers of the
+    tolerant release leave them out).
+    """
 
     id: Uuid
     username: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_.-]{3,32}\Z")]
@@ -190,6 +256,29 @@ class User(msgspec.Struct, frozen=True, kw_only=True, gc=False):
         str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^\u0000-\u001f\u007f-\u009f]+\Z")
     ]
     created_at: Timestamp
+    role: UserRole | msgspec.UnsetType = msgspec.UNSET
+    deactivated: bool | msgspec.UnsetType = msgspec.UNSET
+    deleted: bool | msgspec.UnsetType = msgspec.UNSET
+    avatar_file_id: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z"
+            ),
+        ]
+        | msgspec.UnsetType
+        | None
+    ) = msgspec.UNSET
+    timezone: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*\Z"
+            ),
+        ]
+        | msgspec.UnsetType
+        | None
+    ) = msgspec.UNSET
 
     def __post_init__(self) -> None:
         check_timestamp("created_at", self.created_at)
@@ -254,6 +343,21 @@ class AuthUserRegisteredV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     __contract__: ClassVar[str] = "auth.user.registered.v1"
 
     user: User
+
+
+class AuthUserUpdatedV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """
+    Event: a user changed (routing key `auth.user.updated.v1`; api-v1.1 C): the whole user after
+    the change and its per-user `version`, published through auth-service's outbox on every
+    change (registration, profile, role, deactivation, deletion, migrations and operator
+    commands). Consumers keep the highest `version` they saw. Body of AMQP messages whose `type`
+    property is `auth.user.updated.v1`.
+    """
+
+    __contract__: ClassVar[str] = "auth.user.updated.v1"
+
+    user: User
+    version: Annotated[int, msgspec.Meta(ge=1)]
 
 
 class MemberJoinedV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -488,6 +592,7 @@ class ReadV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     room_id: Uuid
     user_id: Uuid
     seq: Seq
+    thread_root_id: Uuid | msgspec.UnsetType = msgspec.UNSET
 
 
 class RoomJoinedV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -527,6 +632,21 @@ class RoomReadV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     room_id: Uuid
     user_id: Uuid
     seq: Seq
+    thread_root_id: Uuid | msgspec.UnsetType = msgspec.UNSET
+
+
+class RoomUpdatedV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """
+    Event: a room changed for one user (routing key `user.<user_id>.room.updated.v1`; api-v1.1
+    B): its notify level, name, topic, archive state or the user's role in it. `room` is the
+    room as that user's `GET /v1/rooms` lists it. Body of AMQP messages whose `type` property is
+    `room.updated.v1`.
+    """
+
+    __contract__: ClassVar[str] = "room.updated.v1"
+
+    user_id: Uuid
+    room: Room
 
 
 class TypingV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -629,6 +749,7 @@ class WsClientReadV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     type: Literal["read"]
     room_id: Uuid
     seq: Seq
+    thread_root_id: Uuid | msgspec.UnsetType = msgspec.UNSET
 
 
 class WsClientTypingV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -715,6 +836,7 @@ class WsServerReadV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     room_id: Uuid
     user_id: Uuid
     seq: Seq
+    thread_root_id: Uuid | msgspec.UnsetType = msgspec.UNSET
 
 
 class WsServerReadyV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -790,6 +912,15 @@ class WsServerRoomMemberLeftV1(msgspec.Struct, frozen=True, kw_only=True, gc=Fal
     user_id: Uuid
 
 
+class WsServerRoomUpdatedV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """A room changed for this user (api-v1.1 B): the room as `GET /v1/rooms` lists it for them."""
+
+    __contract__: ClassVar[str] = "ws.server.room.updated.v1"
+
+    type: Literal["room.updated"]
+    room: Room
+
+
 class WsServerTypingV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Server → client WebSocket frame `typing` (api-v1 §6). Someone else is typing."""
 
@@ -806,6 +937,7 @@ STRUCTS: dict[str, type[msgspec.Struct]] = {
     "auth.revocations.reply.v1": AuthRevocationsReplyV1,
     "auth.session.revoked.v1": AuthSessionRevokedV1,
     "auth.user.registered.v1": AuthUserRegisteredV1,
+    "auth.user.updated.v1": AuthUserUpdatedV1,
     "member_joined.v1": MemberJoinedV1,
     "member_left.v1": MemberLeftV1,
     "membership.query.v1": MembershipQueryV1,
@@ -823,6 +955,7 @@ STRUCTS: dict[str, type[msgspec.Struct]] = {
     "room.joined.v1": RoomJoinedV1,
     "room.left.v1": RoomLeftV1,
     "room.read.v1": RoomReadV1,
+    "room.updated.v1": RoomUpdatedV1,
     "typing.v1": TypingV1,
     "ws.client.auth.refresh.v1": WsClientAuthRefreshV1,
     "ws.client.auth.v1": WsClientAuthV1,
@@ -843,5 +976,6 @@ STRUCTS: dict[str, type[msgspec.Struct]] = {
     "ws.server.resync.v1": WsServerResyncV1,
     "ws.server.room.member_joined.v1": WsServerRoomMemberJoinedV1,
     "ws.server.room.member_left.v1": WsServerRoomMemberLeftV1,
+    "ws.server.room.updated.v1": WsServerRoomUpdatedV1,
     "ws.server.typing.v1": WsServerTypingV1,
 }

@@ -17,6 +17,7 @@ export type ServerFrame =
   | WsServerResyncV1
   | WsServerRoomMemberJoinedV1
   | WsServerRoomMemberLeftV1
+  | WsServerRoomUpdatedV1
   | WsServerTypingV1;
 /**
  * Machine code of a WebSocket `error` frame and of `message.rejected.v1` (api-v1 §6, api-v1.1 A and F; `unauthorized` answers a bad first frame). An open set (`x-known-values`): a reader handles a code it does not know like a generic error.
@@ -102,6 +103,13 @@ export type PresenceStatus = 'online' | 'away' | 'offline';
 export type FeatureName =
   'entries' | 'threads' | 'mentions' | 'attachments' | 'search' | 'admin' | 'rooms' | 'blocking' | 'online_now' | (string & {});
 /**
+ * Which new entries of a room notify the user (api-v1.1 B): `all`, `mentions` or `none` (muted). An open set (`x-known-values`): a reader treats a level it does not know like `mentions`.
+ *
+ * This interface was referenced by `WsFrames`'s JSON-Schema
+ * via the `definition` "NotifyLevel".
+ */
+export type NotifyLevel = 'all' | 'mentions' | 'none' | (string & {});
+/**
  * Every client → server frame.
  *
  * This interface was referenced by `WsFrames`'s JSON-Schema
@@ -136,7 +144,23 @@ export type ConnectionStatus = 'online' | 'away';
  * This interface was referenced by `WsFrames`'s JSON-Schema
  * via the `definition` "RevocationReason".
  */
-export type RevocationReason = 'logout' | 'logout_all' | 'password_changed' | 'refresh_reuse' | (string & {});
+export type RevocationReason =
+  | 'logout'
+  | 'logout_all'
+  | 'password_changed'
+  | 'refresh_reuse'
+  | 'deactivated'
+  | 'password_reset'
+  | 'session_ended'
+  | 'account_deleted'
+  | (string & {});
+/**
+ * A user's workspace role (api-v1.1 C). An open set (`x-known-values`): a reader treats a role it does not know like `member`.
+ *
+ * This interface was referenced by `WsFrames`'s JSON-Schema
+ * via the `definition` "UserRole".
+ */
+export type UserRole = 'owner' | 'admin' | 'member' | (string & {});
 
 /**
  * The WebSocket frames of api-v1 §6, by direction.
@@ -245,6 +269,15 @@ export interface Message {
    * On a `text` entry: the `seq` of the last entry that changed it (its own `seq` when none did).
    */
   state_seq?: Seq;
+  /**
+   * On a reply: the thread's root, a top-level `text` entry of the same room; null or absent on top-level entries.
+   */
+  thread_root_id?: string | null;
+  mentions?: Mentions;
+  /**
+   * On a thread root: the summary of its replies.
+   */
+  thread?: ThreadSummary;
 }
 /**
  * One emoji's reactions on a `text` entry (api-v1.1 A): how many users, the first 50 of them in the order they reacted, and (REST only) whether the caller is one of them.
@@ -271,6 +304,50 @@ export interface Reaction {
    * REST only: the caller reacted with this emoji.
    */
   me?: boolean;
+}
+/**
+ * Who a `text` entry mentions (api-v1.1 A): members by `@username`, and `@room` (`room: true`) when the sender may use it. Parsed by message-service outside code, recomputed on edit.
+ *
+ * This interface was referenced by `WsFrames`'s JSON-Schema
+ * via the `definition` "Mentions".
+ */
+export interface Mentions {
+  /**
+   * Mentioned members, in order of first mention, each once.
+   *
+   * @maxItems 1000
+   */
+  user_ids: UUID[];
+  /**
+   * `@room` was used by someone allowed to (every member is mentioned).
+   */
+  room: boolean;
+}
+/**
+ * The summary a thread root carries (api-v1.1 A): its replies so far, and for the caller (REST) the replies above their thread read position when they took part.
+ *
+ * This interface was referenced by `WsFrames`'s JSON-Schema
+ * via the `definition` "ThreadSummary".
+ */
+export interface ThreadSummary {
+  /**
+   * Replies that are not deleted.
+   */
+  reply_count: number;
+  /**
+   * When the latest reply was sent, or null.
+   */
+  last_reply_at: string | null;
+  /**
+   * Who replied, in order of first reply (at most 50).
+   *
+   * @maxItems 50
+   */
+  participant_ids: UUID[];
+  /**
+   * REST only, for the caller when they took part (root sender or a replier): replies of others above their thread read position.
+   */
+  unread_replies?: number;
 }
 /**
  * Server → client WebSocket frame `message.new` (api-v1 §6). To every connection of every member of the room.
@@ -326,6 +403,10 @@ export interface WsServerReadV1 {
   room_id: UUID;
   user_id: UUID;
   seq: Seq;
+  /**
+   * The thread whose read position moves (api-v1.1 B); absent: the room's.
+   */
+  thread_root_id?: UUID;
 }
 /**
  * Server → client WebSocket frame `ready` (api-v1 §6). Sent once authentication succeeded and the room bindings are confirmed.
@@ -406,6 +487,45 @@ export interface WsServerRoomMemberLeftV1 {
   type: 'room.member_left';
   room_id: UUID;
   user_id: UUID;
+}
+/**
+ * A room changed for this user (api-v1.1 B): the room as `GET /v1/rooms` lists it for them.
+ *
+ * This interface was referenced by `WsFrames`'s JSON-Schema
+ * via the `definition` "WsServerRoomUpdatedV1".
+ */
+export interface WsServerRoomUpdatedV1 {
+  type: 'room.updated';
+  room: Room;
+}
+/**
+ * The api-v1 `room` object (§4) as seen by one user (read position and unread count are the caller's).
+ *
+ * This interface was referenced by `WsFrames`'s JSON-Schema
+ * via the `definition` "Room".
+ */
+export interface Room {
+  id: UUID;
+  kind: 'channel' | 'direct';
+  /**
+   * Channel name; a direct room may have none.
+   */
+  name: string | null;
+  visibility: 'public' | 'private';
+  created_by: UUID;
+  created_at: Timestamp;
+  /**
+   * 0 while the room has no message.
+   */
+  last_seq: number;
+  last_read_seq: number;
+  unread_count: number;
+  member_count: number;
+  /**
+   * Entries that mention the caller above their room or thread read position (api-v1.1 B), capped at 1000.
+   */
+  mention_count?: number;
+  notify?: NotifyLevel;
 }
 /**
  * Server → client WebSocket frame `typing` (api-v1 §6). Someone else is typing.
@@ -545,6 +665,10 @@ export interface WsClientReadV1 {
   type: 'read';
   room_id: UUID;
   seq: Seq;
+  /**
+   * The thread whose read position moves (api-v1.1 B); absent: the room's.
+   */
+  thread_root_id?: UUID;
 }
 /**
  * Client → server WebSocket frame `typing` (api-v1 §6). The user is typing in a room.
@@ -560,31 +684,7 @@ export interface WsClientTypingV1 {
   room_id: UUID;
 }
 /**
- * The api-v1 `room` object (§4) as seen by one user (read position and unread count are the caller's).
- *
- * This interface was referenced by `WsFrames`'s JSON-Schema
- * via the `definition` "Room".
- */
-export interface Room {
-  id: UUID;
-  kind: 'channel' | 'direct';
-  /**
-   * Channel name; a direct room may have none.
-   */
-  name: string | null;
-  visibility: 'public' | 'private';
-  created_by: UUID;
-  created_at: Timestamp;
-  /**
-   * 0 while the room has no message.
-   */
-  last_seq: number;
-  last_read_seq: number;
-  unread_count: number;
-  member_count: number;
-}
-/**
- * The api-v1 `user` object (§3).
+ * The api-v1 `user` object (§3), with the api-v1.1 C additions (optional: producers of the tolerant release leave them out).
  *
  * This interface was referenced by `WsFrames`'s JSON-Schema
  * via the `definition` "User".
@@ -600,7 +700,24 @@ export interface User {
    */
   display_name: string;
   created_at: Timestamp;
+  role?: UserRole;
+  /**
+   * Deactivated by an admin (or by deleting the account): cannot sign in.
+   */
+  deactivated?: boolean;
+  /**
+   * The account was deleted (`auth.user.updated.v1`); also deactivated.
+   */
+  deleted?: boolean;
+  /**
+   * The avatar's file (file-service), or null.
+   */
+  avatar_file_id?: string | null;
+  /**
+   * An IANA time zone name (`Europe/Lisbon`), or null.
+   */
+  timezone?: string | null;
 }
 
 /** The `type` of every server frame this client understands. */
-export const SERVER_FRAME_TYPES = ["error","message.ack","message.new","pong","presence","read","ready","reconnect","resync","room.member_joined","room.member_left","typing"] as const;
+export const SERVER_FRAME_TYPES = ["error","message.ack","message.new","pong","presence","read","ready","reconnect","resync","room.member_joined","room.member_left","room.updated","typing"] as const;
