@@ -43,6 +43,9 @@ memberships = sa.Table(
     sa.Column("user_id", pg.UUID(as_uuid=True), primary_key=True),
     sa.Column("joined_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("last_read_seq", sa.BigInteger, nullable=False, server_default="0"),
+    # api-v1.1 B (migration 0005): all | mentions | none; NULL = the default of the room's kind.
+    sa.Column("notify", sa.Text, nullable=True),
+    sa.CheckConstraint("notify IN ('all', 'mentions', 'none')", name="memberships_notify"),
 )
 sa.Index("memberships_user", memberships.c.user_id)
 
@@ -72,6 +75,14 @@ messages = sa.Table(
     sa.Column("state_seq", sa.BigInteger, nullable=True),  # NULL: never changed (its own seq)
     # What idempotency compares (domain/entries.py); NULL on rows from before 0003.
     sa.Column("content_hash", sa.LargeBinary, nullable=True),
+    # Threads and mentions (migration 0005, api-v1.1 A): a reply's root; a text entry's parsed
+    # mentions (NULL: none); a root's summary, kept by the send path with each reply.
+    sa.Column("thread_root_id", pg.UUID(as_uuid=True), nullable=True),
+    sa.Column("mention_user_ids", pg.ARRAY(pg.UUID(as_uuid=True)), nullable=True),
+    sa.Column("mention_room", sa.Boolean, nullable=True),
+    sa.Column("reply_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_reply_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("participant_ids", pg.ARRAY(pg.UUID(as_uuid=True)), nullable=True),
     sa.UniqueConstraint("room_id", "seq", name="messages_room_seq"),
     sa.UniqueConstraint("sender_id", "client_msg_id", name="messages_sender_client_msg_id"),
 )
@@ -80,13 +91,26 @@ sa.Index(
     messages.c.target_id,
     postgresql_where=messages.c.target_id.isnot(None),
 )
-# api-v1.1 B: other people's not deleted text entries above a read position.
+# api-v1.1 B: other people's top-level, not deleted text entries above a read position.
 sa.Index(
     "messages_unread",
     messages.c.room_id,
     messages.c.seq,
     postgresql_include=["sender_id"],
-    postgresql_where=sa.text("kind = 'text' AND NOT deleted"),
+    postgresql_where=sa.text("kind = 'text' AND NOT deleted AND thread_root_id IS NULL"),
+)
+sa.Index(
+    "messages_thread",
+    messages.c.thread_root_id,
+    messages.c.seq,
+    postgresql_where=messages.c.thread_root_id.isnot(None),
+)
+# `@room` entries, for mention counts (mentions by name are rows of `mentions`).
+sa.Index(
+    "messages_room_mentions",
+    messages.c.room_id,
+    messages.c.seq,
+    postgresql_where=sa.text("mention_room AND NOT deleted"),
 )
 
 # Search (migration 0004, ADR 0010): text entries that are not deleted, by room and words, and
@@ -137,7 +161,36 @@ users = sa.Table(
     sa.Column("username", sa.Text, nullable=False),
     sa.Column("display_name", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # The projection of auth.user.updated.v1 (migration 0005, api-v1.1 C): kept at the highest
+    # `version` seen (0: only known from auth.user.registered.v1).
+    sa.Column("role", sa.Text, nullable=True),
+    sa.Column("deactivated", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("deleted", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("version", sa.BigInteger, nullable=False, server_default="0"),
 )
+
+# Who each text entry mentions by name (api-v1.1 B mention_count); `@room` is on the entry.
+mentions = sa.Table(
+    "mentions",
+    metadata,
+    sa.Column("message_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("user_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("room_id", pg.UUID(as_uuid=True), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("thread_root_id", pg.UUID(as_uuid=True), nullable=True),
+)
+sa.Index("mentions_user_room_seq", mentions.c.user_id, mentions.c.room_id, mentions.c.seq)
+
+# A user's read position in a thread (api-v1.1 B: `read` with `thread_root_id`).
+thread_reads = sa.Table(
+    "thread_reads",
+    metadata,
+    sa.Column("user_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("thread_root_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("room_id", pg.UUID(as_uuid=True), nullable=False),
+    sa.Column("last_read_seq", sa.BigInteger, nullable=False),
+)
+sa.Index("thread_reads_user_room", thread_reads.c.user_id, thread_reads.c.room_id)
 
 outbox = outbox_table(metadata)
 # A delete erases the text of its target and the target's edits from outbox rows too, found by
