@@ -2,7 +2,7 @@
 
 api-v1.1 is reached in two releases so services can be deployed one at a time: the tolerant
 release first (0.2.0: it implemented no addition), then producers that use the additions, each
-behind a feature name (this release implements `entries`: edit, delete, reaction, system).
+behind a feature name (this release implements `entries`, `search`, `threads`, `mentions` and `admin`).
 Every service reads the same `CHAT_FEATURES`; a feature is on when it is listed there and this
 release implements it. An addition that this release does not implement is refused with
 `unsupported`, one it implements but that is off with `feature_disabled`, and neither is ever
@@ -38,7 +38,7 @@ log = get_logger(__name__)
 # Every feature name api-v1.1 defines (the contracts' open enum `FeatureName`).
 KNOWN: tuple[str, ...] = typing.get_args(types.KnownFeatureName)
 # The features this release implements: its default `CHAT_FEATURES`.
-IMPLEMENTED: frozenset[str] = frozenset({"entries", "search"})
+IMPLEMENTED: frozenset[str] = frozenset({"entries", "search", "threads", "mentions", "admin"})
 
 # The kinds of a `message.send` and the feature each needs (None: the v1 plain text entry).
 KIND_FEATURE: dict[str, str | None] = {
