@@ -2,7 +2,8 @@
 
 api-v1.1 is reached in two releases so services can be deployed one at a time: the tolerant
 release first (0.2.0: it implemented no addition), then producers that use the additions, each
-behind a feature name (this release implements `entries`, `search`, `threads`, `mentions` and `admin`).
+behind a feature name (this release implements `entries`, `search`, `threads`, `mentions`
+and `admin`).
 Every service reads the same `CHAT_FEATURES`; a feature is on when it is listed there and this
 release implements it. An addition that this release does not implement is refused with
 `unsupported`, one it implements but that is off with `feature_disabled`, and neither is ever
