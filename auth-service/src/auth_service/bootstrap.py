@@ -12,8 +12,8 @@ from functools import partial
 from chat_contracts import names
 from chat_runtime.host import Consumer, Database, HostContext, Responder, ServiceHost
 
-from auth_service import housekeeping, revocations, store
-from auth_service.api import auth, jwks, users
+from auth_service import backfill, housekeeping, revocations, store
+from auth_service.api import admin, auth, jwks, users
 from auth_service.api.errors import install_error_handler
 from auth_service.deps import Clock, Deps
 from auth_service.hashing import PasswordHasher
@@ -54,13 +54,14 @@ def build(
         # Where the routes find them (api/deps.py, api/jwks.py).
         ctx.app.state.auth = deps
         ctx.app.state.keyring = keyring
+        await backfill.announce_unversioned(deps)
         ctx.spawn(housekeeping.run(deps), "auth-housekeeping")
 
     migrate = settings.migrate_on_start
     host = ServiceHost(
         settings,
         title="auth-service",
-        routers=[auth.router, users.router, jwks.router],
+        routers=[auth.router, users.router, jwks.router, admin.router, admin.invites_router],
         database=Database(settings.alembic_config() if migrate else None, migrate=migrate),
         outbox=store.outbox,
         bus=bus,

@@ -39,3 +39,25 @@ class InvalidRefresh(AuthError):
 
 class Unauthorized(AuthError):
     pass
+
+
+class Refused(AuthError):
+    """A refusal of api-v1.1 C with its status, code and plain-words detail."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(code)
+        self.status = status
+        self.code = code
+        self.detail = detail
+
+
+def forbidden() -> Refused:
+    return Refused(403, "forbidden", "You are not allowed to do this.")
+
+
+def not_found(what: str = "user") -> Refused:
+    return Refused(404, "not_found", f"There is no such {what}.")
+
+
+class InvalidReset(AuthError):
+    """A password-reset token that is used, voided, expired or unknown (one answer for all)."""

@@ -41,3 +41,14 @@ async def add_sessions_revoked(
         outbox,
         [OutboxEvent(names.AUTH_SESSION_REVOKED_V1, session_revoked(r, reason)) for r in revoked],
     )
+
+
+def user_updated(user: UserRecord) -> types.AuthUserUpdatedV1:
+    return types.AuthUserUpdatedV1(user=user_of(user, with_deleted=True), version=user.version)
+
+
+async def add_user_updated(s: AsyncSession, users: list[UserRecord]) -> None:
+    """Announce users after a change (their `version` already counts it)."""
+    await add_events(
+        s, outbox, [OutboxEvent(names.AUTH_USER_UPDATED_V1, user_updated(u)) for u in users]
+    )

@@ -1,4 +1,5 @@
-"""Forget stale throttle counters and sessions expired for a day, every few minutes."""
+"""Forget stale throttle counters, and sessions, invitations and reset links expired for a day,
+every few minutes."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import timedelta
 from chat_runtime.logging import get_logger
 
 from auth_service.deps import Deps
-from auth_service.store import SessionRepository, ThrottleRepository
+from auth_service.store import SessionRepository, ThrottleRepository, purge_links
 
 INTERVAL_S = 600.0
 
@@ -21,6 +22,8 @@ async def purge(deps: Deps) -> tuple[int, int]:
     async with deps.sessions.begin() as s:
         counters = await ThrottleRepository(s).purge(now, deps.settings.throttle_window_s)
         expired = await SessionRepository(s).purge_expired(now - timedelta(days=1))
+        # Expired invitations and reset links (api-v1.1 C): nothing can use them any more.
+        await purge_links(s, now - timedelta(days=1))
     return counters, expired
 
 

@@ -12,17 +12,23 @@ from auth_service.domain.sessions import RefreshAction, RefreshTokenState, Revok
 from auth_service.errors import InvalidRefresh
 from auth_service.events import add_sessions_revoked
 from auth_service.sign_in import SignedIn, signed_in
-from auth_service.store import RefreshTokenRepository, SessionRepository, UserRepository
+from auth_service.store import (
+    ClientInfo,
+    RefreshTokenRepository,
+    SessionRepository,
+    UserRepository,
+)
 
 log = get_logger("auth_service.rotation")
 
 
-async def refresh(deps: Deps, token: str | None) -> SignedIn:
+async def refresh(deps: Deps, token: str | None, client: ClientInfo | None = None) -> SignedIn:
     if not token or len(token) > 256:
         raise InvalidRefresh()
     token_hash = session_rules.hash_refresh_token(token)
     now = deps.now()
     grace = timedelta(seconds=deps.settings.refresh_grace_s)
+    idle = timedelta(seconds=deps.settings.refresh_idle_s)
     reused = False
     async with deps.sessions.begin() as s:
         tokens = RefreshTokenRepository(s)
@@ -33,11 +39,12 @@ async def refresh(deps: Deps, token: str | None) -> SignedIn:
                 successor_rotated=record.successor_rotated,
                 session_revoked=record.session_revoked,
                 session_expires_at=record.session_expires_at,
+                last_used_at=record.session_last_used_at,
             )
             if record
             else None
         )
-        action = session_rules.decide_refresh(state, now, grace)
+        action = session_rules.decide_refresh(state, now, grace, idle)
         successor: str | None = None
         if record is not None and action is RefreshAction.ROTATE:
             successor = session_rules.new_refresh_token()
@@ -46,6 +53,7 @@ async def refresh(deps: Deps, token: str | None) -> SignedIn:
             await tokens.mark_rotated(
                 token_hash, successor_hash, session_rules.seal_successor(token, successor), now
             )
+            await SessionRepository(s).touch(record.session_id, now, client)
         elif record is not None and action is RefreshAction.REPLAY_SUCCESSOR:
             successor = session_rules.open_successor(token, record.successor_box or b"")
         elif record is not None and action is RefreshAction.REVOKE_SESSION:
@@ -63,6 +71,7 @@ async def refresh(deps: Deps, token: str | None) -> SignedIn:
         user = await UserRepository(s).by_id(record.user_id) if record else None
     if reused:
         deps.notify()
-    if record is None or successor is None or user is None:
+    # A sign-in racing a deactivation may have left a session behind: it refreshes nothing.
+    if record is None or successor is None or user is None or user.deactivated:
         raise InvalidRefresh()
     return signed_in(deps, user, record.session_id, successor, record.session_expires_at)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from chat_runtime.settings import BaseServiceSettings
 from chat_runtime.tokens import REVOCATION_WINDOW_S
@@ -87,6 +88,21 @@ class AuthSettings(BaseServiceSettings):
     access_ttl_s: int = Field(900, ge=60, le=900)
     refresh_lifetime_s: int = Field(30 * 24 * 3600, ge=60)
     refresh_grace_s: int = Field(30, ge=0, le=300)
+    # A refresh token unused this long is refused (api-v1.1 C amends v1 §3).
+    refresh_idle_s: int = Field(
+        14 * 24 * 3600, ge=60, validation_alias=_env("CHAT_AUTH_REFRESH_IDLE_S", "refresh_idle_s")
+    )
+    # api-v1.1 C: open | invite | closed; None = open in dev, invite in prod.
+    registration: Literal["open", "invite", "closed"] | None = Field(
+        None, validation_alias=_env("CHAT_REGISTRATION", "registration")
+    )
+    # Where people open the client: the base of invitation and password-reset links (None:
+    # the first of CHAT_ALLOWED_ORIGINS).
+    public_url: str | None = Field(
+        None, validation_alias=_env("CHAT_AUTH_PUBLIC_URL", "public_url")
+    )
+    invite_ttl_s: int = Field(7 * 24 * 3600, ge=60)
+    reset_ttl_s: int = Field(3600, ge=60)
     # What verifiers are told at start and after a reconnect: as long as they keep an entry
     # (an access token's lifetime plus their verification leeway).
     revocation_window_s: int = int(REVOCATION_WINDOW_S)
@@ -100,6 +116,18 @@ class AuthSettings(BaseServiceSettings):
                 "refusing to start in prod with insecure cookies (CHAT_AUTH_COOKIE_SECURE)"
             )
         return self
+
+    @property
+    def registration_mode(self) -> Literal["open", "invite", "closed"]:
+        if self.registration is not None:
+            return self.registration
+        return "invite" if self.env == "prod" else "open"
+
+    @property
+    def client_url(self) -> str:
+        """The client's origin, without a trailing slash (links put `/#/...` after it)."""
+        base = self.public_url or (self.allowed_origins[0] if self.allowed_origins else "")
+        return base.rstrip("/")
 
     @property
     def secure_cookies(self) -> bool:

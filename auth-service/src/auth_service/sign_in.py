@@ -15,7 +15,13 @@ from auth_service.domain import sessions as session_rules
 from auth_service.domain.tokens import build_claims, build_header
 from auth_service.domain.usernames import normalize_username
 from auth_service.errors import InvalidCredentials
-from auth_service.store import RefreshTokenRepository, SessionRepository, UserRecord, UserRepository
+from auth_service.store import (
+    ClientInfo,
+    RefreshTokenRepository,
+    SessionRepository,
+    UserRecord,
+    UserRepository,
+)
 
 log = get_logger("auth_service.sign_in")
 
@@ -36,9 +42,11 @@ async def check_password(deps: Deps, username: str, password: str, address: str)
     await deps.throttle.count(deps.sessions, keys, deps.clock())
     async with deps.sessions() as s:
         user = await UserRepository(s).by_username(username)
-    stored = user.password_hash if user else await deps.hasher.dummy_hash()
+    # A deleted account has no password hash: it costs the same dummy verify.
+    stored = user.password_hash if user and user.password_hash else await deps.hasher.dummy_hash()
     ok, new_hash = await deps.hasher.verify_and_update(password, stored)
-    if user is None or not ok:
+    # A deactivated account gets the generic failure (api-v1.1 C), after the same work.
+    if user is None or not ok or user.deactivated or user.deleted:
         # Unknown names are not logged: people sometimes type a password in that field.
         log.info("login_failed", username=username if user else None, address=address)
         raise InvalidCredentials()
@@ -50,14 +58,25 @@ async def check_password(deps: Deps, username: str, password: str, address: str)
     return user
 
 
-async def login(deps: Deps, username_raw: str, password: str, address: str) -> SignedIn:
+async def login(
+    deps: Deps,
+    username_raw: str,
+    password: str,
+    address: str,
+    client: ClientInfo | None = None,
+) -> SignedIn:
     user = await check_password(deps, normalize_username(username_raw), password, address)
     now = deps.now()
     session_id = uuid.uuid4()
     expires = now + timedelta(seconds=deps.settings.refresh_lifetime_s)
     token = session_rules.new_refresh_token()
     async with deps.sessions.begin() as s:
-        await SessionRepository(s).create(session_id, user.id, now, expires)
+        # A deactivation racing this sign-in: the share lock waits for its commit (then the
+        # account is refused), or makes it wait for ours (then it revokes this session too).
+        current = await UserRepository(s).by_id(user.id, for_share=True)
+        if current is None or current.deactivated or current.deleted:
+            raise InvalidCredentials()
+        await SessionRepository(s).create(session_id, user.id, now, expires, client=client)
         await RefreshTokenRepository(s).add(
             session_rules.hash_refresh_token(token), session_id, now
         )

@@ -80,6 +80,12 @@ async def test_rotation_keeps_the_sessions_original_expiry(auth_it_clocked: Auth
     assert session_of(r) == session_id
     assert await session_expiry(h, session_id) == ends_at
 
+    # Used again ten days later (the 14-day idle limit of api-v1.1 C never applies here).
+    clock.advance(10 * DAY_S)
+    r = await post_refresh(h, token)
+    assert r.status_code == 200, r.text
+    token, _ = refresh_cookie(r)
+
     # A refresh a minute before the end still works (the chain of rotations is not refused
     # early) and its cookie lives that one minute.
     clock.now = ends_at - 60

@@ -1,17 +1,29 @@
-"""/v1/auth/*: register, login, refresh, logout, logout-all, password change."""
+"""/v1/auth/*: register, login, refresh, logout, logout-all, password change; password reset
+and sessions (api-v1.1 C)."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Cookie, Response, status
 
-from auth_service import password_change, registration, rotation, sign_in, sign_out
+from auth_service import (
+    accounts,
+    password_change,
+    registration,
+    resets,
+    rotation,
+    sign_in,
+    sign_out,
+)
 from auth_service.api.deps import (
     REFRESH_COOKIE,
     REFRESH_COOKIE_PATH,
+    AdminFeature,
     AuthDeps,
     BearerToken,
+    Client,
     ClientAddress,
     CookieEndpoint,
     CurrentUser,
@@ -20,13 +32,17 @@ from auth_service.api.deps import (
 from auth_service.api.schemas import (
     LoginIn,
     PasswordChangeIn,
-    RegisterIn,
+    PasswordResetIn,
+    RegisterWithInviteIn,
+    SessionOut,
+    SessionsOut,
     TokenOut,
     UserEnvelope,
     user_out,
 )
 from auth_service.settings import AuthSettings
 from auth_service.sign_in import SignedIn
+from auth_service.wire import rfc3339
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
@@ -66,27 +82,38 @@ def _token_body(result: SignedIn) -> TokenOut:
 
 
 @router.post("/register", status_code=status.HTTP_201_CREATED)
-async def register(body: RegisterIn, deps: AuthDeps, address: ClientAddress) -> UserEnvelope:
+async def register(
+    body: RegisterWithInviteIn, deps: AuthDeps, address: ClientAddress
+) -> UserEnvelope:
     user = await registration.register(
-        deps, body.username, body.display_name, body.password, address
+        deps, body.username, body.display_name, body.password, address, body.invite
     )
     return UserEnvelope(user=user_out(user))
 
 
 @router.post("/login", dependencies=[CookieEndpoint])
 async def login(
-    body: LoginIn, response: Response, deps: AuthDeps, settings: Settings, address: ClientAddress
+    body: LoginIn,
+    response: Response,
+    deps: AuthDeps,
+    settings: Settings,
+    address: ClientAddress,
+    client: Client,
 ) -> TokenOut:
-    result = await sign_in.login(deps, body.username, body.password, address)
+    result = await sign_in.login(deps, body.username, body.password, address, client)
     set_refresh_cookie(response, settings, result.refresh_token, result.refresh_max_age)
     return _token_body(result)
 
 
 @router.post("/refresh", dependencies=[CookieEndpoint])
 async def refresh(
-    response: Response, deps: AuthDeps, settings: Settings, token: RefreshCookie = None
+    response: Response,
+    deps: AuthDeps,
+    settings: Settings,
+    client: Client,
+    token: RefreshCookie = None,
 ) -> TokenOut:
-    result = await rotation.refresh(deps, token)
+    result = await rotation.refresh(deps, token, client)
     set_refresh_cookie(response, settings, result.refresh_token, result.refresh_max_age)
     return _token_body(result)
 
@@ -116,4 +143,37 @@ async def change_password(
     await password_change.change_password(
         deps, claims, body.current_password, body.new_password, address
     )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/password-reset", status_code=status.HTTP_204_NO_CONTENT, dependencies=[AdminFeature])
+async def password_reset(body: PasswordResetIn, deps: AuthDeps) -> Response:
+    """api-v1.1 C: set a new password with a reset link's token; every session ends."""
+    await resets.reset_password(deps, body.token, body.new_password)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/sessions", dependencies=[AdminFeature])
+async def list_sessions(claims: CurrentUser, deps: AuthDeps) -> SessionsOut:
+    found = await accounts.list_sessions(deps, claims)
+    return SessionsOut(
+        sessions=[
+            SessionOut(
+                id=str(x.id),
+                created_at=rfc3339(x.created_at),
+                last_used_at=rfc3339(x.last_used_at),
+                user_agent=x.user_agent,
+                ip=x.ip,
+                current=x.id == claims.session_id,
+            )
+            for x in found
+        ]
+    )
+
+
+@router.delete(
+    "/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[AdminFeature]
+)
+async def end_session(session_id: uuid.UUID, claims: CurrentUser, deps: AuthDeps) -> Response:
+    await accounts.end_session(deps, claims, session_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -12,9 +12,11 @@ from auth_service.deps import Deps
 from auth_service.domain.tokens import AccessClaims
 from auth_service.errors import Unauthorized
 from auth_service.settings import AuthSettings
+from auth_service.store import ClientInfo
 
 REFRESH_COOKIE = "chat_refresh"
 REFRESH_COOKIE_PATH = "/v1/auth"
+USER_AGENT_MAX = 256
 
 
 def get_deps(request: Request) -> Deps:
@@ -77,3 +79,22 @@ def cookie_endpoint_guard(request: Request, settings: Settings) -> None:
 
 
 CookieEndpoint = Depends(cookie_endpoint_guard)
+
+
+def client_info(request: Request, address: ClientAddress) -> ClientInfo:
+    agent = request.headers.get("user-agent")
+    if agent is not None:
+        agent = "".join(ch for ch in agent[:USER_AGENT_MAX] if ch.isprintable()) or None
+    return ClientInfo(user_agent=agent, ip=address)
+
+
+Client = Annotated[ClientInfo, Depends(client_info)]
+
+
+def require_admin_feature(settings: Settings) -> None:
+    """api-v1.1 preamble: the additions of C answer `feature_disabled` while `admin` is off."""
+    if "admin" not in settings.feature_switches.on:
+        raise Problem(403, "feature_disabled", "The feature 'admin' is switched off.")
+
+
+AdminFeature = Depends(require_admin_feature)

@@ -12,6 +12,8 @@ from auth_service.errors import (
     AuthError,
     InvalidCredentials,
     InvalidRefresh,
+    InvalidReset,
+    Refused,
     TooManyAttempts,
     Unauthorized,
     UsernameTaken,
@@ -53,6 +55,15 @@ def problem_for(exc: AuthError) -> Problem:
         return Problem(401, "invalid_credentials", "The username or password is not correct.")
     if isinstance(exc, InvalidRefresh):
         return Problem(401, "invalid_refresh", "Your session has ended; please sign in again.")
+    if isinstance(exc, Refused):
+        return Problem(exc.status, exc.code, exc.detail)
+    if isinstance(exc, InvalidReset):
+        # One text for used, voided, expired and unknown links (and deactivated accounts).
+        return Problem(
+            401,
+            "invalid_reset",
+            "This reset link is no longer valid; ask an administrator for a new one.",
+        )
     if isinstance(exc, Unauthorized):
         return Problem(
             401,

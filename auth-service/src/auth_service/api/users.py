@@ -6,11 +6,18 @@ import uuid
 from typing import Annotated
 
 from chat_runtime.http import FieldError, Problem
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response, status
 
-from auth_service import users
-from auth_service.api.deps import AuthDeps, CurrentUser, Settings
-from auth_service.api.schemas import MeOut, UsersOut, user_out
+from auth_service import accounts, users
+from auth_service.api.deps import AdminFeature, AuthDeps, ClientAddress, CurrentUser, Settings
+from auth_service.api.schemas import (
+    DeleteMeIn,
+    MeOut,
+    ProfilePatchIn,
+    UserEnvelope,
+    UsersOut,
+    user_out,
+)
 from auth_service.domain.usernames import has_unstorable
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
@@ -22,6 +29,35 @@ MAX_IDS = 100
 async def me(claims: CurrentUser, deps: AuthDeps, settings: Settings) -> MeOut:
     user = user_out(await users.me(deps, claims))
     return MeOut(user=user, features=settings.feature_switches.listed())
+
+
+@router.patch("/me", dependencies=[AdminFeature])
+async def update_me(body: ProfilePatchIn, claims: CurrentUser, deps: AuthDeps) -> UserEnvelope:
+    """api-v1.1 C: fields left out stay; `null` clears avatar_file_id or timezone."""
+    named = body.model_fields_set
+    if body.display_name is None and "display_name" in named:
+        raise _invalid("display_name", "too_short", "Enter a display name.")
+    if body.display_name is not None and has_unstorable(body.display_name):
+        raise _invalid("display_name", "invalid_characters", "Remove invisible characters.")
+    if body.timezone is not None and has_unstorable(body.timezone):
+        raise _invalid("timezone", "unknown_timezone", "Pick a time zone like Europe/Paris.")
+    change = accounts.ProfileChange(
+        display_name=body.display_name,
+        set_avatar="avatar_file_id" in named,
+        avatar_file_id=body.avatar_file_id,
+        set_timezone="timezone" in named,
+        timezone=body.timezone,
+    )
+    return UserEnvelope(user=user_out(await accounts.update_profile(deps, claims, change)))
+
+
+@router.delete("/me", status_code=status.HTTP_204_NO_CONTENT, dependencies=[AdminFeature])
+async def delete_me(
+    body: DeleteMeIn, claims: CurrentUser, deps: AuthDeps, address: ClientAddress
+) -> Response:
+    """api-v1.1 C: erase the account (the owner must hand ownership over first: 409)."""
+    await accounts.delete_account(deps, claims, body.password, address)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 def _invalid(field: str, code: str, message: str) -> Problem:

@@ -25,6 +25,11 @@ class RevokeReason(StrEnum):
     LOGOUT_ALL = "logout_all"
     PASSWORD_CHANGED = "password_changed"  # noqa: S105 - a reason
     REFRESH_REUSE = "refresh_reuse"
+    # api-v1.1 C
+    DEACTIVATED = "deactivated"
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - a reason
+    SESSION_ENDED = "session_ended"
+    ACCOUNT_DELETED = "account_deleted"
 
 
 class RefreshAction(StrEnum):
@@ -40,6 +45,8 @@ class RefreshTokenState:
     successor_rotated: bool  # the successor was itself rotated: this token is two steps old
     session_revoked: bool
     session_expires_at: datetime
+    # When the session was last signed in or refreshed (None: before it was recorded).
+    last_used_at: datetime | None = None
 
 
 def new_refresh_token() -> str:
@@ -52,9 +59,15 @@ def hash_refresh_token(token: str) -> bytes:
 
 
 def decide_refresh(
-    state: RefreshTokenState | None, now: datetime, grace: timedelta
+    state: RefreshTokenState | None,
+    now: datetime,
+    grace: timedelta,
+    idle: timedelta | None = None,
 ) -> RefreshAction:
+    """`idle`: a session unused that long is refused (api-v1.1 C, CHAT_AUTH_REFRESH_IDLE_S)."""
     if state is None or state.session_revoked or state.session_expires_at <= now:
+        return RefreshAction.REFUSE
+    if idle is not None and state.last_used_at is not None and now - state.last_used_at > idle:
         return RefreshAction.REFUSE
     if state.rotated_at is None:
         return RefreshAction.ROTATE
