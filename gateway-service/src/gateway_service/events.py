@@ -22,6 +22,7 @@ from gateway_service.metrics import SEND_ACK
 
 _MESSAGE_NEW = frame_type(types.WsServerMessageNewV1)
 _MESSAGE_ACK = frame_type(types.WsServerMessageAckV1)
+_ROOM_UPDATED = frame_type(types.WsServerRoomUpdatedV1)
 _encode = msgspec.json.Encoder().encode
 
 
@@ -149,11 +150,34 @@ async def on_room_left(gw: Gateway, envelope: Envelope[types.RoomLeftV1]) -> Non
 
 
 async def on_read(gw: Gateway, envelope: Envelope[types.ReadV1]) -> None:
+    """A room read position goes to the room; a thread's (`thread_root_id`, api-v1.1 B) is
+    private: only the reader's own sockets hear it."""
     body = envelope.body
     frame = types.WsServerReadV1(
-        type="read", room_id=body.room_id, user_id=body.user_id, seq=body.seq
+        type="read",
+        room_id=body.room_id,
+        user_id=body.user_id,
+        seq=body.seq,
+        thread_root_id=body.thread_root_id,
     )
-    gw.deliver(gw.registry.room_connections(body.room_id), encode_frame(frame))
+    if body.thread_root_id is msgspec.UNSET:
+        targets = gw.registry.room_connections(body.room_id)
+    else:
+        targets = gw.registry.connections_of_user(body.user_id)
+    gw.deliver(targets, encode_frame(frame))
+
+
+def _room_updated_frame(room: msgspec.Raw) -> str:
+    """`room.updated` (the fields of WsServerRoomUpdatedV1) around the room as it arrived."""
+    return _encode({"type": _ROOM_UPDATED, "room": room}).decode()
+
+
+async def on_room_updated(gw: Gateway, envelope: Envelope[types.RoomUpdatedV1]) -> None:
+    """A room changed for one user (api-v1.1 B): to that user's sockets, the room passed on as
+    it arrived (fields this release does not know included)."""
+    targets = gw.registry.connections_of_user(envelope.body.user_id)
+    if targets:
+        gw.deliver(targets, _room_updated_frame(raw_fields(envelope.raw)["room"]))
 
 
 async def on_typing(gw: Gateway, envelope: Envelope[types.TypingV1]) -> None:
@@ -182,6 +206,7 @@ EVENT_HANDLERS: dict[str, Callable[[Gateway, Envelope[Any]], Awaitable[None]]] =
     names.ROOM_JOINED_V1: on_room_joined,
     names.ROOM_LEFT_V1: on_room_left,
     names.READ_V1: on_read,
+    names.ROOM_UPDATED_V1: on_room_updated,
     names.TYPING_V1: on_typing,
     names.PRESENCE_CHANGED_V1: on_presence_changed,
 }

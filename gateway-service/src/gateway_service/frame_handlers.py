@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from chat_contracts import names, types
-from chat_runtime.features import SendShape, send_refusal
+from chat_runtime.features import ADDED_FIELDS, SendShape, send_refusal
 from chat_runtime.messaging import shard_of
 
 from gateway_service import authenticator
@@ -22,6 +22,8 @@ from gateway_service.hub import Gateway
 from gateway_service.ports import SessionPort, Unavailable
 
 FrameHandler = Callable[[Gateway, SessionPort, Any], Awaitable[None]]
+# The feature a thread's read position needs: the one a reply needs.
+THREADS = ADDED_FIELDS["thread_root_id"]
 
 
 async def on_ping(gw: Gateway, session: SessionPort, frame: types.WsClientPingV1) -> None:
@@ -86,13 +88,27 @@ async def on_typing(gw: Gateway, session: SessionPort, frame: types.WsClientTypi
 
 
 async def on_read(gw: Gateway, session: SessionPort, frame: types.WsClientReadV1) -> None:
+    """A room read position, or with `thread_root_id` a thread's (api-v1.1 B; feature
+    `threads`): message-service checks the root, the gateway only the membership."""
     room_id = frame.room_id.lower()
+    thread_root_id = frame.thread_root_id
+    if isinstance(thread_root_id, str):
+        refusal = gw.settings.feature_switches.refusal([THREADS])
+        if refusal is not None:
+            session.output.send_error(refusal.code, refusal.detail, frame.type)
+            return
+        thread_root_id = thread_root_id.lower()
     if not await _is_member(gw, session, room_id, frame.type):
         return
     try:
         await gw.bus.publish_command(
             names.read_routing_key(shard_of(room_id, gw.settings.send_shards)),
-            types.RoomReadV1(room_id=room_id, user_id=session.user_id, seq=frame.seq),
+            types.RoomReadV1(
+                room_id=room_id,
+                user_id=session.user_id,
+                seq=frame.seq,
+                thread_root_id=thread_root_id,
+            ),
         )
     except Unavailable:
         session.output.send_error(

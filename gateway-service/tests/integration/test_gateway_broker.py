@@ -207,6 +207,42 @@ async def test_joined_room_reaches_an_open_socket(gw_stack: Any) -> None:
         await ws.close()
 
 
+async def test_room_updated_and_thread_reads_reach_only_their_user(gw_stack: Any) -> None:
+    """api-v1.1 B through the broker: `room.updated.v1` on the user's key, and a thread's read
+    position (`read.v1` with `thread_root_id`, on the room's key) for the reader only."""
+    ana, ben, room, root = new_id(), new_id(), new_id(), new_id()
+    wa, _ = await gw_stack.open(ana, [room])
+    wb, _ = await gw_stack.open(ben, [room])
+    try:
+        updated = {
+            "id": room,
+            "kind": "direct",
+            "name": None,
+            "visibility": "private",
+            "created_by": ben,
+            "created_at": "2026-11-26T15:04:05.123Z",
+            "member_count": 2,
+            "last_seq": 3,
+            "last_read_seq": 3,
+            "unread_count": 0,
+            "mention_count": 0,
+            "notify": "none",
+        }
+        await gw_stack.publish(
+            names.user_key(ana, names.ROOM_UPDATED_V1),
+            names.ROOM_UPDATED_V1,
+            {"user_id": ana, "room": updated},
+        )
+        assert await gw_stack.recv(wa) == {"type": "room.updated", "room": updated}
+        read = {"room_id": room, "user_id": ana, "seq": 3, "thread_root_id": root}
+        await gw_stack.publish(names.room_key(room, names.READ_V1), names.READ_V1, read)
+        assert await gw_stack.recv(wa) == {"type": "read", **read}
+        assert await gw_stack.until_pong(wb) == []
+    finally:
+        for ws in (wa, wb):
+            await ws.close()
+
+
 async def test_revoked_session_is_closed_4401_within_a_second(gw_stack: Any) -> None:
     user, sid = new_id(), new_id()
     ws, _ = await gw_stack.open(user, [], session_id=sid)

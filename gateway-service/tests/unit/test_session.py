@@ -677,7 +677,7 @@ FIXTURES = Path(__file__).resolve().parents[3] / "contracts" / "fixtures"
 def test_ready_says_which_features_are_on(gw_harness: Any, gw_features_off: Any) -> None:
     with connected(gw_harness, new_id(), []) as (_, ready):
         # CHAT_FEATURES unset: all this release has.
-        assert ready["features"] == ["entries", "search"]
+        assert ready["features"] == ["entries", "threads", "mentions", "search", "admin"]
     with connected(gw_features_off, new_id(), []) as (_, ready):
         assert ready["features"] == []  # CHAT_FEATURES= (an upgrade in progress)
 
@@ -771,12 +771,12 @@ V1_1_SENDS = sorted((FIXTURES / "ws" / "client" / "message.send.v1" / "valid").g
 def test_v1_1_sends_stop_at_the_gateway_while_their_feature_is_off(
     gw_features_off: Any, fixture: Path
 ) -> None:
-    """Never forwarded to a message-service that might be one release behind: `entries` is
-    implemented but off (`feature_disabled`); threads and attachments are not in this release
+    """Never forwarded to a message-service that might be one release behind: `entries` and
+    `threads` are implemented but off (`feature_disabled`); attachments are not in this release
     (`unsupported`)."""
     user, room = new_id(), new_id()
     frame = json.loads(fixture.read_text(encoding="utf-8")) | {"room_id": room}
-    wanted = "unsupported" if {"thread_root_id", "attachments"} & set(frame) else "feature_disabled"
+    wanted = "unsupported" if "attachments" in frame else "feature_disabled"
     with connected(gw_features_off, user, [room]) as (ws, _):
         ws.send_json(frame)
         err = ws.receive_json()

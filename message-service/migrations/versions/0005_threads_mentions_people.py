@@ -75,7 +75,12 @@ def upgrade() -> None:
         sa.Column("seq", sa.BigInteger, nullable=False),
         sa.Column("thread_root_id", pg.UUID(as_uuid=True), nullable=True),
     )
-    op.create_index("mentions_user_room_seq", "mentions", ["user_id", "room_id", "seq"])
+    op.create_index(
+        "mentions_user_room_seq",
+        "mentions",
+        ["user_id", "room_id", "seq"],
+        postgresql_include=["thread_root_id"],  # mention_count: index-only scans
+    )
     op.create_index(
         "messages_room_mentions",
         "messages",
@@ -96,9 +101,12 @@ def upgrade() -> None:
     )
     for column in _user_columns():
         op.add_column("users", column)
+    # Mentions resolve `@name` to ids (usernames are stored lower-case).
+    op.create_index("users_username", "users", ["username"])
 
 
 def downgrade() -> None:
+    op.drop_index("users_username", table_name="users")
     for column in reversed(_user_columns()):
         op.drop_column("users", column.name)
     op.drop_constraint("memberships_notify", "memberships", type_="check")

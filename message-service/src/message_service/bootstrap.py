@@ -13,7 +13,7 @@ from chat_runtime.host import Consumer, Database, HostContext, Responder, Servic
 from chat_runtime.logging import get_logger
 
 from message_service import store
-from message_service.api import dms, messages, rooms, search
+from message_service.api import dms, messages, rooms, search, threads
 from message_service.api.deps import install_error_handlers
 from message_service.handlers import membership, read, send, users
 from message_service.handlers.deps import BusDeps
@@ -62,7 +62,10 @@ def bus(settings: MessageSettings, ctx: HostContext) -> list[Consumer | Responde
         ),
         Consumer(
             queues=names.MESSAGE_EVENTS_QUEUE,
-            handlers={names.AUTH_USER_REGISTERED_V1: partial(users.handle_registered, deps)},
+            handlers={
+                names.AUTH_USER_REGISTERED_V1: partial(users.handle_registered, deps),
+                names.AUTH_USER_UPDATED_V1: partial(users.handle_updated, deps),
+            },
         ),
         Responder(
             names.MESSAGE_QUERY_QUEUE, names.MEMBERSHIP_QUERY_V1, partial(membership.answer, deps)
@@ -130,7 +133,7 @@ def build(
     host = ServiceHost(
         settings,
         title="message-service",
-        routers=[rooms.router, messages.router, dms.router, search.router],
+        routers=[rooms.router, messages.router, threads.router, dms.router, search.router],
         database=_database(settings, owner),
         outbox=store.outbox,
         verify_tokens=True,

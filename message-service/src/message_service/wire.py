@@ -21,8 +21,10 @@ def timestamp(value: datetime) -> str:
 
 def message_struct(message: Message) -> types.Message:
     """The contract's `message`: a `text` entry with its current state (api-v1.1 A: always
-    `edited_at`, `deleted`, `reactions`, `state_seq`), a change entry with its target (and the
-    edit's text, the reaction's emoji and `added`), a system entry with its event."""
+    `edited_at`, `deleted`, `reactions`, `state_seq`; a reply its `thread_root_id`, a thread
+    root its `thread` summary, `mentions` when it has some), a change entry with its target (and
+    the edit's text and `mentions`, the reaction's emoji and `added`), a system entry with its
+    event."""
     kind = message.kind
     extra: dict[str, Any] = {}
     if kind == "text":
@@ -33,8 +35,27 @@ def message_struct(message: Message) -> types.Message:
             for r in message.reactions
         ]
         extra["state_seq"] = message.current_seq
+        if message.thread_root_id is not None:
+            extra["thread_root_id"] = str(message.thread_root_id)
+        elif message.last_reply_at is not None:
+            # A thread root: every top-level entry that has had a reply (api-v1.1 A).
+            extra["thread"] = types.ThreadSummary(
+                reply_count=message.reply_count,
+                last_reply_at=timestamp(message.last_reply_at),
+                participant_ids=[str(u) for u in message.participant_ids],
+            )
+    mentions = message.mentions
+    # A text entry carries its mentions when it has some; an edit entry the ones it gives its
+    # target, empty ones included (a client replaces the target's with them).
+    if mentions is not None and (mentions or kind == "edit"):
+        extra["mentions"] = types.Mentions(
+            user_ids=[str(u) for u in mentions.user_ids], room=mentions.room
+        )
     if message.target_id is not None:
         extra["target_id"] = str(message.target_id)
+        if message.thread_root_id is not None:
+            # The delete of a reply names the reply's thread (its root counts one reply less).
+            extra["thread_root_id"] = str(message.thread_root_id)
     # Absent rather than null where the contract wants a value (the planner always sets them).
     if kind == "reaction":
         if message.emoji is not None:
@@ -78,4 +99,6 @@ def room_json(view: RoomView) -> dict[str, Any]:
         "last_read_seq": view.last_read_seq,
         "unread_count": view.unread_count,
         "member_count": view.member_count,
+        "mention_count": view.mention_count,
+        "notify": view.notify,
     }

@@ -432,9 +432,10 @@ async def features_off(ms_shared_stack: Any) -> AsyncIterator[Any]:
         ({"kind": "reaction", "target_id": None, "emoji": "👍"}, 403, "feature_disabled"),
         ({"kind": "edit", "target_id": None, "text": "fixed"}, 403, "feature_disabled"),
         ({"kind": "delete", "target_id": None}, 403, "feature_disabled"),
-        ({"text": "a reply", "thread_root_id": str(uuid.uuid4())}, 422, "unsupported"),
+        ({"text": "a reply", "thread_root_id": str(uuid.uuid4())}, 403, "feature_disabled"),
+        ({"text": "a file", "attachments": [str(uuid.uuid4())]}, 422, "unsupported"),
     ],
-    ids=["reaction", "edit", "delete", "reply"],
+    ids=["reaction", "edit", "delete", "reply", "attachments"],
 )
 async def test_entries_switched_off_are_refused(
     ms_shared_stack: Any, features_off: Any, extra: dict[str, Any], status: int, code: str

@@ -130,7 +130,7 @@ def test_a_plain_text_send_is_not_refused() -> None:
     [
         ({"kind": "poll"}, {}),  # a kind no release of ours defines
         ({"kind": "system"}, {}),  # only services write system entries
-        ({"thread_root_id": str(uuid.uuid4())}, {}),
+        ({"attachments": [str(uuid.uuid4())]}, {}),  # attachments: not in this release
         ({}, {"scheduled_for": "2027-01-01T00:00:00Z"}),  # a field from a newer gateway
     ],
 )
@@ -155,6 +155,29 @@ def test_entries_are_feature_disabled_when_entries_is_off(fields: dict[str, Any]
     refusal = send._command(envelope(**fields), NONE).refusal
     assert refusal is not None
     assert refusal.code == "feature_disabled"
+
+
+def test_a_reply_is_feature_disabled_while_threads_is_off() -> None:
+    refusal = send._command(envelope(thread_root_id=str(uuid.uuid4())), NONE).refusal
+    assert refusal is not None
+    assert refusal.code == "feature_disabled"
+
+
+def test_a_reply_with_threads_on_names_its_root_and_parses_mentions_when_on() -> None:
+    root = uuid.uuid4()
+    threads = Features(on=frozenset({"threads"}))
+    cmd = send._command(envelope(thread_root_id=str(root), text="@ana hi"), threads)
+    assert (cmd.refusal, cmd.kind, cmd.thread_root_id, cmd.mentions_on) == (
+        None,
+        "text",
+        root,
+        False,
+    )
+    both = Features(on=frozenset({"threads", "mentions"}))
+    assert send._command(envelope(thread_root_id=str(root)), both).mentions_on
+    # A plain text send asks for mentions only while the feature is on.
+    assert send._command(envelope(), Features(on=frozenset({"mentions"}))).mentions_on
+    assert not send._command(envelope(), NONE).mentions_on
 
 
 def test_an_entry_with_entries_on_becomes_a_command_of_its_kind() -> None:

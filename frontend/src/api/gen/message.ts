@@ -152,6 +152,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/rooms/{room_id}/notify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set Notify
+         * @description The caller's notify level for a room they are a member of: `all`, `mentions` or `none`
+         *     (api-v1.1 B). Their other sessions get `room.updated`.
+         */
+        put: operations["set_notify_v1_rooms__room_id__notify_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/rooms/{room_id}/read": {
         parameters: {
             query?: never;
@@ -161,8 +182,33 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Read */
+        /**
+         * Read
+         * @description Move the caller's read position (never back, at most the room's last seq): the room's,
+         *     or with `thread_root_id` the one in that thread (api-v1.1 B).
+         */
         post: operations["read_v1_rooms__room_id__read_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/rooms/{room_id}/threads/{root_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Thread
+         * @description The root (a tombstone once deleted) and its replies above `after_seq` in seq order, and
+         *     whether more follow. 404 when the root is not a top-level text entry of the room.
+         */
+        get: operations["thread_v1_rooms__room_id__threads__root_id__get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -236,6 +282,19 @@ export interface components {
             /** User Id */
             user_id: string;
         };
+        /**
+         * MentionsOut
+         * @description Who a text entry mentions (api-v1.1 A).
+         */
+        MentionsOut: {
+            /**
+             * Room
+             * @description @room (only when the sender may use it).
+             */
+            room: boolean;
+            /** User Ids */
+            user_ids: string[];
+        };
         /** MessageEnvelope */
         MessageEnvelope: {
             message: components["schemas"]["MessageOut"];
@@ -296,6 +355,11 @@ export interface components {
              */
             kind: string;
             /**
+             * Mentions
+             * @description Text entries that mention someone; edit entries: the target's recomputed mentions.
+             */
+            mentions?: components["schemas"]["MentionsOut"];
+            /**
              * Reactions
              * @description Text entries: one item per emoji, in the order of their first reaction.
              */
@@ -326,6 +390,16 @@ export interface components {
              * @description Text and edit entries; empty for other kinds and once deleted.
              */
             text: string;
+            /**
+             * Thread
+             * @description Thread roots (top-level text entries that have had a reply).
+             */
+            thread?: components["schemas"]["ThreadOut"];
+            /**
+             * Thread Root Id
+             * @description Thread replies: their root.
+             */
+            thread_root_id?: string;
             /**
              * Value
              * @description System entries.
@@ -362,6 +436,14 @@ export interface components {
             /** Messages */
             messages: components["schemas"]["MessageOut"][];
         };
+        /** NotifySetting */
+        NotifySetting: {
+            /**
+             * Notify
+             * @enum {string}
+             */
+            notify: "all" | "mentions" | "none";
+        };
         /** OpenDirect */
         OpenDirect: {
             /**
@@ -394,6 +476,11 @@ export interface components {
         ReadPosition: {
             /** Seq */
             seq: number;
+            /**
+             * Thread Root Id
+             * @description api-v1.1 B: move the read position in this thread instead.
+             */
+            thread_root_id?: string | null;
         };
         /** RoomEnvelope */
         RoomEnvelope: {
@@ -423,8 +510,19 @@ export interface components {
             last_seq: number;
             /** Member Count */
             member_count: number;
+            /**
+             * Mention Count
+             * @description Entries that mention the caller (by name or @room) above their read positions (the room's, or the thread's for replies), capped at 1000.
+             */
+            mention_count: number;
             /** Name */
             name: string | null;
+            /**
+             * Notify
+             * @description The caller's notify level (default: all in direct rooms, mentions in channels).
+             * @enum {string}
+             */
+            notify: "all" | "mentions" | "none";
             /** Unread Count */
             unread_count: number;
             /**
@@ -492,10 +590,48 @@ export interface components {
              * @default
              */
             text: string;
-            /** Thread Root Id */
+            /**
+             * Thread Root Id
+             * @description text: the thread root this entry replies to (feature `threads`).
+             */
             thread_root_id?: string | null;
         } & {
             [key: string]: unknown;
+        };
+        /**
+         * ThreadOut
+         * @description The summary a thread root carries (api-v1.1 A).
+         */
+        ThreadOut: {
+            /** Last Reply At */
+            last_reply_at: string | null;
+            /**
+             * Participant Ids
+             * @description The first 50 repliers.
+             */
+            participant_ids: string[];
+            /** Reply Count */
+            reply_count: number;
+            /**
+             * Unread Replies
+             * @description For the caller, when they took part (the root's sender or a replier): replies by others above their read position in the thread.
+             */
+            unread_replies?: number;
+        };
+        /** ThreadPage */
+        ThreadPage: {
+            /**
+             * Has More
+             * @description More replies follow.
+             */
+            has_more: boolean;
+            /**
+             * Replies
+             * @description Replies above after_seq, in seq order.
+             */
+            replies: components["schemas"]["MessageOut"][];
+            /** @description The thread root (a tombstone once deleted). */
+            root: components["schemas"]["MessageOut"];
         };
         /** ValidationError */
         ValidationError: {
@@ -880,6 +1016,39 @@ export interface operations {
             };
         };
     };
+    set_notify_v1_rooms__room_id__notify_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                room_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NotifySetting"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     read_v1_rooms__room_id__read_post: {
         parameters: {
             query?: never;
@@ -901,6 +1070,42 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    thread_v1_rooms__room_id__threads__root_id__get: {
+        parameters: {
+            query?: {
+                /** @description Replies above this seq, ascending. */
+                after_seq?: number;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                room_id: string;
+                root_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ThreadPage"];
+                };
             };
             /** @description Validation Error */
             422: {

@@ -74,16 +74,22 @@ def test_this_release_implements_entries_and_search() -> None:
 
 def test_settings_read_chat_features(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CHAT_FEATURES", raising=False)
-    assert BaseServiceSettings().feature_switches.listed() == ["entries", "search"]
+    assert BaseServiceSettings().feature_switches.listed() == [
+        "entries",
+        "threads",
+        "mentions",
+        "search",
+        "admin",
+    ]
     monkeypatch.setenv("CHAT_FEATURES", "")
     assert BaseServiceSettings().feature_switches.on == frozenset()
     monkeypatch.setenv("CHAT_FEATURES", "entries")
     assert BaseServiceSettings().feature_switches.listed() == ["entries"]
-    monkeypatch.setenv("CHAT_FEATURES", "threads,entries")
-    assert BaseServiceSettings().feature_switches.listed() == ["entries"]  # threads: not here
+    monkeypatch.setenv("CHAT_FEATURES", "attachments,entries")
+    assert BaseServiceSettings().feature_switches.listed() == ["entries"]  # attachments: not here
     monkeypatch.setenv("CHAT_FEATURES", "search")
     assert BaseServiceSettings().feature_switches.listed() == ["search"]
-    monkeypatch.setenv("CHAT_FEATURES", "threads")
+    monkeypatch.setenv("CHAT_FEATURES", "attachments")
     assert BaseServiceSettings().feature_switches.listed() == []
 
 
@@ -103,7 +109,7 @@ REACTION = SendShape.named("reaction", ["target_id", "emoji", "added"])
         (SendShape.named("edit", ["target_id"]), "feature_disabled", None),
         (SendShape.named("delete", ["target_id"]), "feature_disabled", None),
         (SendShape.named(None, ["emoji"]), "feature_disabled", None),  # content: message-service
-        (SendShape.named(None, ["thread_root_id"]), "unsupported", "unsupported"),
+        (SendShape.named(None, ["thread_root_id"]), "feature_disabled", None),
         (SendShape.named("text", ["attachments"]), "unsupported", "unsupported"),
         (SendShape.named("system", []), "unsupported", "unsupported"),
         (SendShape.named("poll", []), "unsupported", "unsupported"),
@@ -121,15 +127,17 @@ def test_message_service_refuses_what_is_off_or_not_implemented(
 
 
 def test_not_implemented_wins_over_switched_off() -> None:
-    """A reaction in a thread needs `entries` (off) and `threads` (not in this release): it is
-    `unsupported`, since switching `entries` on would not make it pass (clients hold
-    `feature_disabled` sends until the feature is on)."""
-    in_thread = SendShape.named("reaction", ["target_id", "emoji", "thread_root_id"])
-    refusal = send_refusal(in_thread, features.NONE)
+    """A text with attachments and a thread root needs `threads` (off) and `attachments` (not in
+    this release): it is `unsupported`, since switching `threads` on would not make it pass
+    (clients hold `feature_disabled` sends until the feature is on)."""
+    with_files = SendShape.named("text", ["thread_root_id", "attachments"])
+    refusal = send_refusal(with_files, features.NONE)
     assert refusal is not None
     assert refusal.code == "unsupported"
-    assert "threads" in refusal.detail
-    assert features.NONE.refusal(["entries", "threads"]) == features.NONE.refusal(["threads"])
+    assert "attachments" in refusal.detail
+    assert features.NONE.refusal(["threads", "attachments"]) == features.NONE.refusal(
+        ["attachments"]
+    )
 
 
 def test_implemented_but_off_is_feature_disabled_and_on_passes() -> None:

@@ -6,6 +6,7 @@ from typing import Annotated
 from uuid import UUID
 
 from chat_runtime.db import is_infrastructure_error
+from chat_runtime.features import Features
 from chat_runtime.host import HostContext
 from chat_runtime.http import FieldError, Problem
 from chat_runtime.logging import get_logger
@@ -104,3 +105,12 @@ def install_error_handlers(app: FastAPI) -> None:
     # A database outage is a 503 the client may retry, not an opaque 500.
     app.add_exception_handler(SQLAlchemyError, _database_error_handler)
     app.add_exception_handler(OSError, _database_error_handler)
+
+
+def require_features(features: Features, *needed: str) -> None:
+    """Raise the problem of an api-v1.1 addition whose feature is off (403 feature_disabled) or
+    not implemented by this release (422 unsupported)."""
+    refusal = features.refusal(needed)
+    if refusal is not None:
+        status = 403 if refusal.code == "feature_disabled" else 422
+        raise Problem(status, refusal.code, refusal.detail)

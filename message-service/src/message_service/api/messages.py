@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from message_service.api.deps import CallerId, Settings, Uow
+from message_service.api.deps import CallerId, Settings, Uow, require_features
 from message_service.api.responses import EditList, MessageEnvelope, MessagePage, documented
 from message_service.domain.model import Message
 from message_service.domain.sending import Created, Duplicate, Noop
@@ -50,7 +50,10 @@ class SendMessage(BaseModel):
     added: Annotated[
         bool | None, Field(strict=True, description="reaction: true (default) adds, false removes.")
     ] = None
-    thread_root_id: UUID | None = None
+    thread_root_id: Annotated[
+        UUID | None,
+        Field(description="text: the thread root this entry replies to (feature `threads`)."),
+    ] = None
     attachments: Annotated[list[UUID] | None, Field(max_length=10)] = None
 
     def refuse_additions(self, settings: Settings) -> None:
@@ -64,7 +67,11 @@ class SendMessage(BaseModel):
 
 
 class ReadPosition(BaseModel):
-    seq: Annotated[int, Field(strict=True, ge=0)]
+    seq: Annotated[int, Field(strict=True, ge=0, le=MAX_SEQ)]
+    thread_root_id: Annotated[
+        UUID | None,
+        Field(description="api-v1.1 B: move the read position in this thread instead."),
+    ] = None
 
 
 def _seq(description: str) -> Any:
@@ -72,14 +79,22 @@ def _seq(description: str) -> Any:
     return Query(ge=0, le=MAX_SEQ, description=description)
 
 
-def entry_json(message: Message, mine: Mapping[UUID, frozenset[str]]) -> dict[str, Any]:
-    """An entry as REST returns it: the wire object, plus `me` on each reaction (the caller's)."""
+def entry_json(
+    message: Message,
+    mine: Mapping[UUID, frozenset[str]],
+    unread: Mapping[UUID, int] | None = None,
+) -> dict[str, Any]:
+    """An entry as REST returns it: the wire object, plus the caller's own fields: `me` on each
+    reaction, and on a thread root they took part in `thread.unread_replies`."""
     body = message_json(message)
     reactions = body.get("reactions")
     if reactions:
         own = mine.get(message.id, frozenset())
         for reaction in reactions:
             reaction["me"] = reaction["emoji"] in own
+    thread = body.get("thread")
+    if thread is not None and unread is not None and message.id in unread:
+        thread["unread_replies"] = unread[message.id]
     return body
 
 
@@ -162,7 +177,7 @@ async def history(
             content_only=content_only,
         )
     body: dict[str, Any] = {
-        "messages": [entry_json(m, page.mine) for m in page.messages],
+        "messages": [entry_json(m, page.mine, page.unread) for m in page.messages],
         "has_more": page.has_more,
     }
     if page.has_more_after is not None:
@@ -182,7 +197,7 @@ async def edits(room_id: UUID, message_id: UUID, user: CallerId, uow: Uow) -> di
 
 
 async def _send_once(
-    session: AsyncSession, room_id: UUID, user: UUID, body: SendMessage
+    session: AsyncSession, room_id: UUID, user: UUID, body: SendMessage, *, mentions_on: bool
 ) -> Created | Duplicate | Noop:
     return await sending.send_one(
         session,
@@ -194,6 +209,8 @@ async def _send_once(
         target_id=body.target_id,
         emoji=body.emoji,
         added=body.added,
+        thread_root_id=body.thread_root_id,
+        mentions_on=mentions_on,
     )
 
 
@@ -204,15 +221,16 @@ async def send(
     """201 with the new entry; 200 with the first one for a repeat of a committed send; 200
     with the current target and `noop: true` for a reaction that changes nothing."""
     body.refuse_additions(settings)
+    mentions_on = "mentions" in settings.feature_switches.on
     try:
         async with uow as session:
-            outcome = await _send_once(session, room_id, user, body)
+            outcome = await _send_once(session, room_id, user, body, mentions_on=mentions_on)
             entries, mine = await reading.with_state(session, [outcome.message], user)
     except IntegrityError:
         # The same client_msg_id was committed concurrently by another transaction (another
         # room): decide again now that it is visible - a duplicate or client_msg_id_reused.
         async with uow as session:
-            outcome = await _send_once(session, room_id, user, body)
+            outcome = await _send_once(session, room_id, user, body, mentions_on=mentions_on)
             entries, mine = await reading.with_state(session, [outcome.message], user)
     answer: dict[str, Any] = {"message": entry_json(entries[0], mine)}
     if isinstance(outcome, Noop):
@@ -222,7 +240,13 @@ async def send(
 
 
 @router.post("/{room_id}/read", status_code=204)
-async def read(room_id: UUID, body: ReadPosition, user: CallerId, uow: Uow) -> Response:
+async def read(
+    room_id: UUID, body: ReadPosition, user: CallerId, uow: Uow, settings: Settings
+) -> Response:
+    """Move the caller's read position (never back, at most the room's last seq): the room's,
+    or with `thread_root_id` the one in that thread (api-v1.1 B)."""
+    if body.thread_root_id is not None:
+        require_features(settings.feature_switches, "threads")
     async with uow as session:
-        await reading.mark_read_checked(session, room_id, user, body.seq)
+        await reading.mark_read_checked(session, room_id, user, body.seq, body.thread_root_id)
     return Response(status_code=204)

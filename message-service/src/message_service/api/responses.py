@@ -25,6 +25,14 @@ class RoomOut(BaseModel):
     last_read_seq: int
     unread_count: int
     member_count: int
+    mention_count: int = Field(
+        description="Entries that mention the caller (by name or @room) above their read "
+        "positions (the room's, or the thread's for replies), capped at 1000."
+    )
+    notify: Literal["all", "mentions", "none"] = Field(
+        description="The caller's notify level (default: all in direct rooms, mentions in "
+        "channels)."
+    )
 
 
 class RoomEnvelope(BaseModel):
@@ -65,6 +73,25 @@ class ReactionOut(BaseModel):
     me: bool = Field(description="Whether the caller reacted with this emoji.")
 
 
+class MentionsOut(BaseModel):
+    """Who a text entry mentions (api-v1.1 A)."""
+
+    user_ids: list[str]
+    room: bool = Field(description="@room (only when the sender may use it).")
+
+
+class ThreadOut(BaseModel):
+    """The summary a thread root carries (api-v1.1 A)."""
+
+    reply_count: int
+    last_reply_at: str | None
+    participant_ids: list[str] = Field(description="The first 50 repliers.")
+    unread_replies: int | SkipJsonSchema[None] = absent(
+        "For the caller, when they took part (the root's sender or a replier): replies by "
+        "others above their read position in the thread."
+    )
+
+
 class MessageOut(BaseModel):
     """A timeline entry (the contract's `Message`). Fields beside v1's are present by kind:
     `text` entries carry their current state (`edited_at`, `deleted`, `reactions`,
@@ -95,6 +122,13 @@ class MessageOut(BaseModel):
     state_seq: int | SkipJsonSchema[None] = absent(
         "Text entries: the seq of the last entry that changed it (its own seq if none)."
     )
+    thread_root_id: str | SkipJsonSchema[None] = absent("Thread replies: their root.")
+    mentions: MentionsOut | SkipJsonSchema[None] = absent(
+        "Text entries that mention someone; edit entries: the target's recomputed mentions."
+    )
+    thread: ThreadOut | SkipJsonSchema[None] = absent(
+        "Thread roots (top-level text entries that have had a reply)."
+    )
 
 
 class MessageEnvelope(BaseModel):
@@ -114,6 +148,12 @@ class MessagePage(BaseModel):
         "covered_from_seq..covered_to_seq (inclusive)."
     )
     covered_to_seq: int | SkipJsonSchema[None] = absent("content_only pages.")
+
+
+class ThreadPage(BaseModel):
+    root: MessageOut = Field(description="The thread root (a tombstone once deleted).")
+    replies: list[MessageOut] = Field(description="Replies above after_seq, in seq order.")
+    has_more: bool = Field(description="More replies follow.")
 
 
 class EditList(BaseModel):

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, field_validator
 from pydantic_core import PydanticCustomError
 
-from message_service.api.deps import CallerId, Settings, Uow
+from message_service.api.deps import CallerId, Settings, Uow, require_features
 from message_service.api.responses import MemberList, RoomEnvelope, RoomList, documented
+from message_service.domain.notify import NotifyLevel
 from message_service.domain.text import name_problem
 from message_service.services import rooms as room_service
 from message_service.store import room_queries
@@ -34,6 +35,10 @@ class CreateRoom(BaseModel):
 
 class AddMember(BaseModel):
     user_id: UUID | None = None
+
+
+class NotifySetting(BaseModel):
+    notify: NotifyLevel
 
 
 @router.post("", status_code=201, **documented(RoomEnvelope, 201))
@@ -103,3 +108,15 @@ async def list_members(room_id: UUID, user: CallerId, uow: Uow) -> dict[str, Any
             for uid, joined, read in rows
         ]
     }
+
+
+@router.put("/{room_id}/notify", status_code=204)
+async def set_notify(
+    room_id: UUID, body: NotifySetting, user: CallerId, uow: Uow, settings: Settings
+) -> Response:
+    """The caller's notify level for a room they are a member of: `all`, `mentions` or `none`
+    (api-v1.1 B). Their other sessions get `room.updated`."""
+    require_features(settings.feature_switches, "mentions")
+    async with uow as session:
+        await room_service.set_notify(session, room_id, user, body.notify)
+    return Response(status_code=204)

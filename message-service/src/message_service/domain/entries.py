@@ -20,6 +20,7 @@ def content_hash(
     text: str = "",
     emoji: str | None = None,
     added: bool | None = None,
+    thread_root_id: UUID | None = None,
 ) -> bytes:
     """sha256 over what a send asked for (DESIGN "Content hash"): room, kind, target, the text of
     `text`/`edit` entries, the emoji and `added` of a reaction (absent `added` = true). Kept at
@@ -27,8 +28,17 @@ def content_hash(
 
     The bytes are unambiguous: the room and target are fixed-size, the kind (a-z, _) ends with
     a NUL, the emoji is length-prefixed and the text, free-form, comes last. A plain text send
-    (the hot path) hashes one short concatenation."""
+    (the hot path) hashes one short concatenation. A reply (a `text` entry with its
+    `thread_root_id`) hashes as kind `reply` (no kind has that name) with its fixed-size root,
+    so the same client_msg_id sent once top-level and once in a thread is a reuse."""
     if kind == "text" and target_id is None and emoji is None and added is None:
+        if thread_root_id is not None:
+            return hashlib.sha256(
+                room_id.bytes
+                + b"reply\x00"
+                + thread_root_id.bytes
+                + text.encode("utf-8", "surrogatepass")
+            ).digest()
         return hashlib.sha256(
             room_id.bytes + b"text\x00\x00" + text.encode("utf-8", "surrogatepass")
         ).digest()
@@ -47,7 +57,13 @@ def stored_hash(message: Message) -> bytes:
     hash of the plain text entry they are (room + kind text + text)."""
     if message.content_hash is not None:
         return message.content_hash
-    return content_hash(message.room_id, message.kind, message.target_id, message.text)
+    return content_hash(
+        message.room_id,
+        message.kind,
+        message.target_id,
+        message.text,
+        thread_root_id=message.thread_root_id,
+    )
 
 
 def aggregate_reactions(marks: Iterable[ReactionMark]) -> tuple[Reaction, ...]:

@@ -89,3 +89,10 @@ class FeatureDisabled(DomainError):
 
     status = 403
     code = "feature_disabled"
+
+
+class Deactivated(DomainError):
+    """A direct entry to a user whose account is deactivated (api-v1.1 A)."""
+
+    status = 403
+    code = "deactivated"

@@ -39,13 +39,36 @@ class ReactionMark:
 
 
 @dataclass(frozen=True, slots=True)
+class Mentions:
+    """Who a `text` entry mentions (api-v1.1 A): room members by `@username` (their ids, in the
+    order first written) and `@room` when the sender may use it."""
+
+    user_ids: tuple[UUID, ...] = ()
+    room: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.user_ids) or self.room
+
+
+NO_MENTIONS = Mentions()
+
+# api-v1.1 A: the first repliers a thread root lists.
+THREAD_PARTICIPANTS_SHOWN = 50
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """A timeline entry as stored. Change entries (`edit`, `delete`, `reaction`) carry
     `target_id` (+ `text` for edit, `emoji`/`added` for reaction); `system` entries `event`,
     `actor_id`, `subject_id`, `value`. A `text` entry carries its current state: `edited_at`,
     `deleted`, `reactions` (aggregated, filled by whoever reads them) and `state_seq` (None: it
     never changed, i.e. its own seq). `content_hash` is what dedup compares (None on rows from
-    before api-v1.1: see domain/entries.py)."""
+    before api-v1.1: see domain/entries.py).
+
+    Threads and mentions (api-v1.1 A): a reply names its `thread_root_id`; a root keeps its
+    summary (`reply_count`, `last_reply_at`: None until its first reply, `participant_ids`).
+    `mentions` is None when the entry mentions nobody (or was never parsed); an `edit` entry
+    carries the mentions its new text gives the target (empty ones too)."""
 
     id: UUID
     room_id: UUID
@@ -67,6 +90,11 @@ class Message:
     state_seq: int | None = None
     reactions: tuple[Reaction, ...] = ()
     content_hash: bytes | None = field(default=None, repr=False)
+    thread_root_id: UUID | None = None
+    mentions: Mentions | None = None
+    reply_count: int = 0
+    last_reply_at: datetime | None = None
+    participant_ids: tuple[UUID, ...] = ()
 
     @property
     def current_seq(self) -> int:
@@ -97,6 +125,10 @@ class RoomView:
     # api-v1.1 B: other people's not deleted `text` entries above last_read_seq (capped); the
     # store computes it (store/room_queries.py).
     unread_count: int = 0
+    # api-v1.1 B: entries mentioning the caller above their read positions (capped), and the
+    # caller's notify level (memberships.notify, else the default of the room's kind).
+    mention_count: int = 0
+    notify: str = "mentions"
 
 
 def direct_key(user_a: UUID, user_b: UUID) -> str:

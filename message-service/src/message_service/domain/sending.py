@@ -6,6 +6,12 @@ decides, in arrival order, what happens to each command, and what the batch writ
 entries, the targets' new state, reaction rows, no-op receipts. It never does I/O, so the batch
 consumer and the REST endpoint share it and it can be property-tested.
 
+Threads (api-v1.1 A): a `text` command with `thread_root_id` is a reply; its root (a top-level
+`text` entry of the room, not deleted) gets its summary updated and its `state_seq` moved to
+the reply's seq, as a delete of a reply does with one reply less. Mentions are resolved by the
+caller before planning (they need the directory) and ride on the command; the planner puts them
+on the entry, replaces a target's on edit, empties them on delete, and lists the `mentions` rows.
+
 Several commands of one batch may hit the same target (or a `text` entry created earlier in the
 same batch): each is decided against the state the earlier ones left. Every message the
 outcomes name is the one the batch leaves behind (a `text` entry with its final state, an edit
@@ -26,7 +32,15 @@ from chat_contracts.emoji import MAX_DISTINCT_PER_MESSAGE, is_rgi
 from chat_runtime.features import Refusal
 
 from message_service.domain.entries import aggregate_reactions, content_hash, stored_hash
-from message_service.domain.model import Message, MessageKind, ReactionMark, RoomKind
+from message_service.domain.mentions import mentioned_users
+from message_service.domain.model import (
+    THREAD_PARTICIPANTS_SHOWN,
+    Mentions,
+    Message,
+    MessageKind,
+    ReactionMark,
+    RoomKind,
+)
 from message_service.domain.text import text_problem
 
 RejectCode = Literal[
@@ -38,6 +52,7 @@ RejectCode = Literal[
     "feature_disabled",
     "not_found",
     "forbidden",
+    "deactivated",
 ]
 
 # The kinds a command may ask for; `system` only when the service made it (it sets `event`).
@@ -62,10 +77,25 @@ class SendCommand:
     event: str | None = None
     subject_id: UUID | None = None
     value: str | None = None
+    # api-v1.1 A threads: the root this `text` entry replies to.
+    thread_root_id: UUID | None = None
+    # Whether `mentions` are parsed for this command (feature `mentions` on; text and edit).
+    mentions_on: bool = False
+    # The command's mentions, resolved by the send service before planning (None: not parsed:
+    # the feature is off, or a text without `@`). An edit with mentions_on always has them.
+    mentions: Mentions | None = None
 
     def content_hash(self) -> bytes:
         text = self.text if self.kind in ("text", "edit") else ""
-        return content_hash(self.room_id, self.kind, self.target_id, text, self.emoji, self.added)
+        return content_hash(
+            self.room_id,
+            self.kind,
+            self.target_id,
+            text,
+            self.emoji,
+            self.added,
+            thread_root_id=self.thread_root_id,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +104,8 @@ class RoomState:
     members: frozenset[UUID]  # at least the batch's senders that are members
     kind: RoomKind = "channel"
     created_by: UUID | None = None  # the channel's admin until roles exist (api-v1.1 C)
+    # Direct rooms: the members whose account is deactivated (api-v1.1 A `deactivated`).
+    deactivated: frozenset[UUID] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +182,14 @@ class BatchPlan:
     noops: list[NoopSend] = field(default_factory=list)
     # Stored entries deleted by this batch: their edits' text and their outbox rows are erased.
     erased: list[UUID] = field(default_factory=list)
+    # (thread_root_id, user_id) -> (room_id, seq): a replier's read position in the thread
+    # (their own newest reply).
+    thread_reads: dict[tuple[UUID, UUID], tuple[UUID, int]] = field(default_factory=dict)
+    # `mentions` rows: (message_id, user_id, room_id, seq, thread_root_id) of the text entries
+    # this batch creates or whose mentions it changes; `mentions_replaced`: stored entries whose
+    # rows are replaced by those (emptied when none are listed).
+    mention_rows: list[tuple[UUID, UUID, UUID, int, UUID | None]] = field(default_factory=list)
+    mentions_replaced: list[UUID] = field(default_factory=list)
 
     @property
     def active_rooms(self) -> set[UUID]:
@@ -167,6 +207,10 @@ class BatchPlan:
             or self.erased
         )
 
+    @property
+    def writes_threads_or_mentions(self) -> bool:
+        return bool(self.thread_reads or self.mention_rows or self.mentions_replaced)
+
 
 @dataclass(slots=True)
 class _State:
@@ -180,6 +224,7 @@ class _State:
     new_index: int | None = None
     edit_indexes: list[int] = field(default_factory=list)  # this batch's edits of it
     changed: bool = False
+    mentions_changed: bool = False
 
 
 def _reject(code: RejectCode, detail: str, field_name: str | None = None) -> Rejected:
@@ -187,6 +232,7 @@ def _reject(code: RejectCode, detail: str, field_name: str | None = None) -> Rej
 
 
 _NOT_FOUND = "There is no such message in this room, or it was deleted."
+_NO_ROOT = "There is no such thread in this room: its first message is gone or was deleted."
 
 
 class _Planner:
@@ -247,15 +293,33 @@ class _Planner:
         room = self.rooms.get(cmd.room_id)
         if room is None or (kind != "system" and cmd.sender_id not in room.members):
             return _reject("not_a_member", "You are not a member of this room.")
+        if kind != "system" and room.deactivated and room.deactivated - {cmd.sender_id}:
+            return _reject(
+                "deactivated", "This person's account is deactivated: they cannot get messages."
+            )
         if kind == "text" or kind == "system":
-            if cmd.target_id is not None or cmd.emoji is not None or cmd.added is not None:
-                stray = _stray_field(cmd, allowed=())
+            if (
+                cmd.target_id is not None
+                or cmd.emoji is not None
+                or cmd.added is not None
+                or (cmd.thread_root_id is not None and kind == "system")
+            ):
+                stray = _stray_field(cmd, allowed=("thread_root_id",) if kind == "text" else ())
                 assert stray is not None
                 return stray
+            root = None
+            if cmd.thread_root_id is not None:
+                root = self.state_of(cmd.thread_root_id)
+                refusal = _root_refusal(root, cmd.room_id)
+                if refusal is not None:
+                    return refusal
             problem = text_problem(cmd.text)
             if problem is not None:
                 return _reject(problem[0], problem[1], "text")
-            return Created(self.create(cmd, room, digest))
+            entry = self.create(cmd, room, digest)
+            if root is not None:
+                self.apply_reply(root, entry)
+            return Created(entry)
         return self.change(cmd, room, digest)
 
     def repeat(
@@ -340,17 +404,28 @@ class _Planner:
                         "emoji reactions.",
                         "emoji",
                     )
-        entry = self.create(cmd, room, digest)
+        # A delete of a reply names the reply's thread, so a client holding the root but not
+        # the reply can still count one reply less.
+        root_id = current.thread_root_id if kind == "delete" else None
+        entry = self.create(cmd, room, digest, thread_root_id=root_id)
         self.apply(target, entry)
         return Created(entry)
 
     # --- effects -----------------------------------------------------------------------------
 
-    def create(self, cmd: SendCommand, room: RoomState, digest: bytes) -> Message:
+    def create(
+        self,
+        cmd: SendCommand,
+        room: RoomState,
+        digest: bytes,
+        *,
+        thread_root_id: UUID | None = None,
+    ) -> Message:
         plan = self.plan
         seq = plan.last_seqs.get(cmd.room_id, room.last_seq) + 1
         kind = cast(MessageKind, cmd.kind)  # one of _KINDS: checked by decide()
-        if kind == "text":  # the hot path: nothing but the v1 fields and the hash
+        if kind == "text" and cmd.thread_root_id is None and cmd.mentions is None:
+            # The hot path: nothing but the v1 fields and the hash.
             message = Message(
                 self.new_id(),
                 cmd.room_id,
@@ -361,6 +436,21 @@ class _Planner:
                 cmd.client_msg_id,
                 self.now,
                 content_hash=digest,
+            )
+        elif kind == "text":
+            message = Message(
+                self.new_id(),
+                cmd.room_id,
+                seq,
+                kind,
+                cmd.sender_id,
+                cmd.text,
+                cmd.client_msg_id,
+                self.now,
+                content_hash=digest,
+                thread_root_id=cmd.thread_root_id,
+                # Stored (and sent) only when it mentions someone: NULL columns mean none.
+                mentions=cmd.mentions or None,
             )
         else:
             reaction = kind == "reaction"
@@ -382,13 +472,20 @@ class _Planner:
                 subject_id=cmd.subject_id if system else None,
                 value=cmd.value if system else None,
                 content_hash=digest,
+                # An edit carries the mentions it gives its target, empty ones too.
+                mentions=cmd.mentions if kind == "edit" else None,
+                thread_root_id=thread_root_id,
             )
         plan.new_messages.append(message)
         self.seen[(cmd.sender_id, cmd.client_msg_id)] = message
         plan.last_seqs[cmd.room_id] = seq
         if kind == "text":
-            # Only text entries are read by sending them and move the room (api-v1.1 B).
-            plan.read_positions[(cmd.room_id, cmd.sender_id)] = seq
+            if cmd.thread_root_id is None:
+                # Only top-level text entries are read by sending them and move the room
+                # (api-v1.1 B); a reply moves its sender's read position in its thread.
+                plan.read_positions[(cmd.room_id, cmd.sender_id)] = seq
+            else:
+                plan.thread_reads[(cmd.thread_root_id, cmd.sender_id)] = (cmd.room_id, seq)
         return message
 
     def apply(self, target: _State, entry: Message) -> None:
@@ -397,22 +494,35 @@ class _Planner:
         # before it changes, so a late repeat of the original send is still a duplicate.
         digest = stored_hash(current)
         if entry.kind == "edit":
+            mentions = current.mentions
+            if entry.mentions is not None:  # parsed: the edit's mentions replace the target's
+                mentions = entry.mentions or None
+                target.mentions_changed = True
             target.message = dataclasses.replace(
                 current,
                 text=entry.text,
                 edited_at=entry.created_at,
                 state_seq=entry.seq,
                 content_hash=digest,
+                mentions=mentions,
             )
             target.edit_indexes.append(len(self.plan.new_messages) - 1)
         elif entry.kind == "delete":
             target.message = dataclasses.replace(
-                current, text="", deleted=True, state_seq=entry.seq, content_hash=digest
+                current,
+                text="",
+                deleted=True,
+                state_seq=entry.seq,
+                content_hash=digest,
+                mentions=None,
             )
+            target.mentions_changed = True
             target.marks.clear()
+            if current.thread_root_id is not None:
+                self.apply_reply(self.state_of(current.thread_root_id), entry, removed=True)
             new = self.plan.new_messages
             for index in target.edit_indexes:
-                new[index] = dataclasses.replace(new[index], text="")
+                new[index] = dataclasses.replace(new[index], text="", mentions=None)
             if target.stored:
                 self.plan.erased.append(current.id)
         else:
@@ -430,12 +540,46 @@ class _Planner:
             target.message = dataclasses.replace(current, state_seq=entry.seq, content_hash=digest)
         target.changed = True
 
+    def apply_reply(self, root: _State | None, entry: Message, *, removed: bool = False) -> None:
+        """A reply (or, `removed`, the delete of one) updates its root's summary and moves the
+        root's state_seq to the entry (api-v1.1 A): one reply more (with its time, its sender
+        among the first participants), or one less (participants and time unchanged)."""
+        if root is None:
+            return  # a deleted reply whose root is gone: nothing to count
+        current = root.message
+        digest = stored_hash(current)
+        if removed:
+            root.message = dataclasses.replace(
+                current,
+                reply_count=max(current.reply_count - 1, 0),
+                state_seq=entry.seq,
+                content_hash=digest,
+            )
+        else:
+            participants = current.participant_ids
+            if (
+                entry.sender_id not in participants
+                and len(participants) < THREAD_PARTICIPANTS_SHOWN
+            ):
+                participants = (*participants, entry.sender_id)
+            root.message = dataclasses.replace(
+                current,
+                reply_count=current.reply_count + 1,
+                last_reply_at=entry.created_at,
+                participant_ids=participants,
+                state_seq=entry.seq,
+                content_hash=digest,
+            )
+        root.changed = True
+
     # --- the batch's result ------------------------------------------------------------------
 
     def finish(self) -> BatchPlan:
         plan = self.plan
         if not self.states:
-            return plan  # plain sends only: every outcome already names its final message
+            # Plain sends only: every outcome already names its final message.
+            self.mention_rows(plan.new_messages)
+            return plan
         finals: dict[UUID, Message] = {}
         deleted: set[UUID] = set()
         for message_id, state in self.states.items():
@@ -450,6 +594,8 @@ class _Planner:
                 continue
             if state.stored:
                 plan.target_updates.append(state.message)
+                if state.mentions_changed:
+                    plan.mentions_replaced.append(message_id)
             for (emoji, user), (seq, since) in state.marks.items():
                 if state.initial_marks.get((emoji, user)) != (seq, since):
                     plan.reaction_puts.append((message_id, ReactionMark(emoji, user, seq, since)))
@@ -461,10 +607,26 @@ class _Planner:
             finals.setdefault(message.id, message)
             if message.kind == "edit" and message.target_id in deleted and message.text:
                 plan.new_messages[index] = finals[message.id] = dataclasses.replace(
-                    message, text=""
+                    message, text="", mentions=None
                 )
         plan.outcomes = [_resolved(o, finals, deleted) for o in plan.outcomes]
+        replaced = set(plan.mentions_replaced)
+        self.mention_rows(
+            [*plan.new_messages, *(m for m in plan.target_updates if m.id in replaced)]
+        )
         return plan
+
+    def mention_rows(self, entries: Sequence[Message]) -> None:
+        """The `mentions` rows of these text entries (final state): one per mentioned user but
+        the sender. Plain batches (no mentions anywhere) look at nothing but one attribute."""
+        rows = self.plan.mention_rows
+        for message in entries:
+            if message.mentions is None or message.kind != "text" or message.deleted:
+                continue
+            for user in mentioned_users(message.mentions, message.sender_id):
+                rows.append(
+                    (message.id, user, message.room_id, message.seq, message.thread_root_id)
+                )
 
 
 def _resolved(outcome: Outcome, finals: Mapping[UUID, Message], deleted: set[UUID]) -> Outcome:
@@ -473,10 +635,27 @@ def _resolved(outcome: Outcome, finals: Mapping[UUID, Message], deleted: set[UUI
     message = finals.get(outcome.message.id, outcome.message)
     if message.kind == "edit" and message.target_id in deleted and message.text:
         # A stored edit whose target this batch deleted (the store erases its row).
-        message = dataclasses.replace(message, text="")
+        message = dataclasses.replace(message, text="", mentions=None)
     if message is outcome.message:
         return outcome
     return dataclasses.replace(outcome, message=message)
+
+
+def _root_refusal(root: _State | None, room_id: UUID) -> Rejected | None:
+    """Why a reply cannot go into this thread, if it cannot (api-v1.1 A's table): the root is
+    absent from the room, not a `text` entry, or deleted (not_found); or it is a reply itself."""
+    if root is None or root.message.room_id != room_id:
+        return _reject("not_found", _NO_ROOT, "thread_root_id")
+    message = root.message
+    if message.kind != "text" or message.deleted:
+        return _reject("not_found", _NO_ROOT, "thread_root_id")
+    if message.thread_root_id is not None:
+        return _reject(
+            "bad_request",
+            "You cannot reply to a reply: reply in the thread of its first message.",
+            "thread_root_id",
+        )
+    return None
 
 
 def _reused() -> Rejected:
@@ -488,7 +667,7 @@ def _reused() -> Rejected:
 
 def _stray_field(cmd: SendCommand, *, allowed: tuple[str, ...]) -> Rejected | None:
     """A field that does not belong to the command's kind is refused, never ignored."""
-    for name in ("target_id", "emoji", "added"):
+    for name in ("target_id", "emoji", "added", "thread_root_id"):
         if name not in allowed and getattr(cmd, name) is not None:
             return _reject("bad_request", f"Entries of kind '{cmd.kind}' take no {name}.", name)
     return None

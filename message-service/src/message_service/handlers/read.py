@@ -1,4 +1,5 @@
-"""`room.read.v1`: move a member's read position (clamped, never back) and announce it."""
+"""`room.read.v1`: move a member's read position in the room, or in a thread when the command
+names `thread_root_id` (clamped, never back), and announce it."""
 
 from __future__ import annotations
 
@@ -13,9 +14,15 @@ from message_service.services import reading
 
 
 async def handle(deps: BusDeps, env: Envelope[types.RoomReadV1]) -> None:
-    room_id, user_id, seq = UUID(env.body.room_id), UUID(env.body.user_id), env.body.seq
+    body = env.body
+    room_id, user_id, seq = UUID(body.room_id), UUID(body.user_id), body.seq
+    root = body.thread_root_id
+    if isinstance(root, str) and "threads" not in deps.features.on:
+        # The gateway refuses it while `threads` is off; an older one may not: nothing moves.
+        return
+    thread_root_id = UUID(root) if isinstance(root, str) else None
 
     async def work(session: AsyncSession) -> None:
-        await reading.mark_read(session, room_id, user_id, seq)
+        await reading.mark_read(session, room_id, user_id, seq, thread_root_id)
 
     await in_transaction(deps, work)

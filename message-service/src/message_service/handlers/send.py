@@ -44,6 +44,11 @@ def _command(env: SendEnvelope, features: Features) -> SendCommand:
         target_id=UUID(body.target_id) if entry and isinstance(body.target_id, str) else None,
         emoji=body.emoji if entry and isinstance(body.emoji, str) else None,
         added=body.added if entry and isinstance(body.added, bool) else None,
+        thread_root_id=(
+            UUID(body.thread_root_id) if entry and isinstance(body.thread_root_id, str) else None
+        ),
+        # Mentions are parsed (text and edit entries) while the feature is on.
+        mentions_on=refusal is None and "mentions" in features.on,
     )
 
 

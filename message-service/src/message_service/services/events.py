@@ -11,6 +11,7 @@ from chat_runtime.messaging.outbox import OutboxEvent, add_events
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from message_service import store
+from message_service.domain.model import RoomView
 from message_service.domain.sending import (
     Created,
     Duplicate,
@@ -19,7 +20,7 @@ from message_service.domain.sending import (
     Rejected,
     SendCommand,
 )
-from message_service.wire import message_struct
+from message_service.wire import message_struct, room_json
 
 
 def membership_events(room_id: UUID, user_id: UUID, *, joined: bool) -> list[OutboxEvent]:
@@ -55,11 +56,31 @@ async def emit_membership(
     await add_events(session, store.outbox, membership_events(room_id, user_id, joined=joined))
 
 
-def read_event(room_id: UUID, user_id: UUID, seq: int) -> OutboxEvent:
+def read_event(
+    room_id: UUID, user_id: UUID, seq: int, thread_root_id: UUID | None = None
+) -> OutboxEvent:
+    """A read position moved: the room's, or with `thread_root_id` the user's position in that
+    thread (api-v1.1 B; the gateway sends those to the reader's own sockets only)."""
     room = str(room_id)
     return OutboxEvent(
         names.room_key(room, names.READ_V1),
-        types.ReadV1(room_id=room, user_id=str(user_id), seq=seq),
+        types.ReadV1(
+            room_id=room,
+            user_id=str(user_id),
+            seq=seq,
+            thread_root_id=str(thread_root_id) if thread_root_id is not None else msgspec.UNSET,
+        ),
+    )
+
+
+def room_updated_event(user_id: UUID, view: RoomView) -> OutboxEvent:
+    """A room changed for one user (api-v1.1 B: their notify level, ...): the room as that
+    user's `GET /v1/rooms` lists it, to their own sessions."""
+    user = str(user_id)
+    room = msgspec.convert(room_json(view), types.Room)
+    return OutboxEvent(
+        names.user_key(user, names.ROOM_UPDATED_V1),
+        types.RoomUpdatedV1(user_id=user, room=room),
     )
 
 

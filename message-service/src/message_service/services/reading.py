@@ -1,4 +1,4 @@
-"""History pages, the edits of an entry, and read positions."""
+"""History pages, threads, the edits of an entry, and read positions (a room's, a thread's)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,21 @@ class Page:
     has_more_after: bool | None = None
     # content_only pages: the seq range (inclusive) whose `text` entries are all in the page.
     covered: tuple[int, int] | None = None
+    # Thread roots of the page the caller took part in: their replies the caller has not read
+    # (REST's `thread.unread_replies`).
+    unread: dict[UUID, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    """A thread as the caller sees it (api-v1.1 A): its root (maybe a tombstone) and a page of
+    replies in seq order."""
+
+    root: Message
+    replies: list[Message]
+    has_more: bool
+    mine: dict[UUID, frozenset[str]] = field(default_factory=dict)
+    unread: dict[UUID, int] = field(default_factory=dict)
 
 
 async def history(
@@ -100,7 +115,32 @@ async def _with_state(session: AsyncSession, page: Page, viewer: UUID) -> Page:
         has_more=page.has_more,
         has_more_after=page.has_more_after,
         covered=page.covered,
+        unread=await message_reads.unread_replies(session, rows, viewer),
     )
+
+
+async def thread(
+    session: AsyncSession,
+    room_id: UUID,
+    user_id: UUID,
+    root_id: UUID,
+    *,
+    after_seq: int = 0,
+    limit: int,
+) -> Thread:
+    """A thread's root and its replies above `after_seq` (api-v1.1 A). A deleted root still
+    answers (a tombstone with its replies); a root that is not a top-level text entry of the
+    room is not_found."""
+    await member_room(session, room_id, user_id)
+    root = await message_reads.thread_root(session, room_id, root_id)
+    if root is None:
+        raise errors.NotFound("There is no such thread in this room.")
+    replies, more = await message_reads.replies_after(
+        session, room_id, root_id, after=after_seq, limit=limit
+    )
+    rows, mine = await message_reads.with_reactions(session, [root, *replies], user_id)
+    unread = await message_reads.unread_replies(session, rows[:1], user_id)
+    return Thread(rows[0], rows[1:], more, mine=mine, unread=unread)
 
 
 async def with_state(
@@ -120,14 +160,40 @@ async def edits(
     return await message_reads.edits_of(session, room_id, message_id)
 
 
-async def mark_read(session: AsyncSession, room_id: UUID, user_id: UUID, seq: int) -> int | None:
-    """Move the user's read position (clamped, never back) and announce it when it moved."""
-    moved = await membership_queries.advance_read(session, room_id, user_id, seq)
+async def mark_read(
+    session: AsyncSession,
+    room_id: UUID,
+    user_id: UUID,
+    seq: int,
+    thread_root_id: UUID | None = None,
+) -> int | None:
+    """Move the user's read position in the room, or with `thread_root_id` in that thread
+    (clamped to the room's last seq, never back), and announce it when it moved. A thread read
+    of a non-member or of something that is not a thread root of the room moves nothing."""
+    if thread_root_id is None:
+        moved = await membership_queries.advance_read(session, room_id, user_id, seq)
+    else:
+        moved = await membership_queries.advance_thread_read(
+            session, room_id, user_id, thread_root_id, seq
+        )
     if moved is not None:
-        await add_events(session, store.outbox, [read_event(room_id, user_id, moved)])
+        event = read_event(room_id, user_id, moved, thread_root_id)
+        await add_events(session, store.outbox, [event])
     return moved
 
 
-async def mark_read_checked(session: AsyncSession, room_id: UUID, user_id: UUID, seq: int) -> None:
+async def mark_read_checked(
+    session: AsyncSession,
+    room_id: UUID,
+    user_id: UUID,
+    seq: int,
+    thread_root_id: UUID | None = None,
+) -> None:
+    """REST: as mark_read, after the checks that answer a problem (not a member; no such
+    thread)."""
     await member_room(session, room_id, user_id)
-    await mark_read(session, room_id, user_id, seq)
+    if thread_root_id is not None and (
+        await message_reads.thread_root(session, room_id, thread_root_id) is None
+    ):
+        raise errors.NotFound("There is no such thread in this room.")
+    await mark_read(session, room_id, user_id, seq, thread_root_id)

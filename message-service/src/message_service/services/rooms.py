@@ -1,4 +1,4 @@
-"""Rooms and memberships: create, show, join or invite, leave, list members."""
+"""Rooms and memberships: create, show, join or invite, leave, list members, notify levels."""
 
 from __future__ import annotations
 
@@ -7,15 +7,18 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from chat_runtime.features import NONE, Features
+from chat_runtime.messaging.outbox import add_events
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from message_service import store
 from message_service.domain import errors
 from message_service.domain.entries import system_text
 from message_service.domain.model import Room, RoomView, Visibility
+from message_service.domain.notify import NotifyLevel, default_notify
 from message_service.domain.sending import SendCommand
 from message_service.services.access import member_room, visible_room
 from message_service.services.directory import known_users
-from message_service.services.events import emit_membership
+from message_service.services.events import emit_membership, room_updated_event
 from message_service.services.sending import send_messages
 from message_service.store import membership_queries, message_writes, room_queries
 
@@ -37,7 +40,7 @@ async def create_room(
     await room_queries.insert_room(session, room)
     await membership_queries.add_member(session, room.id, user_id, now)
     await emit_membership(session, room.id, user_id, joined=True)
-    return RoomView(room, member_count=1, last_read_seq=0)
+    return RoomView(room, member_count=1, last_read_seq=0, notify=default_notify(room.kind))
 
 
 async def get_room(session: AsyncSession, room_id: UUID, user_id: UUID) -> RoomView:
@@ -122,3 +125,18 @@ async def list_members(
 ) -> list[tuple[UUID, datetime, int]]:
     await member_room(session, room_id, user_id)
     return await membership_queries.members(session, room_id)
+
+
+async def set_notify(
+    session: AsyncSession, room_id: UUID, user_id: UUID, level: NotifyLevel
+) -> RoomView:
+    """A member's notify level for a room (api-v1.1 B); the user's sessions learn it from
+    `room.updated.v1` (the room as their `GET /v1/rooms` lists it)."""
+    await member_room(session, room_id, user_id)
+    if not await membership_queries.set_notify(session, room_id, user_id, level):
+        raise errors.NotAMember("You are not a member of this room.")  # left meanwhile
+    view = await room_queries.room_view(session, room_id, user_id)
+    if view is None:  # pragma: no cover - the membership row was just updated
+        raise errors.RoomNotFound()
+    await add_events(session, store.outbox, [room_updated_event(user_id, view)])
+    return view

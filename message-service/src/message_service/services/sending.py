@@ -4,8 +4,9 @@ write, and write the events in the same transaction."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -14,6 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from message_service import store
 from message_service.domain import errors
+from message_service.domain.mentions import (
+    ParsedMentions,
+    may_mention_room,
+    parse_mentions,
+    resolve_mentions,
+)
 from message_service.domain.model import CHANGE_KINDS
 from message_service.domain.sending import (
     Created,
@@ -22,23 +29,33 @@ from message_service.domain.sending import (
     NoopSend,
     Outcome,
     Rejected,
+    RoomState,
     SendCommand,
     Stored,
+    Target,
     plan_batch,
 )
 from message_service.services.access import member_room
 from message_service.services.events import outcome_events
-from message_service.store import message_writes
+from message_service.store import message_writes, user_directory
+
+# Workspace roles that are room admins everywhere (api-v1.1 C), e.g. for `@room`.
+WORKSPACE_ADMIN_ROLES = frozenset({"owner", "admin"})
 
 
 def _target_ids(commands: Sequence[SendCommand], existing: Iterable[Stored]) -> set[UUID]:
-    """The stored entries the plan needs with their state: the targets of change entries, and
-    the entries repeats answer with whose state is not their own (their reactions)."""
+    """The stored entries the plan needs with their state: the targets of change entries, the
+    roots of replies, and the entries repeats answer with whose state is not their own."""
     ids = {
         c.target_id
         for c in commands
         if c.target_id is not None and c.kind in CHANGE_KINDS and c.refusal is None
     }
+    ids.update(
+        c.thread_root_id
+        for c in commands
+        if c.thread_root_id is not None and c.kind == "text" and c.refusal is None
+    )
     for stored in existing:
         if isinstance(stored, NoopSend):
             ids.add(stored.target_id)
@@ -67,8 +84,14 @@ async def send_messages(
     existing = await message_writes.stored_by_client_ids(
         session, ((c.sender_id, c.client_msg_id) for c in commands)
     )
+    commands = await _with_mentions(session, commands, room_states)
     wanted = _target_ids(commands, existing.values())
     targets = await message_writes.load_targets(session, wanted, room_states) if wanted else {}
+    if targets:
+        # A deleted reply counts one reply less on its root: the roots of deleted replies too.
+        roots = _roots_of_deleted(commands, targets) - targets.keys()
+        if roots:
+            targets = {**targets, **await message_writes.load_targets(session, roots, room_states)}
     plan = plan_batch(commands, room_states, existing, now=now, new_id=new_id, targets=targets)
     await message_writes.write_batch(session, plan, now)
     await add_events(
@@ -83,6 +106,88 @@ async def send_messages(
     return plan.outcomes
 
 
+def _roots_of_deleted(commands: Sequence[SendCommand], targets: Mapping[UUID, Target]) -> set[UUID]:
+    roots: set[UUID] = set()
+    for cmd in commands:
+        if cmd.kind == "delete" and cmd.target_id is not None and cmd.refusal is None:
+            target = targets.get(cmd.target_id)
+            if target is not None and target.message.thread_root_id is not None:
+                roots.add(target.message.thread_root_id)
+    return roots
+
+
+async def _with_mentions(
+    session: AsyncSession, commands: Sequence[SendCommand], rooms: Mapping[UUID, RoomState]
+) -> Sequence[SendCommand]:
+    """The commands with their mentions resolved (api-v1.1 A), for those that ask for them
+    (`mentions_on`): `@name` of the room's members, `@room` when the sender may use it.
+
+    A text without `@` is not parsed and costs no query (the hot path); an edit always gets
+    its mentions (empty ones replace the target's). The directory is asked once per room with
+    names in the batch, member counts and roles only when someone says `@room`."""
+    parsed: dict[int, ParsedMentions] = {}
+    for index, cmd in enumerate(commands):
+        if not cmd.mentions_on or cmd.refusal is not None or cmd.kind not in ("text", "edit"):
+            continue
+        if cmd.kind == "text" and "@" not in cmd.text:
+            continue
+        room = rooms.get(cmd.room_id)
+        if room is None or cmd.sender_id not in room.members:
+            continue  # refused by the planner
+        found = parse_mentions(cmd.text)
+        if found or cmd.kind == "edit":
+            parsed[index] = found
+    if not parsed:
+        return commands
+    names: dict[UUID, set[str]] = {}
+    for index, found in parsed.items():
+        names.setdefault(commands[index].room_id, set()).update(found.usernames)
+    members = {
+        room_id: await user_directory.usernames_to_ids(session, wanted, room_id)
+        for room_id, wanted in names.items()
+        if wanted
+    }
+    allowed = await _room_mention_allowed(
+        session, [commands[i] for i, found in parsed.items() if found.room], rooms
+    )
+    resolved = list(commands)
+    for index, found in parsed.items():
+        cmd = commands[index]
+        resolved[index] = dataclasses.replace(
+            cmd,
+            mentions=resolve_mentions(
+                found,
+                members.get(cmd.room_id, {}),
+                room_allowed=(cmd.room_id, cmd.sender_id) in allowed,
+            ),
+        )
+    return resolved
+
+
+async def _room_mention_allowed(
+    session: AsyncSession, commands: Sequence[SendCommand], rooms: Mapping[UUID, RoomState]
+) -> set[tuple[UUID, UUID]]:
+    """The (room, sender) pairs of these `@room` commands whose `@room` notifies: rooms of up
+    to 50 members, or a room admin (the channel's creator, a workspace owner or admin)."""
+    if not commands:
+        return set()
+    counts = await message_writes.member_counts(session, {c.room_id for c in commands})
+    large = [
+        c for c in commands if not may_mention_room(counts.get(c.room_id, 0), room_admin=False)
+    ]
+    roles = await user_directory.get_users(session, {c.sender_id for c in large}) if large else {}
+    allowed: set[tuple[UUID, UUID]] = set()
+    for cmd in commands:
+        room = rooms[cmd.room_id]
+        user = roles.get(cmd.sender_id)
+        admin = (room.kind == "channel" and room.created_by == cmd.sender_id) or (
+            user is not None and user.role in WORKSPACE_ADMIN_ROLES
+        )
+        if may_mention_room(counts.get(cmd.room_id, 0), room_admin=admin):
+            allowed.add((cmd.room_id, cmd.sender_id))
+    return allowed
+
+
 async def send_one(
     session: AsyncSession,
     room_id: UUID,
@@ -94,6 +199,8 @@ async def send_one(
     target_id: UUID | None = None,
     emoji: str | None = None,
     added: bool | None = None,
+    thread_root_id: UUID | None = None,
+    mentions_on: bool = False,
 ) -> Created | Duplicate | Noop:
     """REST send of any client kind: the same rules and path as the consumer; the refusals as
     domain errors (the caller has already refused additions that are not on).
@@ -111,6 +218,8 @@ async def send_one(
         target_id=target_id,
         emoji=emoji,
         added=added,
+        thread_root_id=thread_root_id,
+        mentions_on=mentions_on and kind in ("text", "edit"),
     )
     (outcome,) = await send_messages(session, [cmd], rejections=False)
     if isinstance(outcome, Rejected):
@@ -133,4 +242,6 @@ def refusal_error(outcome: Rejected) -> errors.DomainError:
         return errors.Unsupported(outcome.detail)
     if code == "feature_disabled":
         return errors.FeatureDisabled(outcome.detail)
+    if code == "deactivated":
+        return errors.Deactivated(outcome.detail)
     return errors.InvalidField(outcome.detail, code, outcome.field or "text")

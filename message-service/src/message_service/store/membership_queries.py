@@ -1,4 +1,4 @@
-"""Memberships and read positions."""
+"""Memberships, read positions (a room's and a thread's) and notify levels."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from message_service.store.tables import memberships, rooms
+from message_service.store.tables import memberships, messages, rooms, thread_reads
 
 
 async def is_member(session: AsyncSession, room_id: UUID, user_id: UUID) -> bool:
@@ -69,3 +69,58 @@ async def advance_read(session: AsyncSession, room_id: UUID, user_id: UUID, seq:
     )
     value = (await session.execute(stmt)).scalar()
     return int(value) if value is not None else None
+
+
+async def advance_thread_read(
+    session: AsyncSession, room_id: UUID, user_id: UUID, root_id: UUID, seq: int
+) -> int | None:
+    """Move a member's read position in a thread forward to min(seq, the room's last_seq); return
+    it, or None if it did not move or there is no such thread for this member (not a member, or
+    `root_id` is not a top-level text entry of the room). One statement: an upsert whose source
+    row exists only when the membership and the root do."""
+    target = sa.func.least(seq, rooms.c.last_seq)
+    source = (
+        sa.select(
+            sa.literal(user_id, pg.UUID(as_uuid=True)),
+            messages.c.id,
+            messages.c.room_id,
+            target,
+        )
+        .select_from(
+            messages.join(rooms, rooms.c.id == messages.c.room_id).join(
+                memberships,
+                sa.and_(
+                    memberships.c.room_id == messages.c.room_id,
+                    memberships.c.user_id == user_id,
+                ),
+            )
+        )
+        .where(
+            messages.c.id == root_id,
+            messages.c.room_id == room_id,
+            messages.c.kind == sa.literal_column("'text'"),
+            messages.c.thread_root_id.is_(None),
+            target > 0,
+        )
+    )
+    insert = pg.insert(thread_reads).from_select(
+        ["user_id", "thread_root_id", "room_id", "last_read_seq"], source
+    )
+    stmt = insert.on_conflict_do_update(
+        index_elements=[thread_reads.c.user_id, thread_reads.c.thread_root_id],
+        set_={"last_read_seq": insert.excluded.last_read_seq},
+        where=thread_reads.c.last_read_seq < insert.excluded.last_read_seq,
+    ).returning(thread_reads.c.last_read_seq)
+    value = (await session.execute(stmt)).scalar()
+    return int(value) if value is not None else None
+
+
+async def set_notify(session: AsyncSession, room_id: UUID, user_id: UUID, level: str) -> bool:
+    """Store a member's notify level; False when the user is not a member."""
+    stmt = (
+        sa.update(memberships)
+        .where(memberships.c.room_id == room_id, memberships.c.user_id == user_id)
+        .values(notify=level)
+        .returning(memberships.c.user_id)
+    )
+    return (await session.execute(stmt)).first() is not None

@@ -1,4 +1,5 @@
-"""History pages of a room, the reactions of a page's text entries, the edits of one entry."""
+"""History pages of a room, the reactions of a page's text entries, the edits of one entry, a
+thread's replies and the caller's unread replies per thread root."""
 
 from __future__ import annotations
 
@@ -13,7 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from message_service.domain.entries import REACTORS_SHOWN
 from message_service.domain.model import Message, Reaction
-from message_service.store.tables import message_of, messages, reactions, uuid_array
+from message_service.store.tables import (
+    message_of,
+    messages,
+    reactions,
+    thread_reads,
+    uuid_array,
+)
 
 # An inline literal, not a bound parameter: only then can the planner of a generic (prepared)
 # plan use the partial indexes that are restricted to `text` entries.
@@ -24,8 +31,8 @@ EDIT_KIND: sa.ColumnElement[str] = sa.literal_column("'edit'")
 def _entries(room_id: UUID, *, content_only: bool, upto: int | None) -> Any:
     stmt = sa.select(messages).where(messages.c.room_id == room_id)
     if content_only:
-        # Top-level `text` entries (thread replies come with the threads issue).
-        stmt = stmt.where(messages.c.kind == TEXT_KIND)
+        # Top-level `text` entries: thread replies show in their thread, not in the room.
+        stmt = stmt.where(messages.c.kind == TEXT_KIND, messages.c.thread_root_id.is_(None))
     if upto is not None:
         stmt = stmt.where(messages.c.seq <= upto)
     return stmt
@@ -142,3 +149,83 @@ async def edits_of(session: AsyncSession, room_id: UUID, message_id: UUID) -> li
         .order_by(messages.c.seq)
     )
     return [message_of(r) for r in await session.execute(stmt)]
+
+
+async def thread_root(session: AsyncSession, room_id: UUID, root_id: UUID) -> Message | None:
+    """A top-level `text` entry of the room (a thread root, deleted or not), or None."""
+    stmt = sa.select(messages).where(
+        messages.c.id == root_id,
+        messages.c.room_id == room_id,
+        messages.c.kind == TEXT_KIND,
+        messages.c.thread_root_id.is_(None),
+    )
+    row = (await session.execute(stmt)).first()
+    return message_of(row) if row is not None else None
+
+
+async def replies_after(
+    session: AsyncSession, room_id: UUID, root_id: UUID, *, after: int, limit: int
+) -> tuple[list[Message], bool]:
+    """The first `limit` replies (`text` entries) of a thread above seq `after`, ascending, with
+    their current state, and whether more exist (index `messages_thread`)."""
+    stmt = (
+        sa.select(messages)
+        .where(
+            messages.c.thread_root_id == root_id,
+            messages.c.room_id == room_id,
+            messages.c.seq > after,
+            messages.c.kind == TEXT_KIND,
+        )
+        .order_by(messages.c.seq)
+    )
+    return await _fetch(session, stmt, limit)
+
+
+async def unread_replies(
+    session: AsyncSession, page: Sequence[Message], viewer: UUID
+) -> dict[UUID, int]:
+    """api-v1.1 A `thread.unread_replies` for `viewer`, per thread root of the page the viewer
+    took part in (its sender or a replier): replies by others, not deleted, above the viewer's
+    read position in that thread (0 if they never read it). Roots that never had a reply are
+    absent. One query, and none when no top-level text entry of the page ever changed (a reply sets
+    its root's state_seq)."""
+    ids = [m.id for m in page if m.kind == "text" and _changed(m)]
+    if not ids:
+        return {}
+    root = messages.alias("root")
+    reply = messages.alias("reply")
+    position = sa.func.coalesce(thread_reads.c.last_read_seq, 0)
+    unread = (
+        sa.select(sa.func.count())
+        .select_from(reply)
+        .where(
+            reply.c.thread_root_id == root.c.id,
+            reply.c.seq > position,
+            reply.c.kind == TEXT_KIND,
+            sa.not_(reply.c.deleted),
+            reply.c.sender_id != viewer,
+        )
+        .correlate(root, thread_reads)
+        .scalar_subquery()
+    )
+    stmt = (
+        sa.select(root.c.id, unread.label("unread"))
+        .select_from(
+            root.outerjoin(
+                thread_reads,
+                sa.and_(
+                    thread_reads.c.user_id == viewer, thread_reads.c.thread_root_id == root.c.id
+                ),
+            )
+        )
+        .where(
+            root.c.id == sa.any_(uuid_array("root_ids", ids)),
+            root.c.thread_root_id.is_(None),
+            root.c.last_reply_at.isnot(None),  # it has a `thread` summary
+            sa.or_(
+                root.c.sender_id == viewer,
+                sa.literal(viewer, pg.UUID(as_uuid=True)) == sa.any_(root.c.participant_ids),
+            ),
+        )
+    )
+    return {row.id: int(row.unread) for row in await session.execute(stmt)}

@@ -1,6 +1,8 @@
 """The send path's statements (README "Send path"): lock the touched rooms and read which
-senders are members, find repeats, read the targets of change entries, write a whole batch in
-one statement (and, only when it has change entries, their effects in a second one)."""
+senders are members, find repeats, read the targets of change entries (and thread roots), write a
+whole batch in one statement (and, only when it has change entries or replies, their effects in
+a second one; only when it has mentions or replies, `mentions` rows and thread read positions in
+a third)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from message_service.domain.model import ReactionMark
+from message_service.domain.model import Mentions, Message, ReactionMark
 from message_service.domain.sending import BatchPlan, NoopSend, RoomState, Stored, Target
 from message_service.store.tables import (
     OUTBOX_MESSAGE_REF,
@@ -24,20 +26,45 @@ from message_service.store.tables import (
     uuid_array,
 )
 
+_members = memberships.alias("direct_members")
+_deactivated_users = users.alias("deactivated_users")
+# Direct rooms only (api-v1.1 A `deactivated`): their members whose account is deactivated.
+# A CASE, so channels (and the hot path's plain sends to them) never run the subquery.
+_DEACTIVATED = sa.case(
+    (
+        rooms.c.kind == sa.literal_column("'direct'"),
+        sa.select(sa.func.array_agg(_members.c.user_id))
+        .select_from(
+            _members.join(_deactivated_users, _deactivated_users.c.id == _members.c.user_id)
+        )
+        .where(_members.c.room_id == rooms.c.id, _deactivated_users.c.deactivated)
+        .scalar_subquery(),
+    ),
+    else_=sa.null(),
+).label("deactivated")
+
 
 async def lock_rooms(
     session: AsyncSession, pairs: Iterable[tuple[UUID, UUID]]
 ) -> dict[UUID, RoomState]:
     """Lock the rooms of these (room_id, sender_id) pairs in id order (so concurrent batches
     never deadlock) and return, per existing room, its last_seq, kind, creator and which of the
-    senders are its members. One round trip: the lock and the membership check share it."""
+    senders are its members (and, of direct rooms, the members whose account is deactivated).
+    One round trip: the lock and the membership check share it."""
     wanted = set(pairs)
     if not wanted:
         return {}
     m = memberships
     senders = uuid_array("senders", sorted({user for _, user in wanted}))
     stmt = (
-        sa.select(rooms.c.id, rooms.c.last_seq, rooms.c.kind, rooms.c.created_by, m.c.user_id)
+        sa.select(
+            rooms.c.id,
+            rooms.c.last_seq,
+            rooms.c.kind,
+            rooms.c.created_by,
+            m.c.user_id,
+            _DEACTIVATED,
+        )
         .select_from(
             rooms.outerjoin(m, sa.and_(m.c.room_id == rooms.c.id, m.c.user_id == sa.any_(senders)))
         )
@@ -56,6 +83,7 @@ async def lock_rooms(
             members=frozenset(members),
             kind=row.kind,
             created_by=row.created_by,
+            deactivated=frozenset(row.deactivated or ()),
         )
         for room, (row, members) in found.items()
     }
@@ -71,13 +99,15 @@ _REPEATS = sa.text(
     )
     SELECT false AS noop, m.id, m.room_id, m.seq, m.kind, m.sender_id, m.text, m.client_msg_id,
            m.created_at, m.target_id, m.emoji, m.added, m.event, m.actor_id, m.subject_id,
-           m.value, m.edited_at, m.deleted, m.state_seq, m.content_hash
+           m.value, m.edited_at, m.deleted, m.state_seq, m.content_hash, m.thread_root_id,
+           m.mention_user_ids, m.mention_room, m.reply_count, m.last_reply_at, m.participant_ids
     FROM messages m JOIN pairs p
       ON m.sender_id = p.sender_id AND m.client_msg_id = p.client_msg_id
     UNION ALL
     SELECT true, NULL, n.room_id, NULL, NULL, n.sender_id, NULL, n.client_msg_id,
            n.created_at, n.target_id, NULL, NULL, NULL, NULL, NULL,
-           NULL, NULL, NULL, NULL, n.content_hash
+           NULL, NULL, NULL, NULL, n.content_hash, NULL,
+           NULL, NULL, NULL, NULL, NULL
     FROM noop_sends n JOIN pairs p
       ON n.sender_id = p.sender_id AND n.client_msg_id = p.client_msg_id
     """
@@ -180,18 +210,34 @@ _CHANGE_COLUMNS = (
     ("edited_at", "timestamptz"),
     ("deleted", "boolean"),
     ("state_seq", "bigint"),
+    # Threads and mentions (api-v1.1 A): uuid[] columns travel as text[] of array literals
+    # (unnest flattens a two-dimensional array) and are cast back per row.
+    ("thread_root_id", "uuid"),
+    ("mention_user_ids", "uuid[]"),
+    ("mention_room", "boolean"),
+    ("reply_count", "integer"),
+    ("last_reply_at", "timestamptz"),
+    ("participant_ids", "uuid[]"),
 )
 
 
 def _write_batch_sql(columns: Sequence[tuple[str, str]]) -> sa.TextClause:
     names = ", ".join(name for name, _ in columns)
-    arrays = ", ".join(f"CAST(:{name}s AS {type_}[])" for name, type_ in columns)
+    arrays = ", ".join(f"CAST(:{name}s AS {_param_type(type_)}[])" for name, type_ in columns)
+    nested = any(type_.endswith("[]") for _, type_ in columns)
+    values = ", ".join(_column_value(name, type_) for name, type_ in columns)
+    # Constants of this module only (see below).
+    rows = (
+        f"SELECT {values} FROM unnest({arrays}) AS v({names})"  # noqa: S608
+        if nested
+        else f"SELECT * FROM unnest({arrays})"  # noqa: S608
+    )
     # Built once at import from the constant column lists above: no input reaches the text.
     return sa.text(
         f"""
         WITH new_messages AS (
             INSERT INTO messages ({names})
-            SELECT * FROM unnest({arrays})
+            {rows}
         ), room_seqs AS (
             UPDATE rooms SET last_seq = v.seq,
                 last_activity_at = CASE WHEN v.active THEN :now ELSE rooms.last_activity_at END
@@ -212,6 +258,39 @@ def _write_batch_sql(columns: Sequence[tuple[str, str]]) -> sa.TextClause:
     )
 
 
+def _param_type(type_: str) -> str:
+    return "text" if type_.endswith("[]") else type_
+
+
+def _column_value(name: str, type_: str) -> str:
+    return f"CAST(v.{name} AS {type_})" if type_.endswith("[]") else f"v.{name}"
+
+
+def uuid_literal(values: Sequence[UUID] | None) -> str | None:
+    """A uuid[] value as the array literal `{a,b}` (None stays NULL)."""
+    return None if values is None else "{" + ",".join(str(v) for v in values) + "}"
+
+
+def _mention_columns(mentions: Mentions | None) -> tuple[str | None, bool | None]:
+    if mentions is None:
+        return None, None
+    return uuid_literal(mentions.user_ids), mentions.room
+
+
+def _root_participants(message: Message) -> str | None:
+    return uuid_literal(message.participant_ids) if message.last_reply_at is not None else None
+
+
+def _plain(message: Message) -> bool:
+    """A v1 text entry: no change, no thread, no mentions (the hot path's statement)."""
+    return (
+        message.kind == "text"
+        and message.thread_root_id is None
+        and message.mentions is None
+        and message.last_reply_at is None
+    )
+
+
 _WRITE_TEXT_BATCH = _write_batch_sql(_ENTRY_COLUMNS)
 _WRITE_BATCH = _write_batch_sql(_ENTRY_COLUMNS + _CHANGE_COLUMNS)
 
@@ -223,7 +302,7 @@ async def write_batch(session: AsyncSession, plan: BatchPlan, now: datetime) -> 
     last_seqs = plan.last_seqs
     read_positions = plan.read_positions
     if new or last_seqs or read_positions:
-        plain = all(m.kind == "text" for m in new)
+        plain = all(_plain(m) for m in new)
         params: dict[str, Any] = {
             "ids": [m.id for m in new],
             "room_ids": [m.room_id for m in new],
@@ -244,13 +323,20 @@ async def write_batch(session: AsyncSession, plan: BatchPlan, now: datetime) -> 
         }
         if not plain:
             # Entries of this batch changed by later ones of it are inserted in their final state.
-            for name, _ in _CHANGE_COLUMNS:
-                params[f"{name}s"] = [getattr(m, name) for m in new]
+            for name, type_ in _CHANGE_COLUMNS:
+                if not type_.endswith("[]") and name not in ("mention_room",):
+                    params[f"{name}s"] = [getattr(m, name) for m in new]
+            mentions = [_mention_columns(m.mentions) for m in new]
+            params["mention_user_idss"] = [users for users, _ in mentions]
+            params["mention_rooms"] = [room for _, room in mentions]
+            params["participant_idss"] = [_root_participants(m) for m in new]
             await session.execute(_WRITE_BATCH, params)
         else:
             await session.execute(_WRITE_TEXT_BATCH, params)
     if plan.changes_targets:
         await _write_changes(session, plan)
+    if plan.writes_threads_or_mentions:
+        await _write_threads_and_mentions(session, plan)
 
 
 # The effects of change entries on entries stored before this batch, one statement: their new
@@ -263,12 +349,19 @@ _WRITE_CHANGES = sa.text(
     f"""
     WITH targets AS (
         UPDATE messages SET text = v.text, edited_at = v.edited_at, deleted = v.deleted,
-            state_seq = v.state_seq, content_hash = v.content_hash
+            state_seq = v.state_seq, content_hash = v.content_hash,
+            mention_user_ids = CAST(v.mention_user_ids AS uuid[]), mention_room = v.mention_room,
+            reply_count = v.reply_count, last_reply_at = v.last_reply_at,
+            participant_ids = CAST(v.participant_ids AS uuid[])
         FROM unnest(
             CAST(:t_ids AS uuid[]), CAST(:t_texts AS text[]),
             CAST(:t_edited_ats AS timestamptz[]), CAST(:t_deleted AS boolean[]),
-            CAST(:t_state_seqs AS bigint[]), CAST(:t_hashes AS bytea[])
-        ) AS v(id, text, edited_at, deleted, state_seq, content_hash)
+            CAST(:t_state_seqs AS bigint[]), CAST(:t_hashes AS bytea[]),
+            CAST(:t_mention_user_ids AS text[]), CAST(:t_mention_rooms AS boolean[]),
+            CAST(:t_reply_counts AS integer[]), CAST(:t_last_reply_ats AS timestamptz[]),
+            CAST(:t_participant_ids AS text[])
+        ) AS v(id, text, edited_at, deleted, state_seq, content_hash, mention_user_ids,
+               mention_room, reply_count, last_reply_at, participant_ids)
         WHERE messages.id = v.id
     ), removed AS (
         DELETE FROM reactions r
@@ -295,8 +388,9 @@ _WRITE_CHANGES = sa.text(
             CAST(:n_created_ats AS timestamptz[])
         )
     ), erased_edits AS (
-        UPDATE messages SET text = ''
-        WHERE target_id = ANY(CAST(:erased_ids AS uuid[])) AND kind = 'edit' AND text <> ''
+        UPDATE messages SET text = '', mention_user_ids = NULL, mention_room = NULL
+        WHERE target_id = ANY(CAST(:erased_ids AS uuid[])) AND kind = 'edit'
+          AND (text <> '' OR mention_user_ids IS NOT NULL OR mention_room IS NOT NULL)
         RETURNING id
     )
     UPDATE outbox
@@ -322,6 +416,11 @@ async def _write_changes(session: AsyncSession, plan: BatchPlan) -> None:
             "t_deleted": [m.deleted for m in updates],
             "t_state_seqs": [m.state_seq for m in updates],
             "t_hashes": [m.content_hash for m in updates],
+            "t_mention_user_ids": [_mention_columns(m.mentions)[0] for m in updates],
+            "t_mention_rooms": [_mention_columns(m.mentions)[1] for m in updates],
+            "t_reply_counts": [m.reply_count for m in updates],
+            "t_last_reply_ats": [m.last_reply_at for m in updates],
+            "t_participant_ids": [_root_participants(m) for m in updates],
             "rm_ids": [i for i, _, _ in plan.reaction_removes],
             "rm_emojis": [e for _, e, _ in plan.reaction_removes],
             "rm_users": [u for _, _, u in plan.reaction_removes],
@@ -343,6 +442,59 @@ async def _write_changes(session: AsyncSession, plan: BatchPlan) -> None:
     )
 
 
+# The `mentions` rows of the batch's text entries (api-v1.1 B mention_count) and its repliers'
+# thread read positions, one statement. Rows of entries whose mentions changed are replaced:
+# the ones no longer listed are deleted, the listed ones inserted unless present (disjoint rows,
+# as data-modifying CTEs of one statement need). A read position never moves back.
+_WRITE_THREADS_MENTIONS = sa.text(
+    """
+    WITH listed AS (
+        SELECT * FROM unnest(
+            CAST(:mn_ids AS uuid[]), CAST(:mn_users AS uuid[]), CAST(:mn_rooms AS uuid[]),
+            CAST(:mn_seqs AS bigint[]), CAST(:mn_roots AS uuid[])
+        ) AS v(message_id, user_id, room_id, seq, thread_root_id)
+    ), dropped AS (
+        DELETE FROM mentions x
+        WHERE x.message_id = ANY(CAST(:replaced_ids AS uuid[]))
+          AND NOT EXISTS (
+              SELECT 1 FROM listed l WHERE l.message_id = x.message_id AND l.user_id = x.user_id
+          )
+    ), put AS (
+        INSERT INTO mentions (message_id, user_id, room_id, seq, thread_root_id)
+        SELECT * FROM listed
+        ON CONFLICT (message_id, user_id) DO NOTHING
+    )
+    INSERT INTO thread_reads (user_id, thread_root_id, room_id, last_read_seq)
+    SELECT * FROM unnest(
+        CAST(:tr_users AS uuid[]), CAST(:tr_roots AS uuid[]), CAST(:tr_rooms AS uuid[]),
+        CAST(:tr_seqs AS bigint[])
+    )
+    ON CONFLICT (user_id, thread_root_id) DO UPDATE
+    SET last_read_seq = GREATEST(thread_reads.last_read_seq, excluded.last_read_seq)
+    """
+)
+
+
+async def _write_threads_and_mentions(session: AsyncSession, plan: BatchPlan) -> None:
+    rows = plan.mention_rows
+    reads = plan.thread_reads
+    await session.execute(
+        _WRITE_THREADS_MENTIONS,
+        {
+            "mn_ids": [r[0] for r in rows],
+            "mn_users": [r[1] for r in rows],
+            "mn_rooms": [r[2] for r in rows],
+            "mn_seqs": [r[3] for r in rows],
+            "mn_roots": [r[4] for r in rows],
+            "replaced_ids": plan.mentions_replaced,
+            "tr_users": [user for _, user in reads],
+            "tr_roots": [root for root, _ in reads],
+            "tr_rooms": [room for room, _ in reads.values()],
+            "tr_seqs": [seq for _, seq in reads.values()],
+        },
+    )
+
+
 async def display_names(session: AsyncSession, ids: Iterable[UUID]) -> dict[UUID, str]:
     """Display names from the local directory (the text of system entries)."""
     wanted = sorted(set(ids))
@@ -352,3 +504,17 @@ async def display_names(session: AsyncSession, ids: Iterable[UUID]) -> dict[UUID
         users.c.id == sa.any_(uuid_array("ids", wanted))
     )
     return {row.id: row.display_name for row in await session.execute(stmt)}
+
+
+async def member_counts(session: AsyncSession, room_ids: Iterable[UUID]) -> dict[UUID, int]:
+    """How many members these rooms have (for `@room`, api-v1.1 A)."""
+    wanted = sorted(set(room_ids))
+    if not wanted:
+        return {}
+    m = memberships
+    stmt = (
+        sa.select(m.c.room_id, sa.func.count().label("members"))
+        .where(m.c.room_id == sa.any_(uuid_array("rooms", wanted)))
+        .group_by(m.c.room_id)
+    )
+    return {row.room_id: row.members for row in await session.execute(stmt)}

@@ -10,11 +10,20 @@ from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from message_service.domain.model import Room, RoomView
-from message_service.store.tables import memberships, messages, room_of, rooms
+from message_service.domain.notify import effective_notify
+from message_service.store.tables import (
+    memberships,
+    mentions,
+    messages,
+    room_of,
+    rooms,
+    thread_reads,
+)
 
 # api-v1.1 B: `unread_count` stops counting here (a badge shows "999+"), so the count reads at
-# most this many index entries per room.
+# most this many index entries per room. `mention_count` has the same cap.
 UNREAD_CAP = 1000
+MENTION_CAP = 1000
 
 
 def _values(room: Room) -> dict[str, Any]:
@@ -74,7 +83,8 @@ def _member_count() -> Any:
 
 
 def _unread_count(user_id: UUID, read_seq: Any) -> Any:
-    """api-v1.1 B: other people's `text` entries that are not deleted above the read position,
+    """api-v1.1 B: other people's top-level `text` entries (not thread replies) that are not
+    deleted above the read position,
     capped at UNREAD_CAP. The conditions are those of the partial index `messages_unread`
     (room_id, seq) INCLUDE (sender_id), with the literals inline so that a prepared (generic)
     plan still uses it: an index-only range scan of at most UNREAD_CAP entries per room."""
@@ -86,6 +96,7 @@ def _unread_count(user_id: UUID, read_seq: Any) -> Any:
             messages.c.seq > read_seq,
             messages.c.kind == sa.literal_column("'text'"),
             sa.not_(messages.c.deleted),
+            messages.c.thread_root_id.is_(None),
             messages.c.sender_id != user_id,
         )
         .limit(UNREAD_CAP)
@@ -95,21 +106,89 @@ def _unread_count(user_id: UUID, read_seq: Any) -> Any:
     return sa.select(sa.func.count()).select_from(unread).scalar_subquery()
 
 
+def _mention_count(user_id: UUID, read_seq: Any) -> Any:
+    """api-v1.1 B `mention_count`: the entries that mention the user (by name: rows of
+    `mentions`, which hold neither the sender nor deleted entries; `@room`: `text` entries
+    flagged `mention_room` by others, not deleted), above the room's read position for top-level
+    entries and above the user's read position in the thread for replies, capped at
+    MENTION_CAP. Four index scans whose ids a UNION counts once (an entry may name the user and
+    `@room`): top-level ones are range scans from the read position; replies are few (mentions
+    of one user, `@room` replies of one room) and each is compared with its thread's position."""
+
+    def thread_read(root: Any) -> Any:
+        # A primary-key lookup per reply (replies that mention the user are few): the planner
+        # never reads all of the user's thread positions for each room.
+        position = (
+            sa.select(thread_reads.c.last_read_seq)
+            .where(thread_reads.c.user_id == user_id, thread_reads.c.thread_root_id == root)
+            .scalar_subquery()
+        )
+        return sa.func.coalesce(position, 0)
+
+    m = mentions
+    by_name_top = sa.select(m.c.message_id.label("id")).where(
+        m.c.user_id == user_id,
+        m.c.room_id == rooms.c.id,
+        m.c.seq > read_seq,
+        m.c.thread_root_id.is_(None),
+    )
+    by_name_replies = sa.select(m.c.message_id.label("id")).where(
+        m.c.user_id == user_id,
+        m.c.room_id == rooms.c.id,
+        m.c.thread_root_id.isnot(None),
+        m.c.seq > thread_read(m.c.thread_root_id),
+    )
+    # The conditions of the partial index `messages_room_mentions`, inline (as in unread);
+    # `edit` entries carry the mentions they give their target: only `text` entries count.
+    room_wide = sa.and_(
+        messages.c.room_id == rooms.c.id,
+        messages.c.mention_room,
+        sa.not_(messages.c.deleted),
+        messages.c.kind == sa.literal_column("'text'"),
+        messages.c.sender_id != user_id,
+    )
+    by_room_top = sa.select(messages.c.id.label("id")).where(
+        room_wide, messages.c.seq > read_seq, messages.c.thread_root_id.is_(None)
+    )
+    by_room_replies = sa.select(messages.c.id.label("id")).where(
+        room_wide,
+        messages.c.thread_root_id.isnot(None),
+        messages.c.seq > thread_read(messages.c.thread_root_id),
+    )
+    parts = [
+        q.correlate_except(m, messages)
+        for q in (by_name_top, by_name_replies, by_room_top, by_room_replies)
+    ]
+    found = sa.union(*parts).subquery("mentioned")
+    capped = sa.select(found.c.id).limit(MENTION_CAP).subquery("capped")
+    return sa.select(sa.func.count()).select_from(capped).scalar_subquery()
+
+
 def _view(row: Any) -> RoomView:
     return RoomView(
-        room_of(row), row.member_count, row.read_seq or 0, unread_count=row.unread_count
+        room_of(row),
+        row.member_count,
+        row.read_seq or 0,
+        unread_count=row.unread_count,
+        mention_count=row.mention_count or 0,
+        notify=effective_notify(row.kind, row.notify_level),
     )
 
 
 def _as_seen_by(user_id: UUID) -> Any:
     """Rooms with the user's membership, if any (a public room's card for others: read
-    position 0)."""
+    position 0, no mentions, the default notify level)."""
     read_seq = sa.func.coalesce(memberships.c.last_read_seq, 0)
+    mention_count = sa.case(
+        (memberships.c.user_id.is_(None), 0), else_=_mention_count(user_id, read_seq)
+    )
     return sa.select(
         rooms,
         _member_count().label("member_count"),
         read_seq.label("read_seq"),
         _unread_count(user_id, read_seq).label("unread_count"),
+        mention_count.label("mention_count"),
+        memberships.c.notify.label("notify_level"),
     ).select_from(
         rooms.outerjoin(
             memberships,
@@ -133,6 +212,8 @@ async def rooms_of_user(session: AsyncSession, user_id: UUID) -> list[RoomView]:
             _member_count().label("member_count"),
             read_seq.label("read_seq"),
             _unread_count(user_id, read_seq).label("unread_count"),
+            _mention_count(user_id, read_seq).label("mention_count"),
+            memberships.c.notify.label("notify_level"),
         )
         .join(memberships, memberships.c.room_id == rooms.c.id)
         .where(memberships.c.user_id == user_id)

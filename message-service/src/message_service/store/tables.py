@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from chat_runtime.messaging.outbox import outbox_table
 from sqlalchemy.dialects import postgresql as pg
 
-from message_service.domain.model import Message, Room
+from message_service.domain.model import Mentions, Message, Room
 
 metadata = sa.MetaData()
 
@@ -169,6 +169,8 @@ users = sa.Table(
     sa.Column("version", sa.BigInteger, nullable=False, server_default="0"),
 )
 
+sa.Index("users_username", users.c.username)  # mentions resolve `@name` (stored lower-case)
+
 # Who each text entry mentions by name (api-v1.1 B mention_count); `@room` is on the entry.
 mentions = sa.Table(
     "mentions",
@@ -179,7 +181,13 @@ mentions = sa.Table(
     sa.Column("seq", sa.BigInteger, nullable=False),
     sa.Column("thread_root_id", pg.UUID(as_uuid=True), nullable=True),
 )
-sa.Index("mentions_user_room_seq", mentions.c.user_id, mentions.c.room_id, mentions.c.seq)
+sa.Index(
+    "mentions_user_room_seq",
+    mentions.c.user_id,
+    mentions.c.room_id,
+    mentions.c.seq,
+    postgresql_include=["thread_root_id"],  # mention_count reads it without the heap
+)
 
 # A user's read position in a thread (api-v1.1 B: `read` with `thread_root_id`).
 thread_reads = sa.Table(
@@ -265,7 +273,19 @@ def message_of(row: Any) -> Message:
         deleted=row.deleted,
         state_seq=row.state_seq,
         content_hash=row.content_hash,
+        thread_root_id=row.thread_root_id,
+        mentions=mentions_of(row.mention_user_ids, row.mention_room),
+        reply_count=row.reply_count,
+        last_reply_at=row.last_reply_at,
+        participant_ids=tuple(row.participant_ids or ()),
     )
+
+
+def mentions_of(user_ids: Sequence[UUID] | None, room: bool | None) -> Mentions | None:
+    """The `mention_user_ids`/`mention_room` columns as Mentions (both NULL: never parsed)."""
+    if user_ids is None and room is None:
+        return None
+    return Mentions(tuple(user_ids or ()), bool(room))
 
 
 def uuid_array(name: str, values: Sequence[UUID]) -> Any:

@@ -12,6 +12,7 @@ from aio_pika.abc import AbstractChannel, AbstractQueue
 from chat_contracts.names import (
     AUTH_QUERY_QUEUE,
     AUTH_USER_REGISTERED_V1,
+    AUTH_USER_UPDATED_V1,
     EXCHANGE_COMMANDS,
     EXCHANGE_DLX,
     EXCHANGE_EVENTS,
@@ -127,7 +128,10 @@ async def declare_topology(
     await declare_quorum_queue(
         channel,
         MESSAGE_EVENTS_QUEUE,
-        bindings=[(EXCHANGE_EVENTS, AUTH_USER_REGISTERED_V1)],
+        bindings=[
+            (EXCHANGE_EVENTS, AUTH_USER_REGISTERED_V1),
+            (EXCHANGE_EVENTS, AUTH_USER_UPDATED_V1),
+        ],
         delivery_limit=delivery_limit,
     )
     await declare_query_queue(channel, MESSAGE_QUERY_QUEUE)
