@@ -3,7 +3,7 @@ import { ApiError, problemFromResponse } from './problem';
 import type { Session } from './session';
 import type { AroundPage, EditList, MeResponse, MemberList, MessageEnvelope, MessagePage, PresenceList, RoomEnvelope, RoomList, UserEnvelope, UsersResponse, Visibility } from './types';
 
-type Method = 'GET' | 'POST' | 'DELETE';
+export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 export class ApiClient {
   constructor(

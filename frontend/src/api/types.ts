@@ -21,7 +21,13 @@ export type WireMessage = MessageApi['schemas']['MessageOut'];
  * frame: `text` is always a string ('' when the wire had none), `kind` an open set (unknown kinds
  * are kept, so they count for the room's `seq`, and skipped when rendering), unknown fields kept.
  */
-export type Message = Omit<WireMessage, 'kind' | 'text' | 'reactions'> & { kind: MessageKind; text: string; reactions?: WireReaction[] };
+export type Message = Omit<WireMessage, 'kind' | 'text' | 'reactions' | 'thread_root_id'> & {
+  kind: MessageKind;
+  text: string;
+  reactions?: WireReaction[];
+  /** A reply's root (api-v1.1 A); frames may say null on top-level entries, REST leaves it out. */
+  thread_root_id?: string | null;
+};
 /** One emoji's reactions on a text entry; `me` only over REST (frames do not carry it). */
 export type WireReaction = Omit<MessageApi['schemas']['ReactionOut'], 'me'> & { me?: boolean };
 export type MessageEnvelope = MessageApi['schemas']['MessageEnvelope'];

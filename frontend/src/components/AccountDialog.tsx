@@ -1,14 +1,120 @@
-import { type FormEvent, useRef, useState } from 'react';
+import { type FormEvent, useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import * as admin from '../api/admin';
+import type { AdminUser, SessionInfo } from '../api/admin';
 import type { ApiClient } from '../api/client';
 import { ApiError } from '../api/problem';
 import type { Session } from '../api/session';
 import type { User } from '../api/types';
+import { navigate } from '../lib/hooks';
+import { displayNameProblem, passwordOk } from '../lib/password';
+import { relativeTime } from '../lib/time';
+import { ConfirmDialog } from '../pages/AdminPage';
+import { describeAgent, isWorkspaceAdmin, problemWords, roleOf, sortSessions, timeZoneChoices } from '../state/admin';
 import { Dialog } from './Dialog';
 import { Field } from './Field';
 import { PasswordChecklist } from './PasswordChecklist';
-import { passwordOk } from '../lib/password';
+
+function words(e: unknown): string {
+  return e instanceof ApiError ? problemWords(e.code, e.detail) : 'Something went wrong. Please try again.';
+}
 
 export function AccountDialog({ me, api, session, onClose }: { me: User; api: ApiClient; session: Session; onClose: () => void }) {
+  const role = roleOf(me);
+  return (
+    <Dialog id="account" title="Your account" onClose={onClose}>
+      <p>
+        Signed in as <strong>{me.display_name}</strong> (@{me.username}){role !== 'member' ? ` · workspace ${role}` : ''}
+      </p>
+      {isWorkspaceAdmin(me) ? (
+        <p>
+          <a href="#/admin">Open Administration</a>
+        </p>
+      ) : null}
+      <ProfileForm me={me} api={api} session={session} />
+      <PasswordForm me={me} api={api} />
+      <Sessions api={api} />
+      <div className="account__signout account__section">
+        <button type="button" className="btn" onClick={() => void session.logout(false)}>
+          Sign out
+        </button>
+        <button type="button" className="btn btn--danger" onClick={() => void session.logout(true)}>
+          Sign out of all devices
+        </button>
+      </div>
+      <DeleteAccount me={me} api={api} session={session} />
+    </Dialog>
+  );
+}
+
+function ProfileForm({ me, api, session }: { me: AdminUser; api: ApiClient; session: Session }) {
+  const [name, setName] = useState(me.display_name);
+  const [zone, setZone] = useState(me.timezone ?? '');
+  const [errors, setErrors] = useState<Record<string, string[]>>({});
+  const [status, setStatus] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const nameRef = useRef<HTMLInputElement>(null);
+  const zones = useMemo(() => timeZoneChoices(me.timezone), [me.timezone]);
+  const deviceZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setStatus(null);
+    const problem = displayNameProblem(name);
+    if (problem) {
+      setErrors({ display_name: [problem] });
+      return nameRef.current?.focus();
+    }
+    setBusy(true);
+    try {
+      await admin.updateProfile(api, { display_name: name.trim(), timezone: zone || null });
+      setErrors({});
+      setStatus('Saved.');
+      // The new name reaches the rest of the app with the next token (the user travels with it).
+      await session.refresh();
+    } catch (err) {
+      if (err instanceof ApiError && err.errors.length) setErrors(err.fieldErrors());
+      setStatus(words(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <form onSubmit={submit} noValidate className="account__form account__section" aria-labelledby="profile-h">
+      <h3 id="profile-h">Profile</h3>
+      <Field id="profile-name" label="Display name" ref={nameRef} autoComplete="name" value={name} onChange={(e) => setName(e.target.value)} errors={errors.display_name} maxLength={64} />
+      <div className="field">
+        <label htmlFor="profile-tz">Time zone</label>
+        <select id="profile-tz" className="account__select" value={zone} onChange={(e) => setZone(e.target.value)} aria-describedby="profile-tz-hint">
+          <option value="">Not set</option>
+          {zones.map((z) => (
+            <option key={z} value={z}>
+              {z.replace(/_/g, ' ')}
+            </option>
+          ))}
+        </select>
+        <div id="profile-tz-hint" className="field__hint">
+          Saved with your profile. This device uses {deviceZone.replace(/_/g, ' ')}.
+        </div>
+        {errors.timezone ? (
+          <ul className="field__errors">
+            {errors.timezone.map((m) => (
+              <li key={m}>{m}</li>
+            ))}
+          </ul>
+        ) : null}
+      </div>
+      <p role="status" className={status ? 'notice' : 'visually-hidden'}>
+        {status}
+      </p>
+      <button type="submit" className="btn btn--primary" disabled={busy}>
+        Save profile
+      </button>
+    </form>
+  );
+}
+
+function PasswordForm({ me, api }: { me: User; api: ApiClient }) {
   const [current, setCurrent] = useState('');
   const [next, setNext] = useState('');
   const [errors, setErrors] = useState<Record<string, string[]>>({});
@@ -50,31 +156,169 @@ export function AccountDialog({ me, api, session, onClose }: { me: User; api: Ap
   };
 
   return (
-    <Dialog id="account" title="Your account" onClose={onClose}>
-      <p>
-        Signed in as <strong>{me.display_name}</strong> (@{me.username})
+    <form onSubmit={submit} noValidate className="account__form account__section" aria-labelledby="password-h">
+      <h3 id="password-h">Change password</h3>
+      <Field id="current-password" label="Current password" type="password" autoComplete="current-password" ref={curRef} value={current} onChange={(e) => setCurrent(e.target.value)} errors={errors.current_password?.length ? errors.current_password : undefined} />
+      <Field
+        id="new-password"
+        label="New password"
+        type="password"
+        autoComplete="new-password"
+        ref={newRef}
+        value={next}
+        onChange={(e) => setNext(e.target.value)}
+        errors={errors.new_password?.length ? errors.new_password : undefined}
+        hint={<PasswordChecklist id="new-password-rules" password={next} username={me.username} />}
+      />
+      {status ? (
+        <p role="status" className="notice">
+          {status}
+        </p>
+      ) : null}
+      <button type="submit" className="btn btn--primary" disabled={busy}>
+        Change password
+      </button>
+    </form>
+  );
+}
+
+/** Where this account is signed in; any other device can be signed out from here. */
+function Sessions({ api }: { api: ApiClient }) {
+  const [sessions, setSessions] = useState<SessionInfo[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [ending, setEnding] = useState<SessionInfo | null>(null);
+  const [status, setStatus] = useState<string | null>(null);
+  const load = useCallback(async () => {
+    try {
+      setSessions(sortSessions(await admin.listSessions(api)));
+      setError(null);
+    } catch (e) {
+      // A server without api-v1.1 C (404) or with `admin` off has no session list: say so quietly.
+      if (e instanceof ApiError && (e.status === 404 || e.code === 'feature_disabled')) setSessions([]);
+      else setError(words(e));
+    }
+  }, [api]);
+  useEffect(() => {
+    void load();
+  }, [load]);
+  const now = Date.now();
+  return (
+    <section className="account__section" aria-labelledby="sessions-h">
+      <h3 id="sessions-h">Where you are signed in</h3>
+      {error ? (
+        <p className="form-error" role="alert">
+          {error}
+        </p>
+      ) : null}
+      <ul className="sessions" aria-label="Sessions" aria-busy={sessions === null}>
+        {sessions === null && !error ? <li className="muted">Loading…</li> : null}
+        {sessions?.length === 0 ? <li className="muted">The list of your devices is not available on this server.</li> : null}
+        {sessions?.map((s) => {
+          const name = describeAgent(s.user_agent);
+          return (
+            <li key={s.id} className="session" data-current={s.current ? 'true' : undefined}>
+              <div className="session__info">
+                <span className="session__name">
+                  {name}
+                  {s.current ? <span className="tag session__this">This device</span> : null}
+                </span>
+                <span className="muted session__meta">
+                  {s.ip ? `${s.ip} · ` : ''}active {relativeTime(s.last_used_at ?? s.created_at, now)} · signed in {relativeTime(s.created_at, now)}
+                </span>
+              </div>
+              {s.current ? null : (
+                <button type="button" className="btn btn--small btn--danger" onClick={() => setEnding(s)} aria-label={`Sign out ${name}, active ${relativeTime(s.last_used_at ?? s.created_at, now)}`}>
+                  Sign out this device
+                </button>
+              )}
+            </li>
+          );
+        })}
+      </ul>
+      <p role="status" className={status ? 'notice' : 'visually-hidden'}>
+        {status}
       </p>
-      <form onSubmit={submit} noValidate className="account__form">
-        <h3>Change password</h3>
-        <Field id="current-password" label="Current password" type="password" autoComplete="current-password" ref={curRef} value={current} onChange={(e) => setCurrent(e.target.value)} errors={errors.current_password?.length ? errors.current_password : undefined} />
-        <Field
-          id="new-password"
-          label="New password"
-          type="password"
-          autoComplete="new-password"
-          ref={newRef}
-          value={next}
-          onChange={(e) => setNext(e.target.value)}
-          errors={errors.new_password?.length ? errors.new_password : undefined}
-          hint={<PasswordChecklist id="new-password-rules" password={next} username={me.username} />}
+      {ending ? (
+        <ConfirmDialog
+          id="end-session"
+          c={{ title: 'Sign out this device?', body: `${describeAgent(ending.user_agent)} will be signed out at once and must sign in again.`, confirm: 'Sign out device', danger: true }}
+          onCancel={() => setEnding(null)}
+          onConfirm={async () => {
+            try {
+              await admin.endSession(api, ending.id);
+            } catch (e) {
+              // Already gone (ended elsewhere or expired): the list below shows the truth.
+              if (!(e instanceof ApiError && e.status === 404)) throw e;
+            }
+            setSessions((list) => list?.filter((x) => x.id !== ending.id) ?? null);
+            setEnding(null);
+            setStatus('That device is signed out.');
+            await load();
+          }}
         />
-        {status ? <p role="status" className="notice">{status}</p> : null}
-        <button type="submit" className="btn btn--primary" disabled={busy}>Change password</button>
-      </form>
-      <div className="account__signout">
-        <button type="button" className="btn" onClick={() => void session.logout(false)}>Sign out</button>
-        <button type="button" className="btn btn--danger" onClick={() => void session.logout(true)}>Sign out of all devices</button>
-      </div>
-    </Dialog>
+      ) : null}
+    </section>
+  );
+}
+
+function DeleteAccount({ me, api, session }: { me: User; api: ApiClient; session: Session }) {
+  const [password, setPassword] = useState('');
+  const [errors, setErrors] = useState<string[]>([]);
+  const [asking, setAsking] = useState(false);
+  const ref = useRef<HTMLInputElement>(null);
+  const owner = roleOf(me) === 'owner';
+  return (
+    <section className="account__section" aria-labelledby="delete-h">
+      <h3 id="delete-h" className="account__danger">
+        Delete account
+      </h3>
+      {owner ? (
+        <p className="notice">
+          You own this workspace. Hand ownership to someone else in <a href="#/admin">Administration</a> first; then you can delete your account.
+        </p>
+      ) : (
+        <form
+          noValidate
+          className="account__form"
+          onSubmit={(e) => {
+            e.preventDefault();
+            if (!password) {
+              setErrors(['Enter your password to delete your account.']);
+              return ref.current?.focus();
+            }
+            setErrors([]);
+            setAsking(true);
+          }}
+        >
+          <p>Your messages stay, shown as from “Deleted user”. You leave every room and are signed out everywhere. This cannot be undone.</p>
+          <Field id="delete-password" label="Your password" type="password" autoComplete="current-password" ref={ref} value={password} onChange={(e) => setPassword(e.target.value)} errors={errors.length ? errors : undefined} />
+          <button type="submit" className="btn btn--danger">
+            Delete my account…
+          </button>
+        </form>
+      )}
+      {asking ? (
+        <ConfirmDialog
+          id="delete-confirm"
+          c={{ title: 'Delete your account?', body: `@${me.username} will be deleted for good. Nobody can restore it.`, confirm: 'Delete my account', danger: true }}
+          onCancel={() => setAsking(false)}
+          onConfirm={async () => {
+            try {
+              await admin.deleteAccount(api, password);
+            } catch (err) {
+              if (err instanceof ApiError && (err.status === 401 || err.status === 403) && err.code === 'invalid_credentials') {
+                setAsking(false);
+                setErrors(['That password is not right.']);
+                ref.current?.focus();
+                return;
+              }
+              throw err;
+            }
+            navigate('#/account-deleted');
+            await session.logout(false).catch(() => session.signOutLocal('logout'));
+          }}
+        />
+      ) : null}
+    </section>
   );
 }

@@ -1,6 +1,6 @@
 import { useEffect, useRef } from 'react';
 import { useFreshPressOnly } from '../lib/hooks';
-import { CopyIcon, LinkIcon, PencilIcon, SmilePlusIcon, TrashIcon } from './Icons';
+import { CopyIcon, LinkIcon, PencilIcon, ReplyIcon, SmilePlusIcon, TrashIcon } from './Icons';
 import type { Item, RowActions } from './MessageList';
 
 /** Desktop: the toolbar that shows on hover or keyboard focus of a message. */
@@ -18,6 +18,11 @@ export function MessageToolbar({ item, actions }: { item: Item; actions: RowActi
             <SmilePlusIcon />
           </button>
         </>
+      ) : null}
+      {item.can.reply ? (
+        <button type="button" className="tool" aria-label="Reply in thread" title="Reply in thread" onClick={() => actions.openThread(item)}>
+          <ReplyIcon />
+        </button>
       ) : null}
       {item.can.edit ? (
         <button type="button" className="tool" aria-label="Edit" title="Edit" onClick={() => actions.startEdit(item)}>
@@ -92,6 +97,13 @@ export function ActionSheet({ item, actions, onClose, onCopyText }: { item: Item
         </div>
       ) : null}
       <ul className="sheet__list">
+        {item.can.reply ? (
+          <li>
+            <button type="button" className="sheet__item" onClick={run(() => actions.openThread(item))}>
+              <ReplyIcon /> Reply in thread
+            </button>
+          </li>
+        ) : null}
         {item.can.edit ? (
           <li>
             <button type="button" className="sheet__item" onClick={run(() => actions.startEdit(item))}>

@@ -1,7 +1,7 @@
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import type { User } from '../api/types';
 import { buildRows } from '../lib/grouping';
-import { clockTime, dayLabel } from '../lib/time';
+import { clockTime, dayLabel, relativeTime } from '../lib/time';
 import { Avatar } from './Avatar';
 import { InlineEditor } from './InlineEditor';
 import { MessageToolbar } from './MessageActions';
@@ -29,8 +29,19 @@ export interface Item {
   error?: string;
   client_msg_id: string;
   seq?: number;
-  /** What I may do with it (all false while the `entries` feature is off). */
-  can: { react: boolean; edit: boolean; delete: boolean; link: boolean };
+  /** The entry's api-v1.1 `mentions` (read tolerantly by MessageText). */
+  mentions?: unknown;
+  /** On a thread root with replies (api-v1.1 A): its summary, and my unread replies in it. */
+  thread?: ThreadInfo;
+  /** What I may do with it (all false while the `entries` feature is off; `reply` needs `threads`). */
+  can: { react: boolean; edit: boolean; delete: boolean; link: boolean; reply?: boolean };
+}
+
+export interface ThreadInfo {
+  count: number;
+  lastReplyAt: string | null;
+  participants: string[];
+  unread: number;
 }
 
 /** What a row can ask for; Conversation carries it out. */
@@ -46,6 +57,8 @@ export interface RowActions {
   showHistory(item: Item): void;
   showWho(item: Item, emoji: string): void;
   openSheet(item: Item): void;
+  /** Open the message's thread (reply in it, or read its replies). */
+  openThread(item: Item): void;
 }
 
 export interface Hole {
@@ -70,13 +83,15 @@ interface Props {
   onFocusDone: () => void;
   holes: readonly Hole[];
   onFillHole: (afterSeq: number) => void;
+  /** The root whose thread is open (its row is marked). */
+  openThreadId?: string | null;
 }
 
 const NEAR_BOTTOM_PX = 80;
 const NEAR_TOP_PX = 200;
 const HIGHLIGHT_MS = 2500;
 
-export function MessageList({ roomId, items, meId, users, hasOlder, loadingOlder, onLoadOlder, onRetry, onDiscard, actions, editingKey, focus, onFocusDone, holes, onFillHole }: Props) {
+export function MessageList({ roomId, items, meId, users, hasOlder, loadingOlder, onLoadOlder, onRetry, onDiscard, actions, editingKey, focus, onFocusDone, holes, onFillHole, openThreadId = null }: Props) {
   const scroller = useRef<HTMLDivElement>(null);
   const atBottom = useRef(true);
   const prevHeight = useRef(0);
@@ -227,6 +242,7 @@ export function MessageList({ roomId, items, meId, users, hasOlder, loadingOlder
                   onTap={() => setTapped((t) => (t === m.key ? null : m.key))}
                   editing={editingKey === m.key}
                   highlighted={highlighted}
+                  threadOpen={openThreadId !== null && m.id === openThreadId}
                   actions={actions}
                   onRetry={onRetry}
                   onDiscard={onDiscard}
@@ -256,14 +272,16 @@ interface RowProps {
   onTap: () => void;
   editing: boolean;
   highlighted: boolean;
+  /** This root's thread is open next to the list. */
+  threadOpen?: boolean;
   actions: RowActions;
   onRetry: (clientMsgId: string) => void;
   onDiscard: (clientMsgId: string) => void;
 }
 
-function MessageRow({ m, meId, name, users, firstInGroup, lastInGroup, tapped, onTap, editing, highlighted, actions, onRetry, onDiscard }: RowProps) {
+export function MessageRow({ m, meId, name, users, firstInGroup, lastInGroup, tapped, onTap, editing, highlighted, threadOpen = false, actions, onRetry, onDiscard }: RowProps) {
   const mine = m.sender_id === meId;
-  const anyAction = m.can.react || m.can.edit || m.can.delete || m.can.link;
+  const anyAction = m.can.react || m.can.edit || m.can.delete || m.can.link || m.can.reply === true;
   // Phone: a long-press on the bubble opens the action sheet.
   const press = useLongPress(() => {
     if (anyAction && !editing) actions.openSheet(m);
@@ -279,6 +297,7 @@ function MessageRow({ m, meId, name, users, firstInGroup, lastInGroup, tapped, o
     m.pending?.delete ? 'msg--deleting' : '',
     editing ? 'msg--editing' : '',
     highlighted ? 'msg--highlight' : '',
+    threadOpen ? 'msg--thread-open' : '',
   ]
     .filter(Boolean)
     .join(' ');
@@ -302,11 +321,12 @@ function MessageRow({ m, meId, name, users, firstInGroup, lastInGroup, tapped, o
               }}
             >
               <span className="visually-hidden">{mine ? 'You' : name}: </span>
-              {m.deleted ? <span className="msg__deleted">This message was deleted.</span> : <MessageText text={m.text} />}
+              {m.deleted ? <span className="msg__deleted">This message was deleted.</span> : <MessageText text={m.text} mentions={m.mentions} senderId={m.sender_id} />}
             </div>
             {anyAction && !m.deleted ? <MessageToolbar item={m} actions={actions} /> : null}
           </>
         )}
+        {m.thread && !editing ? <ThreadSummaryLine m={m} thread={m.thread} users={users} onOpen={() => actions.openThread(m)} /> : null}
         {!editing ? (
           <Reactions
             messageKey={m.key}
@@ -350,5 +370,31 @@ function MessageRow({ m, meId, name, users, firstInGroup, lastInGroup, tapped, o
         ) : null}
       </div>
     </li>
+  );
+}
+
+/** "3 replies · last reply 5 min ago" with the first repliers' avatars and my unread replies: opens the thread. */
+function ThreadSummaryLine({ m, thread, users, onOpen }: { m: Item; thread: ThreadInfo; users: Record<string, User>; onOpen: () => void }) {
+  const count = `${thread.count} ${thread.count === 1 ? 'reply' : 'replies'}`;
+  const when = thread.lastReplyAt ? `last reply ${relativeTime(thread.lastReplyAt, Date.now())}` : '';
+  const unread = thread.unread > 0 ? `${thread.unread} new` : '';
+  return (
+    <button
+      type="button"
+      className={`thread-summary${thread.unread > 0 ? ' thread-summary--unread' : ''}`}
+      onClick={onOpen}
+      data-testid="thread-summary"
+      data-root={m.id}
+      aria-label={`${count}${unread ? `, ${unread}` : ''}${when ? `, ${when}` : ''}. Open the thread`}
+    >
+      <span className="thread-summary__people" aria-hidden="true">
+        {thread.participants.slice(0, 3).map((u) => (
+          <Avatar key={u} id={u} name={users[u]?.display_name ?? '?'} size="sm" />
+        ))}
+      </span>
+      <span className="thread-summary__count">{count}</span>
+      {unread ? <span className="thread-summary__unread">{unread}</span> : null}
+      {when ? <span className="thread-summary__when">{when}</span> : null}
+    </button>
   );
 }

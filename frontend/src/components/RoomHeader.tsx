@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState } from 'react';
-import { useChat, useRoomTitle } from '../lib/chat';
+import { useChat, useController, useRoomTitle } from '../lib/chat';
+import { type Notify, notifyLevel, type Permission } from '../lib/notifications';
 import { lastSeenText } from '../lib/time';
 import { PresenceDot } from './Avatar';
 import { Dialog } from './Dialog';
@@ -20,6 +21,7 @@ export function RoomHeader({ roomId, membersOpen, onToggleMembers, onInvite, onL
   const partnerPresence = useChat((s) => (partner ? s.presence[partner] : undefined));
   const title = useRoomTitle(roomId);
   const [confirmLeave, setConfirmLeave] = useState(false);
+  const mentionsOn = useChat((s) => s.features.includes('mentions'));
   if (!room) return null;
   const status = partnerPresence?.status ?? 'offline';
   const isChannel = room.kind === 'channel';
@@ -42,6 +44,7 @@ export function RoomHeader({ roomId, membersOpen, onToggleMembers, onInvite, onL
         </p>
       </div>
       <div className="chat__actions">
+        {mentionsOn ? <NotifyMenu roomId={roomId} level={notifyLevel(room)} isDirect={room.kind === 'direct'} /> : null}
         {canInvite ? (
           <button type="button" className="btn btn--small chat__wide" onClick={onInvite}>Invite</button>
         ) : null}
@@ -135,5 +138,114 @@ function LeaveDialog({ title, isPrivate, onCancel, onLeave }: { title: string; i
         </button>
       </div>
     </Dialog>
+  );
+}
+
+const LEVELS: { value: Notify; label: string; hint: string }[] = [
+  { value: 'all', label: 'All new messages', hint: 'Notify me about every message.' },
+  { value: 'mentions', label: 'Mentions only', hint: 'Only when someone mentions me or @room.' },
+  { value: 'none', label: 'Nothing (mute)', hint: 'No notifications; unread shows dimmed, mentions still count.' },
+];
+
+function BellIcon({ muted }: { muted: boolean }) {
+  return (
+    <svg className="icon" viewBox="0 0 20 20" width="18" height="18" aria-hidden="true" focusable="false">
+      <path fill="currentColor" d="M10 2a5 5 0 0 0-5 5v3.3L3.3 13a1 1 0 0 0 .8 1.6h11.8a1 1 0 0 0 .8-1.6L15 10.3V7a5 5 0 0 0-5-5Zm-2 14a2 2 0 0 0 4 0H8Z" />
+      {muted ? <path stroke="currentColor" strokeWidth="2" strokeLinecap="round" d="M3 3l14 14" /> : null}
+    </svg>
+  );
+}
+
+/**
+ * The room's notify level (api-v1.1 B: all / mentions / none, `PUT .../notify`) and, from a click
+ * here, the browser's permission for desktop notifications. A disclosure with a radio group.
+ */
+function NotifyMenu({ roomId, level, isDirect }: { roomId: string; level: Notify; isDirect: boolean }) {
+  const controller = useController();
+  const [open, setOpen] = useState(false);
+  // The level being saved shows as chosen at once; it goes back if the server refuses it.
+  const [saving, setSaving] = useState<Notify | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [permission, setPermission] = useState<Permission>(() => controller.notificationPermission());
+  const box = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (!open) return;
+    setPermission(controller.notificationPermission());
+    box.current?.querySelector<HTMLElement>('input:checked')?.focus();
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key !== 'Escape') return;
+      setOpen(false);
+      box.current?.querySelector<HTMLElement>('.notify__toggle')?.focus();
+    };
+    const onDown = (e: PointerEvent) => {
+      if (!box.current?.contains(e.target as Node)) setOpen(false);
+    };
+    window.addEventListener('keydown', onKey);
+    window.addEventListener('pointerdown', onDown);
+    return () => {
+      window.removeEventListener('keydown', onKey);
+      window.removeEventListener('pointerdown', onDown);
+    };
+  }, [open, controller]);
+  const choose = (value: Notify) => {
+    if (value === level || saving) return;
+    setSaving(value);
+    setError(null);
+    controller.setNotify(roomId, value).then(
+      () => setSaving(null),
+      () => {
+        setSaving(null);
+        setError('Could not change the setting. Please try again.');
+      },
+    );
+  };
+  const shown = saving ?? level;
+  const label = level === 'none' ? 'Notifications: muted' : level === 'all' ? 'Notifications: all messages' : 'Notifications: mentions only';
+  return (
+    <div className="more notify" ref={box}>
+      <button
+        type="button"
+        className={`btn btn--icon notify__toggle${level === 'none' ? ' notify__toggle--muted' : ''}`}
+        aria-label={label}
+        title={label}
+        aria-expanded={open}
+        aria-controls="notify-panel"
+        onClick={() => setOpen((v) => !v)}
+      >
+        <BellIcon muted={level === 'none'} />
+      </button>
+      {open ? (
+        <div className="more__list notify__panel" id="notify-panel">
+          <fieldset className="notify__levels" aria-busy={saving !== null}>
+            <legend className="notify__legend">Notify me in this {isDirect ? 'conversation' : 'channel'}</legend>
+            {LEVELS.map((l) => (
+              <label key={l.value} className="notify__level">
+                <input type="radio" name={`notify-${roomId}`} value={l.value} checked={shown === l.value} onChange={() => choose(l.value)} />
+                <span className="notify__label">{l.label}</span>
+                <span className="notify__hint">{l.hint}</span>
+              </label>
+            ))}
+          </fieldset>
+          {error ? (
+            <p className="form-error" role="alert">
+              {error}
+            </p>
+          ) : null}
+          <div className="notify__desktop">
+            {permission === 'default' ? (
+              <button type="button" className="btn btn--small" onClick={() => void controller.enableNotifications().then(setPermission)}>
+                Enable desktop notifications
+              </button>
+            ) : permission === 'granted' ? (
+              <p className="notify__hint">Desktop notifications are on while this tab is in the background.</p>
+            ) : permission === 'denied' ? (
+              <p className="notify__hint">Desktop notifications are blocked in this browser&apos;s site settings.</p>
+            ) : (
+              <p className="notify__hint">This browser cannot show desktop notifications.</p>
+            )}
+          </div>
+        </div>
+      ) : null}
+    </div>
   );
 }

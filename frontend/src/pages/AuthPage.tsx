@@ -1,24 +1,35 @@
 import { type FormEvent, useEffect, useRef, useState } from 'react';
+import { registerWithInvite, resetPassword } from '../api/admin';
 import type { ApiClient } from '../api/client';
 import { ApiError } from '../api/problem';
 import type { Session } from '../api/session';
 import { Field } from '../components/Field';
 import { PasswordChecklist } from '../components/PasswordChecklist';
-import { useNow } from '../lib/hooks';
-import { displayNameProblem, PASSWORD_MAX, PASSWORD_MIN, passwordRules, type RuleId, ruleOfServerCode, usernameProblem } from '../lib/password';
+import { navigate, useNow } from '../lib/hooks';
+import { displayNameProblem, PASSWORD_MAX, PASSWORD_MIN, passwordOk, passwordRules, type RuleId, ruleOfServerCode, usernameProblem } from '../lib/password';
+import { problemWords } from '../state/admin';
 
 type Errors = Record<string, string[]>;
 const FIELD_ORDER = ['username', 'display_name', 'password'];
 
 interface Props {
-  mode: 'signin' | 'signup';
+  mode: 'signin' | 'signup' | 'reset';
   api: ApiClient;
   session: Session;
   notice: string | null;
   onSignedIn: () => void;
+  /** Sign-up: the invitation token from `#/register?invite=` (api-v1.1 C). */
+  invite?: string | null;
+  /** Reset: the token from `#/reset?token=`. */
+  resetToken?: string | null;
 }
 
-export function AuthPage({ mode, api, session, notice, onSignedIn }: Props) {
+export function AuthPage(props: Props) {
+  if (props.mode === 'reset') return <ResetPage api={props.api} session={props.session} token={props.resetToken ?? null} />;
+  return <AuthForm {...props} mode={props.mode} />;
+}
+
+function AuthForm({ mode, api, session, notice, onSignedIn, invite = null }: Props & { mode: 'signin' | 'signup' }) {
   const [username, setUsername] = useState('');
   const [displayName, setDisplayName] = useState('');
   const [password, setPassword] = useState('');
@@ -114,7 +125,10 @@ export function AuthPage({ mode, api, session, notice, onSignedIn }: Props) {
     setErrors({});
     setFormError(null);
     try {
-      if (mode === 'signup') await api.register(username.trim().toLowerCase(), displayName.trim(), password);
+      if (mode === 'signup') {
+        if (invite) await registerWithInvite(api, username.trim().toLowerCase(), displayName.trim(), password, invite);
+        else await api.register(username.trim().toLowerCase(), displayName.trim(), password);
+      }
       await session.login(username.trim().toLowerCase(), password);
       onSignedIn();
     } catch (err) {
@@ -136,7 +150,7 @@ export function AuthPage({ mode, api, session, notice, onSignedIn }: Props) {
         else other.push(...msgs);
       }
       if (err.code === 'username_taken' && !known.username) known.username = [err.detail];
-      const general = Object.keys(known).length ? (other.length ? other.join(' ') : 'Please fix the highlighted fields.') : err.detail;
+      const general = Object.keys(known).length ? (other.length ? other.join(' ') : 'Please fix the highlighted fields.') : problemWords(err.code, err.detail);
       fail(known, general);
     } finally {
       setBusy(false);
@@ -159,6 +173,7 @@ export function AuthPage({ mode, api, session, notice, onSignedIn }: Props) {
         </div>
         <h1>{title}</h1>
         {notice && mode === 'signin' ? <p className="notice">{notice}</p> : null}
+        {mode === 'signup' && invite ? <p className="notice">You were invited: create your account below.</p> : null}
         <form onSubmit={onSubmit} noValidate aria-describedby={formMessage ? 'form-error' : undefined}>
           <div id="form-error" ref={formErrorRef} tabIndex={-1} role="alert" className={formMessage ? 'form-error' : 'visually-hidden'}>
             {formMessage}
@@ -223,6 +238,99 @@ export function AuthPage({ mode, api, session, notice, onSignedIn }: Props) {
               New here? <a href="#/signup">Create an account</a>
             </>
           )}
+        </p>
+      </div>
+    </main>
+  );
+}
+
+/** `#/reset?token=…`: choose a new password with a link an administrator made (api-v1.1 C). */
+function ResetPage({ api, session, token }: { api: ApiClient; session: Session; token: string | null }) {
+  const [password, setPassword] = useState('');
+  const [show, setShow] = useState(false);
+  const [errors, setErrors] = useState<string[]>([]);
+  const [formError, setFormError] = useState<string | null>(
+    token ? null : 'This reset link is incomplete. Open the whole link you were given, or ask an administrator for a new one.',
+  );
+  const [verdict, setVerdict] = useState<{ password: string; broken: ReadonlySet<RuleId> } | null>(null);
+  const [busy, setBusy] = useState(false);
+  const ref = useRef<HTMLInputElement>(null);
+  const errorRef = useRef<HTMLDivElement>(null);
+
+  const onSubmit = async (e: FormEvent) => {
+    e.preventDefault();
+    if (busy || !token) return;
+    if (!passwordOk(password, '')) {
+      const broken = new Set<RuleId>(passwordRules(password, '').filter((r) => !r.met && !r.advisory).map((r) => r.id));
+      setVerdict({ password, broken });
+      setErrors([password.length ? 'Your new password does not meet the rules listed below.' : 'Enter a new password.']);
+      return ref.current?.focus();
+    }
+    setBusy(true);
+    setErrors([]);
+    setFormError(null);
+    try {
+      await resetPassword(api, token, password);
+      // Every session of that account ended, this browser's too if it was the same account.
+      if (session.current.kind === 'signed_in') session.signOutLocal('logout');
+      navigate('#/signin?reset=done');
+    } catch (err) {
+      if (err instanceof ApiError && err.errors.some((x) => x.field === 'new_password' || x.field === 'password')) {
+        const broken = new Set<RuleId>();
+        for (const x of err.errors) {
+          const rule = ruleOfServerCode(x.code);
+          if (rule) broken.add(rule);
+        }
+        setVerdict(broken.size ? { password, broken } : null);
+        setErrors(err.errors.filter((x) => x.field === 'new_password' || x.field === 'password').map((x) => x.message));
+        ref.current?.focus();
+      } else {
+        setFormError(err instanceof ApiError ? problemWords(err.code, err.detail) : 'Something went wrong. Please try again.');
+        errorRef.current?.focus();
+      }
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <main className="auth" id="main">
+      <div className="auth__card">
+        <div className="brand" aria-hidden="true">
+          <span className="brand__logo">◆</span> Chat
+        </div>
+        <h1>Choose a new password</h1>
+        <form onSubmit={onSubmit} noValidate>
+          <div id="form-error" ref={errorRef} tabIndex={-1} role="alert" className={formError ? 'form-error' : 'visually-hidden'}>
+            {formError}
+          </div>
+          <Field
+            id="new-password"
+            name="new-password"
+            label="New password"
+            ref={ref}
+            type={show ? 'text' : 'password'}
+            autoComplete="new-password"
+            value={password}
+            onChange={(e) => {
+              setPassword(e.target.value);
+              setErrors([]);
+            }}
+            errors={errors}
+            hint={<PasswordChecklist id="password-rules" password={password} username="" broken={verdict?.password === password ? verdict.broken : undefined} />}
+            required
+            after={
+              <button type="button" className="btn btn--ghost field__toggle" aria-pressed={show} onClick={() => setShow((v) => !v)}>
+                {show ? 'Hide' : 'Show'}
+              </button>
+            }
+          />
+          <button type="submit" className="btn btn--primary btn--block" disabled={busy || !token} aria-busy={busy}>
+            {busy ? 'Saving…' : 'Set new password'}
+          </button>
+        </form>
+        <p className="auth__switch">
+          <a href="#/signin">Back to sign in</a>
         </p>
       </div>
     </main>

@@ -10,15 +10,29 @@ import { MembersPanel } from '../components/MembersPanel';
 import { RoomHeader } from '../components/RoomHeader';
 import { Search } from '../components/Search';
 import { Sidebar } from '../components/Sidebar';
+import { ThreadPanel } from '../components/ThreadPanel';
 import { ChatContext, useChat, useRoomTitle } from '../lib/chat';
 import { navigate, useStore } from '../lib/hooks';
+import { attentionCount, tabTitle } from '../lib/notifications';
 import { ChatController } from '../realtime/controller';
 import { sortRooms } from '../state/rooms';
-import { parseMessageLink } from '../state/links';
+import { parseMessageLink, parseThreadRoute, threadLink } from '../state/links';
 import { initialState } from '../state/store';
 
 const NO_MEMBERS: Member[] = [];
 const WIDE_MEMBERS = '(min-width: 1100px)';
+const PHONE_THREAD = '(max-width: 599px)';
+
+function useMatchMedia(query: string): boolean {
+  const [matches, setMatches] = useState(() => window.matchMedia(query).matches);
+  useEffect(() => {
+    const mq = window.matchMedia(query);
+    const on = () => setMatches(mq.matches);
+    mq.addEventListener('change', on);
+    return () => mq.removeEventListener('change', on);
+  }, [query]);
+  return matches;
+}
 
 type DialogKind = null | 'create' | 'browse' | 'dm' | 'invite';
 
@@ -53,12 +67,16 @@ function ChatLayout({ me, api, session, route, controller }: { me: User; api: Ap
   const rooms = useStore(controller.store, (s) => s.rooms);
   const openRoomId = useStore(controller.store, (s) => s.activeRoomId);
   const [dialog, setDialog] = useState<DialogKind>(null);
+  // Phones show an open thread over the whole screen: the room behind it is inert meanwhile.
+  const phone = useMatchMedia(PHONE_THREAD);
   const [drawer, setDrawer] = useState(false);
   const [membersOpen, setMembersOpen] = useState(() => window.matchMedia(WIDE_MEMBERS).matches);
 
   const roomMatch = /^#\/room\/([0-9a-fA-F-]{36})/.exec(route);
   const routeRoomId = roomMatch?.[1] ?? null;
   const accountOpen = route.startsWith('#/account');
+  // A thread open beside the room (full screen on phones): `#/room/<id>/thread/<root id>`.
+  const threadRoute = parseThreadRoute(route);
 
   // The route picks the open room; without one, open the most recent.
   const ordered = useMemo(() => sortRooms(Object.values(rooms)), [rooms]);
@@ -79,9 +97,23 @@ function ChatLayout({ me, api, session, route, controller }: { me: User; api: Ap
     if (!link) followed.current = null;
     if (!link || !activeId || link.roomId !== activeId || followed.current === route) return;
     followed.current = route;
-    void controller.openAt(link.roomId, link.seq);
+    // A link to a reply opens the room at its root with the thread open (api-v1.1 A).
+    void controller.openAt(link.roomId, link.seq).then((rootId) => {
+      if (rootId && window.location.hash === `#/room/${link.roomId}`) window.location.replace(threadLink(link.roomId, rootId));
+    });
     window.location.replace(`#/room/${link.roomId}`);
   }, [route, activeId, controller]);
+  const threadId = threadRoute && activeId && threadRoute.roomId === activeId ? threadRoute.rootId : null;
+  const closeThread = () => {
+    const rootId = threadId;
+    navigate(activeId ? `#/room/${activeId}` : '#/');
+    // Focus goes back where the thread came from: its root's summary, else the room's message box
+    // (not on touch screens: it would pop the keyboard).
+    requestAnimationFrame(() => {
+      const back = document.querySelector<HTMLElement>(`[data-testid="thread-summary"][data-root="${rootId ?? ''}"]`) ?? (window.matchMedia('(pointer: fine)').matches ? document.getElementById('composer-input') : null);
+      back?.focus({ preventScroll: true });
+    });
+  };
 
   // Drawer (phone): focus goes into it, Escape closes it, and the page behind is inert meanwhile.
   useEffect(() => {
@@ -99,19 +131,22 @@ function ChatLayout({ me, api, session, route, controller }: { me: User; api: Ap
 
   // The members overlay (narrow screens) closes with Escape, like the drawer.
   useEffect(() => {
-    if (!membersOpen || window.matchMedia(WIDE_MEMBERS).matches) return;
+    if (!membersOpen || threadId || window.matchMedia(WIDE_MEMBERS).matches) return;
     const onKey = (e: KeyboardEvent) => {
       if (e.key === 'Escape' && !document.querySelector('dialog[open]')) setMembersOpen(false);
     };
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
-  }, [membersOpen]);
+  }, [membersOpen, threadId]);
 
   const unreadTotal = ordered.reduce((n, e) => n + (e.room.id === activeId ? 0 : e.room.unread_count), 0);
   const activeTitle = useRoomTitle(activeId);
+  // The tab title counts what asks for me (api-v1.1 B): mentions, plus unread direct messages.
+  // (The open room counts too while the tab is hidden: what arrives there is not read yet.)
+  const attention = attentionCount(ordered, document.visibilityState === 'hidden' ? null : activeId);
   useEffect(() => {
-    document.title = `${unreadTotal ? `(${unreadTotal}) ` : ''}${activeId ? activeTitle : 'Chat'}`;
-  }, [unreadTotal, activeId, activeTitle]);
+    document.title = tabTitle(attention, activeId ? activeTitle : 'Chat');
+  }, [attention, activeId, activeTitle]);
 
   const openDm = async (u: User) => {
     const room = await controller.openDm(u);
@@ -121,7 +156,7 @@ function ChatLayout({ me, api, session, route, controller }: { me: User; api: Ap
   const closeMembers = () => setMembersOpen(false);
 
   return (
-    <div className={`app${drawer ? ' app--drawer' : ''}`}>
+    <div className={`app${drawer ? ' app--drawer' : ''}${threadId ? ' app--thread' : ''}`}>
       <a
         href="#composer-input"
         className="skip-link"
@@ -147,7 +182,7 @@ function ChatLayout({ me, api, session, route, controller }: { me: User; api: Ap
           />
         </nav>
         <button type="button" className="scrim" aria-label="Close menu" tabIndex={drawer ? 0 : -1} onClick={() => setDrawer(false)} />
-        <main className="chat" id="main" aria-labelledby="room-title" inert={drawer}>
+        <main className="chat" id="main" aria-labelledby="room-title" inert={drawer || (threadId !== null && phone)}>
           <header className="chat__header">
             <button type="button" className="btn btn--icon menu-button" aria-label={unreadTotal ? `Open rooms menu, ${unreadTotal} unread` : 'Open rooms menu'} aria-expanded={drawer} aria-controls="sidebar" onClick={() => setDrawer(true)}>
               ☰{unreadTotal ? <span className="menu-button__dot" aria-hidden="true" /> : null}
@@ -156,7 +191,13 @@ function ChatLayout({ me, api, session, route, controller }: { me: User; api: Ap
               <RoomHeader
                 roomId={activeId}
                 membersOpen={membersOpen}
-                onToggleMembers={() => setMembersOpen((v) => !v)}
+                onToggleMembers={() => {
+                  // The members panel and a thread share the side: showing members closes the thread.
+                  if (threadId) {
+                    closeThread();
+                    setMembersOpen(true);
+                  } else setMembersOpen((v) => !v);
+                }}
                 onInvite={() => setDialog('invite')}
                 onLeave={async () => {
                   await controller.leave(activeId);
@@ -171,7 +212,7 @@ function ChatLayout({ me, api, session, route, controller }: { me: User; api: Ap
             <Search api={api} />
           </header>
           {activeId ? (
-            <Conversation roomId={activeId} />
+            <Conversation roomId={activeId} openThreadId={threadId} onOpenThread={(rootId) => navigate(threadLink(activeId, rootId))} />
           ) : (
             <div className="empty">
               <p>Pick a conversation, or start one.</p>
@@ -183,7 +224,12 @@ function ChatLayout({ me, api, session, route, controller }: { me: User; api: Ap
             </div>
           )}
         </main>
-        {activeId && membersOpen ? (
+        {activeId && threadId ? (
+          <aside className="thread-panel" aria-label="Thread">
+            <ThreadPanel key={threadId} roomId={activeId} rootId={threadId} onClose={closeThread} />
+          </aside>
+        ) : null}
+        {activeId && membersOpen && !threadId ? (
           <>
             <button type="button" className="members-backdrop" aria-label="Close members" tabIndex={-1} onClick={closeMembers} />
             <aside className="members-panel" aria-label="Members">

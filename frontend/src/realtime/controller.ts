@@ -2,16 +2,21 @@
 // reducer (applyFrame), plus what belongs to neither: the outbox pump, read receipts, typing,
 // presence (subscription and idle), and the room actions the UI calls.
 import type { ApiClient } from '../api/client';
+import { putNotify } from '../api/roomsNotify';
+import { ApiError } from '../api/problem';
+import { fetchThread, markThreadRead, THREAD_PAGE } from '../api/threads';
 import { isStale } from '../api/refreshTiming';
 import type { Session } from '../api/session';
 import type { Message, Room, User } from '../api/types';
+import { DesktopNotifier, type Notify, notificationBody, type Permission, shouldNotify } from '../lib/notifications';
 import { applyPresence, idleStatus } from '../state/presence';
-import type { Entry } from '../state/entries';
-import { applyFrame, dropChange, gapBefore, withFeatures } from '../state/reducer';
+import { type Entry, isReply } from '../state/entries';
+import { applyFrame, applyTargetCopy, dropChange, gapBefore, withFeatures } from '../state/reducer';
 import { markRead } from '../state/rooms';
 import { canDelete, canEdit, canReact, entriesOn, findRow, isTargetable } from '../state/selectors';
-import { type ChatState, type Focus, Store } from '../state/store';
-import { rowIdAt } from '../state/timeline';
+import { type ChatState, displayName, type Focus, roomTitle, Store } from '../state/store';
+import { applyThreadPage, threadFailed, threadLoading, threadRead } from '../state/threads';
+import { rowIdAt, threadAt } from '../state/timeline';
 import type { ViewEntry } from '../state/view';
 import { expireTyping, shouldSendTyping } from '../state/typing';
 import type { ServerFrame } from './frames';
@@ -29,6 +34,8 @@ export interface ControllerDeps {
   now: () => number;
   random: () => number;
   newId: () => string;
+  /** Desktop notifications (api-v1.1 B); default: the browser's Notification API. */
+  notifier?: DesktopNotifier;
 }
 
 const READ_DELAY_MS = 600;
@@ -42,10 +49,13 @@ export class ChatController {
   readonly store: Store<ChatState>;
   readonly socket: SocketClient;
   readonly loader: Loader;
+  readonly notifier: DesktopNotifier;
   private pumpTimer: ReturnType<typeof setTimeout> | null = null;
   private typingTimer: ReturnType<typeof setInterval> | null = null;
   private idleTimer: ReturnType<typeof setInterval> | null = null;
   private readTimers: Record<string, ReturnType<typeof setTimeout>> = {};
+  private threadReadTimers: Record<string, ReturnType<typeof setTimeout>> = {};
+  private threadLoads: Record<string, Promise<void> | undefined> = {};
   private lastTypingSent: Record<string, number> = {};
   private subscribed = '';
   private lastInputAt: number;
@@ -69,6 +79,7 @@ export class ChatController {
     // One place persists the outbox, whoever changed it (a frame, a fill, a user action).
     this.store.subscribe(() => this.persistOutbox());
     this.lastInputAt = deps.now();
+    this.notifier = deps.notifier ?? new DesktopNotifier();
     this.socket = new SocketClient(deps, {
       onFrame: (f) => this.onFrame(f),
       onConnection: (patch) => this.store.set((s) => ({ ...s, connection: { ...s.connection, ...patch } })),
@@ -139,8 +150,10 @@ export class ChatController {
     if (this.pumpTimer) clearTimeout(this.pumpTimer);
     for (const t of [this.typingTimer, this.idleTimer]) if (t) clearInterval(t);
     for (const t of Object.values(this.readTimers)) clearTimeout(t);
+    for (const t of Object.values(this.threadReadTimers)) clearTimeout(t);
     this.pumpTimer = this.typingTimer = this.idleTimer = null;
     this.readTimers = {};
+    this.threadReadTimers = {};
     this.socket.stop();
   }
 
@@ -204,9 +217,68 @@ export class ChatController {
       case 'resync':
         void this.loader.syncAll();
         break;
+      case 'room.updated':
+        // api-v1.1 B: my notify level (or name, topic, role) changed, maybe in another tab.
+        if (this.s.rooms[f.room.id]) this.loader.upsertRooms([f.room as unknown as Room]);
+        break;
       default:
         break;
     }
+    if (f.type === 'message.new') this.maybeNotify(f.message);
+  }
+
+  // ---------------------------------------------------------------- notify levels, desktop notifications (api-v1.1 B)
+
+  /**
+   * A live entry: a desktop notification when its room's notify level selects it and the tab is
+   * hidden (`shouldNotify`: text from others only, so edits never notify). A click focuses the tab
+   * and opens the entry (a message link).
+   */
+  private maybeNotify(m: Message): void {
+    const entry = this.s.rooms[m.room_id];
+    if (!entry || this.notifier.permission !== 'granted' || !shouldNotify(m, entry.room, this.s.me.id, !isVisible())) return;
+    const show = () => {
+      const s = this.s;
+      const room = s.rooms[m.room_id]?.room;
+      if (!room) return;
+      const who = displayName(s, m.sender_id);
+      const title = room.kind === 'direct' ? who : `${who} in #${roomTitle(s, room)}`;
+      this.notifier.show(title, notificationBody(m.text), m.id || `${m.room_id}:${m.seq}`, () => {
+        if (typeof window === 'undefined') return;
+        window.focus();
+        window.location.hash = `#/room/${m.room_id}/m/${m.seq}`;
+      });
+    };
+    if (m.sender_id && !this.s.users[m.sender_id]) void this.loader.ensureUsers([m.sender_id]).then(show, show);
+    else show();
+  }
+
+  /** Is desktop notification permission granted, refused, not asked yet, or impossible here? */
+  notificationPermission(): Permission {
+    return this.notifier.permission;
+  }
+
+  /** Ask for desktop notification permission (from a click only). */
+  enableNotifications(): Promise<Permission> {
+    return this.notifier.request();
+  }
+
+  /** People matching `q` (`GET /v1/users?q=`), for the `@` autocomplete; [] when the request fails. */
+  async searchPeople(q: string, limit = 8): Promise<User[]> {
+    try {
+      return (await this.deps.api.searchUsers(q, limit)).users;
+    } catch {
+      return [];
+    }
+  }
+
+  /** Set my notify level in a room (`PUT .../notify`); applied here at once, to my other tabs by `room.updated`. Throws ApiError. */
+  async setNotify(roomId: string, notify: Notify): Promise<void> {
+    await putNotify(this.deps.api, roomId, notify);
+    this.store.set((s) => {
+      const e = s.rooms[roomId];
+      return e ? { ...s, rooms: { ...s.rooms, [roomId]: { ...e, room: { ...e.room, notify } } } } : s;
+    });
   }
 
   private afterMessage(m: Message, gap: number | null): void {
@@ -353,6 +425,77 @@ export class ChatController {
     return readMessages(edits).filter((m) => m.kind === 'edit') as Entry[];
   }
 
+  // ---------------------------------------------------------------- threads (api-v1.1 A, B)
+
+  /** Is the `threads` feature on? Off: no "Reply in thread", and queued replies wait (held). */
+  threadsOn(): boolean {
+    return this.s.features.includes('threads');
+  }
+
+  /**
+   * Reply in a thread: an outbox item like any send (same path, same id across retries, offline,
+   * reload), carrying `thread_root_id`, held while `threads` is off. Null for blank text.
+   */
+  reply(roomId: string, rootId: string, text: string): string | null {
+    if (text.trim() === '') return null;
+    return this.send(roomId, text, { requires: 'threads', fields: { thread_root_id: rootId } });
+  }
+
+  /**
+   * Load a thread (`GET .../threads/{root}`), every page: the replies may be older than what the
+   * room timeline holds. Live replies then come with the room's frames and catch-up. The root's
+   * copy also refreshes the room's cached one when it has seen more (applyTargetCopy).
+   */
+  loadThread(roomId: string, rootId: string): Promise<void> {
+    const running = this.threadLoads[rootId];
+    if (running) return running;
+    const p = this.fetchThreadPages(roomId, rootId).finally(() => {
+      this.threadLoads[rootId] = undefined;
+    });
+    this.threadLoads[rootId] = p;
+    return p;
+  }
+
+  private async fetchThreadPages(roomId: string, rootId: string): Promise<void> {
+    this.store.set((s) => ({ ...s, threads: threadLoading(s.threads, roomId, rootId) }));
+    let after = 0;
+    try {
+      for (let i = 0; i < 50; i++) {
+        const page = await fetchThread(this.deps.api, roomId, rootId, after, THREAD_PAGE);
+        this.store.set((s) => {
+          const next = { ...s, threads: applyThreadPage(s.threads, roomId, rootId, page) };
+          return page.root ? applyTargetCopy(next, page.root) : next;
+        });
+        const last = page.replies[page.replies.length - 1];
+        if (!page.hasMore || !last) break;
+        after = last.seq;
+      }
+    } catch (e) {
+      const status = e instanceof ApiError && (e.status === 404 || e.status === 403) ? 'missing' : 'error';
+      this.store.set((s) => ({ ...s, threads: threadFailed(s.threads, rootId, status) }));
+    }
+  }
+
+  /**
+   * The thread view shows its newest reply (`seq`) in a visible tab: move my read position in the
+   * thread (a `read` frame with `thread_root_id`, REST when the socket is down), once, shortly after.
+   */
+  readThread(roomId: string, rootId: string, seq: number): void {
+    if (seq <= (this.s.threads.reads[rootId] ?? 0) || this.threadReadTimers[rootId] || !isVisible()) return;
+    this.threadReadTimers[rootId] = setTimeout(() => {
+      delete this.threadReadTimers[rootId];
+      this.store.set((s) => ({ ...s, threads: threadRead(s.threads, rootId, seq) }));
+      if (!this.socket.send({ type: 'read', room_id: roomId, seq, thread_root_id: rootId })) {
+        void markThreadRead(this.deps.api, roomId, rootId, seq).catch(() => undefined);
+      }
+    }, READ_DELAY_MS);
+  }
+
+  /** The thread view has brought the linked reply into view. */
+  clearThreadFocus(): void {
+    this.store.set((s) => (s.threads.focus ? { ...s, threads: { ...s.threads, focus: null } } : s));
+  }
+
   // ---------------------------------------------------------------- links to a message
 
   /**
@@ -360,7 +503,7 @@ export class ChatController {
    * none loaded, then an `around_seq` window (it never moves the contiguous mark). `state.focus`
    * says when the row is there (`ready`) or cannot be shown (`missing`).
    */
-  async openAt(roomId: string, seq: number): Promise<void> {
+  async openAt(roomId: string, seq: number): Promise<string | null> {
     const focus = (status: Focus['status']): void =>
       this.store.set((s) => (s.focus && s.focus.roomId === roomId && s.focus.seq === seq ? { ...s, focus: { ...s.focus, status, messageId: rowIdAt(s.timelines[roomId], seq) } } : s));
     this.store.set((s) => ({ ...s, focus: { roomId, seq, status: 'loading', highlight: true, messageId: null } }));
@@ -368,13 +511,45 @@ export class ChatController {
     if (!this.s.rooms[roomId]) {
       focus('missing');
       this.store.set((s) => ({ ...s, notice: 'That message is in a conversation you are not part of.' }));
-      return;
+      return null;
     }
     if (this.s.activeRoomId !== roomId) this.openRoom(roomId);
     const t = this.s.timelines[roomId];
     if (!t || t.low === 0) await this.loader.loadLatest(roomId, PAGE);
     if (!this.s.timelines[roomId]?.messages.some((m) => m.seq === seq)) await this.loader.loadAround(roomId, seq, PAGE);
+    // A link to a reply opens the room at its root with the thread open (api-v1.1 A).
+    const rootId = threadAt(this.s.timelines[roomId], seq) ?? (await this.replyRootAt(roomId, seq));
+    if (rootId) {
+      this.store.set((s) => ({ ...s, threads: { ...s.threads, focus: { rootId, seq } } }));
+      await this.loadThread(roomId, rootId);
+      const root = this.s.threads.caches[rootId]?.root;
+      if (root && !this.s.timelines[roomId]?.messages.some((m) => m.id === rootId)) await this.loader.loadAround(roomId, root.seq, PAGE);
+      const shown = this.s.timelines[roomId]?.messages.find((m) => m.id === rootId);
+      // The main list brings the root into view; the thread view the reply.
+      this.store.set((s) =>
+        s.focus && s.focus.roomId === roomId && s.focus.seq === seq
+          ? { ...s, focus: shown ? { ...s.focus, seq: shown.seq, status: 'ready', messageId: rootId } : { ...s.focus, status: 'missing', messageId: null } }
+          : s,
+      );
+      return rootId;
+    }
     focus(this.s.timelines[roomId]?.messages.some((m) => m.seq === seq) ? 'ready' : 'missing');
+    return null;
+  }
+
+  /**
+   * The root of the reply at `seq`, when it is one: a link's window is `content_only`, which leaves
+   * replies out, so the entry itself is asked for (`after_seq=seq-1&limit=1`, every kind).
+   */
+  private async replyRootAt(roomId: string, seq: number): Promise<string | null> {
+    if (this.s.timelines[roomId]?.messages.some((m) => m.seq === seq)) return null;
+    try {
+      const page = await this.deps.api.messagesAfter(roomId, seq - 1, 1);
+      const m = readMessages(page.messages).find((x) => x.seq === seq) as Entry | undefined;
+      return m && isReply(m) ? m.thread_root_id! : null;
+    } catch {
+      return null;
+    }
   }
 
   /** The UI has brought the focused message into view and is done highlighting it. */

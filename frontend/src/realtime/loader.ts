@@ -5,7 +5,7 @@ import { ApiError } from '../api/problem';
 import type { Message, Room } from '../api/types';
 import { isShown } from '../state/entries';
 import { applyPage, removeRoom } from '../state/reducer';
-import { entryFromRoom, markRead, type RoomEntry } from '../state/rooms';
+import { entryFromRoom, markRead, type RoomEntry, type RoomV11 } from '../state/rooms';
 import type { ChatState, Store } from '../state/store';
 import { findGap, type MergeOptions } from '../state/timeline';
 import { readMessages } from './wire';
@@ -101,7 +101,7 @@ export class Loader {
         // for the counters; name and member count always come from the server.
         const counters = prev && prev.room.last_seq > r.last_seq ? prev.room : r;
         let entry: RoomEntry = prev
-          ? { ...prev, room: { ...r, last_seq: counters.last_seq, last_read_seq: counters.last_read_seq, unread_count: counters.unread_count } }
+          ? { ...prev, room: { ...r, last_seq: counters.last_seq, last_read_seq: counters.last_read_seq, unread_count: counters.unread_count, ...mentionsOf(counters) } }
           : entryFromRoom(r);
         // The server's counters are the new base the unread count is derived from (api-v1.1 B).
         if (prev && counters === r) entry = { ...entry, base: { seq: r.last_seq, unread: r.unread_count, read: r.last_read_seq } };
@@ -312,4 +312,10 @@ export class Loader {
       // the panel shows what it has
     }
   }
+}
+
+/** A room's `mention_count` (api-v1.1 B) to carry with the other counters, when it has one. */
+function mentionsOf(r: Room): { mention_count?: number } {
+  const n = (r as RoomV11).mention_count;
+  return typeof n === 'number' ? { mention_count: n } : {};
 }

@@ -71,13 +71,13 @@ function expectedAfterError(code: string, needsFeature: boolean, change = false)
   return outbox.isPermanentError(code) ? 'failed' : 'pending';
 }
 
-const KNOWN_TYPES = ['error', 'message.ack', 'message.new', 'pong', 'presence', 'read', 'ready', 'reconnect', 'resync', 'room.member_joined', 'room.member_left', 'typing'];
+const KNOWN_TYPES = ['error', 'message.ack', 'message.new', 'pong', 'presence', 'read', 'ready', 'reconnect', 'resync', 'room.member_joined', 'room.member_left', 'room.updated', 'typing'];
 const DEFAULT_ROOM = room().id;
 
 /** The world a fixture lands in: its room with the history before its seq, and its sender or recipient as "me". */
 function setup(frame: Obj, opts: { requires?: string } = {}) {
   const message = isObj(frame.message) ? frame.message : undefined;
-  const roomId = str(frame.room_id) ?? str(message?.room_id) ?? DEFAULT_ROOM;
+  const roomId = str(frame.room_id) ?? str(message?.room_id) ?? str(isObj(frame.room) ? frame.room.id : undefined) ?? DEFAULT_ROOM;
   const seq = typeof message?.seq === 'number' ? message.seq : 5;
   // An ack answers my own send; every other frame comes from someone else.
   const meId = frame.type === 'message.ack' ? (str(message?.sender_id) ?? ME.id) : ME.id;
@@ -241,6 +241,12 @@ describe('contract fixtures through the real frame path', () => {
       case 'pong':
         expect(s.rooms[h.roomId]).toBeDefined();
         break;
+      case 'room.updated': {
+        // api-v1.1 B: the room as my room list shows it (notify level, mention count, name) replaces mine.
+        const r = frame.room as Obj;
+        expect(s.rooms[h.roomId]?.room).toMatchObject({ name: r.name, notify: r.notify, mention_count: r.mention_count, last_seq: r.last_seq });
+        break;
+      }
       case 'reconnect':
         // A draining gateway: the timeline stays; the socket moves at after_ms (here: within the second, or later).
         expect(s.timelines).toEqual(before.timelines);
@@ -302,7 +308,7 @@ describe('contract fixtures through the real frame path', () => {
     const h = setup({});
     const ws = await online(h);
     const before = h.c.store.get();
-    expect(() => ws.frame({ type: 'room.updated', room: { id: h.roomId, notify: 'all' } })).not.toThrow();
+    expect(() => ws.frame({ type: 'room.call_started', room: { id: h.roomId, notify: 'all' } })).not.toThrow();
     await settle();
     expect(h.c.store.get().timelines).toEqual(before.timelines);
     expect(h.c.store.get().rooms).toEqual(before.rooms);

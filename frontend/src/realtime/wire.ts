@@ -123,6 +123,9 @@ export function readServerFrame(v: unknown): ServerFrame | null {
     case 'resync':
     case 'pong':
       return { ...v, type: v.type };
+    case 'room.updated':
+      // api-v1.1 B: the room as my `GET /v1/rooms` lists it (notify level, name, topic, role…).
+      return isObj(v.room) && isId(v.room.id) && typeof v.room.last_seq === 'number' ? ({ ...v, type: 'room.updated', room: v.room } as unknown as ServerFrame) : null;
     case 'reconnect':
       // api-v1.1 F: the gateway drains; without a usable delay the close that follows is a plain one.
       return typeof v.after_ms === 'number' && Number.isInteger(v.after_ms) && v.after_ms >= 0

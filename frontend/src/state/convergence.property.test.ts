@@ -6,16 +6,19 @@
 // pages, loads older pages and link windows (`around_seq`), and now and then a REST copy of a
 // target with a higher `state_seq` (a `noop` ack's target). After a last catch-up, every client's
 // resolved view (the reducer + the state_seq rule) equals the server's, and so do its counters
-// (api-v1.1 B: unread, read position, last_seq).
+// (api-v1.1 B: unread, read position, last_seq). Replies (api-v1.1 A threads) are text entries in
+// the same seq space that change their root's `thread` summary (and deleting one uncounts it);
+// clients also fetch threads (the thread endpoint's copies) and every thread view converges too.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Message, User } from '../api/types';
 import { room, ROOM } from '../test/fixtures';
 import { isCovered } from './coverage';
-import type { Entry } from './entries';
+import { type Entry, threadOf } from './entries';
 import { applyFrame, applyPage, applyTargetCopy } from './reducer';
 import { countsAsUnread, entryFromRoom } from './rooms';
 import { type ChatState, initialState } from './store';
+import { applyThreadPage, threadView } from './threads';
 import { emptyTimeline, timelineHoles } from './timeline';
 import { isMine, roomView } from './view';
 
@@ -41,11 +44,16 @@ interface TextState {
   state_seq: number;
   /** Current reactions: one row per (emoji, user) with the seq of the entry that added it. */
   rows: { emoji: string; user: string; seq: number; since: number }[];
+  /** A reply's root id (null on top-level entries). */
+  root: string | null;
+  /** A root's summary once it had a reply. */
+  thread: { reply_count: number; last_reply_at: string | null; participant_ids: string[] } | null;
 }
 
 type Cmd =
   | { op: 'text'; user: number }
   | { op: 'system'; user: number }
+  | { op: 'reply'; user: number; target: number }
   | { op: 'edit'; user: number; target: number }
   | { op: 'delete'; user: number; target: number }
   | { op: 'react'; user: number; target: number; emoji: number; added: boolean };
@@ -91,8 +99,24 @@ class Server {
     const user = USERS[c.user]!.id;
     if (c.op === 'text') {
       const e = this.append({ id: `t-${this.log.length + 1}`, kind: 'text', sender_id: user, text: `hello ${this.log.length + 1}` });
-      this.texts.set(e.id, { id: e.id, seq: e.seq, sender: user, text: e.text, deleted: false, edited_at: null, state_seq: e.seq, rows: [] });
+      this.texts.set(e.id, { id: e.id, seq: e.seq, sender: user, text: e.text, deleted: false, edited_at: null, state_seq: e.seq, rows: [], root: null, thread: null });
       this.snapshot(this.texts.get(e.id)!);
+      return true;
+    }
+    if (c.op === 'reply') {
+      // The root: a top-level text entry that is not deleted (else not_found); never a reply (bad_request).
+      const roots = this.textIds().filter((id) => this.texts.get(id)!.root === null);
+      if (!roots.length) return false;
+      const root = this.texts.get(roots[c.target % roots.length]!)!;
+      if (root.deleted) return false;
+      const e = this.append({ id: `t-${this.log.length + 1}`, kind: 'text', sender_id: user, text: `reply ${this.log.length + 1}`, thread_root_id: root.id });
+      this.texts.set(e.id, { id: e.id, seq: e.seq, sender: user, text: e.text, deleted: false, edited_at: null, state_seq: e.seq, rows: [], root: root.id, thread: null });
+      this.snapshot(this.texts.get(e.id)!);
+      const th = root.thread ?? { reply_count: 0, last_reply_at: null, participant_ids: [] };
+      const participant_ids = th.participant_ids.includes(user) ? th.participant_ids : [...th.participant_ids, user];
+      root.thread = { reply_count: th.reply_count + 1, last_reply_at: e.created_at, participant_ids };
+      root.state_seq = e.seq;
+      this.snapshot(root);
       return true;
     }
     if (c.op === 'system') {
@@ -112,9 +136,17 @@ class Server {
     }
     if (c.op === 'delete') {
       if (target.sender !== user && user !== CREATOR) return false; // forbidden (the channel's creator may)
-      const e = this.append({ id: `d-${this.log.length + 1}`, kind: 'delete', sender_id: user, target_id: target.id, text: '' });
+      // The deletion of a reply names its root (so a client without the reply loaded uncounts it).
+      const e = this.append({ id: `d-${this.log.length + 1}`, kind: 'delete', sender_id: user, target_id: target.id, text: '', ...(target.root ? { thread_root_id: target.root } : {}) });
       Object.assign(target, { text: '', deleted: true, rows: [], state_seq: e.seq });
       this.snapshot(target);
+      if (target.root) {
+        // A deleted reply is uncounted on its root, whose state_seq moves (participants stay).
+        const root = this.texts.get(target.root)!;
+        root.thread = { ...root.thread!, reply_count: root.thread!.reply_count - 1 };
+        root.state_seq = e.seq;
+        this.snapshot(root);
+      }
       return true;
     }
     const emoji = EMOJI[c.emoji % EMOJI.length]!;
@@ -154,7 +186,7 @@ class Server {
         const users = g.users.sort((a, b) => a.seq - b.seq).map((u) => u.user);
         return { emoji, count: users.length, user_ids: users.slice(0, 50), me: users.includes(me) };
       });
-    return { ...m, text: t.text, deleted: t.deleted, edited_at: t.edited_at, state_seq: t.state_seq, reactions } as Message;
+    return { ...m, text: t.text, deleted: t.deleted, edited_at: t.edited_at, state_seq: t.state_seq, reactions, ...(t.thread ? { thread: t.thread } : {}) } as Message;
   }
 
   /** An entry as a history page has it now: text entries with their state; edits of a deleted target erased. */
@@ -188,7 +220,7 @@ class Server {
   /** api-v1.1 B for `me`: read position = my last top-level text entry; unread = others' not deleted text above it. */
   counters(me: string) {
     let read = 0;
-    for (const m of this.log) if (m.kind === 'text' && m.sender_id === me) read = m.seq;
+    for (const m of this.log) if (m.kind === 'text' && m.sender_id === me && !(m as Entry).thread_root_id) read = m.seq;
     const unread = this.log.filter((m) => m.seq > read && countsAsUnread(m.kind === 'text' ? this.copy(m.id, me) : m, me)).length;
     return { last_seq: this.lastSeq, last_read_seq: read, unread_count: unread };
   }
@@ -205,6 +237,9 @@ function normalise(m: Message, me: string) {
     state_seq: typeof e.state_seq === 'number' ? e.state_seq : e.seq,
     // In order: the server shows emoji in the order they appeared (ADR 0009), as clients do.
     reactions: (e.reactions ?? []).map((r) => ({ emoji: r.emoji, count: r.count, user_ids: r.user_ids, mine: isMine(r, me) })),
+    thread_root_id: e.thread_root_id ?? null,
+    // The summary without the per-caller `unread_replies`.
+    thread: (({ reply_count, last_reply_at, participant_ids }) => ({ reply_count, last_reply_at, participant_ids }))(threadOf(e)),
   };
 }
 
@@ -217,6 +252,7 @@ type Step =
   | { t: 'older'; client: number; limit: number }
   | { t: 'around'; client: number; at: number; limit: number; contentOnly: boolean }
   | { t: 'copy'; client: number; target: number }
+  | { t: 'thread'; client: number; target: number }
   | { t: 'reconnect'; client: number };
 
 class Client {
@@ -228,7 +264,7 @@ class Client {
     readonly me: User,
     private readonly server: Server,
   ) {
-    this.s = { ...initialState(me), features: ['entries'], rooms: { [ROOM]: entryFromRoom(room({ last_seq: 0, created_by: CREATOR })) } };
+    this.s = { ...initialState(me), features: ['entries', 'threads'], rooms: { [ROOM]: entryFromRoom(room({ last_seq: 0, created_by: CREATOR })) } };
   }
 
   get t() {
@@ -268,7 +304,11 @@ class Client {
 
   /** `around_seq=seq&content_only=true` as message-service answers it: `limit` text entries centred on seq, and the covered range. */
   aroundContent(seq: number, limit: number): void {
-    const texts = range(1, this.server.lastSeq).filter((q) => this.server.history(q, this.me.id).kind === 'text');
+    // Top-level text entries only: content_only pages leave replies out.
+    const texts = range(1, this.server.lastSeq).filter((q) => {
+      const m = this.server.history(q, this.me.id) as Entry;
+      return m.kind === 'text' && !m.thread_root_id;
+    });
     const half = Math.floor(limit / 2);
     const below = texts.filter((q) => q < seq);
     const before = below.slice(Math.max(0, below.length - half));
@@ -282,6 +322,13 @@ class Client {
 
   copy(id: string): void {
     this.s = applyTargetCopy(this.s, this.server.copy(id, this.me.id));
+  }
+
+  /** `GET .../threads/{root}`: the root and its replies as they are now (one page), as the controller applies them. */
+  thread(rootId: string): void {
+    const root = this.server.copy(rootId, this.me.id);
+    const replies = this.server.log.filter((m) => m.kind === 'text' && (m as Entry).thread_root_id === rootId).map((m) => this.server.copy(m.id, this.me.id));
+    this.s = applyTargetCopy({ ...this.s, threads: applyThreadPage(this.s.threads, ROOM, rootId, { root, replies, hasMore: false }) }, root);
   }
 
   /** The socket dropped: frames on their way are lost; on `ready` the client catches up. */
@@ -313,6 +360,7 @@ const cmd: fc.Arbitrary<Cmd> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ op: fc.constant('edit' as const), user, target: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('delete' as const), user, target: fc.nat() }) },
   { weight: 4, arbitrary: fc.record({ op: fc.constant('react' as const), user, target: fc.nat(), emoji: fc.nat(), added: fc.boolean() }) },
+  { weight: 3, arbitrary: fc.record({ op: fc.constant('reply' as const), user, target: fc.nat() }) },
 );
 const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ t: fc.constant('cmd' as const), cmd }) },
@@ -321,6 +369,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ t: fc.constant('older' as const), client, limit: fc.integer({ min: 1, max: 8 }) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('around' as const), client, at: fc.nat(), limit: fc.integer({ min: 2, max: 8 }), contentOnly: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('copy' as const), client, target: fc.nat() }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('thread' as const), client, target: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('reconnect' as const), client }) },
 );
 
@@ -360,7 +409,10 @@ function expectNoInventedState(server: Server, c: Client): void {
 function serverView(server: Server, c: Client) {
   const t = c.t;
   const present = new Set(t.messages.map((m) => m.seq));
-  const unseen = new Set(server.log.filter((m) => m.kind === 'system' && !present.has(m.seq) && isCovered(t.covered, m.seq, m.seq)).map((m) => m.id));
+  // (and the replies there: the thread view fetches those)
+  const unseen = new Set(
+    server.log.filter((m) => (m.kind === 'system' || (m.kind === 'text' && (m as Entry).thread_root_id)) && !present.has(m.seq) && isCovered(t.covered, m.seq, m.seq)).map((m) => m.id),
+  );
   return server.view(c.me.id).filter((row) => !unseen.has(row.id));
 }
 
@@ -398,6 +450,11 @@ function run(steps: Step[], check = false) {
       case 'reconnect':
         c.reconnect();
         break;
+      case 'thread': {
+        const roots = server.log.filter((m) => m.kind === 'text' && !(m as Entry).thread_root_id);
+        if (roots.length) c.thread(roots[st.target % roots.length]!.id);
+        break;
+      }
     }
     if (check) expectNoInventedState(server, c);
   }
@@ -422,6 +479,15 @@ describe('every client converges on the server\'s history (api-v1.1 A, B)', () =
           expect(view).toEqual(serverView(server, c));
           const r = c.s.rooms[ROOM]!.room;
           expect({ last_seq: r.last_seq, last_read_seq: r.last_read_seq, unread_count: r.unread_count }).toEqual(server.counters(c.me.id));
+          // Every thread view (as the panel shows it once it fetched the thread) is the server's thread.
+          for (const root of server.log.filter((m) => m.kind === 'text' && !(m as Entry).thread_root_id)) {
+            c.thread(root.id);
+            const v = threadView(c.t, c.s.threads.caches[root.id], [], ROOM, root.id, c.me.id);
+            const want = server.view(c.me.id).filter((m) => m.thread_root_id === root.id);
+            expect(v.replies.map((m) => normalise(m as Message, c.me.id)), `thread ${root.id}`).toEqual(want);
+            const shown = server.texts.get(root.id)!;
+            if (shown.text !== '' || shown.deleted) expect(normalise(v.root as Message, c.me.id)).toEqual(normalise(server.copy(root.id, c.me.id), c.me.id));
+          }
         }
       }),
       { numRuns: 200 },

@@ -31,13 +31,68 @@ export interface Entry extends Message {
   edited_at?: string | null;
   deleted?: boolean;
   reactions?: Reaction[];
-  mentions?: unknown;
   /** `system` entries (api-v1.1 A): what happened, who did it, to whom, the new value. */
   event?: string;
   actor_id?: string;
   subject_id?: string | null;
   value?: string | null;
   thread_root_id?: string | null;
+  /** On a thread root (api-v1.1 A): the summary of its replies (REST adds `unread_replies` for the caller). */
+  thread?: ThreadSummary;
+}
+
+/** A thread root's summary of its replies (api-v1.1 A). */
+export interface ThreadSummary {
+  reply_count: number;
+  last_reply_at: string | null;
+  participant_ids: string[];
+  /** Per caller (REST), when they took part: replies of others above their thread read position. */
+  unread_replies?: number;
+}
+
+/** Is this entry a thread reply (a `text` entry with a `thread_root_id`)? */
+export function isReply(m: Pick<Entry, 'kind' | 'thread_root_id'>): boolean {
+  return m.kind === 'text' && typeof m.thread_root_id === 'string' && m.thread_root_id !== '';
+}
+
+/** The thread summary of a root as a newer producer may send it: only a well-formed one, else the empty one. */
+export function threadOf(m: Pick<Entry, 'thread'>): ThreadSummary {
+  const t: unknown = m.thread;
+  if (typeof t !== 'object' || t === null) return { reply_count: 0, last_reply_at: null, participant_ids: [] };
+  const x = t as Record<string, unknown>;
+  const out: ThreadSummary = {
+    reply_count: typeof x.reply_count === 'number' && x.reply_count >= 0 ? x.reply_count : 0,
+    last_reply_at: typeof x.last_reply_at === 'string' ? x.last_reply_at : null,
+    participant_ids: Array.isArray(x.participant_ids) ? x.participant_ids.filter((u): u is string => typeof u === 'string') : [],
+  };
+  if (typeof x.unread_replies === 'number') out.unread_replies = Math.max(0, x.unread_replies);
+  return out;
+}
+
+const MAX_PARTICIPANTS = 50;
+
+/**
+ * A reply (or the deletion of one, `added` false) applied to its root's `thread` summary, by the
+ * same rule as every change (api-v1.1 A): only when `entry.seq > root.state_seq`, which then moves
+ * to `entry.seq`. A new reply counts, names its sender among the participants (first 50, in order
+ * of first reply) and moves `last_reply_at`; a deleted reply only uncounts. `unread_replies` (the
+ * caller's, when they took part) grows with others' replies and is 0 after my own reply (it moves
+ * my thread read position).
+ */
+export function applyReply(root: Entry, entry: Entry, added: boolean, me?: string): Entry {
+  if (entry.seq <= stateSeq(root) || root.kind !== 'text' || isReply(root)) return root;
+  const t = threadOf(root);
+  if (!added) return { ...root, thread: { ...t, reply_count: Math.max(0, t.reply_count - 1) }, state_seq: entry.seq };
+  const who = entry.sender_id;
+  const participant_ids = t.participant_ids.includes(who) || t.participant_ids.length >= MAX_PARTICIPANTS ? t.participant_ids : [...t.participant_ids, who];
+  const last_reply_at = t.last_reply_at && Date.parse(t.last_reply_at) > Date.parse(entry.created_at) ? t.last_reply_at : entry.created_at;
+  const next: ThreadSummary = { ...t, reply_count: t.reply_count + 1, last_reply_at, participant_ids };
+  if (me !== undefined) {
+    const tookPart = t.unread_replies !== undefined || root.sender_id === me || t.participant_ids.includes(me);
+    if (who === me) next.unread_replies = 0;
+    else if (tookPart) next.unread_replies = (t.unread_replies ?? 0) + 1;
+  }
+  return { ...root, thread: next, state_seq: entry.seq };
 }
 
 /** Kinds that change another entry rather than show on their own. */
@@ -160,11 +215,29 @@ export function resolveEntries(t: Timeline, me?: string): Entry[] {
       if (!m.id || byId.has(m.id)) continue;
       byId.set(m.id, m);
       order.push(m.id);
+      // A reply is a row of its own (the thread view's) and a change to its root's summary.
+      if (isReply(m)) {
+        const root = byId.get(m.thread_root_id!);
+        if (root && runStart <= knownTo(root) + 1) byId.set(root.id, applyReply(root, m, true, me));
+      }
     } else if (CHANGE_KINDS.has(m.kind) && typeof m.target_id === 'string') {
       const target = byId.get(m.target_id);
       // Everything in (what the target's copy knows, m.seq] is loaded: nothing between can be missing.
       if (target && runStart <= knownTo(target) + 1) byId.set(m.target_id, applyEntry(target, m, me));
+      // Deleting a reply uncounts it on its root (whatever the reply's own copy already knows). The
+      // deletion names the root (`thread_root_id`), so this works without the reply loaded (a
+      // content_only page leaves replies out); a producer that does not say it: the loaded reply does.
+      if (m.kind === 'delete') {
+        const rootId = typeof m.thread_root_id === 'string' && m.thread_root_id ? m.thread_root_id : target && isReply(target) ? target.thread_root_id! : null;
+        const root = rootId ? byId.get(rootId) : undefined;
+        if (root && runStart <= knownTo(root) + 1) byId.set(root.id, applyReply(root, m, false, me));
+      }
     }
   }
   return order.map((id) => byId.get(id)!).filter(hasBody);
+}
+
+/** The rows of the room's main timeline: thread replies are shown in their thread only. */
+export function topLevel<T extends Pick<Entry, 'kind' | 'thread_root_id'>>(rows: readonly T[]): T[] {
+  return rows.filter((m) => !isReply(m));
 }

@@ -161,7 +161,10 @@ describe('applyFrame: a pure reducer of server frames', () => {
 
   it('a read frame for a thread (api-v1.1 B) does not move the room\'s read position', () => {
     const s = withRoom({ rooms: { [ROOM]: entryFromRoom(room({ last_seq: 5, last_read_seq: 1, unread_count: 4 })) } });
-    expect(applyFrame(s, frame({ type: 'read', room_id: ROOM, user_id: ME.id, seq: 5, thread_root_id: 'm-1' }), ctx)).toBe(s);
+    const next = applyFrame(s, frame({ type: 'read', room_id: ROOM, user_id: ME.id, seq: 5, thread_root_id: 'm-1' }), ctx);
+    expect(next.rooms).toBe(s.rooms);
+    // It moves my read position in that thread (threads.ts).
+    expect(next.threads.reads['m-1']).toBe(5);
   });
 
   it('a live frame into a room that holds only a link\'s window fills from the room list\'s last_seq', () => {

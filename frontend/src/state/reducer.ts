@@ -7,6 +7,7 @@ import * as outbox from '../realtime/outbox';
 import { applyPresence } from './presence';
 import { applyMessage, countEntries, markRead, type RoomEntry } from './rooms';
 import type { ChatState } from './store';
+import { noteMessage, threadRead } from './threads';
 import { emptyTimeline, isGapAfter, mergeMessages } from './timeline';
 import { addTyping, clearTyping } from './typing';
 
@@ -36,8 +37,9 @@ export function applyFrame(s: ChatState, f: ServerFrame, ctx: FrameContext): Cha
       if (f.user_id === s.me.id) return s;
       return { ...s, typing: addTyping(s.typing, f.room_id, f.user_id, ctx.now) };
     case 'read': {
-      // A thread's read position (api-v1.1 B) is not the room's: ignored until threads land.
-      if ((f as { thread_root_id?: unknown }).thread_root_id != null) return s;
+      // A thread's read position (api-v1.1 B) is not the room's; the gateway sends it only to the reader.
+      const root = (f as { thread_root_id?: unknown }).thread_root_id;
+      if (root != null) return typeof root === 'string' && f.user_id === s.me.id ? { ...s, threads: threadRead(s.threads, root, f.seq) } : s;
       let next = s;
       if (f.user_id === s.me.id) next = updateRoom(next, f.room_id, (e) => markRead(e, f.seq, next.timelines[f.room_id], s.me.id));
       const list = next.members[f.room_id];
@@ -76,10 +78,12 @@ export function applyNewMessage(s: ChatState, m: Message, ctx: FrameContext): Ch
   if (!s.rooms[roomId]) return s;
   const viewing = s.activeRoomId === roomId && ctx.visible;
   const after = mergeMessages(s.timelines[roomId] ?? emptyTimeline, [m]);
+  const threads = noteMessage(s.threads, m, s.me.id);
   const next: ChatState = {
     ...s,
     timelines: { ...s.timelines, [roomId]: after },
     typing: clearTyping(s.typing, roomId, m.sender_id),
+    ...(threads !== s.threads ? { threads } : {}),
   };
   return updateRoom(next, roomId, (e) => applyMessage(e, m, s.me.id, viewing, after));
 }
@@ -102,6 +106,8 @@ export function applyPage(
   const before = next.timelines[roomId];
   const after = mergeMessages(before ?? emptyTimeline, messages, { detached: opts.detached, covered: opts.covered });
   next = after === before ? next : { ...next, timelines: { ...next.timelines, [roomId]: after } };
+  const threads = messages.reduce((acc, m) => noteMessage(acc, m, me), next.threads);
+  if (threads !== next.threads) next = { ...next, threads };
   return updateRoom(next, roomId, (e) => countEntries(e, messages, { me, viewing: opts.viewing, after }));
 }
 

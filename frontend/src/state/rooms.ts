@@ -1,5 +1,7 @@
 // Room list ordering and unread counts, pure.
 import type { Message, Room } from '../api/types';
+import { mentionsMe } from '../lib/mentions';
+import { mentionCount } from '../lib/notifications';
 import { type Entry, resolveEntries } from './entries';
 import type { Timeline } from './timeline';
 
@@ -139,9 +141,37 @@ export function countEntries(e: RoomEntry, entries: readonly Message[], ctx: Cou
     }
   }
   const r = e.room;
-  if (last_seq === r.last_seq && last_read_seq === r.last_read_seq && unread === r.unread_count && activity === e.lastActivity && e.base) return e;
-  return { ...e, base, room: { ...r, last_seq, last_read_seq, unread_count: unread }, lastActivity: activity };
+  const mentions = countMentions(e, entries, ctx.me, last_read_seq, last_seq);
+  if (last_seq === r.last_seq && last_read_seq === r.last_read_seq && unread === r.unread_count && activity === e.lastActivity && e.base && mentions === mentionCount(r)) return e;
+  return { ...e, base, room: { ...r, last_seq, last_read_seq, unread_count: unread, ...withMentionCount(r, mentions) }, lastActivity: activity };
 }
+
+/**
+ * The room's `mention_count` (api-v1.1 B) after entries arrive: each new entry (above the
+ * `last_seq` we had, so repeats count once) that mentions me and is above my read position adds
+ * one; when my room read position reaches the end, the count goes to 0 (reading the room reads
+ * its mentions; a mention in a thread I have not opened comes back with the next room list from
+ * the server). Capped like the server's.
+ */
+function countMentions(e: RoomEntry, entries: readonly Message[], me: string, lastRead: number, lastSeq: number): number {
+  if (lastRead >= lastSeq) return 0;
+  let n = mentionCount(e.room);
+  const seen = new Set<number>();
+  for (const m of entries) {
+    if (m.seq <= e.room.last_seq || m.seq <= lastRead || seen.has(m.seq)) continue;
+    seen.add(m.seq);
+    if (mentionsMe(m, me)) n++;
+  }
+  return Math.min(UNREAD_CAP, n);
+}
+
+/** The `mention_count` field to spread into a room: left out for a v1 server that never sent one and still none. */
+function withMentionCount(r: Room, n: number): Partial<RoomV11> {
+  return n === 0 && (r as RoomV11).mention_count === undefined ? {} : { mention_count: n };
+}
+
+/** A room with the api-v1.1 B fields (read tolerantly where the generated type lacks them). */
+export type RoomV11 = Room & { mention_count?: number; notify?: string | null };
 
 /** Apply one new entry (a live frame) to a room entry: `countEntries` for one. */
 export function applyMessage(e: RoomEntry, m: Message, myId: string, viewing: boolean, after?: Timeline): RoomEntry {
@@ -153,11 +183,12 @@ export function applyMessage(e: RoomEntry, m: Message, myId: string, viewing: bo
  * above it: from the timeline when given, else at most the old count and the seqs above.
  */
 export function markRead(e: RoomEntry, seq: number, t?: Timeline, me?: string): RoomEntry {
-  if (seq <= e.room.last_read_seq && e.room.unread_count === 0) return e;
+  if (seq <= e.room.last_read_seq && e.room.unread_count === 0 && (mentionCount(e.room) === 0 || seq < e.room.last_seq)) return e;
   const lastRead = Math.max(e.room.last_read_seq, seq);
   let unread: number;
   if (lastRead >= e.room.last_seq) unread = 0;
   else if (t && me !== undefined) unread = unreadFrom(t, baseOf(e), lastRead, me);
   else unread = Math.min(e.room.unread_count, e.room.last_seq - lastRead);
-  return { ...e, base: baseOf(e), room: { ...e.room, last_read_seq: lastRead, unread_count: unread } };
+  const mentions = lastRead >= e.room.last_seq ? 0 : mentionCount(e.room);
+  return { ...e, base: baseOf(e), room: { ...e.room, last_read_seq: lastRead, unread_count: unread, ...withMentionCount(e.room, mentions) } };
 }

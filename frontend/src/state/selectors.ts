@@ -1,7 +1,8 @@
 // What the UI may offer for an entry (api-v1.1 A), as pure functions of the state. The server
 // decides in the end (it refuses with `forbidden`/`not_found`); these only hide what would fail.
-import type { Entry } from './entries';
+import { type Entry, isReply } from './entries';
 import type { ChatState } from './store';
+import { threadView } from './threads';
 import { roomView, type ViewEntry } from './view';
 
 /** Is the `entries` feature on (edit, delete, react, system entries)? Off: offer none of them. */
@@ -41,8 +42,17 @@ export function roomRows(s: Pick<ChatState, 'timelines' | 'outbox' | 'me'>, room
 }
 
 /** One row of a room by message id (with my unconfirmed changes), or undefined. */
-export function findRow(s: Pick<ChatState, 'timelines' | 'outbox' | 'me'>, roomId: string, messageId: string): ViewEntry | undefined {
-  return roomRows(s, roomId).find((m) => m.id === messageId);
+export function findRow(s: Pick<ChatState, 'timelines' | 'outbox' | 'me' | 'threads'>, roomId: string, messageId: string): ViewEntry | undefined {
+  const row = roomRows(s, roomId).find((m) => m.id === messageId);
+  if (row) return row;
+  // A reply (or root) only a thread view fetched, older than the room's loaded timeline.
+  for (const cache of Object.values(s.threads.caches)) {
+    if (cache.roomId !== roomId || !(cache.rootId === messageId || cache.replies.some((r) => r.id === messageId))) continue;
+    const v = threadView(s.timelines[roomId], cache, s.outbox, roomId, cache.rootId, s.me.id);
+    const found = v.root?.id === messageId ? v.root : v.replies.find((m) => m.id === messageId);
+    if (found) return found;
+  }
+  return undefined;
 }
 
 /** My newest message in the room that I may still edit (Up-arrow in an empty composer), or undefined. */
@@ -51,7 +61,8 @@ export function lastEditable(s: Pick<ChatState, 'timelines' | 'outbox' | 'me' | 
   const rows = roomRows(s, roomId);
   for (let i = rows.length - 1; i >= 0; i--) {
     const m = rows[i]!;
-    if (m.pending?.delete) continue;
+    // Replies are edited in their thread, not from the room's composer.
+    if (m.pending?.delete || isReply(m)) continue;
     if (canEdit(s, m)) return m;
   }
   return undefined;

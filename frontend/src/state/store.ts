@@ -4,6 +4,7 @@ import type { Member, Presence, Room, User } from '../api/types';
 import type { OutboxEntry } from '../realtime/outbox';
 import type { PresenceMap } from './presence';
 import type { RoomEntry } from './rooms';
+import { emptyThreads, type ThreadsState } from './threads';
 import type { Timeline } from './timeline';
 import type { TypingState } from './typing';
 
@@ -46,6 +47,8 @@ export interface ChatState {
    * shown (not a room of mine, the request failed). `highlight` while the UI should mark it.
    */
   focus: Focus | null;
+  /** Threads (api-v1.1 A): copies the thread views fetched, my thread read positions (threads.ts). */
+  threads: ThreadsState;
 }
 
 export interface Focus {
@@ -74,6 +77,7 @@ export function initialState(me: User): ChatState {
     activeRoomId: null,
     notice: null,
     focus: null,
+    threads: emptyThreads,
   };
 }
 

@@ -3,7 +3,7 @@
 // seq makes the result exact, and `contiguousHigh` tells the client where to fetch `after_seq`.
 import type { Message } from '../api/types';
 import { addCovered, type Covered, isCovered } from './coverage';
-import { type Entry, isNewerCopy, knownTo, resolveEntries } from './entries';
+import { type Entry, isNewerCopy, isReply, knownTo, resolveEntries, topLevel } from './entries';
 
 export interface Timeline {
   /** Sorted ascending by seq, no duplicates. */
@@ -99,9 +99,11 @@ export function timelineHoles(t: Timeline): { afterSeq: number; beforeSeq: numbe
 }
 
 /**
- * A hole (a, b) inside a range a content_only page covered holds no text entry and nothing that
- * changes the page's own entries; it matters only to a loaded text entry below it whose copy
- * knows less (an older page's): then it is still a hole to fill.
+ * A hole (a, b) inside a range a content_only page covered holds no top-level text entry and
+ * nothing that changes the page's own entries (a reply there changes its root, but the root's copy
+ * in the page already counts it; a later deletion of it names the root, `thread_root_id`); it
+ * matters only to a loaded text entry below it whose copy knows less (an older page's): then it is
+ * still a hole to fill.
  */
 function coveredForAll(t: Timeline, a: number, b: number): boolean {
   if (!isCovered(t.covered, a + 1, b - 1)) return false;
@@ -121,21 +123,41 @@ export function isGapAfter(t: Timeline, seq: number): boolean {
   return t.low > 0 && seq > t.contiguousHigh + 1;
 }
 
-/** Messages to render: the contiguous run only up to the first hole is reliable, but showing
- * later ones too is fine since gap fill inserts in place. Kinds we do not render are skipped;
- * edits, deletions and reactions are applied to their targets (see entries.ts). */
+/** Messages to render in the room's main list: the contiguous run only up to the first hole is
+ * reliable, but showing later ones too is fine since gap fill inserts in place. Kinds we do not
+ * render are skipped; edits, deletions, reactions and replies are applied to their targets (see
+ * entries.ts); thread replies are not rows of the main list (their thread view shows them). */
 export function visibleMessages(t: Timeline, me?: string): Entry[] {
-  return resolveEntries(t, me);
+  return topLevel(resolveEntries(t, me));
 }
 
 /**
- * The row that stands for `seq`: the shown entry there, the target of a change entry there, or the
- * first row after it (an entry that is not a row). Null when nothing is loaded there.
+ * The main-list row that stands for `seq`: the shown entry there, the target of a change entry
+ * there, the root of a reply there (or of the reply a change there targets), or the first row
+ * after it (an entry that is not a row). Null when nothing is loaded there.
  */
 export function rowIdAt(t: Timeline | undefined, seq: number): string | null {
   if (!t) return null;
-  const rows = resolveEntries(t);
+  const all = resolveEntries(t);
+  const rows = topLevel(all);
+  const byId = new Map(all.map((r) => [r.id, r]));
   const at = t.messages.find((m) => m.seq === seq) as Entry | undefined;
-  if (at && typeof at.target_id === 'string' && rows.some((r) => r.id === at.target_id)) return at.target_id;
+  const target = at && typeof at.target_id === 'string' ? byId.get(at.target_id) : at && isReply(at) ? at : undefined;
+  const row = target && isReply(target) ? byId.get(target.thread_root_id!) : target;
+  if (row && rows.includes(row)) return row.id;
   return rows.find((r) => r.seq >= seq)?.id ?? null;
+}
+
+/**
+ * The thread a seq belongs to: the root id when the entry there is a reply (or a change to a
+ * loaded reply), else null. A link to a reply opens its thread (api-v1.1 A).
+ */
+export function threadAt(t: Timeline | undefined, seq: number): string | null {
+  if (!t) return null;
+  const at = t.messages.find((m) => m.seq === seq) as Entry | undefined;
+  if (!at) return null;
+  if (isReply(at)) return at.thread_root_id!;
+  if (typeof at.target_id !== 'string') return null;
+  const target = t.messages.find((m) => m.id === at.target_id) as Entry | undefined;
+  return target && isReply(target) ? target.thread_root_id! : null;
 }

@@ -30,6 +30,9 @@ export function room(over: Partial<Room> = {}): Room {
     last_read_seq: 0,
     unread_count: 0,
     member_count: 2,
+    // api-v1.1 B (a v1 server sends neither; readers take them tolerantly).
+    mention_count: 0,
+    notify: 'mentions',
     ...over,
   };
 }
