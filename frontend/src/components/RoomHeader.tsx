@@ -1,4 +1,5 @@
-import { useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
+import { useDisclosure } from '../lib/hooks';
 import { useChat, useController, useRoomTitle } from '../lib/chat';
 import { type Notify, notifyLevel, type Permission } from '../lib/notifications';
 import { lastSeenText } from '../lib/time';
@@ -66,24 +67,8 @@ export function RoomHeader({ roomId, membersOpen, onToggleMembers, onInvite, onL
 function MoreMenu({ actions }: { actions: { key: string; label: string; run: () => void }[] }) {
   const [open, setOpen] = useState(false);
   const box = useRef<HTMLDivElement>(null);
-  useEffect(() => {
-    if (!open) return;
-    box.current?.querySelector<HTMLElement>('.more__list button')?.focus();
-    const onKey = (e: KeyboardEvent) => {
-      if (e.key !== 'Escape') return;
-      setOpen(false);
-      box.current?.querySelector<HTMLElement>('.more__toggle')?.focus();
-    };
-    const onDown = (e: PointerEvent) => {
-      if (!box.current?.contains(e.target as Node)) setOpen(false);
-    };
-    window.addEventListener('keydown', onKey);
-    window.addEventListener('pointerdown', onDown);
-    return () => {
-      window.removeEventListener('keydown', onKey);
-      window.removeEventListener('pointerdown', onDown);
-    };
-  }, [open]);
+  const close = useCallback(() => setOpen(false), []);
+  useDisclosure(box, open, close, '.more__list button', '.more__toggle');
   return (
     <div className="more chat__narrow" ref={box}>
       <button type="button" className="btn btn--icon more__toggle" aria-label="More room actions" aria-expanded={open} aria-controls="room-actions" onClick={() => setOpen((v) => !v)}>
@@ -168,24 +153,10 @@ function NotifyMenu({ roomId, level, isDirect }: { roomId: string; level: Notify
   const [error, setError] = useState<string | null>(null);
   const [permission, setPermission] = useState<Permission>(() => controller.notificationPermission());
   const box = useRef<HTMLDivElement>(null);
+  const close = useCallback(() => setOpen(false), []);
+  useDisclosure(box, open, close, 'input:checked', '.notify__toggle');
   useEffect(() => {
-    if (!open) return;
-    setPermission(controller.notificationPermission());
-    box.current?.querySelector<HTMLElement>('input:checked')?.focus();
-    const onKey = (e: KeyboardEvent) => {
-      if (e.key !== 'Escape') return;
-      setOpen(false);
-      box.current?.querySelector<HTMLElement>('.notify__toggle')?.focus();
-    };
-    const onDown = (e: PointerEvent) => {
-      if (!box.current?.contains(e.target as Node)) setOpen(false);
-    };
-    window.addEventListener('keydown', onKey);
-    window.addEventListener('pointerdown', onDown);
-    return () => {
-      window.removeEventListener('keydown', onKey);
-      window.removeEventListener('pointerdown', onDown);
-    };
+    if (open) setPermission(controller.notificationPermission());
   }, [open, controller]);
   const choose = (value: Notify) => {
     if (value === level || saving) return;

@@ -1,4 +1,4 @@
-import { type MouseEvent, type PointerEvent, useEffect, useRef, useState, useSyncExternalStore } from 'react';
+import { type MouseEvent, type PointerEvent, type RefObject, useEffect, useRef, useState, useSyncExternalStore } from 'react';
 import { longPress } from './longPress';
 import type { Store } from '../state/store';
 
@@ -92,4 +92,29 @@ export function useFreshPressOnly() {
       }
     },
   };
+}
+
+/**
+ * A disclosure (popover) inside `box`: while open, focus goes to `focusOnOpen`; Escape closes it
+ * and gives focus back to `toggle`; a pointer press outside closes it.
+ */
+export function useDisclosure(box: RefObject<HTMLElement | null>, open: boolean, close: () => void, focusOnOpen: string, toggle: string): void {
+  useEffect(() => {
+    if (!open) return;
+    box.current?.querySelector<HTMLElement>(focusOnOpen)?.focus();
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key !== 'Escape') return;
+      close();
+      box.current?.querySelector<HTMLElement>(toggle)?.focus();
+    };
+    const onDown = (e: globalThis.PointerEvent) => {
+      if (!box.current?.contains(e.target as Node)) close();
+    };
+    window.addEventListener('keydown', onKey);
+    window.addEventListener('pointerdown', onDown);
+    return () => {
+      window.removeEventListener('keydown', onKey);
+      window.removeEventListener('pointerdown', onDown);
+    };
+  }, [box, open, close, focusOnOpen, toggle]);
 }
