@@ -424,20 +424,7 @@ class _Planner:
         plan = self.plan
         seq = plan.last_seqs.get(cmd.room_id, room.last_seq) + 1
         kind = cast(MessageKind, cmd.kind)  # one of _KINDS: checked by decide()
-        if kind == "text" and cmd.thread_root_id is None and cmd.mentions is None:
-            # The hot path: nothing but the v1 fields and the hash.
-            message = Message(
-                self.new_id(),
-                cmd.room_id,
-                seq,
-                kind,
-                cmd.sender_id,
-                cmd.text,
-                cmd.client_msg_id,
-                self.now,
-                content_hash=digest,
-            )
-        elif kind == "text":
+        if kind == "text":
             message = Message(
                 self.new_id(),
                 cmd.room_id,
