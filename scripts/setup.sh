@@ -93,6 +93,13 @@ if [ "${CHAT_SETUP_LOCK_CHECK:-0}" = "1" ]; then
 fi
 log "uv sync --frozen (.venv as uv.lock says)"
 "$UV" sync --frozen --all-packages --quiet --python "$(command -v "$PYTHON")"
+# Bytecode ahead of time (a no-op run takes ~3 s): a service that starts, or restarts after a
+# crash, then loads .pyc instead of compiling every module of its libraries, also where
+# PYTHONDONTWRITEBYTECODE is set. It halves start-up, which `make run`'s 5 s restart budget needs.
+log "compileall (.venv and the packages' sources)"
+"$ROOT/.venv/bin/python" -m compileall -q -j 0 \
+  "$("$ROOT/.venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
+  libs/*/src contracts/src devtools/src ./*-service/src >/dev/null
 
 # --- frontend --------------------------------------------------------------------------------
 if [ -f frontend/package.json ]; then
