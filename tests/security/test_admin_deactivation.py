@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -22,7 +23,6 @@ import httpx
 import message_service.bootstrap
 import presence_service.bootstrap
 import pytest
-import uvicorn
 import websockets
 from auth_service.settings import AuthSettings
 from chat_devtools.auth_harness import STRONG_PASSWORD
@@ -33,33 +33,16 @@ from message_service.settings import MessageSettings
 from presence_service.settings import PresenceSettings
 from websockets.typing import Subprotocol
 
+_ROOT = Path(__file__).resolve().parents[2]
+if str(_ROOT) not in sys.path:
+    sys.path.insert(0, str(_ROOT))
+
+from tests.support.served import START_TIMEOUT_S, served  # noqa: E402
+
 pytestmark = [pytest.mark.security, pytest.mark.asyncio(loop_scope="module")]
 
-START_TIMEOUT_S = 30.0
 CLOSE_DEADLINE_S = 1.0  # api-v1.1 C: sockets closed within 1 s
 REFUSAL_DEADLINE_S = 5.0
-
-
-@contextlib.asynccontextmanager
-async def served(app: object) -> AsyncIterator[int]:
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")  # type: ignore[arg-type]
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not server.started:
-            if task.done():
-                task.result()
-                raise RuntimeError("server stopped during start-up")
-            if time.monotonic() > deadline:
-                raise TimeoutError("server did not start")
-            await asyncio.sleep(0.05)
-        port: int = server.servers[0].sockets[0].getsockname()[1]
-        yield port
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(task, 15)
 
 
 @contextlib.asynccontextmanager

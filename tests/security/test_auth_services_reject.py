@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -29,7 +30,6 @@ import message_service.bootstrap
 import presence_service.bootstrap
 import pytest
 import pytest_asyncio
-import uvicorn
 import websockets
 from auth_service.keys import KeyRing
 from auth_service.settings import AuthSettings
@@ -42,33 +42,15 @@ from message_service.settings import MessageSettings
 from presence_service.settings import PresenceSettings
 from websockets.typing import Subprotocol
 
+_ROOT = Path(__file__).resolve().parents[2]
+if str(_ROOT) not in sys.path:
+    sys.path.insert(0, str(_ROOT))
+
+from tests.support.served import START_TIMEOUT_S, served  # noqa: E402
+
 pytestmark = [pytest.mark.security, pytest.mark.asyncio(loop_scope="module")]
 
-START_TIMEOUT_S = 30.0
 REVOCATION_DEADLINE_S = 5.0
-
-
-@contextlib.asynccontextmanager
-async def served(app: FastAPI) -> AsyncIterator[int]:
-    """Serve `app` with uvicorn on 127.0.0.1, port chosen by the OS; yield the port."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not server.started:
-            if task.done():
-                task.result()
-                raise RuntimeError("server stopped during start-up")
-            if time.monotonic() > deadline:
-                raise TimeoutError("server did not start")
-            await asyncio.sleep(0.05)
-        port: int = server.servers[0].sockets[0].getsockname()[1]
-        yield port
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(task, 15)
 
 
 @dataclass
@@ -201,7 +183,7 @@ async def test_gateway_rejects(svc_stack: Stack, tmp_path: Path) -> None:
         amqp_url=svc_stack.amqp_url, jwks_url=f"{svc_stack.auth_url}/v1/auth/jwks"
     )
     gateway = gateway_service.bootstrap.build(settings)
-    server = served(gateway)  # type: ignore[arg-type]
+    server = served(gateway)
     port = await server.__aenter__()
     try:
         await asyncio.wait_for(gateway.api.state.host.bus_ready.wait(), START_TIMEOUT_S)
