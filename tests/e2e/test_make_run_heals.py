@@ -159,8 +159,15 @@ class Sender:
                 try:
                     await socket.send_message(self.room_id, f"heal {len(self.acked)}", cmid)
                     message = await socket.wait_ack(cmid, ACK_TIMEOUT_S)
-                except (AssertionError, WebSocketException):
-                    continue  # closed: reconnect; no ack yet: the same client_msg_id again
+                except WebSocketException:
+                    # Closed. Reconnect now: the reader may not have marked the socket closed
+                    # yet, and a send that fails at once never yields, so retrying on it would
+                    # spin without letting anything else run (seen once: a 10 GB busy loop).
+                    await socket.close()
+                    socket = None
+                    continue
+                except AssertionError:
+                    continue  # no ack yet: the same client_msg_id again
                 self.acked[cmid] = str(message["id"])
                 pending = None
                 await asyncio.sleep(0.05)
