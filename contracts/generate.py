@@ -50,6 +50,7 @@ HANDLED = DOCUMENTING | {
     "type", "enum", "const", "properties", "required", "items", "format", "pattern",
     "minLength", "maxLength", "minItems", "maxItems", "uniqueItems",
     "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", OPEN_ENUM,
+    "anyOf",  # objects only, and only of `required` lists: "one of these fields is present"
 }  # fmt: skip
 META_NAMES = {
     "minLength": "min_length",
@@ -367,6 +368,9 @@ class TypesRenderer:
         properties: dict[str, Any] = node.get("properties", {})
         if not required <= set(properties):
             raise SchemaError(f"{base}: required fields without a property")
+        for branch in node.get("anyOf", []):
+            if set(branch) != {"required"} or not set(branch["required"]) <= set(properties):
+                raise SchemaError(f"{base}: anyOf may only list `required` fields of the object")
         fields = []
         for prop, sub in properties.items():
             if not prop.isidentifier() or keyword.iskeyword(prop):
@@ -428,6 +432,10 @@ class TypesRenderer:
                     ]
                 else:
                     checks.append(f"        {call}")
+        alternatives = [sorted(b["required"]) for b in node.get("anyOf", [])]
+        if alternatives:
+            self.uses.add("present")
+            checks.append(f"        check_present(self, {alternatives!r})")
         if checks:
             body += ["", "    def __post_init__(self) -> None:", *checks]
         if body:
@@ -452,7 +460,7 @@ def render_types(documents: list[Document]) -> str:
     typing_names = ["Annotated", "Literal", "TypeAlias"]
     if "classvar" in renderer.uses:
         typing_names.insert(1, "ClassVar")
-    checks = sorted(f"check_{c}" for c in ("timestamp", "unique") if c in renderer.uses)
+    checks = sorted(f"check_{c}" for c in ("present", "timestamp", "unique") if c in renderer.uses)
     lines = [
         HEADER.format(sources="schemas/"),
         '"""The wire contracts as msgspec structs: one per schema, decoded and checked at once.',

@@ -11,7 +11,7 @@ import re
 from collections.abc import Hashable, Sequence
 from datetime import datetime
 
-__all__ = ["check_timestamp", "check_unique", "is_date_time"]
+__all__ = ["check_present", "check_timestamp", "check_unique", "is_date_time"]
 
 _RFC3339 = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:([0-9]{2})(?:\.[0-9]{1,9})?(?:Z|[+-][0-9]{2}:([0-9]{2}))"
@@ -50,3 +50,14 @@ def check_timestamp(field: str, value: str) -> None:
 def check_unique(field: str, values: Sequence[Hashable]) -> None:
     if len(set(values)) != len(values):
         raise ValueError(f"{field}: must not repeat an item")
+
+
+def check_present(struct: object, alternatives: Sequence[Sequence[str]]) -> None:
+    """A schema's `anyOf` of `required` lists: every field of at least one list is present."""
+    import msgspec  # noqa: PLC0415 - the JSON Schema checker imports this module without it
+
+    if not any(
+        all(getattr(struct, f) is not msgspec.UNSET for f in fields) for fields in alternatives
+    ):
+        wanted = " or ".join(", ".join(fields) for fields in alternatives)
+        raise ValueError(f"needs {wanted}")

@@ -11,7 +11,7 @@ from typing import Annotated, ClassVar, Literal, TypeAlias
 
 import msgspec
 
-from chat_contracts._checks import check_timestamp, check_unique
+from chat_contracts._checks import check_present, check_timestamp, check_unique
 
 # -- shared scalars (schemas/common)
 
@@ -239,6 +239,9 @@ class Room(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     member_count: Annotated[int, msgspec.Meta(ge=0)]
     mention_count: Annotated[int, msgspec.Meta(ge=0)] | msgspec.UnsetType = msgspec.UNSET
     notify: NotifyLevel | msgspec.UnsetType = msgspec.UNSET
+    topic: Annotated[str, msgspec.Meta(max_length=250)] | msgspec.UnsetType | None = msgspec.UNSET
+    archived: bool | msgspec.UnsetType = msgspec.UNSET
+    my_role: Literal["admin", "member"] | msgspec.UnsetType = msgspec.UNSET
 
     def __post_init__(self) -> None:
         check_timestamp("created_at", self.created_at)
@@ -282,6 +285,22 @@ class User(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 
     def __post_init__(self) -> None:
         check_timestamp("created_at", self.created_at)
+
+
+class AuthBlockChangedV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """
+    Event: a user blocked or unblocked another (routing key `auth.block.changed.v1`; api-v1.1
+    C), published through auth-service's outbox. `version` grows by one on every change of this
+    (blocker, blocked) pair; consumers keep the highest `version` they saw. Body of AMQP
+    messages whose `type` property is `auth.block.changed.v1`.
+    """
+
+    __contract__: ClassVar[str] = "auth.block.changed.v1"
+
+    blocker_id: Uuid
+    blocked_id: Uuid
+    blocked: bool
+    version: Annotated[int, msgspec.Meta(ge=1)]
 
 
 class AuthRevocationsQueryV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -728,17 +747,25 @@ class WsClientPresenceSetV1(msgspec.Struct, frozen=True, kw_only=True, gc=False)
 
 class WsClientPresenceSubscribeV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
-    Client → server WebSocket frame `presence.subscribe` (api-v1 §6). Whose presence this socket
-    wants; replaces the previous list.
+    Client → server WebSocket frame `presence.subscribe` (api-v1 §6, api-v1.1 C). Whose presence
+    this socket wants; replaces the previous list. `{"all": true}` (feature `online_now`) asks
+    for every user's changes, and `user_ids` is then ignored; a gateway may cap that at 5 000
+    users and then sends `presence.truncated`. One of `user_ids` and `all` is present (`{"all":
+    false}` alone subscribes to nobody).
     """
 
     __contract__: ClassVar[str] = "ws.client.presence.subscribe.v1"
 
     type: Literal["presence.subscribe"]
-    user_ids: Annotated[list[Uuid], msgspec.Meta(max_length=500)]
+    user_ids: Annotated[list[Uuid], msgspec.Meta(max_length=500)] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )
+    all: bool | msgspec.UnsetType = msgspec.UNSET
 
     def __post_init__(self) -> None:
-        check_unique("user_ids", self.user_ids)
+        if isinstance(self.user_ids, list):
+            check_unique("user_ids", self.user_ids)
+        check_present(self, [["user_ids"], ["all"]])
 
 
 class WsClientReadV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -808,6 +835,19 @@ class WsServerPongV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     __contract__: ClassVar[str] = "ws.server.pong.v1"
 
     type: Literal["pong"]
+
+
+class WsServerPresenceTruncatedV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """
+    Server → client WebSocket frame `presence.truncated` (api-v1.1 C). The socket asked for
+    every user's presence (`presence.subscribe` with `all`) and the gateway's cap was reached:
+    changes of users past `limit` are not sent; `GET /v1/presence` still lists everyone online.
+    """
+
+    __contract__: ClassVar[str] = "ws.server.presence.truncated.v1"
+
+    type: Literal["presence.truncated"]
+    limit: Annotated[int, msgspec.Meta(ge=1)] | msgspec.UnsetType = msgspec.UNSET
 
 
 class WsServerPresenceV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -933,6 +973,7 @@ class WsServerTypingV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 
 # Every contract's struct by contract name.
 STRUCTS: dict[str, type[msgspec.Struct]] = {
+    "auth.block.changed.v1": AuthBlockChangedV1,
     "auth.revocations.query.v1": AuthRevocationsQueryV1,
     "auth.revocations.reply.v1": AuthRevocationsReplyV1,
     "auth.session.revoked.v1": AuthSessionRevokedV1,
@@ -969,6 +1010,7 @@ STRUCTS: dict[str, type[msgspec.Struct]] = {
     "ws.server.message.ack.v1": WsServerMessageAckV1,
     "ws.server.message.new.v1": WsServerMessageNewV1,
     "ws.server.pong.v1": WsServerPongV1,
+    "ws.server.presence.truncated.v1": WsServerPresenceTruncatedV1,
     "ws.server.presence.v1": WsServerPresenceV1,
     "ws.server.read.v1": WsServerReadV1,
     "ws.server.ready.v1": WsServerReadyV1,

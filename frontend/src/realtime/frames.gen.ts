@@ -10,6 +10,7 @@ export type ServerFrame =
   | WsServerMessageAckV1
   | WsServerMessageNewV1
   | WsServerPongV1
+  | WsServerPresenceTruncatedV1
   | WsServerPresenceV1
   | WsServerReadV1
   | WsServerReadyV1
@@ -138,6 +139,16 @@ export type MessageText = string;
  * via the `definition` "ConnectionStatus".
  */
 export type ConnectionStatus = 'online' | 'away';
+/**
+ * Client → server WebSocket frame `presence.subscribe` (api-v1 §6, api-v1.1 C). Whose presence this socket wants; replaces the previous list. `{"all": true}` (feature `online_now`) asks for every user's changes, and `user_ids` is then ignored; a gateway may cap that at 5 000 users and then sends `presence.truncated`. One of `user_ids` and `all` is present (`{"all": false}` alone subscribes to nobody).
+ *
+ * This interface was referenced by `WsFrames`'s JSON-Schema
+ * via the `definition` "WsClientPresenceSubscribeV1".
+ */
+export type WsClientPresenceSubscribeV1 = WsClientPresenceSubscribeV11 & WsClientPresenceSubscribeV12;
+export type WsClientPresenceSubscribeV11 = {
+  [k: string]: unknown | undefined;
+};
 /**
  * Why a session ended (`auth.session.revoked.v1`). An open set (`x-known-values`): a verifier revokes the session whatever the reason.
  *
@@ -375,6 +386,22 @@ export interface WsServerPongV1 {
   type: 'pong';
 }
 /**
+ * Server → client WebSocket frame `presence.truncated` (api-v1.1 C). The socket asked for every user's presence (`presence.subscribe` with `all`) and the gateway's cap was reached: changes of users past `limit` are not sent; `GET /v1/presence` still lists everyone online.
+ *
+ * This interface was referenced by `WsFrames`'s JSON-Schema
+ * via the `definition` "WsServerPresenceTruncatedV1".
+ */
+export interface WsServerPresenceTruncatedV1 {
+  /**
+   * Frame type.
+   */
+  type: 'presence.truncated';
+  /**
+   * How many users' changes this socket gets.
+   */
+  limit?: number;
+}
+/**
  * Server → client WebSocket frame `presence` (api-v1 §6). Presence changed, for subscribed users only.
  *
  * This interface was referenced by `WsFrames`'s JSON-Schema
@@ -526,6 +553,18 @@ export interface Room {
    */
   mention_count?: number;
   notify?: NotifyLevel;
+  /**
+   * A channel's topic (api-v1.1 C), shown in its header; null when none.
+   */
+  topic?: string | null;
+  /**
+   * An archived channel is read-only (api-v1.1 C): every new entry is refused with `archived` except a room admin's delete; its history stays readable.
+   */
+  archived?: boolean;
+  /**
+   * The caller's role in a channel (api-v1.1 C): `admin` (the creator and members a room admin promoted) or `member`. Workspace owners and admins act as room admins in channels they are in, but keep the role given here. Direct rooms have none.
+   */
+  my_role?: 'admin' | 'member';
 }
 /**
  * Server → client WebSocket frame `typing` (api-v1 §6). Someone else is typing.
@@ -636,13 +675,7 @@ export interface WsClientPresenceSetV1 {
   type: 'presence.set';
   status: ConnectionStatus;
 }
-/**
- * Client → server WebSocket frame `presence.subscribe` (api-v1 §6). Whose presence this socket wants; replaces the previous list.
- *
- * This interface was referenced by `WsFrames`'s JSON-Schema
- * via the `definition` "WsClientPresenceSubscribeV1".
- */
-export interface WsClientPresenceSubscribeV1 {
+export interface WsClientPresenceSubscribeV12 {
   /**
    * Frame type.
    */
@@ -650,7 +683,11 @@ export interface WsClientPresenceSubscribeV1 {
   /**
    * @maxItems 500
    */
-  user_ids: UUID[];
+  user_ids?: UUID[];
+  /**
+   * Every user's presence changes (api-v1.1 C "Online now"); `user_ids` is then ignored.
+   */
+  all?: boolean;
 }
 /**
  * Client → server WebSocket frame `read` (api-v1 §6). The user's read position in a room.
@@ -720,4 +757,4 @@ export interface User {
 }
 
 /** The `type` of every server frame this client understands. */
-export const SERVER_FRAME_TYPES = ["error","message.ack","message.new","pong","presence","read","ready","reconnect","resync","room.member_joined","room.member_left","room.updated","typing"] as const;
+export const SERVER_FRAME_TYPES = ["error","message.ack","message.new","pong","presence.truncated","presence","read","ready","reconnect","resync","room.member_joined","room.member_left","room.updated","typing"] as const;

@@ -26,7 +26,11 @@ rooms = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("last_seq", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("last_activity_at", sa.DateTime(timezone=True), nullable=False),
+    # The sorted member ids of a direct room joined by ":" (two for 1:1, up to nine for a group).
     sa.Column("direct_key", sa.Text, nullable=True, unique=True),
+    # api-v1.1 C (migration 0006): a channel's topic; an archived room is read-only.
+    sa.Column("topic", sa.Text, nullable=True),
+    sa.Column("archived", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.CheckConstraint("kind IN ('channel', 'direct')", name="rooms_kind"),
     sa.CheckConstraint("visibility IN ('public', 'private')", name="rooms_visibility"),
 )
@@ -45,7 +49,10 @@ memberships = sa.Table(
     sa.Column("last_read_seq", sa.BigInteger, nullable=False, server_default="0"),
     # api-v1.1 B (migration 0005): all | mentions | none; NULL = the default of the room's kind.
     sa.Column("notify", sa.Text, nullable=True),
+    # api-v1.1 C (migration 0006): room admins of channels (direct rooms: always `member`).
+    sa.Column("role", sa.Text, nullable=False, server_default="member"),
     sa.CheckConstraint("notify IN ('all', 'mentions', 'none')", name="memberships_notify"),
+    sa.CheckConstraint("role IN ('admin', 'member')", name="memberships_role"),
 )
 sa.Index("memberships_user", memberships.c.user_id)
 
@@ -199,6 +206,17 @@ thread_reads = sa.Table(
     sa.Column("last_read_seq", sa.BigInteger, nullable=False),
 )
 sa.Index("thread_reads_user_room", thread_reads.c.user_id, thread_reads.c.room_id)
+
+# The projection of auth.block.changed.v1 (migration 0006, api-v1.1 C): kept at the highest
+# `version` per pair; `blocked` false after an unblock.
+blocks = sa.Table(
+    "blocks",
+    metadata,
+    sa.Column("blocker_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("blocked_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("blocked", sa.Boolean, nullable=False),
+    sa.Column("version", sa.BigInteger, nullable=False),
+)
 
 outbox = outbox_table(metadata)
 # A delete erases the text of its target and the target's edits from outbox rows too, found by

@@ -10,6 +10,7 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractQueue
 from chat_contracts.names import (
+    AUTH_BLOCK_CHANGED_V1,
     AUTH_QUERY_QUEUE,
     AUTH_USER_REGISTERED_V1,
     AUTH_USER_UPDATED_V1,
@@ -131,6 +132,7 @@ async def declare_topology(
         bindings=[
             (EXCHANGE_EVENTS, AUTH_USER_REGISTERED_V1),
             (EXCHANGE_EVENTS, AUTH_USER_UPDATED_V1),
+            (EXCHANGE_EVENTS, AUTH_BLOCK_CHANGED_V1),
         ],
         delivery_limit=delivery_limit,
     )
