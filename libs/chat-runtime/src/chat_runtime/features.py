@@ -39,7 +39,9 @@ log = get_logger(__name__)
 # Every feature name api-v1.1 defines (the contracts' open enum `FeatureName`).
 KNOWN: tuple[str, ...] = typing.get_args(types.KnownFeatureName)
 # The features this release implements: its default `CHAT_FEATURES`.
-IMPLEMENTED: frozenset[str] = frozenset({"entries", "search", "threads", "mentions", "admin"})
+IMPLEMENTED: frozenset[str] = frozenset(
+    {"entries", "search", "threads", "mentions", "admin", "rooms", "blocking", "online_now"}
+)
 
 # The kinds of a `message.send` and the feature each needs (None: the v1 plain text entry).
 KIND_FEATURE: dict[str, str | None] = {

@@ -54,7 +54,9 @@ def test_a_setting_that_names_only_what_is_implemented_logs_nothing(
 def test_this_release_implements_entries_and_search() -> None:
     """Issues #14 (edit, delete, reaction and system entries: `entries`) and #18 (`search`);
     the other additions come with later issues."""
-    assert {"entries", "search", "threads", "mentions", "admin"} == features.IMPLEMENTED
+    assert {
+        "entries", "search", "threads", "mentions", "admin", "rooms", "blocking", "online_now"
+    } == features.IMPLEMENTED
     assert Features.from_setting(None).on == features.IMPLEMENTED  # the default CHAT_FEATURES
     assert set(features.KNOWN) == {
         "entries",
@@ -80,6 +82,9 @@ def test_settings_read_chat_features(monkeypatch: pytest.MonkeyPatch) -> None:
         "mentions",
         "search",
         "admin",
+        "rooms",
+        "blocking",
+        "online_now",
     ]
     monkeypatch.setenv("CHAT_FEATURES", "")
     assert BaseServiceSettings().feature_switches.on == frozenset()
