@@ -13,7 +13,7 @@ from chat_contracts import names
 from chat_runtime.host import Consumer, Database, HostContext, Responder, ServiceHost
 
 from auth_service import backfill, housekeeping, revocations, store
-from auth_service.api import admin, auth, jwks, users
+from auth_service.api import admin, auth, blocks, jwks, users
 from auth_service.api.errors import install_error_handler
 from auth_service.deps import Clock, Deps
 from auth_service.hashing import PasswordHasher
@@ -61,7 +61,14 @@ def build(
     host = ServiceHost(
         settings,
         title="auth-service",
-        routers=[auth.router, users.router, jwks.router, admin.router, admin.invites_router],
+        routers=[
+            auth.router,
+            users.router,
+            blocks.router,
+            jwks.router,
+            admin.router,
+            admin.invites_router,
+        ],
         database=Database(settings.alembic_config() if migrate else None, migrate=migrate),
         outbox=store.outbox,
         bus=bus,

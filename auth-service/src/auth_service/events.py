@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, cast
 
 from chat_contracts import names, types
@@ -51,4 +52,24 @@ async def add_user_updated(s: AsyncSession, users: list[UserRecord]) -> None:
     """Announce users after a change (their `version` already counts it)."""
     await add_events(
         s, outbox, [OutboxEvent(names.AUTH_USER_UPDATED_V1, user_updated(u)) for u in users]
+    )
+
+
+def block_changed(
+    blocker_id: uuid.UUID, blocked_id: uuid.UUID, blocked: bool, version: int
+) -> types.AuthBlockChangedV1:
+    return types.AuthBlockChangedV1(
+        blocker_id=str(blocker_id), blocked_id=str(blocked_id), blocked=blocked, version=version
+    )
+
+
+async def add_block_changed(
+    s: AsyncSession, blocker_id: uuid.UUID, blocked_id: uuid.UUID, blocked: bool, version: int
+) -> None:
+    """Announce a block or unblock (`version`: the pair's, already counting this change)."""
+    await add_event(
+        s,
+        outbox,
+        routing_key=names.AUTH_BLOCK_CHANGED_V1,
+        body=block_changed(blocker_id, blocked_id, blocked, version),
     )

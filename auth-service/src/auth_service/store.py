@@ -142,6 +142,29 @@ audit_log = sa.Table(
     sa.Column("details", pg.JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
 )
 
+# api-v1.1 C blocking (migration 0003): one row per pair, kept after an unblock (`blocked`
+# false) so the pair's `version` keeps growing; queries in block_store.py.
+blocks = sa.Table(
+    "blocks",
+    metadata,
+    sa.Column(
+        "blocker_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("users.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "blocked_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("users.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("blocked", sa.Boolean, nullable=False),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("blocker_id <> blocked_id", name="blocks_not_self"),
+)
+
 outbox = outbox_table(metadata)
 
 

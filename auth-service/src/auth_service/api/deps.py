@@ -98,3 +98,12 @@ def require_admin_feature(settings: Settings) -> None:
 
 
 AdminFeature = Depends(require_admin_feature)
+
+
+def require_blocking_feature(settings: Settings) -> None:
+    """api-v1.1 preamble: blocking answers `feature_disabled` while `blocking` is off."""
+    if "blocking" not in settings.feature_switches.on:
+        raise Problem(403, "feature_disabled", "The feature 'blocking' is switched off.")
+
+
+BlockingFeature = Depends(require_blocking_feature)

@@ -94,6 +94,12 @@ class UsersOut(BaseModel):
     users: list[UserOut]
 
 
+class BlocksOut(BaseModel):
+    """api-v1.1 C `GET /v1/users/me/blocks`: newest first."""
+
+    user_ids: list[str]
+
+
 class TokenOut(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 - a scheme name
