@@ -17,7 +17,7 @@ import contextlib
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
@@ -63,6 +63,21 @@ def strong_password() -> str:
 
 def unique_name(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+async def eventually_answers(
+    request: Callable[[], Awaitable[httpx.Response]], status: int, within_s: float
+) -> httpx.Response:
+    """Repeat a request until it answers `status` or `within_s` runs out (the last answer).
+
+    For what reaches every service by an event (a revocation, a membership change): each one
+    applies it when its own consumer gets it, a few milliseconds apart on a busy machine."""
+    deadline = time.monotonic() + within_s
+    while True:
+        response = await request()
+        if response.status_code == status or time.monotonic() >= deadline:
+            return response
+        await asyncio.sleep(0.05)
 
 
 def assert_problem(

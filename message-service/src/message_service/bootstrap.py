@@ -15,7 +15,7 @@ from chat_runtime.logging import get_logger
 from message_service import store
 from message_service.api import dms, messages, rooms, search, threads
 from message_service.api.deps import install_error_handlers
-from message_service.handlers import membership, read, send, users
+from message_service.handlers import blocks, membership, read, send, users
 from message_service.handlers.deps import BusDeps
 from message_service.leases import SEND_CONSUMER, SendShardLeases, new_owner, read_consumer
 from message_service.settings import MessageSettings
@@ -65,6 +65,7 @@ def bus(settings: MessageSettings, ctx: HostContext) -> list[Consumer | Responde
             handlers={
                 names.AUTH_USER_REGISTERED_V1: partial(users.handle_registered, deps),
                 names.AUTH_USER_UPDATED_V1: partial(users.handle_updated, deps),
+                names.AUTH_BLOCK_CHANGED_V1: partial(blocks.handle_changed, deps),
             },
         ),
         Responder(

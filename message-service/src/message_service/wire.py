@@ -87,8 +87,10 @@ def message_json(message: Message) -> dict[str, Any]:
 
 
 def room_json(view: RoomView) -> dict[str, Any]:
+    """The api-v1 `room` as one user sees it; channels add `topic`, `archived` and the
+    caller's `my_role` (api-v1.1 C), direct rooms leave all three out."""
     room = view.room
-    return {
+    body: dict[str, Any] = {
         "id": str(room.id),
         "kind": room.kind,
         "name": room.name,
@@ -102,3 +104,8 @@ def room_json(view: RoomView) -> dict[str, Any]:
         "mention_count": view.mention_count,
         "notify": view.notify,
     }
+    if room.kind == "channel":
+        body["topic"] = room.topic
+        body["archived"] = room.archived
+        body["my_role"] = view.my_role or "member"
+    return body

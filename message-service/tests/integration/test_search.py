@@ -285,9 +285,7 @@ async def test_hostile_queries_never_fail(s: Any) -> None:
         {"before": "9999-12-31T23:59:59-14:00"},
         {"after": "9999-12-31T23:59:59+14:00", "before": "0001-01-01T00:00:00+14:00"},
     ):
-        r = await s.client.get(
-            "/v1/search", params={"q": "words", **params}, headers=s.auth(ana)
-        )
+        r = await s.client.get("/v1/search", params={"q": "words", **params}, headers=s.auth(ana))
         assert r.status_code in (200, 422), (params, r.text)
 
 

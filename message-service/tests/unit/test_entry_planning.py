@@ -50,7 +50,7 @@ def room(last_seq: int = 5, kind: str = "channel") -> RoomState:
         last_seq=last_seq,
         members=frozenset({ADMIN, ANA, BEN}),
         kind=kind,  # type: ignore[arg-type]
-        created_by=ADMIN,
+        admins=frozenset({ADMIN}),
     )
 
 

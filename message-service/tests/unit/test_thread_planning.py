@@ -49,11 +49,12 @@ def ids() -> Callable[[], UUID]:
 def rooms(**dm: Any) -> dict[UUID, RoomState]:
     return {
         ROOM: RoomState(
-            last_seq=5, members=frozenset({ADMIN, ANA, BEN}), kind="channel", created_by=ADMIN
+            last_seq=5,
+            members=frozenset({ADMIN, ANA, BEN}),
+            kind="channel",
+            admins=frozenset({ADMIN}),
         ),
-        DM: RoomState(
-            last_seq=2, members=frozenset({ANA, BEN}), kind="direct", created_by=ANA, **dm
-        ),
+        DM: RoomState(last_seq=2, members=frozenset({ANA, BEN}), kind="direct", **dm),
     }
 
 

@@ -14,6 +14,17 @@ from pydantic import BaseModel, Field
 from pydantic.json_schema import SkipJsonSchema
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def absent(description: str) -> Any:
+    """A field the body leaves out when it does not apply (never `null` unless its type says
+    so): optional in the document, with no default (a default would make generated clients
+    treat it as always present)."""
+    return Field(default=None, description=description, json_schema_extra=_no_default)
+
+
 class RoomOut(BaseModel):
     id: str
     kind: Literal["channel", "direct"]
@@ -33,6 +44,15 @@ class RoomOut(BaseModel):
         description="The caller's notify level (default: all in direct rooms, mentions in "
         "channels)."
     )
+    topic: str | None = absent("Channels: the topic shown in the header; null when none.")
+    archived: bool | SkipJsonSchema[None] = absent(
+        "Channels: archived rooms are read-only (every new entry is refused with `archived` "
+        "except a room admin's delete)."
+    )
+    my_role: Literal["admin", "member"] | SkipJsonSchema[None] = absent(
+        "Channels: the caller's room role. Workspace owners and admins act as room admins in "
+        "channels they are in, whatever this says."
+    )
 
 
 class RoomEnvelope(BaseModel):
@@ -47,21 +67,14 @@ class MemberOut(BaseModel):
     user_id: str
     joined_at: str
     last_read_seq: int
+    role: Literal["admin", "member"] = Field(
+        description="The member's room role (api-v1.1 C; direct rooms: always member). "
+        "Workspace owners and admins act as room admins in channels they are in."
+    )
 
 
 class MemberList(BaseModel):
     members: list[MemberOut]
-
-
-def _no_default(schema: dict[str, Any]) -> None:
-    schema.pop("default", None)
-
-
-def absent(description: str) -> Any:
-    """A field the body leaves out when it does not apply (never `null` unless its type says
-    so): optional in the document, with no default (a default would make generated clients
-    treat it as always present)."""
-    return Field(default=None, description=description, json_schema_extra=_no_default)
 
 
 class ReactionOut(BaseModel):

@@ -6,13 +6,15 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from message_service.api.deps import CallerId, Settings, Uow, require_features
 from message_service.api.responses import MemberList, RoomEnvelope, RoomList, documented
 from message_service.domain.notify import NotifyLevel
+from message_service.domain.room_roles import RoomRole, topic_problem
 from message_service.domain.text import name_problem
+from message_service.services import room_admin
 from message_service.services import rooms as room_service
 from message_service.store import room_queries
 from message_service.wire import room_json, timestamp
@@ -31,6 +33,42 @@ class CreateRoom(BaseModel):
         if problem is not None:
             raise PydanticCustomError("invalid_name", problem)
         return value.strip()
+
+
+class UpdateRoom(BaseModel):
+    """`PATCH /v1/rooms/{id}`: at least one of `name` (the rules of creation) and `topic` (at
+    most 250 characters, trimmed; "" or null clears it)."""
+
+    name: str | None = None
+    topic: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name_rules(cls, value: str | None) -> str | None:
+        if value is None:
+            raise PydanticCustomError("invalid_name", "Give the room a name.")
+        problem = name_problem(value)
+        if problem is not None:
+            raise PydanticCustomError("invalid_name", problem)
+        return value.strip()
+
+    @field_validator("topic")
+    @classmethod
+    def _topic_rules(cls, value: str | None) -> str | None:
+        problem = topic_problem(value) if value is not None else None
+        if problem is not None:
+            raise PydanticCustomError("invalid_topic", problem)
+        return value
+
+    @model_validator(mode="after")
+    def _something(self) -> UpdateRoom:
+        if not self.model_fields_set & {"name", "topic"}:
+            raise PydanticCustomError("missing", "Give a new name or topic.")
+        return self
+
+
+class RoleChange(BaseModel):
+    role: RoomRole
 
 
 class AddMember(BaseModel):
@@ -104,8 +142,13 @@ async def list_members(room_id: UUID, user: CallerId, uow: Uow) -> dict[str, Any
         rows = await room_service.list_members(session, room_id, user)
     return {
         "members": [
-            {"user_id": str(uid), "joined_at": timestamp(joined), "last_read_seq": read}
-            for uid, joined, read in rows
+            {
+                "user_id": str(uid),
+                "joined_at": timestamp(joined),
+                "last_read_seq": read,
+                "role": role,
+            }
+            for uid, joined, read, role in rows
         ]
     }
 
@@ -120,3 +163,70 @@ async def set_notify(
     async with uow as session:
         await room_service.set_notify(session, room_id, user, body.notify)
     return Response(status_code=204)
+
+
+@router.patch("/{room_id}", **documented(RoomEnvelope))
+async def update_room(
+    room_id: UUID, body: UpdateRoom, user: CallerId, uow: Uow, settings: Settings
+) -> dict[str, Any]:
+    """Rename a channel and/or set its topic (room admins; api-v1.1 C). Refused in direct
+    rooms (403) and archived rooms (403 `archived`). An unchanged value makes no entry."""
+    require_features(settings.feature_switches, "rooms")
+    topic = body.topic if "topic" in body.model_fields_set else room_admin.UNCHANGED
+    async with uow as session:
+        view = await room_admin.update_room(
+            session, room_id, user, name=body.name, topic=topic, features=settings.feature_switches
+        )
+    return {"room": room_json(view)}
+
+
+@router.post("/{room_id}/archive", **documented(RoomEnvelope))
+async def archive(room_id: UUID, user: CallerId, uow: Uow, settings: Settings) -> dict[str, Any]:
+    """Archive a channel (room admins): it becomes read-only; its history stays readable."""
+    return await _set_archived(room_id, user, uow, settings, archived=True)
+
+
+@router.post("/{room_id}/unarchive", **documented(RoomEnvelope))
+async def unarchive(room_id: UUID, user: CallerId, uow: Uow, settings: Settings) -> dict[str, Any]:
+    """Unarchive a channel (room admins)."""
+    return await _set_archived(room_id, user, uow, settings, archived=False)
+
+
+async def _set_archived(
+    room_id: UUID, user: UUID, uow: Any, settings: Any, *, archived: bool
+) -> dict[str, Any]:
+    require_features(settings.feature_switches, "rooms")
+    async with uow as session:
+        view = await room_admin.set_archived(
+            session, room_id, user, archived, features=settings.feature_switches
+        )
+    return {"room": room_json(view)}
+
+
+@router.delete("/{room_id}/members/{user_id}", status_code=204)
+async def remove_member(
+    room_id: UUID, user_id: UUID, user: CallerId, uow: Uow, settings: Settings
+) -> Response:
+    """Remove a member (room admins; api-v1.1 C): their sessions stop receiving the room and the
+    room is 404 to them. Yourself: you leave. 404 `not_a_member` when they are not in the room,
+    409 `last_room_admin` for the last room admin."""
+    require_features(settings.feature_switches, "rooms")
+    async with uow as session:
+        await room_admin.remove_member(
+            session, room_id, user, user_id, features=settings.feature_switches
+        )
+    return Response(status_code=204)
+
+
+@router.post("/{room_id}/members/{user_id}/role", **documented(RoomEnvelope))
+async def set_role(
+    room_id: UUID, user_id: UUID, body: RoleChange, user: CallerId, uow: Uow, settings: Settings
+) -> dict[str, Any]:
+    """Make a member a room admin or a plain member (room admins); 409 `last_room_admin` when
+    it would leave the channel without one. The room as the caller sees it."""
+    require_features(settings.feature_switches, "rooms")
+    async with uow as session:
+        view = await room_admin.set_role(
+            session, room_id, user, user_id, body.role, features=settings.feature_switches
+        )
+    return {"room": room_json(view)}

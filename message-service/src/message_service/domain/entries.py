@@ -78,11 +78,33 @@ def aggregate_reactions(marks: Iterable[ReactionMark]) -> tuple[Reaction, ...]:
     )
 
 
-def system_text(event: str, display_name: str) -> str:
-    """The plain fallback sentence of a system entry (api-v1.1 A)."""
+def system_text(
+    event: str,
+    display_name: str,
+    subject_name: str | None = None,
+    value: str | None = None,
+) -> str:
+    """The plain fallback sentence of a system entry (api-v1.1 A): `display_name` is the actor,
+    `subject_name` the member the change is about (removal, role), `value` the new name, topic
+    or role."""
     name = display_name.strip() or "Someone"
+    subject = (subject_name or "").strip() or "someone"
     if event == "member_joined":
         return f"{name} joined the channel"
     if event == "member_left":
         return f"{name} left the channel"
+    if event == "renamed":
+        return f"{name} renamed the channel to #{value}" if value else f"{name} renamed the channel"
+    if event == "topic_changed":
+        return f"{name} set the topic: {value}" if value else f"{name} cleared the topic"
+    if event == "archived":
+        return f"{name} archived the channel"
+    if event == "unarchived":
+        return f"{name} unarchived the channel"
+    if event == "member_removed":
+        return f"{name} removed {subject} from the channel"
+    if event == "role_changed":
+        if value == "admin":
+            return f"{name} made {subject} a room admin"
+        return f"{name} removed {subject} as a room admin"
     return f"{name} changed the channel"

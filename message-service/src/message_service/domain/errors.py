@@ -96,3 +96,34 @@ class Deactivated(DomainError):
 
     status = 403
     code = "deactivated"
+
+
+class Archived(DomainError):
+    """An archived room is read-only (api-v1.1 C): entries (but a room admin's delete), renames,
+    topics, joins and invites are refused."""
+
+    status = 403
+    code = "archived"
+
+    def __init__(self, detail: str = "This room is archived: it is read-only.") -> None:
+        super().__init__(detail)
+
+
+class Blocked(DomainError):
+    """A direct entry between two users where one blocks the other (api-v1.1 A)."""
+
+    status = 403
+    code = "blocked"
+
+
+class LastRoomAdmin(DomainError):
+    """Removing or demoting the last room admin of a channel (api-v1.1 C)."""
+
+    status = 409
+    code = "last_room_admin"
+
+    def __init__(
+        self,
+        detail: str = "This is the room's last admin: make someone else an admin first.",
+    ) -> None:
+        super().__init__(detail)

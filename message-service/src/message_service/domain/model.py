@@ -113,6 +113,10 @@ class Room:
     last_seq: int
     last_activity_at: datetime
     direct_key: str | None = None
+    # api-v1.1 C, channels: the topic shown in the header (None: none), and whether the room
+    # is archived (read-only).
+    topic: str | None = None
+    archived: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,12 +133,19 @@ class RoomView:
     # caller's notify level (memberships.notify, else the default of the room's kind).
     mention_count: int = 0
     notify: str = "mentions"
+    # api-v1.1 C: the caller's role in a channel (`admin` | `member`; a non-member looking at
+    # a public channel's card: `member`); None in direct rooms, which have no roles.
+    my_role: str | None = None
 
 
-def direct_key(user_a: UUID, user_b: UUID) -> str:
-    """The one key of the direct room of two users, whatever the order they are given in."""
-    low, high = sorted((user_a, user_b))
-    return f"{low}:{high}"
+def direct_key(*members: UUID) -> str:
+    """The one key of the direct room of a set of users (api-v1.1 C), whatever the order or
+    repeats they are given in: their sorted ids joined by ":". Two ids for a 1:1 room (v1's
+    format, so existing rooms are found); notes to yourself keep v1's "a:a"."""
+    ids = sorted(set(members))
+    if len(ids) == 1:
+        ids *= 2
+    return ":".join(str(u) for u in ids)
 
 
 def clamp_read(requested: int, current: int, last_seq: int) -> int | None:

@@ -53,6 +53,8 @@ RejectCode = Literal[
     "not_found",
     "forbidden",
     "deactivated",
+    "archived",
+    "blocked",
 ]
 
 # The kinds a command may ask for; `system` only when the service made it (it sets `event`).
@@ -103,9 +105,17 @@ class RoomState:
     last_seq: int
     members: frozenset[UUID]  # at least the batch's senders that are members
     kind: RoomKind = "channel"
-    created_by: UUID | None = None  # the channel's admin until roles exist (api-v1.1 C)
-    # Direct rooms: the members whose account is deactivated (api-v1.1 A `deactivated`).
+    # 1:1 direct rooms: the members whose account is deactivated (api-v1.1 A `deactivated`).
     deactivated: frozenset[UUID] = frozenset()
+    # api-v1.1 C: an archived room refuses every entry but a room admin's delete (and the
+    # service's system entries).
+    archived: bool = False
+    # Channels: the batch's senders who are room admins there (room role `admin`, or a
+    # workspace owner/admin who is a member). The store fills it completely when the batch
+    # may need it (a delete, or a text that may say `@room`).
+    admins: frozenset[UUID] = frozenset()
+    # 1:1 direct rooms: either member blocks the other (api-v1.1 C `blocked`).
+    blocked: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,10 +303,10 @@ class _Planner:
         room = self.rooms.get(cmd.room_id)
         if room is None or (kind != "system" and cmd.sender_id not in room.members):
             return _reject("not_a_member", "You are not a member of this room.")
-        if kind != "system" and room.deactivated and room.deactivated - {cmd.sender_id}:
-            return _reject(
-                "deactivated", "This person's account is deactivated: they cannot get messages."
-            )
+        if kind != "system":
+            refusal = _room_refusal(cmd, room)
+            if refusal is not None:
+                return refusal
         if kind == "text" or kind == "system":
             if (
                 cmd.target_id is not None
@@ -366,12 +376,15 @@ class _Planner:
         if current.kind != "text" or current.deleted:
             return _reject("not_found", _NOT_FOUND)
         own = current.sender_id == cmd.sender_id
+        if room.blocked and not own:
+            # Only the sender's delete of their own entry gets here (see _room_refusal).
+            return _reject("blocked", _BLOCKED)
         if kind == "edit" and not own:
             return _reject("forbidden", "You can only edit your own messages.")
         if (
             kind == "delete"
             and not own
-            and not (room.kind == "channel" and cmd.sender_id == room.created_by)
+            and not (room.kind == "channel" and cmd.sender_id in room.admins)
         ):
             return _reject("forbidden", "You can only delete your own messages.")
         if kind == "edit":
@@ -626,6 +639,25 @@ def _resolved(outcome: Outcome, finals: Mapping[UUID, Message], deleted: set[UUI
     if message is outcome.message:
         return outcome
     return dataclasses.replace(outcome, message=message)
+
+
+_BLOCKED = "One of you blocks the other: no new messages can be sent in this conversation."
+
+
+def _room_refusal(cmd: SendCommand, room: RoomState) -> Rejected | None:
+    """A refusal that comes from the room's state (api-v1.1 A's table), for every entry but the
+    service's system entries: an archived room takes only a room admin's delete; a 1:1 direct
+    room where one blocks the other only the sender's delete of their own entry (checked
+    against the target in `change`); a 1:1 direct room with a deactivated member nothing."""
+    if room.archived and not (cmd.kind == "delete" and cmd.sender_id in room.admins):
+        return _reject("archived", "This room is archived: it is read-only.")
+    if room.blocked and cmd.kind != "delete":
+        return _reject("blocked", _BLOCKED)
+    if room.deactivated and room.deactivated - {cmd.sender_id}:
+        return _reject(
+            "deactivated", "This person's account is deactivated: they cannot get messages."
+        )
+    return None
 
 
 def _root_refusal(root: _State | None, room_id: UUID) -> Rejected | None:

@@ -7,8 +7,9 @@ committed together with the events it owes (transactional outbox).
 | module | use cases |
 |---|---|
 | `sending` | send a batch of commands (the consumer) or one message (REST) |
-| `rooms` | create, show, join / invite, leave, list members |
-| `direct_rooms` | the one direct room of two users |
+| `rooms` | create, show, join / invite, leave, list members, notify levels |
+| `room_admin` | rename, topic, archive, remove a member, room roles (api-v1.1 C) |
+| `direct_rooms` | the one direct room of a set of users (a pair or a group of 3-9) |
 | `reading` | history and read positions |
 | `directory` | the local user directory |
 | `access` | who may see a room (shared by the above) |

@@ -3,6 +3,7 @@ transaction (the relay publishes them after commit, ADR 0003)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from uuid import UUID
 
 import msgspec
@@ -135,3 +136,8 @@ def accepted_event(cmd: SendCommand, message: types.Message, *, noop: bool = Fal
             noop=True if noop else msgspec.UNSET,
         ),
     )
+
+
+def room_updated_events(views: Mapping[UUID, RoomView]) -> list[OutboxEvent]:
+    """`room.updated.v1` to each of these users: the room as they see it (api-v1.1 B/C)."""
+    return [room_updated_event(user, view) for user, view in views.items()]

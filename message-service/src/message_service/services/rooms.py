@@ -38,9 +38,12 @@ async def create_room(
         last_activity_at=now,
     )
     await room_queries.insert_room(session, room)
-    await membership_queries.add_member(session, room.id, user_id, now)
+    # api-v1.1 C: the creator is the channel's first room admin.
+    await membership_queries.add_member(session, room.id, user_id, now, role="admin")
     await emit_membership(session, room.id, user_id, joined=True)
-    return RoomView(room, member_count=1, last_read_seq=0, notify=default_notify(room.kind))
+    return RoomView(
+        room, member_count=1, last_read_seq=0, notify=default_notify(room.kind), my_role="admin"
+    )
 
 
 async def get_room(session: AsyncSession, room_id: UUID, user_id: UUID) -> RoomView:
@@ -75,6 +78,8 @@ async def add_member(
             raise errors.Forbidden("Nobody can be added to a direct conversation.")
         if not await known_users(session, [invitee], wait_s=user_wait_s):
             raise errors.UserNotFound()
+    if room.archived:
+        raise errors.Archived("This room is archived: nobody can join it or be added to it.")
     entry = room.kind == "channel" and "entries" in features.on
     if entry:
         # The room row first, as the send path takes it: the membership insert's foreign key
@@ -84,7 +89,7 @@ async def add_member(
     if await membership_queries.add_member(session, room_id, target, datetime.now(UTC)):
         await emit_membership(session, room_id, target, joined=True)
         if entry:
-            await _system_entry(session, room_id, target, "member_joined")
+            await system_entry(session, room_id, target, "member_joined")
     return await get_room(session, room_id, caller)
 
 
@@ -102,27 +107,44 @@ async def leave_room(
         raise errors.NotAMember("You are not a member of this room.")
     await emit_membership(session, room_id, user_id, joined=False)
     if entry:
-        await _system_entry(session, room_id, user_id, "member_left")
+        await system_entry(session, room_id, user_id, "member_left")
 
 
-async def _system_entry(session: AsyncSession, room_id: UUID, user_id: UUID, event: str) -> None:
+async def system_entry(
+    session: AsyncSession,
+    room_id: UUID,
+    actor_id: UUID,
+    event: str,
+    *,
+    subject_id: UUID | None = None,
+    value: str | None = None,
+) -> None:
     """A `system` timeline entry (api-v1.1 A) through the one send path: its own seq, its
-    `message.created.v1`, in the caller's transaction. The service makes it: no client can."""
-    names = await message_writes.display_names(session, [user_id])
+    `message.created.v1`, in the caller's transaction. The service makes it: no client can.
+    `actor_id` is its sender; `subject_id` the member it is about, `value` the new value."""
+    people = [actor_id] if subject_id is None else [actor_id, subject_id]
+    names = await message_writes.display_names(session, people)
     cmd = SendCommand(
         client_msg_id=uuid.uuid4(),
         room_id=room_id,
-        sender_id=user_id,
-        text=system_text(event, names.get(user_id, "Someone")),
+        sender_id=actor_id,
+        text=system_text(
+            event,
+            names.get(actor_id, "Someone"),
+            names.get(subject_id, "someone") if subject_id is not None else None,
+            value,
+        ),
         kind="system",
         event=event,
+        subject_id=subject_id,
+        value=value,
     )
     await send_messages(session, [cmd], rejections=False)
 
 
 async def list_members(
     session: AsyncSession, room_id: UUID, user_id: UUID
-) -> list[tuple[UUID, datetime, int]]:
+) -> list[tuple[UUID, datetime, int, str]]:
     await member_room(session, room_id, user_id)
     return await membership_queries.members(session, room_id)
 

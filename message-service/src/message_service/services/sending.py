@@ -39,9 +39,6 @@ from message_service.services.access import member_room
 from message_service.services.events import outcome_events
 from message_service.store import message_writes, user_directory
 
-# Workspace roles that are room admins everywhere (api-v1.1 C), e.g. for `@room`.
-WORKSPACE_ADMIN_ROLES = frozenset({"owner", "admin"})
-
 
 def _target_ids(commands: Sequence[SendCommand], existing: Iterable[Stored]) -> set[UUID]:
     """The stored entries the plan needs with their state: the targets of change entries, the
@@ -79,7 +76,7 @@ async def send_messages(
     or a repeat's entry has changed since."""
     now = now or datetime.now(UTC)
     room_states = await message_writes.lock_rooms(
-        session, ((c.room_id, c.sender_id) for c in commands)
+        session, ((c.room_id, c.sender_id) for c in commands), with_roles=_needs_roles(commands)
     )
     existing = await message_writes.stored_by_client_ids(
         session, ((c.sender_id, c.client_msg_id) for c in commands)
@@ -104,6 +101,17 @@ async def send_messages(
         ],
     )
     return plan.outcomes
+
+
+def _needs_roles(commands: Sequence[SendCommand]) -> bool:
+    """Whether the batch needs to know which senders are room admins by their workspace role
+    (api-v1.1 C): a delete (of another's entry, or in an archived room) or a text that may say
+    `@room`. Plain batches do not, and their lock statement skips the lookup."""
+    return any(
+        c.kind == "delete" or (c.mentions_on and "@" in c.text)
+        for c in commands
+        if c.refusal is None
+    )
 
 
 def _roots_of_deleted(commands: Sequence[SendCommand], targets: Mapping[UUID, Target]) -> set[UUID]:
@@ -168,21 +176,13 @@ async def _room_mention_allowed(
     session: AsyncSession, commands: Sequence[SendCommand], rooms: Mapping[UUID, RoomState]
 ) -> set[tuple[UUID, UUID]]:
     """The (room, sender) pairs of these `@room` commands whose `@room` notifies: rooms of up
-    to 50 members, or a room admin (the channel's creator, a workspace owner or admin)."""
+    to 50 members, or a room admin of the channel (api-v1.1 A; the lock read them)."""
     if not commands:
         return set()
     counts = await message_writes.member_counts(session, {c.room_id for c in commands})
-    large = [
-        c for c in commands if not may_mention_room(counts.get(c.room_id, 0), room_admin=False)
-    ]
-    roles = await user_directory.get_users(session, {c.sender_id for c in large}) if large else {}
     allowed: set[tuple[UUID, UUID]] = set()
     for cmd in commands:
-        room = rooms[cmd.room_id]
-        user = roles.get(cmd.sender_id)
-        admin = (room.kind == "channel" and room.created_by == cmd.sender_id) or (
-            user is not None and user.role in WORKSPACE_ADMIN_ROLES
-        )
+        admin = cmd.sender_id in rooms[cmd.room_id].admins
         if may_mention_room(counts.get(cmd.room_id, 0), room_admin=admin):
             allowed.add((cmd.room_id, cmd.sender_id))
     return allowed
@@ -244,4 +244,8 @@ def refusal_error(outcome: Rejected) -> errors.DomainError:
         return errors.FeatureDisabled(outcome.detail)
     if code == "deactivated":
         return errors.Deactivated(outcome.detail)
+    if code == "archived":
+        return errors.Archived(outcome.detail)
+    if code == "blocked":
+        return errors.Blocked(outcome.detail)
     return errors.InvalidField(outcome.detail, code, outcome.field or "text")

@@ -10,7 +10,8 @@ REST request, one per command batch) and the outbox rows land in the same one.
 | `membership_queries` | memberships and read positions |
 | `message_writes` | the send path: lock rooms, find repeats, write a batch in one statement |
 | `message_reads` | history pages |
-| `user_directory` | the local user directory fed by `auth.user.registered.v1` |
+| `user_directory` | the local user directory fed by `auth.user.registered.v1` / `.updated.v1` |
+| `blocks` | the projection of `auth.block.changed.v1` (the `mention_count` filter reads it too) |
 | `unit_of_work` | one transaction, whose events go to the relay after commit |
 """
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -9,7 +10,15 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from message_service.store.tables import memberships, messages, rooms, thread_reads
+from message_service.domain.room_roles import WORKSPACE_ADMIN_ROLES, Standing
+from message_service.store.tables import (
+    memberships,
+    messages,
+    rooms,
+    thread_reads,
+    users,
+    uuid_array,
+)
 
 
 async def is_member(session: AsyncSession, room_id: UUID, user_id: UUID) -> bool:
@@ -19,11 +28,14 @@ async def is_member(session: AsyncSession, room_id: UUID, user_id: UUID) -> bool
     return (await session.execute(stmt)).first() is not None
 
 
-async def add_member(session: AsyncSession, room_id: UUID, user_id: UUID, now: datetime) -> bool:
-    """Add a membership; True when it is new (False when the user already was a member)."""
+async def add_member(
+    session: AsyncSession, room_id: UUID, user_id: UUID, now: datetime, role: str = "member"
+) -> bool:
+    """Add a membership (a channel's creator: `role` admin); True when it is new (False when
+    the user already was a member)."""
     stmt = (
         pg.insert(memberships)
-        .values(room_id=room_id, user_id=user_id, joined_at=now, last_read_seq=0)
+        .values(room_id=room_id, user_id=user_id, joined_at=now, last_read_seq=0, role=role)
         .on_conflict_do_nothing()
         .returning(memberships.c.user_id)
     )
@@ -39,13 +51,19 @@ async def remove_member(session: AsyncSession, room_id: UUID, user_id: UUID) -> 
     return (await session.execute(stmt)).first() is not None
 
 
-async def members(session: AsyncSession, room_id: UUID) -> list[tuple[UUID, datetime, int]]:
+async def members(session: AsyncSession, room_id: UUID) -> list[tuple[UUID, datetime, int, str]]:
+    """(user_id, joined_at, last_read_seq, room role) of every member, oldest first."""
     stmt = (
-        sa.select(memberships.c.user_id, memberships.c.joined_at, memberships.c.last_read_seq)
+        sa.select(
+            memberships.c.user_id,
+            memberships.c.joined_at,
+            memberships.c.last_read_seq,
+            memberships.c.role,
+        )
         .where(memberships.c.room_id == room_id)
         .order_by(memberships.c.joined_at, memberships.c.user_id)
     )
-    return [(r.user_id, r.joined_at, r.last_read_seq) for r in await session.execute(stmt)]
+    return [(r.user_id, r.joined_at, r.last_read_seq, r.role) for r in await session.execute(stmt)]
 
 
 async def room_ids_of_user(session: AsyncSession, user_id: UUID) -> list[UUID]:
@@ -124,3 +142,54 @@ async def set_notify(session: AsyncSession, room_id: UUID, user_id: UUID, level:
         .returning(memberships.c.user_id)
     )
     return (await session.execute(stmt)).first() is not None
+
+
+async def standings(
+    session: AsyncSession, room_id: UUID, user_ids: Sequence[UUID]
+) -> dict[UUID, Standing]:
+    """Each of these users' membership role in the room (None: not a member) and workspace
+    role (the users projection), in one statement."""
+    wanted = sorted(set(user_ids))
+    asked = sa.func.unnest(uuid_array("asked", wanted)).table_valued("id").render_derived()
+    stmt = sa.select(
+        asked.c.id, memberships.c.role, users.c.role.label("workspace_role")
+    ).select_from(
+        asked.outerjoin(
+            memberships,
+            sa.and_(memberships.c.room_id == room_id, memberships.c.user_id == asked.c.id),
+        ).outerjoin(users, users.c.id == asked.c.id)
+    )
+    return {row.id: Standing(row.role, row.workspace_role) for row in await session.execute(stmt)}
+
+
+async def room_admins(session: AsyncSession, room_id: UUID) -> set[UUID]:
+    """A channel's room admins (api-v1.1 C): members with the room role `admin` and members who
+    are workspace owners or admins."""
+    stmt = (
+        sa.select(memberships.c.user_id)
+        .select_from(memberships.outerjoin(users, users.c.id == memberships.c.user_id))
+        .where(
+            memberships.c.room_id == room_id,
+            sa.or_(
+                memberships.c.role == "admin",
+                users.c.role.in_(sorted(WORKSPACE_ADMIN_ROLES)),
+            ),
+        )
+    )
+    return set((await session.execute(stmt)).scalars())
+
+
+async def set_role(session: AsyncSession, room_id: UUID, user_id: UUID, role: str) -> bool:
+    """Set a member's room role; False when the user is not a member."""
+    stmt = (
+        sa.update(memberships)
+        .where(memberships.c.room_id == room_id, memberships.c.user_id == user_id)
+        .values(role=role)
+        .returning(memberships.c.user_id)
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
+async def member_ids(session: AsyncSession, room_id: UUID) -> list[UUID]:
+    stmt = sa.select(memberships.c.user_id).where(memberships.c.room_id == room_id)
+    return list((await session.execute(stmt)).scalars())

@@ -12,13 +12,16 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from message_service.domain.model import Mentions, Message, ReactionMark
+from message_service.domain.room_roles import WORKSPACE_ADMIN_ROLES
 from message_service.domain.sending import BatchPlan, NoopSend, RoomState, Stored, Target
 from message_service.store.tables import (
     OUTBOX_MESSAGE_REF,
     OUTBOX_MESSAGE_TYPES,
+    blocks,
     memberships,
     message_of,
     rooms,
@@ -28,11 +31,19 @@ from message_service.store.tables import (
 
 _members = memberships.alias("direct_members")
 _deactivated_users = users.alias("deactivated_users")
-# Direct rooms only (api-v1.1 A `deactivated`): their members whose account is deactivated.
+_sender_users = users.alias("sender_users")
+# A 1:1 direct room: its key holds two ids (a group's holds more, api-v1.1 C); notes to
+# yourself ("a:a") have one member and nobody to block.
+_ONE_TO_ONE = sa.and_(
+    rooms.c.kind == sa.literal_column("'direct'"),
+    sa.func.array_length(sa.func.string_to_array(rooms.c.direct_key, sa.literal_column("':'")), 1)
+    == 2,
+)
+# 1:1 direct rooms only (api-v1.1 A `deactivated`): their members whose account is deactivated.
 # A CASE, so channels (and the hot path's plain sends to them) never run the subquery.
 _DEACTIVATED = sa.case(
     (
-        rooms.c.kind == sa.literal_column("'direct'"),
+        _ONE_TO_ONE,
         sa.select(sa.func.array_agg(_members.c.user_id))
         .select_from(
             _members.join(_deactivated_users, _deactivated_users.c.id == _members.c.user_id)
@@ -44,13 +55,54 @@ _DEACTIVATED = sa.case(
 ).label("deactivated")
 
 
+def _key_part(index: int) -> Any:
+    return sa.cast(sa.func.split_part(rooms.c.direct_key, sa.literal_column("':'"), index), pg.UUID)
+
+
+_first, _second = _key_part(1), _key_part(2)
+# 1:1 direct rooms only (api-v1.1 C `blocked`): either of the two blocks the other (the
+# `blocks` projection of auth.block.changed.v1; two primary-key lookups).
+_BLOCKED = sa.case(
+    (
+        sa.and_(_ONE_TO_ONE, _first != _second),
+        sa.exists().where(
+            blocks.c.blocked,
+            sa.or_(
+                sa.and_(blocks.c.blocker_id == _first, blocks.c.blocked_id == _second),
+                sa.and_(blocks.c.blocker_id == _second, blocks.c.blocked_id == _first),
+            ),
+        ),
+    ),
+    else_=sa.false(),
+).label("blocked")
+# Channels, only when the batch asks (`:with_roles`, a delete or a possible `@room`): whether
+# the sender's workspace role makes them a room admin (api-v1.1 C). A bound flag rather than
+# another statement, so a plain batch runs the same single statement and never the lookup.
+_WORKSPACE_ADMIN = sa.case(
+    (
+        sa.and_(
+            sa.bindparam("with_roles", type_=sa.Boolean),
+            rooms.c.kind == sa.literal_column("'channel'"),
+            memberships.c.user_id.isnot(None),
+        ),
+        sa.exists().where(
+            _sender_users.c.id == memberships.c.user_id,
+            _sender_users.c.role.in_(sorted(WORKSPACE_ADMIN_ROLES)),
+        ),
+    ),
+    else_=sa.false(),
+).label("workspace_admin")
+
+
 async def lock_rooms(
-    session: AsyncSession, pairs: Iterable[tuple[UUID, UUID]]
+    session: AsyncSession, pairs: Iterable[tuple[UUID, UUID]], *, with_roles: bool = False
 ) -> dict[UUID, RoomState]:
     """Lock the rooms of these (room_id, sender_id) pairs in id order (so concurrent batches
-    never deadlock) and return, per existing room, its last_seq, kind, creator and which of the
-    senders are its members (and, of direct rooms, the members whose account is deactivated).
-    One round trip: the lock and the membership check share it."""
+    never deadlock) and return, per existing room, its last_seq, kind, archive state, which of
+    the senders are its members and (channels) its room admins, and of 1:1 direct rooms the
+    members whose account is deactivated and whether one blocks the other. One round trip: the
+    lock and the membership check share it. `with_roles`: a sender's workspace role counts
+    (otherwise only their room role does: enough for batches without deletes or `@room`)."""
     wanted = set(pairs)
     if not wanted:
         return {}
@@ -61,9 +113,12 @@ async def lock_rooms(
             rooms.c.id,
             rooms.c.last_seq,
             rooms.c.kind,
-            rooms.c.created_by,
+            rooms.c.archived,
             m.c.user_id,
+            m.c.role,
+            _WORKSPACE_ADMIN,
             _DEACTIVATED,
+            _BLOCKED,
         )
         .select_from(
             rooms.outerjoin(m, sa.and_(m.c.room_id == rooms.c.id, m.c.user_id == sa.any_(senders)))
@@ -72,20 +127,25 @@ async def lock_rooms(
         .order_by(rooms.c.id)
         .with_for_update(of=rooms)  # the room rows only; PostgreSQL locks them in sorted order
     )
-    found: dict[UUID, tuple[Any, set[UUID]]] = {}
-    for row in await session.execute(stmt):
-        _, members = found.setdefault(row.id, (row, set()))
+    found: dict[UUID, tuple[Any, set[UUID], set[UUID]]] = {}
+    result = await session.execute(stmt, {"with_roles": with_roles})
+    for row in result:
+        _, members, admins = found.setdefault(row.id, (row, set(), set()))
         if row.user_id is not None:
             members.add(row.user_id)
+            if row.kind == "channel" and (row.role == "admin" or row.workspace_admin):
+                admins.add(row.user_id)
     return {
         room: RoomState(
             last_seq=row.last_seq,
             members=frozenset(members),
             kind=row.kind,
-            created_by=row.created_by,
             deactivated=frozenset(row.deactivated or ()),
+            archived=row.archived,
+            admins=frozenset(admins),
+            blocked=bool(row.blocked),
         )
-        for room, (row, members) in found.items()
+        for room, (row, members, admins) in found.items()
     }
 
 

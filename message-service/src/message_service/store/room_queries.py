@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from message_service.domain.model import Room, RoomView
 from message_service.domain.notify import effective_notify
+from message_service.store.blocks import sender_not_blocked
 from message_service.store.tables import (
     memberships,
     mentions,
@@ -18,6 +20,7 @@ from message_service.store.tables import (
     room_of,
     rooms,
     thread_reads,
+    uuid_array,
 )
 
 # api-v1.1 B: `unread_count` stops counting here (a badge shows "999+"), so the count reads at
@@ -37,6 +40,8 @@ def _values(room: Room) -> dict[str, Any]:
         "last_seq": room.last_seq,
         "last_activity_at": room.last_activity_at,
         "direct_key": room.direct_key,
+        "topic": room.topic,
+        "archived": room.archived,
     }
 
 
@@ -121,6 +126,7 @@ def _mention_count(user_id: UUID, read_seq: Any) -> Any:
         position = (
             sa.select(thread_reads.c.last_read_seq)
             .where(thread_reads.c.user_id == user_id, thread_reads.c.thread_root_id == root)
+            .correlate_except(thread_reads)  # `user_id` may be the outer memberships column
             .scalar_subquery()
         )
         return sa.func.coalesce(position, 0)
@@ -160,7 +166,13 @@ def _mention_count(user_id: UUID, read_seq: Any) -> Any:
         for q in (by_name_top, by_name_replies, by_room_top, by_room_replies)
     ]
     found = sa.union(*parts).subquery("mentioned")
-    capped = sa.select(found.c.id).limit(MENTION_CAP).subquery("capped")
+    # api-v1.1 B: not from a sender the user blocks (store/blocks.py: no extra read without).
+    capped = (
+        sa.select(found.c.id)
+        .where(sender_not_blocked(user_id, found.c.id))
+        .limit(MENTION_CAP)
+        .subquery("capped")
+    )
     return sa.select(sa.func.count()).select_from(capped).scalar_subquery()
 
 
@@ -172,6 +184,8 @@ def _view(row: Any) -> RoomView:
         unread_count=row.unread_count,
         mention_count=row.mention_count or 0,
         notify=effective_notify(row.kind, row.notify_level),
+        # Channels: the caller's room role; a public channel's card for a non-member: member.
+        my_role=None if row.kind == "direct" else (row.my_role or "member"),
     )
 
 
@@ -189,6 +203,7 @@ def _as_seen_by(user_id: UUID) -> Any:
         _unread_count(user_id, read_seq).label("unread_count"),
         mention_count.label("mention_count"),
         memberships.c.notify.label("notify_level"),
+        memberships.c.role.label("my_role"),
     ).select_from(
         rooms.outerjoin(
             memberships,
@@ -205,21 +220,40 @@ async def room_view(session: AsyncSession, room_id: UUID, user_id: UUID) -> Room
 
 async def rooms_of_user(session: AsyncSession, user_id: UUID) -> list[RoomView]:
     """The user's rooms, the most recent activity (a top-level `text` entry) first."""
+    stmt = _of_members(user_id).order_by(rooms.c.last_activity_at.desc(), rooms.c.id)
+    return [_view(r) for r in await session.execute(stmt)]
+
+
+async def member_views(
+    session: AsyncSession, room_id: UUID, user_ids: Sequence[UUID] | None = None
+) -> dict[UUID, RoomView]:
+    """The room as each of its members (or of these members) sees it: what each one's
+    `GET /v1/rooms` lists (the bodies of `room.updated.v1`), in one statement."""
+    stmt = _of_members(memberships.c.user_id).where(rooms.c.id == room_id)
+    if user_ids is not None:
+        stmt = stmt.where(memberships.c.user_id == sa.any_(uuid_array("users", sorted(user_ids))))
+    return {r.member_id: _view(r) for r in await session.execute(stmt)}
+
+
+def _of_members(user: Any) -> Any:
+    """Rooms joined with memberships of `user` (a user id, or the memberships column itself
+    for every member of a room), as those members see them."""
     read_seq = memberships.c.last_read_seq
     stmt = (
         sa.select(
             rooms,
             _member_count().label("member_count"),
             read_seq.label("read_seq"),
-            _unread_count(user_id, read_seq).label("unread_count"),
-            _mention_count(user_id, read_seq).label("mention_count"),
+            _unread_count(user, read_seq).label("unread_count"),
+            _mention_count(user, read_seq).label("mention_count"),
             memberships.c.notify.label("notify_level"),
+            memberships.c.role.label("my_role"),
+            memberships.c.user_id.label("member_id"),
         )
+        .select_from(rooms)
         .join(memberships, memberships.c.room_id == rooms.c.id)
-        .where(memberships.c.user_id == user_id)
-        .order_by(rooms.c.last_activity_at.desc(), rooms.c.id)
     )
-    return [_view(r) for r in await session.execute(stmt)]
+    return stmt.where(memberships.c.user_id == user) if isinstance(user, UUID) else stmt
 
 
 def _escape_like(text: str) -> str:
@@ -236,3 +270,8 @@ async def public_rooms(
         )
     stmt = stmt.order_by(sa.func.lower(rooms.c.name), rooms.c.id).limit(limit)
     return [_view(r) for r in await session.execute(stmt)]
+
+
+async def update_room(session: AsyncSession, room_id: UUID, values: dict[str, Any]) -> None:
+    """Change a room's name, topic or archive state (api-v1.1 C)."""
+    await session.execute(sa.update(rooms).where(rooms.c.id == room_id).values(**values))

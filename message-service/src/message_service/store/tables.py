@@ -266,6 +266,8 @@ def room_of(row: Any) -> Room:
         last_seq=row.last_seq,
         last_activity_at=row.last_activity_at,
         direct_key=row.direct_key,
+        topic=row.topic,
+        archived=row.archived,
     )
 
 
