@@ -186,15 +186,23 @@ async def on_typing(gw: Gateway, envelope: Envelope[types.TypingV1]) -> None:
     gw.deliver(_others_in_room(gw, room_id, user_id), encode_frame(frame))
 
 
+def _presence_truncated_frame(limit: int) -> str:
+    return encode_frame(types.WsServerPresenceTruncatedV1(type="presence.truncated", limit=limit))
+
+
 async def on_presence_changed(gw: Gateway, envelope: Envelope[types.PresenceChangedV1]) -> None:
+    """To the sockets that listed the user and the `all` sockets whose cap admits the user
+    (domain/presence.py); `all` sockets past their cap hear `presence.truncated` once."""
     body = envelope.body
-    subscribers = gw.subscriptions.subscribers(body.user_id)
-    if not subscribers:
+    fanout = gw.subscriptions.changed(body.user_id)
+    for truncation in fanout.truncations:
+        gw.deliver(truncation.connection_ids, _presence_truncated_frame(truncation.limit))
+    if not fanout.forward:
         return
     frame = types.WsServerPresenceV1(
         type="presence", user_id=body.user_id, status=body.status, last_seen_at=body.last_seen_at
     )
-    gw.deliver(subscribers, encode_frame(frame))
+    gw.deliver(fanout.forward, encode_frame(frame))
 
 
 EVENT_HANDLERS: dict[str, Callable[[Gateway, Envelope[Any]], Awaitable[None]]] = {

@@ -24,6 +24,8 @@ from gateway_service.ports import SessionPort, Unavailable
 FrameHandler = Callable[[Gateway, SessionPort, Any], Awaitable[None]]
 # The feature a thread's read position needs: the one a reply needs.
 THREADS = ADDED_FIELDS["thread_root_id"]
+# The feature `presence.subscribe {"all": true}` needs (api-v1.1 C).
+ONLINE_NOW: types.KnownFeatureName = "online_now"
 
 
 async def on_ping(gw: Gateway, session: SessionPort, frame: types.WsClientPingV1) -> None:
@@ -126,7 +128,19 @@ async def on_presence_set(
 async def on_presence_subscribe(
     gw: Gateway, session: SessionPort, frame: types.WsClientPresenceSubscribeV1
 ) -> None:
-    gw.subscriptions.replace(session.connection_id, (u.lower() for u in frame.user_ids))
+    """A list of users, or with `all` every user (api-v1.1 C "Online now", capped at
+    `presence_all_cap` users); either replaces the socket's previous subscription. A refused
+    `all` leaves the previous one in place."""
+    if frame.all is True:
+        refusal = gw.settings.feature_switches.refusal([ONLINE_NOW])
+        if refusal is not None:
+            session.output.send_error(refusal.code, refusal.detail, frame.type)
+            return
+        gw.subscriptions.subscribe_all(session.connection_id, gw.settings.presence_all_cap)
+        return
+    # Without `all` (or `all: false`) a missing list is the empty one: nobody.
+    user_ids = frame.user_ids if isinstance(frame.user_ids, list) else []
+    gw.subscriptions.replace(session.connection_id, (u.lower() for u in user_ids))
 
 
 async def on_auth_refresh(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from chat_runtime.settings import BaseServiceSettings
-from pydantic import Field
+from pydantic import AliasChoices, Field
 
 from gateway_service import __version__
 
@@ -40,3 +40,11 @@ class GatewaySettings(BaseServiceSettings):
     # spread over sockets / drain_reconnects_per_s seconds, at most drain_max_s.
     drain_max_s: float = Field(20.0, ge=0)
     drain_reconnects_per_s: float = Field(200.0, gt=0)
+    # "Online now" (api-v1.1 C): a socket subscribed to every user's presence gets the changes
+    # of at most this many distinct users, then one `presence.truncated` (domain/presence.py).
+    presence_all_cap: int = Field(
+        5000,
+        ge=1,
+        # The documented CHAT_GATEWAY_* spelling; the short name works in code and tests.
+        validation_alias=AliasChoices("CHAT_GATEWAY_PRESENCE_ALL_CAP", "presence_all_cap"),
+    )

@@ -332,6 +332,36 @@ async def test_presence_frames_only_for_subscribers_and_heartbeat(gw_stack: Any)
         await other.close()
 
 
+async def test_all_presence_from_the_broker_and_the_cap_of_another_gateway(
+    gw_stack: Any,
+) -> None:
+    """`presence.subscribe {"all": true}` (api-v1.1 C): every change on the broker reaches the
+    socket; on a gateway started with CHAT_GATEWAY_PRESENCE_ALL_CAP=1 the second user's change
+    is one `presence.truncated` instead, and later changes of the first still come."""
+    first, second = new_id(), new_id()
+    seen = "2026-12-06T22:00:00.000Z"
+    subscribe = orjson.dumps({"type": "presence.subscribe", "all": True}).decode()
+    async with gw_stack.another_gateway(presence_all_cap=1) as (_, capped_port):
+        everyone, _ = await gw_stack.open(new_id(), [])
+        capped, _ = await gw_stack.open(new_id(), [], port=capped_port)
+        try:
+            for ws in (everyone, capped):
+                await ws.send(subscribe)
+                assert await gw_stack.until_pong(ws) == []
+            frames = []
+            for user_id, status in ((first, "online"), (second, "online"), (first, "away")):
+                body = {"user_id": user_id, "status": status, "last_seen_at": seen}
+                await gw_stack.publish(names.PRESENCE_CHANGED_V1, names.PRESENCE_CHANGED_V1, body)
+                frames.append({"type": "presence", **body})
+            assert [await gw_stack.recv(everyone) for _ in frames] == frames
+            got = [await gw_stack.recv(capped) for _ in frames]
+            assert got == [frames[0], {"type": "presence.truncated", "limit": 1}, frames[2]]
+            assert await gw_stack.until_pong(capped) == []
+        finally:
+            await everyone.close()
+            await capped.close()
+
+
 async def test_slow_reader_is_disconnected_instead_of_buffering(gw_stack: Any) -> None:
 
     user, room = new_id(), new_id()

@@ -5,6 +5,7 @@ set and verifies real tokens against an in-process JWKS."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -27,6 +28,7 @@ from gateway_service.bootstrap import build, queue_handlers
 from gateway_service.hub import Gateway
 from gateway_service.ports import Claims, Unavailable
 from gateway_service.settings import GatewaySettings
+from starlette.testclient import WebSocketTestSession
 
 JWKS_URL = "http://auth.test/v1/auth/jwks"
 
@@ -166,6 +168,22 @@ class Harness:
         )
         handler = queue_handlers(self.app.api.state.host)[type_name]
         self.client.portal.call(handler, envelope)  # type: ignore[union-attr]
+
+    @contextlib.contextmanager
+    def connected(
+        self, user_id: str, rooms: list[str] | None = None, *, session_id: str | None = None
+    ) -> Iterator[tuple[WebSocketTestSession, dict[str, Any]]]:
+        """A signed-in socket of `user_id` (member of `rooms`) and its `ready` frame."""
+        if rooms is not None:
+            self.bus.rooms[user_id] = rooms
+        token = self.verifier.issue(user_id, session_id=session_id)
+        with self.client.websocket_connect(
+            "/v1/ws", subprotocols=["chat.v1"], headers={"origin": "http://localhost:8080"}
+        ) as ws:
+            ws.send_json({"type": "auth", "token": token})
+            ready = ws.receive_json()
+            assert ready["type"] == "ready", ready
+            yield ws, ready
 
     def call(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
         return self.client.portal.call(fn, *args)  # type: ignore[union-attr]

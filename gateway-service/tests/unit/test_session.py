@@ -677,7 +677,16 @@ FIXTURES = Path(__file__).resolve().parents[3] / "contracts" / "fixtures"
 def test_ready_says_which_features_are_on(gw_harness: Any, gw_features_off: Any) -> None:
     with connected(gw_harness, new_id(), []) as (_, ready):
         # CHAT_FEATURES unset: all this release has.
-        assert ready["features"] == ["entries", "threads", "mentions", "search", "admin"]
+        assert ready["features"] == [
+            "entries",
+            "threads",
+            "mentions",
+            "search",
+            "admin",
+            "rooms",
+            "blocking",
+            "online_now",
+        ]
     with connected(gw_features_off, new_id(), []) as (_, ready):
         assert ready["features"] == []  # CHAT_FEATURES= (an upgrade in progress)
 
