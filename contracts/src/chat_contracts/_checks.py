@@ -1,4 +1,5 @@
-"""Rules a JSON Schema keyword states that msgspec.Meta cannot: real dates, unique items.
+"""Rules a JSON Schema keyword states that msgspec.Meta cannot: real dates, unique items, one of
+some fields present (an `anyOf` of `required` lists).
 
 Used by the generated structs' ``__post_init__`` (msgspec turns the ValueError into a
 ValidationError with the struct's path) and by the JSON Schema format checker, so both engines
@@ -10,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Hashable, Sequence
 from datetime import datetime
+
+import msgspec
 
 __all__ = ["check_present", "check_timestamp", "check_unique", "is_date_time"]
 
@@ -54,8 +57,6 @@ def check_unique(field: str, values: Sequence[Hashable]) -> None:
 
 def check_present(struct: object, alternatives: Sequence[Sequence[str]]) -> None:
     """A schema's `anyOf` of `required` lists: every field of at least one list is present."""
-    import msgspec  # noqa: PLC0415 - the JSON Schema checker imports this module without it
-
     if not any(
         all(getattr(struct, f) is not msgspec.UNSET for f in fields) for fields in alternatives
     ):
