@@ -151,6 +151,14 @@ class Stack:
         room_id: str = r.json()["room"]["id"]
         return room_id
 
+    @asynccontextmanager
+    async def rest_replica(self, features: str) -> AsyncIterator[httpx.AsyncClient]:
+        """A REST-only replica on this database and broker with `CHAT_FEATURES=<features>`."""
+        settings = MessageSettings(database_url=self.db, amqp_url=self.amqp, features=features)
+        app = build(settings, verifier=self.host.verifier, connect_bus=False).app
+        async with running(app) as client:
+            yield client
+
 
 @asynccontextmanager
 async def stack_for(db: str, amqp: str, *, connect_bus: bool = True) -> AsyncIterator[Stack]:

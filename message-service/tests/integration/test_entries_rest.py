@@ -9,13 +9,10 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 from chat_contracts.emoji import rgi_emoji
-from message_service.bootstrap import build
-from message_service.settings import MessageSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -418,12 +415,8 @@ async def test_unread_count_is_capped_at_1000(ms_shared_stack: Any) -> None:
 async def features_off(ms_shared_stack: Any) -> AsyncIterator[Any]:
     """A REST-only replica on the same database with every feature off (`CHAT_FEATURES=`)."""
     s = ms_shared_stack
-    settings = MessageSettings(database_url=s.db, amqp_url=s.amqp, features="")
-    app = build(settings, verifier=s.host.verifier, connect_bus=False).app
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://message") as client:
-            yield client
+    async with s.rest_replica("") as client:
+        yield client
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,6 @@ import msgspec
 import pytest
 import pytest_asyncio
 from chat_contracts import types
-from message_service.bootstrap import build
-from message_service.settings import MessageSettings
 from message_service.store.blocks import apply_change
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
@@ -150,12 +148,8 @@ async def test_blocks_do_not_refuse_entries_in_groups(ms_shared_stack: Any) -> N
 async def rooms_off(ms_shared_stack: Any) -> AsyncIterator[httpx.AsyncClient]:
     """A REST-only replica on the same database with `rooms` off."""
     s = ms_shared_stack
-    settings = MessageSettings(database_url=s.db, amqp_url=s.amqp, features="entries")
-    app = build(settings, verifier=s.host.verifier, connect_bus=False).app
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://message") as client:
-            yield client
+    async with s.rest_replica("entries") as client:
+        yield client
 
 
 async def test_groups_need_the_rooms_feature(

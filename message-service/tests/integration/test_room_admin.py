@@ -15,10 +15,8 @@ import httpx
 import pytest
 import pytest_asyncio
 import sqlalchemy as sa
-from message_service.bootstrap import build
 from message_service.domain.sending import SendCommand
 from message_service.services import sending
-from message_service.settings import MessageSettings
 from message_service.store import UnitOfWork, tables
 from sqlalchemy.dialects import postgresql as pg
 
@@ -467,12 +465,8 @@ async def test_authorization_matrix_of_every_room_endpoint(api: Api) -> None:
 async def rooms_off(ms_shared_stack: Any) -> AsyncIterator[httpx.AsyncClient]:
     """A REST-only replica on the same database with `rooms` off."""
     s = ms_shared_stack
-    settings = MessageSettings(database_url=s.db, amqp_url=s.amqp, features="entries,mentions")
-    app = build(settings, verifier=s.host.verifier, connect_bus=False).app
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://message") as client:
-            yield client
+    async with s.rest_replica("entries,mentions") as client:
+        yield client
 
 
 async def test_room_endpoints_need_the_rooms_feature(

@@ -10,16 +10,13 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-import httpx
 import msgspec
 import pytest
 import sqlalchemy as sa
 from chat_contracts import names, types
 from chat_runtime.messaging import OutgoingMessage, shard_of
-from message_service.bootstrap import build
 from message_service.domain.sending import SendCommand
 from message_service.services import sending
-from message_service.settings import MessageSettings
 from message_service.store import UnitOfWork, tables
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
@@ -419,12 +416,7 @@ async def test_with_mentions_off_nothing_is_parsed(ms_bus: Any) -> None:
     room = await channel(s, ana, ben)
     bn = await name_of(s, ben)
     mentioned = await sent(s, room, ana, text=f"@{bn} hi")
-    settings = MessageSettings(database_url=s.db, amqp_url=s.amqp, features="entries,threads")
-    app = build(settings, verifier=s.host.verifier, connect_bus=False).app
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://m") as off,
-    ):
+    async with s.rest_replica("entries,threads") as off:
 
         async def send_off(**fields: Any) -> dict[str, Any]:
             body = {"client_msg_id": str(uuid.uuid4()), **fields}

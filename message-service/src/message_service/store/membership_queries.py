@@ -135,10 +135,16 @@ async def advance_thread_read(
 
 async def set_notify(session: AsyncSession, room_id: UUID, user_id: UUID, level: str) -> bool:
     """Store a member's notify level; False when the user is not a member."""
+    return await _update_membership(session, room_id, user_id, notify=level)
+
+
+async def _update_membership(
+    session: AsyncSession, room_id: UUID, user_id: UUID, **values: str
+) -> bool:
     stmt = (
         sa.update(memberships)
         .where(memberships.c.room_id == room_id, memberships.c.user_id == user_id)
-        .values(notify=level)
+        .values(**values)
         .returning(memberships.c.user_id)
     )
     return (await session.execute(stmt)).first() is not None
@@ -181,13 +187,7 @@ async def room_admins(session: AsyncSession, room_id: UUID) -> set[UUID]:
 
 async def set_role(session: AsyncSession, room_id: UUID, user_id: UUID, role: str) -> bool:
     """Set a member's room role; False when the user is not a member."""
-    stmt = (
-        sa.update(memberships)
-        .where(memberships.c.room_id == room_id, memberships.c.user_id == user_id)
-        .values(role=role)
-        .returning(memberships.c.user_id)
-    )
-    return (await session.execute(stmt)).first() is not None
+    return await _update_membership(session, room_id, user_id, role=role)
 
 
 async def member_ids(session: AsyncSession, room_id: UUID) -> list[UUID]:
