@@ -159,3 +159,45 @@ export async function tool(page, text, name) {
   await r.locator('.bubble').hover();
   await r.getByRole('toolbar', { name: 'Message actions' }).getByRole('button', { name, exact: true }).click();
 }
+
+/**
+ * A person in a browser context of their own (`viewport`: DESKTOP or PHONE, a phone with touch),
+ * with their page's errors collected and the features `GET /v1/users/me` reported.
+ */
+export async function newPerson(browser, viewport, label) {
+  const phone = viewport.width < 600;
+  const context = await browser.newContext({ viewport, isMobile: phone, hasTouch: phone, baseURL: BASE_URL });
+  const page = await context.newPage();
+  const errors = [];
+  watchPage(page, errors);
+  const features = new Set();
+  page.on('response', async (r) => {
+    if (r.url().endsWith('/v1/users/me') && r.ok()) for (const f of (await r.json().catch(() => ({}))).features ?? []) features.add(f);
+  });
+  const username = uniqueName(label);
+  return { context, page, errors, features, username, display: `${label[0].toUpperCase()}${label.slice(1)} ${username.slice(-4)}`, phone };
+}
+
+/** Wait (up to 8 s) until the person's client has heard which features are on; true when `name` is one. */
+export async function hasFeature(p, name) {
+  for (let i = 0; i < 40 && !p.features.size; i++) await p.page.waitForTimeout(200);
+  return p.features.has(name);
+}
+
+/** A REST access token for `username` (a session of their own, through the edge). */
+export async function signInApi(username, password = STRONG) {
+  const res = await fetch(`${BASE_URL}/v1/auth/login`, { method: 'POST', headers: { 'Content-Type': 'application/json', Origin: BASE_URL }, body: JSON.stringify({ username, password }) });
+  assert.equal(res.status, 200, `sign-in: ${res.status}`);
+  return (await res.json()).access_token;
+}
+
+/** The open room's id, from the address (`#/room/<id>`). */
+export function roomIdOf(page) {
+  return /#\/room\/([0-9a-f-]{36})/.exec(page.url())?.[1] ?? null;
+}
+
+/** Run one of the room header's actions behind "More room actions" (e.g. "Rename channel"). */
+export async function roomAction(page, label) {
+  await page.getByRole('button', { name: 'More room actions' }).click();
+  await page.locator('#room-actions').getByRole('button', { name: label, exact: true }).click();
+}

@@ -9,6 +9,8 @@ export type User = AuthApi['schemas']['UserOut'];
 export type TokenResponse = AuthApi['schemas']['TokenOut'];
 export type UsersResponse = AuthApi['schemas']['UsersOut'];
 export type UserEnvelope = AuthApi['schemas']['UserEnvelope'];
+/** `GET /v1/users/me/blocks` (api-v1.1 C): the people I block, newest first. */
+export type BlockList = AuthApi['schemas']['BlocksOut'];
 
 export type Room = MessageApi['schemas']['RoomOut'];
 export type Visibility = Room['visibility'];
@@ -37,6 +39,10 @@ export type MessagePage = MessageApi['schemas']['MessagePage'];
  * release behind answers `{user}` only, so `features` is read tolerantly (absent: none).
  */
 export type MeResponse = Omit<AuthApi['schemas']['MeOut'], 'features'> & { features?: unknown };
+/** `PATCH /v1/rooms/{id}` (api-v1.1 C, room admins): a new name and/or topic ("" clears the topic). */
+export type RoomPatch = MessageApi['schemas']['UpdateRoom'];
+/** A member's room role in a channel (api-v1.1 C): `POST /v1/rooms/{id}/members/{user_id}/role` {role}. */
+export type RoomRole = MessageApi['schemas']['RoleChange']['role'];
 export type Member = MessageApi['schemas']['MemberOut'];
 export type MemberList = MessageApi['schemas']['MemberList'];
 

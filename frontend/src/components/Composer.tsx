@@ -1,12 +1,12 @@
-import { type KeyboardEvent, useEffect, useRef, useState } from 'react';
+import { type KeyboardEvent, type RefObject, useEffect, useRef, useState } from 'react';
+import { useChat, useController } from '../lib/chat';
 import { codePoints } from '../lib/password';
+import { canAdminRoom, isArchived } from '../state/rooms';
 import { MentionPicker, useMentionPicker } from './MentionPicker';
 
 const MAX = 4000;
 
-export function Composer({
-  roomId, placeholder, onSend, onTyping, onEditLast, threadRootId,
-}: {
+interface ComposerProps {
   roomId: string;
   /** A thread's composer (api-v1.1 A): its own box, ids and draft; the room's composer has none. */
   threadRootId?: string;
@@ -15,8 +15,21 @@ export function Composer({
   onTyping: () => void;
   /** Up-arrow in the empty box: edit my last message (returns false when there is none). */
   onEditLast?: () => boolean;
-}) {
+}
+
+/**
+ * The message box, or, in an archived channel (api-v1.1 C: read-only), a quiet notice instead
+ * (with "Unarchive" for its room admins). Drafts are kept per room across both.
+ */
+export function Composer(props: ComposerProps) {
   const drafts = useRef<Record<string, string>>({});
+  const archived = useChat((s) => isArchived(s.rooms[props.roomId]?.room));
+  return archived ? <ArchivedNotice roomId={props.roomId} /> : <ComposerForm {...props} drafts={drafts} />;
+}
+
+function ComposerForm({
+  roomId, placeholder, onSend, onTyping, onEditLast, threadRootId, drafts,
+}: ComposerProps & { drafts: RefObject<Record<string, string>> }) {
   const [text, setText] = useState('');
   const ref = useRef<HTMLTextAreaElement>(null);
   // Drafts are kept per room, and per thread for a thread's composer; ids differ so both can show.
@@ -39,7 +52,7 @@ export function Composer({
     setText(drafts.current[draftKey] ?? '');
     // Do not steal focus on touch screens: it would pop the keyboard over the messages.
     if (window.matchMedia('(pointer: fine)').matches) ref.current?.focus();
-  }, [draftKey]);
+  }, [draftKey, drafts]);
 
   useEffect(() => {
     const el = ref.current;
@@ -102,5 +115,39 @@ export function Composer({
         Send
       </button>
     </form>
+  );
+}
+
+/** An archived channel's read-only notice, where the message box was. */
+function ArchivedNotice({ roomId }: { roomId: string }) {
+  const controller = useController();
+  const admin = useChat((s) => s.features.includes('rooms') && canAdminRoom(s.rooms[roomId]?.room, s.me));
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const unarchive = () => {
+    setBusy(true);
+    setError(null);
+    controller.changeRoom(roomId, { kind: 'unarchive' }).then(
+      () => setBusy(false),
+      () => {
+        setBusy(false);
+        setError('Could not unarchive the channel. Please try again.');
+      },
+    );
+  };
+  return (
+    <div className="archived-note" data-testid="archived-notice">
+      <p className="archived-note__text">This channel is archived. Its history stays readable.</p>
+      {admin ? (
+        <button type="button" className="btn btn--small" onClick={unarchive} disabled={busy}>
+          Unarchive
+        </button>
+      ) : null}
+      {error ? (
+        <p className="form-error archived-note__error" role="alert">
+          {error}
+        </p>
+      ) : null}
+    </div>
   );
 }

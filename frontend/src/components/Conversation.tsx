@@ -11,6 +11,7 @@ import { roomView } from '../state/view';
 import { Composer } from './Composer';
 import { itemFromRow, keyOf, pendingItem } from './items';
 import { type Item, MessageList } from './MessageList';
+import { DirectBlockNotice, useDirectBlock } from './ProfileCard';
 import { useMessageActions } from './useMessageActions';
 
 const NOBODY: Record<string, number> = {};
@@ -35,6 +36,8 @@ export function Conversation({ roomId, openThreadId = null, onOpenThread }: { ro
   const notice = useChat((s) => s.notice);
   const loadingOlder = useChat((s) => !!s.loadingOlder[roomId]);
   const title = useRoomTitle(roomId);
+  // A 1:1 direct room with someone I block (api-v1.1 C): a notice replaces the composer (people-frontend's ProfileCard).
+  const blockedDirect = useDirectBlock(roomId);
   const lastSeq = room?.last_seq ?? 0;
   const kind = room?.kind;
   const [toast, setToast] = useState<string | null>(null);
@@ -132,7 +135,8 @@ export function Conversation({ roomId, openThreadId = null, onOpenThread }: { ro
         ) : null}
       </div>
       <TypingLine roomId={roomId} />
-      <Composer
+      {blockedDirect ? <DirectBlockNotice roomId={roomId} /> : null}
+      {blockedDirect ? null : <Composer
         roomId={roomId}
         placeholder={`Message ${kind === 'direct' ? title : `#${title}`}`}
         onSend={(t) => controller.send(roomId, t)}
@@ -143,7 +147,7 @@ export function Conversation({ roomId, openThreadId = null, onOpenThread }: { ro
           setEditingKey(keyOf(last, me.id));
           return true;
         }}
-      />
+      />}
       {overlays}
     </>
   );
@@ -186,5 +190,21 @@ export function Announcer({ roomId }: { roomId: string }) {
     <div className="visually-hidden" aria-live="polite" data-testid="announcer">
       {announcement}
     </div>
+  );
+}
+
+/** With no room open (phones, or no room left): the state's notice, e.g. "You are no longer a member of #x." */
+export function EmptyNotice() {
+  const controller = useController();
+  const notice = useChat((s) => s.notice);
+  useEffect(() => {
+    if (!notice) return;
+    const t = window.setTimeout(() => controller.dismissNotice(), NOTICE_MS);
+    return () => window.clearTimeout(t);
+  }, [notice, controller]);
+  return (
+    <p className={notice ? 'notice empty__notice' : 'visually-hidden'} role="status" data-testid="empty-notice">
+      {notice ?? ''}
+    </p>
   );
 }

@@ -4,6 +4,7 @@ import { ApiError } from '../api/problem';
 import type { Room, User, Visibility } from '../api/types';
 import { Dialog } from './Dialog';
 import { Field } from './Field';
+import { directRequest, MAX_DIRECT_OTHERS, togglePick } from '../state/blocks';
 
 function message(e: unknown): string {
   return e instanceof ApiError ? e.detail : 'Something went wrong. Please try again.';
@@ -45,6 +46,41 @@ export function CreateChannelDialog({ onClose, onCreate }: { onClose: () => void
         <div className="dialog__actions">
           <button type="button" className="btn" onClick={onClose}>Cancel</button>
           <button type="submit" className="btn btn--primary" disabled={busy}>Create</button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
+
+/** Rename a channel (api-v1.1 C, room admins): the same name rules as creating one. */
+export function RenameChannelDialog({ current, onClose, onRename }: { current: string; onClose: () => void; onRename: (name: string) => Promise<void> }) {
+  const [name, setName] = useState(current);
+  const [errors, setErrors] = useState<Record<string, string[]>>({});
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    if (!name.trim()) return setErrors({ name: ['Give the channel a name.'] });
+    if (name.trim() === current) return onClose();
+    setBusy(true);
+    setErrors({});
+    setError(null);
+    try {
+      await onRename(name.trim());
+    } catch (err) {
+      if (err instanceof ApiError && err.errors.length) setErrors(err.fieldErrors());
+      setError(message(err));
+      setBusy(false);
+    }
+  };
+  return (
+    <Dialog id="rename" title={`Rename #${current}`} onClose={onClose}>
+      <form onSubmit={submit} noValidate>
+        {error ? <p className="form-error" role="alert">{error}</p> : null}
+        <Field id="rename-name" label="New name" value={name} onChange={(e) => setName(e.target.value)} errors={errors.name} autoFocus maxLength={80} hint="Everyone in the channel sees the new name at once." />
+        <div className="dialog__actions">
+          <button type="button" className="btn" onClick={onClose}>Cancel</button>
+          <button type="submit" className="btn btn--primary" disabled={busy}>Rename</button>
         </div>
       </form>
     </Dialog>
@@ -99,8 +135,12 @@ export function BrowseChannelsDialog({ api, myRoomIds, onClose, onJoin, onOpen }
   );
 }
 
-/** Search people by name prefix; used for new direct messages and invitations. */
-export function PeopleDialog({ api, title, action, meId, exclude, onClose, onPick }: {
+/**
+ * Search people by name prefix; used for new direct messages and invitations. With `multiple`
+ * (a new direct message, api-v1.1 C) several people are picked (chips): one makes a 1:1 room,
+ * 2 to 8 a group direct room.
+ */
+export function PeopleDialog({ api, title, action, meId, exclude, onClose, onPick, multiple }: {
   api: ApiClient;
   title: string;
   action: string;
@@ -108,10 +148,13 @@ export function PeopleDialog({ api, title, action, meId, exclude, onClose, onPic
   exclude?: Set<string>;
   onClose: () => void;
   onPick: (u: User) => Promise<void>;
+  multiple?: { onDone: (users: readonly User[]) => Promise<void> };
 }) {
   const [q, setQ] = useState('');
   const [users, setUsers] = useState<User[]>([]);
   const [error, setError] = useState<string | null>(null);
+  const [picked, setPicked] = useState<readonly User[]>([]);
+  const [busy, setBusy] = useState(false);
   useEffect(() => {
     const term = q.trim().toLowerCase();
     if (!term) {
@@ -130,22 +173,69 @@ export function PeopleDialog({ api, title, action, meId, exclude, onClose, onPic
       window.clearTimeout(t);
     };
   }, [api, q, meId, exclude]);
+  const full = picked.length >= MAX_DIRECT_OTHERS;
+  const done = () => {
+    if (!multiple || !directRequest(picked)) return;
+    setBusy(true);
+    setError(null);
+    multiple.onDone(picked).catch((e: unknown) => {
+      setBusy(false);
+      setError(message(e));
+    });
+  };
   return (
     <Dialog id="people" title={title} onClose={onClose}>
+      {multiple && picked.length ? (
+        <ul className="people-chips" aria-label="Chosen people">
+          {picked.map((u) => (
+            <li key={u.id} className="people-chip">
+              {u.display_name}
+              <button type="button" className="btn btn--icon" onClick={() => setPicked((p) => togglePick(p, u))} aria-label={`Remove ${u.display_name}`}>
+                ✕
+              </button>
+            </li>
+          ))}
+        </ul>
+      ) : null}
       <Field id="people-q" label="Search people by name" type="search" value={q} onChange={(e) => setQ(e.target.value)} autoFocus autoCapitalize="none" />
       {error ? <p className="form-error" role="alert">{error}</p> : null}
       <ul className="pick-list" aria-live="polite">
         {q.trim() && users.length === 0 ? <li className="muted">Nobody found yet.</li> : null}
-        {users.map((u) => (
-          <li key={u.id} className="pick-list__item">
-            <span className="pick-list__name">{u.display_name}</span>
-            <span className="muted">@{u.username}</span>
-            <button type="button" className="btn btn--small btn--primary" onClick={() => onPick(u).catch((e: unknown) => setError(message(e)))} aria-label={`${action} ${u.display_name}`}>
-              {action}
-            </button>
-          </li>
-        ))}
+        {users.map((u) => {
+          const chosen = picked.some((p) => p.id === u.id);
+          return (
+            <li key={u.id} className="pick-list__item">
+              <span className="pick-list__name">{u.display_name}</span>
+              <span className="muted">@{u.username}</span>
+              {multiple && !picked.length ? (
+                // Nobody chosen yet: message this person at once, or add them to a group.
+                <button type="button" className="btn btn--small btn--primary" onClick={() => onPick(u).catch((e: unknown) => setError(message(e)))} aria-label={`${action} ${u.display_name}`}>
+                  {action}
+                </button>
+              ) : null}
+              {multiple ? (
+                <button type="button" className={`btn btn--small${chosen || !picked.length ? '' : ' btn--primary'}`} onClick={() => setPicked((p) => togglePick(p, u))} disabled={!chosen && full} aria-label={`${chosen ? 'Remove' : 'Add'} ${u.display_name}`}>
+                  {chosen ? 'Added' : 'Add'}
+                </button>
+              ) : (
+                <button type="button" className="btn btn--small btn--primary" onClick={() => onPick(u).catch((e: unknown) => setError(message(e)))} aria-label={`${action} ${u.display_name}`}>
+                  {action}
+                </button>
+              )}
+            </li>
+          );
+        })}
       </ul>
+      {multiple ? (
+        <div className="people-picker__foot">
+          <span className="muted" aria-live="polite">
+            {full ? `A conversation has at most ${MAX_DIRECT_OTHERS} other people.` : picked.length > 1 ? `Group of ${picked.length + 1} with you` : 'Add up to eight people for a group.'}
+          </span>
+          <button type="button" className="btn btn--primary" onClick={done} disabled={busy || !directRequest(picked)}>
+            {picked.length > 1 ? 'Start group' : action}
+          </button>
+        </div>
+      ) : null}
     </Dialog>
   );
 }

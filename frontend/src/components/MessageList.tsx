@@ -8,6 +8,10 @@ import { MessageToolbar } from './MessageActions';
 import { MessageText } from './MessageText';
 import { type ReactionChip, Reactions } from './Reactions';
 import { useLongPress } from '../lib/hooks';
+import { useChat } from '../lib/chat';
+import { hiddenByBlock } from '../state/blocks';
+import { errorText } from '../state/reducer';
+import { useBlocks, useOpenProfile } from './ProfileCard';
 
 export interface Item {
   key: string;
@@ -103,6 +107,14 @@ export function MessageList({ roomId, items, meId, users, hasOlder, loadingOlder
   const [tapped, setTapped] = useState<string | null>(null);
   const rows = useMemo(() => buildRows(items), [items]);
   const now = Date.now();
+  // Blocking (api-v1.1 C): in shared rooms a blocked person's entries collapse; "Show" reveals one.
+  const room = useChat((s) => s.rooms[roomId]?.room);
+  const partnerName = useChat((s) => {
+    const id = s.dmPartner[roomId];
+    return id ? s.users[id]?.username : undefined;
+  });
+  const blocks = useBlocks();
+  const [revealed, setRevealed] = useState<ReadonlySet<string>>(() => new Set());
   const focusSeq = focus?.seq ?? null;
 
   // New room: start at the bottom.
@@ -113,6 +125,7 @@ export function MessageList({ roomId, items, meId, users, hasOlder, loadingOlder
     prevFirst.current = undefined;
     prevLast.current = undefined;
     focused.current = null;
+    setRevealed(new Set());
   }, [roomId]);
 
   useLayoutEffect(() => {
@@ -221,33 +234,35 @@ export function MessageList({ roomId, items, meId, users, hasOlder, loadingOlder
             const m = row.message;
             const hole = holeBefore(m.seq, shownHoles);
             const highlighted = focus?.highlight === true && m.seq === focusSeq;
-            const line =
-              m.kind === 'system' ? (
-                <li key={m.key} className={`sys${highlighted ? ' msg--highlight' : ''}`} data-seq={m.seq} data-kind="system">
-                  <span className="sys__text">{m.text}</span>
-                  <time dateTime={m.created_at} className="sys__time">
-                    {clockTime(m.created_at)}
-                  </time>
-                </li>
-              ) : (
-                <MessageRow
-                  key={m.key}
-                  m={m}
-                  meId={meId}
-                  name={users[m.sender_id]?.display_name ?? 'Someone'}
-                  users={users}
-                  firstInGroup={row.firstInGroup}
-                  lastInGroup={row.lastInGroup}
-                  tapped={tapped === m.key}
-                  onTap={() => setTapped((t) => (t === m.key ? null : m.key))}
-                  editing={editingKey === m.key}
-                  highlighted={highlighted}
-                  threadOpen={openThreadId !== null && m.id === openThreadId}
-                  actions={actions}
-                  onRetry={onRetry}
-                  onDiscard={onDiscard}
-                />
-              );
+            const line = hiddenByBlock(m.sender_id, meId, room, blocks, revealed, m.key) ? (
+              <BlockedEntry key={m.key} seq={m.seq} onShow={() => setRevealed((r) => new Set(r).add(m.key))} />
+            ) : m.kind === 'system' ? (
+              <li key={m.key} className={`sys${highlighted ? ' msg--highlight' : ''}`} data-seq={m.seq} data-kind="system">
+                <span className="sys__text">{m.text}</span>
+                <time dateTime={m.created_at} className="sys__time">
+                  {clockTime(m.created_at)}
+                </time>
+              </li>
+            ) : (
+              <MessageRow
+                key={m.key}
+                m={m}
+                meId={meId}
+                name={users[m.sender_id]?.display_name ?? 'Someone'}
+                users={users}
+                firstInGroup={row.firstInGroup}
+                lastInGroup={row.lastInGroup}
+                tapped={tapped === m.key}
+                onTap={() => setTapped((t) => (t === m.key ? null : m.key))}
+                editing={editingKey === m.key}
+                highlighted={highlighted}
+                threadOpen={openThreadId !== null && m.id === openThreadId}
+                actions={actions}
+                onRetry={onRetry}
+                onDiscard={onDiscard}
+                refusedName={room?.kind === 'direct' ? partnerName : undefined}
+              />
+            );
             return hole ? [hole, line] : line;
           })}
         </ol>
@@ -277,10 +292,17 @@ interface RowProps {
   actions: RowActions;
   onRetry: (clientMsgId: string) => void;
   onDiscard: (clientMsgId: string) => void;
+  /** In a direct room: the other person's username, for "You can't message @x." (refused with `blocked`). */
+  refusedName?: string;
 }
 
-export function MessageRow({ m, meId, name, users, firstInGroup, lastInGroup, tapped, onTap, editing, highlighted, threadOpen = false, actions, onRetry, onDiscard }: RowProps) {
+/** The failure text of an entry refused with `blocked` (api-v1.1 C: the other person blocks me). */
+const BLOCKED_REFUSAL = errorText('blocked', undefined);
+
+export function MessageRow({ m, meId, name, users, firstInGroup, lastInGroup, tapped, onTap, editing, highlighted, threadOpen = false, actions, onRetry, onDiscard, refusedName }: RowProps) {
   const mine = m.sender_id === meId;
+  // A click on the author (avatar or name) opens their profile card (api-v1.1 C).
+  const openProfile = useOpenProfile();
   const anyAction = m.can.react || m.can.edit || m.can.delete || m.can.link || m.can.reply === true;
   // Phone: a long-press on the bubble opens the action sheet.
   const press = useLongPress(() => {
@@ -303,9 +325,32 @@ export function MessageRow({ m, meId, name, users, firstInGroup, lastInGroup, ta
     .join(' ');
   return (
     <li className={cls} data-status={m.status} data-seq={m.seq} data-id={m.id}>
-      {!mine ? <div className="msg__avatar">{firstInGroup ? <Avatar id={m.sender_id} name={name} /> : null}</div> : null}
+      {!mine ? (
+        <div className="msg__avatar">
+          {firstInGroup ? (
+            openProfile ? (
+              // The name next to it is the keyboard's way in; this is a larger target for a pointer.
+              <button type="button" className="msg__person" tabIndex={-1} aria-hidden="true" onClick={(e) => openProfile(m.sender_id, e.currentTarget)}>
+                <Avatar id={m.sender_id} name={name} />
+              </button>
+            ) : (
+              <Avatar id={m.sender_id} name={name} />
+            )
+          ) : null}
+        </div>
+      ) : null}
       <div className="msg__body">
-        {!mine && firstInGroup ? <div className="msg__name">{name}</div> : null}
+        {!mine && firstInGroup ? (
+          <div className="msg__name">
+            {openProfile ? (
+              <button type="button" className="msg__name-button" onClick={(e) => openProfile(m.sender_id, e.currentTarget)} aria-label={`${name}: show profile`}>
+                {name}
+              </button>
+            ) : (
+              name
+            )}
+          </div>
+        ) : null}
         {editing ? (
           <InlineEditor initial={m.text} onSave={(t) => actions.saveEdit(m, t)} onCancel={actions.cancelEdit} />
         ) : (
@@ -356,7 +401,8 @@ export function MessageRow({ m, meId, name, users, firstInGroup, lastInGroup, ta
         {m.status === 'failed' ? (
           <div className="msg__failed" role="alert">
             <span className="msg__error">
-              <span aria-hidden="true">⚠ </span>Not sent: {m.error ?? 'the server refused it.'}
+              <span aria-hidden="true">⚠ </span>
+              {m.error === BLOCKED_REFUSAL ? `You can't message ${refusedName ? `@${refusedName}` : 'this person'}.` : `Not sent: ${m.error ?? 'the server refused it.'}`}
             </span>
             <span className="msg__fix">
               <button type="button" className="btn btn--chip" onClick={() => onRetry(m.client_msg_id)}>
@@ -396,5 +442,18 @@ function ThreadSummaryLine({ m, thread, users, onOpen }: { m: Item; thread: Thre
       {unread ? <span className="thread-summary__unread">{unread}</span> : null}
       {when ? <span className="thread-summary__when">{when}</span> : null}
     </button>
+  );
+}
+
+/** An entry of someone I block, collapsed (api-v1.1 C: shared rooms hide them); "Show" reveals it. */
+export function BlockedEntry({ seq, onShow }: { seq: number | undefined; onShow: () => void }) {
+  return (
+    <li className="msg-blocked" data-seq={seq} data-blocked="true">
+      <span>Message from a blocked user</span>
+      <span aria-hidden="true">·</span>
+      <button type="button" className="btn btn--link" onClick={onShow} aria-label="Show the message from a blocked user">
+        Show
+      </button>
+    </li>
   );
 }

@@ -1,11 +1,15 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
+import { ApiError } from '../api/problem';
 import { useDisclosure } from '../lib/hooks';
 import { useChat, useController, useRoomTitle } from '../lib/chat';
 import { type Notify, notifyLevel, type Permission } from '../lib/notifications';
 import { lastSeenText } from '../lib/time';
+import { canAdminRoom, isArchived, roomTopic, TOPIC_MAX } from '../state/rooms';
 import { PresenceDot } from './Avatar';
 import { Dialog } from './Dialog';
+import { RenameChannelDialog } from './Dialogs';
 import { LockIcon, MembersIcon, MoreIcon } from './Icons';
+import './Rooms.css';
 
 interface Props {
   roomId: string;
@@ -15,22 +19,54 @@ interface Props {
   onLeave: () => Promise<void>;
 }
 
-/** The open room's name and status line, and its actions (in a "More" menu on narrow screens). */
+interface Action {
+  key: string;
+  label: string;
+  run: () => void;
+  /** Shown in "More" on narrow screens only (wide ones have a button of their own). */
+  narrowOnly?: boolean;
+}
+
+type RoomDialog = null | 'leave' | 'rename' | 'archive';
+
+/**
+ * The open room's name, status line and topic, and its actions (in a "More" menu on narrow
+ * screens). Room admins (api-v1.1 C, feature `rooms`) edit the topic in place and rename,
+ * archive or unarchive the channel from "More".
+ */
 export function RoomHeader({ roomId, membersOpen, onToggleMembers, onInvite, onLeave }: Props) {
+  const controller = useController();
   const room = useChat((s) => s.rooms[roomId]?.room);
   const partner = useChat((s) => s.dmPartner[roomId]);
   const partnerPresence = useChat((s) => (partner ? s.presence[partner] : undefined));
   const title = useRoomTitle(roomId);
-  const [confirmLeave, setConfirmLeave] = useState(false);
+  const [dialog, setDialog] = useState<RoomDialog>(null);
+  const [editingTopic, setEditingTopic] = useState<string | null>(null);
   const mentionsOn = useChat((s) => s.features.includes('mentions'));
+  const admin = useChat((s) => s.features.includes('rooms') && canAdminRoom(s.rooms[roomId]?.room, s.me));
+  // Another room, or the channel was archived meanwhile: no topic editing left open.
+  const archived = isArchived(room);
+  const editing = editingTopic === roomId && admin && !archived;
   if (!room) return null;
   const status = partnerPresence?.status ?? 'offline';
   const isChannel = room.kind === 'channel';
-  const canInvite = isChannel && room.visibility === 'private';
-  const actions = [
-    ...(canInvite ? [{ key: 'invite', label: 'Invite people', run: onInvite }] : []),
-    ...(isChannel ? [{ key: 'leave', label: `Leave #${title}`, run: () => setConfirmLeave(true) }] : []),
+  const canInvite = isChannel && room.visibility === 'private' && !archived;
+  const topic = roomTopic(room);
+  const tell = (notice: string) => controller.store.set((s) => ({ ...s, notice }));
+  const unarchive = () => void controller.changeRoom(roomId, { kind: 'unarchive' }).catch(() => tell('Could not unarchive the channel. Please try again.'));
+  const actions: Action[] = [
+    ...(canInvite ? [{ key: 'invite', label: 'Invite people', run: onInvite, narrowOnly: true }] : []),
+    ...(admin && !archived
+      ? [
+          { key: 'rename', label: 'Rename channel', run: () => setDialog('rename') },
+          { key: 'topic', label: topic ? 'Edit topic' : 'Add a topic', run: () => setEditingTopic(roomId) },
+          { key: 'archive', label: 'Archive channel', run: () => setDialog('archive') },
+        ]
+      : []),
+    ...(admin && archived ? [{ key: 'unarchive', label: 'Unarchive channel', run: unarchive }] : []),
+    ...(isChannel ? [{ key: 'leave', label: `Leave #${title}`, run: () => setDialog('leave'), narrowOnly: true }] : []),
   ];
+  const members = `${room.member_count} ${room.member_count === 1 ? 'member' : 'members'}`;
   return (
     <>
       <div className="chat__title">
@@ -38,11 +74,20 @@ export function RoomHeader({ roomId, membersOpen, onToggleMembers, onInvite, onL
           {room.kind === 'direct' ? (partner ? <PresenceDot status={status} /> : null) : <span aria-hidden="true">{room.visibility === 'private' ? <LockIcon /> : '#'}</span>}
           <span className="chat__name">{title}</span>
         </h1>
-        <p className="chat__sub">
-          {room.kind === 'direct' && partner
-            ? lastSeenText(status, partnerPresence?.last_seen_at, Date.now())
-            : `${room.member_count} ${room.member_count === 1 ? 'member' : 'members'}`}
-        </p>
+        {editing ? (
+          <TopicEditor roomId={roomId} initial={topic ?? ''} onDone={() => setEditingTopic(null)} />
+        ) : (
+          <div className="chat__sub">
+            {archived ? <span className="room-tag">Archived</span> : null}
+            <span className="chat__count">{room.kind === 'direct' && partner ? lastSeenText(status, partnerPresence?.last_seen_at, Date.now()) : members}</span>
+            {topic ? <Topic text={topic} editable={admin && !archived} onEdit={() => setEditingTopic(roomId)} /> : null}
+            {!topic && admin && !archived ? (
+              <button type="button" className="btn btn--link topic__add chat__wide" onClick={() => setEditingTopic(roomId)}>
+                Add a topic
+              </button>
+            ) : null}
+          </div>
+        )}
       </div>
       <div className="chat__actions">
         {mentionsOn ? <NotifyMenu roomId={roomId} level={notifyLevel(room)} isDirect={room.kind === 'direct'} /> : null}
@@ -54,30 +99,162 @@ export function RoomHeader({ roomId, membersOpen, onToggleMembers, onInvite, onL
           <span className="chat__label">Members</span>
         </button>
         {isChannel ? (
-          <button type="button" className="btn btn--small btn--ghost chat__wide" onClick={() => setConfirmLeave(true)}>Leave</button>
+          <button type="button" className="btn btn--small btn--ghost chat__wide" onClick={() => setDialog('leave')}>Leave</button>
         ) : null}
         {actions.length ? <MoreMenu actions={actions} /> : null}
       </div>
-      {confirmLeave ? <LeaveDialog title={title} isPrivate={room.visibility === 'private'} onCancel={() => setConfirmLeave(false)} onLeave={onLeave} /> : null}
+      {dialog === 'leave' ? <LeaveDialog title={title} isPrivate={room.visibility === 'private'} onCancel={() => setDialog(null)} onLeave={onLeave} /> : null}
+      {dialog === 'rename' ? (
+        <RenameChannelDialog
+          current={room.name ?? ''}
+          onClose={() => setDialog(null)}
+          onRename={async (name) => {
+            await controller.changeRoom(roomId, { kind: 'edit', name });
+            setDialog(null);
+          }}
+        />
+      ) : null}
+      {dialog === 'archive' ? (
+        <ArchiveDialog
+          title={title}
+          onCancel={() => setDialog(null)}
+          onArchive={async () => {
+            await controller.changeRoom(roomId, { kind: 'archive' });
+            setDialog(null);
+          }}
+        />
+      ) : null}
     </>
   );
 }
 
-/** Narrow screens: the actions that do not fit, behind one button (a disclosure, not an ARIA menu). */
-function MoreMenu({ actions }: { actions: { key: string; label: string; run: () => void }[] }) {
+/**
+ * The channel's topic on one line, cut with an ellipsis; the whole text shows on hover and on
+ * focus, and after a tap (touch screens). With a mouse, room admins edit it with a click; on
+ * touch screens "Edit topic" is in "More".
+ */
+function Topic({ text, editable, onEdit }: { text: string; editable: boolean; onEdit: () => void }) {
+  const [open, setOpen] = useState(false);
+  const editsOnClick = editable && window.matchMedia('(hover: hover)').matches;
+  return (
+    <span className="topic">
+      <button
+        type="button"
+        className={`topic__text${open ? ' topic__text--open' : ''}`}
+        title={text}
+        data-testid="room-topic"
+        aria-expanded={editsOnClick ? undefined : open}
+        onClick={editsOnClick ? onEdit : () => setOpen((v) => !v)}
+        onBlur={() => setOpen(false)}
+        onKeyDown={(e) => {
+          if (e.key === 'Escape' && open) {
+            e.stopPropagation();
+            setOpen(false);
+          }
+        }}
+      >
+        <span className="visually-hidden">{editsOnClick ? 'Edit topic: ' : 'Topic: '}</span>
+        {text}
+      </button>
+      <span className="topic__card" aria-hidden="true">
+        {text}
+      </span>
+    </span>
+  );
+}
+
+/** Editing the topic in place: Enter saves, Escape cancels; an empty topic removes it. */
+function TopicEditor({ roomId, initial, onDone }: { roomId: string; initial: string; onDone: () => void }) {
+  const controller = useController();
+  const [text, setText] = useState(initial);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const ref = useRef<HTMLInputElement>(null);
+  useEffect(() => {
+    ref.current?.focus();
+    ref.current?.select();
+  }, []);
+  const save = () => {
+    if (busy) return;
+    if (text.trim() === initial.trim()) return onDone();
+    setBusy(true);
+    setError(null);
+    controller.changeRoom(roomId, { kind: 'edit', topic: text.trim() }).then(onDone, (e: unknown) => {
+      setBusy(false);
+      setError(e instanceof ApiError && e.detail ? e.detail : 'Could not save the topic. Please try again.');
+    });
+  };
+  return (
+    <form
+      className="topic-editor"
+      onSubmit={(e) => {
+        e.preventDefault();
+        save();
+      }}
+    >
+      <label htmlFor="topic-input" className="visually-hidden">
+        Channel topic
+      </label>
+      <input
+        id="topic-input"
+        ref={ref}
+        className="topic-editor__input"
+        value={text}
+        maxLength={TOPIC_MAX}
+        placeholder="What is this channel about?"
+        aria-describedby={error ? 'topic-help topic-error' : 'topic-help'}
+        aria-invalid={error ? true : undefined}
+        disabled={busy}
+        onChange={(e) => setText(e.target.value)}
+        onKeyDown={(e) => {
+          if (e.key === 'Escape') {
+            e.preventDefault();
+            e.stopPropagation();
+            onDone();
+          }
+        }}
+      />
+      <span id="topic-help" className="visually-hidden">
+        Enter saves, Escape cancels. Leave it empty to remove the topic.
+      </span>
+      <button type="submit" className="btn btn--icon topic-editor__btn topic-editor__btn--save" disabled={busy} aria-label="Save topic" title="Save topic">
+        <CheckIcon />
+      </button>
+      <button type="button" className="btn btn--icon topic-editor__btn" onClick={onDone} aria-label="Cancel" title="Cancel">
+        <CloseIcon />
+      </button>
+      {error ? (
+        <span id="topic-error" className="topic-editor__error" role="alert">
+          {error}
+        </span>
+      ) : null}
+    </form>
+  );
+}
+
+/** The room's actions that do not have a button of their own, behind one (a disclosure, not an ARIA menu). */
+function MoreMenu({ actions }: { actions: Action[] }) {
   const [open, setOpen] = useState(false);
   const box = useRef<HTMLDivElement>(null);
   const close = useCallback(() => setOpen(false), []);
-  useDisclosure(box, open, close, '.more__list button', '.more__toggle');
+  // Focus goes to the first action shown (wide screens hide those that have a button of their own).
+  useDisclosure(box, open, close, '.more__list li:not(.chat__narrow-item) button', '.more__toggle');
+  useEffect(() => {
+    if (!open) return;
+    const first = [...(box.current?.querySelectorAll<HTMLElement>('.more__list button') ?? [])].find((b) => b.offsetParent !== null);
+    first?.focus();
+  }, [open]);
+  // Narrow screens only, unless some action has no button of its own on wide ones.
+  const everywhere = actions.some((a) => !a.narrowOnly);
   return (
-    <div className="more chat__narrow" ref={box}>
+    <div className={`more${everywhere ? '' : ' chat__narrow'}`} ref={box}>
       <button type="button" className="btn btn--icon more__toggle" aria-label="More room actions" aria-expanded={open} aria-controls="room-actions" onClick={() => setOpen((v) => !v)}>
         <MoreIcon />
       </button>
       {open ? (
         <ul className="more__list" id="room-actions">
           {actions.map((a) => (
-            <li key={a.key}>
+            <li key={a.key} className={a.narrowOnly ? 'chat__narrow-item' : undefined}>
               <button
                 type="button"
                 className="more__item"
@@ -93,6 +270,36 @@ function MoreMenu({ actions }: { actions: { key: string; label: string; run: () 
         </ul>
       ) : null}
     </div>
+  );
+}
+
+function ArchiveDialog({ title, onCancel, onArchive }: { title: string; onCancel: () => void; onArchive: () => Promise<void> }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  return (
+    <Dialog id="archive" title={`Archive #${title}?`} onClose={onCancel}>
+      {error ? <p className="form-error" role="alert">{error}</p> : null}
+      <p className="dialog__text">
+        The channel becomes read-only: nobody can send messages, react or join it. Its history stays readable, and a room admin can unarchive it at any time.
+      </p>
+      <div className="dialog__actions">
+        <button type="button" className="btn" onClick={onCancel} autoFocus>Cancel</button>
+        <button
+          type="button"
+          className="btn btn--danger"
+          disabled={busy}
+          onClick={() => {
+            setBusy(true);
+            onArchive().catch((e: unknown) => {
+              setBusy(false);
+              setError(e instanceof ApiError && e.detail ? e.detail : 'Could not archive the channel. Please try again.');
+            });
+          }}
+        >
+          Archive channel
+        </button>
+      </div>
+    </Dialog>
   );
 }
 
@@ -113,9 +320,10 @@ function LeaveDialog({ title, isPrivate, onCancel, onLeave }: { title: string; i
           disabled={busy}
           onClick={() => {
             setBusy(true);
-            onLeave().catch(() => {
+            onLeave().catch((e: unknown) => {
               setBusy(false);
-              setError('Could not leave the channel. Please try again.');
+              // e.g. 409 `last_room_admin`: "make someone else an admin before you leave" (api-v1.1 C).
+              setError(e instanceof ApiError && e.status !== 0 && e.detail ? e.detail : 'Could not leave the channel. Please try again.');
             });
           }}
         >
@@ -218,5 +426,21 @@ function NotifyMenu({ roomId, level, isDirect }: { roomId: string; level: Notify
         </div>
       ) : null}
     </div>
+  );
+}
+
+function CheckIcon() {
+  return (
+    <svg className="icon" viewBox="0 0 20 20" width="18" height="18" aria-hidden="true" focusable="false">
+      <path fill="currentColor" d="M16.7 5.3a1 1 0 0 1 0 1.4l-8 8a1 1 0 0 1-1.4 0l-4-4a1 1 0 1 1 1.4-1.4L8 12.6l7.3-7.3a1 1 0 0 1 1.4 0Z" />
+    </svg>
+  );
+}
+
+function CloseIcon() {
+  return (
+    <svg className="icon" viewBox="0 0 20 20" width="18" height="18" aria-hidden="true" focusable="false">
+      <path fill="currentColor" d="M5.3 5.3a1 1 0 0 1 1.4 0L10 8.6l3.3-3.3a1 1 0 1 1 1.4 1.4L11.4 10l3.3 3.3a1 1 0 0 1-1.4 1.4L10 11.4l-3.3 3.3a1 1 0 0 1-1.4-1.4L8.6 10 5.3 6.7a1 1 0 0 1 0-1.4Z" />
+    </svg>
   );
 }

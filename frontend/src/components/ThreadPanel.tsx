@@ -6,10 +6,12 @@
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { useChat, useController, useRoomTitle } from '../lib/chat';
 import { entryKind } from '../realtime/outbox';
+import { hiddenByBlock } from '../state/blocks';
 import { lastReplySeq, pendingReplies, threadView } from '../state/threads';
 import { Composer } from './Composer';
 import { itemFromRow, pendingItem } from './items';
-import { type Item, MessageRow } from './MessageList';
+import { BlockedEntry, type Item, MessageRow } from './MessageList';
+import { useBlocks } from './ProfileCard';
 import { useMessageActions } from './useMessageActions';
 
 const NO_OTHERS: ReadonlyMap<string, readonly number[]> = new Map();
@@ -31,6 +33,8 @@ export function ThreadPanel({ roomId, rootId, onClose }: { roomId: string; rootI
   const title = useRoomTitle(roomId);
   const [toast, setToast] = useState<string | null>(null);
   const [tapped, setTapped] = useState<string | null>(null);
+  const blocks = useBlocks();
+  const [revealed, setRevealed] = useState<ReadonlySet<string>>(() => new Set());
   const scroller = useRef<HTMLDivElement>(null);
   const atBottom = useRef(true);
   const heading = useRef<HTMLHeadingElement>(null);
@@ -132,24 +136,28 @@ export function ThreadPanel({ roomId, rootId, onClose }: { roomId: string; rootI
   const threadsOn = features.includes('threads');
   const count = view.replies.filter((r) => !r.deleted).length;
   const status = cache?.status ?? 'loading';
-  const row = (m: Item, first: boolean) => (
-    <MessageRow
-      key={m.key}
-      m={m}
-      meId={me.id}
-      name={users[m.sender_id]?.display_name ?? 'Someone'}
-      users={users}
-      firstInGroup={first}
-      lastInGroup
-      tapped={tapped === m.key}
-      onTap={() => setTapped((t) => (t === m.key ? null : m.key))}
-      editing={editingKey === m.key}
-      highlighted={focus !== null && m.seq === focus.seq}
-      actions={actions}
-      onRetry={(id) => controller.retry(id)}
-      onDiscard={(id) => controller.discard(id)}
-    />
-  );
+  const row = (m: Item, first: boolean) =>
+    // Replies of someone I block collapse as in the room (api-v1.1 C); the root stays readable.
+    m.key !== rootItem?.key && hiddenByBlock(m.sender_id, me.id, room, blocks, revealed, m.key) ? (
+      <BlockedEntry key={m.key} seq={m.seq} onShow={() => setRevealed((r) => new Set(r).add(m.key))} />
+    ) : (
+      <MessageRow
+        key={m.key}
+        m={m}
+        meId={me.id}
+        name={users[m.sender_id]?.display_name ?? 'Someone'}
+        users={users}
+        firstInGroup={first}
+        lastInGroup
+        tapped={tapped === m.key}
+        onTap={() => setTapped((t) => (t === m.key ? null : m.key))}
+        editing={editingKey === m.key}
+        highlighted={focus !== null && m.seq === focus.seq}
+        actions={actions}
+        onRetry={(id) => controller.retry(id)}
+        onDiscard={(id) => controller.discard(id)}
+      />
+    );
 
   return (
     <section className="thread" aria-labelledby="thread-title" data-testid="thread-panel" data-root={rootId}>

@@ -18,11 +18,14 @@ export function useChat<T>(select: (s: ChatState) => T): T {
   return useStore(useController().store, select);
 }
 
-/** A room's display title: the channel name, or the other person's name for a direct room. */
+/** A room's display title: the channel name, the other person's name for a direct room, the
+ * other members' names for a group direct room. */
 export function useRoomTitle(roomId: string | null): string {
   const room = useChat((s) => (roomId ? s.rooms[roomId]?.room : undefined));
   const partner = useChat((s) => (roomId ? s.dmPartner[roomId] : undefined));
-  const partnerUser = useChat((s) => (partner ? s.users[partner] : undefined));
+  const members = useChat((s) => (roomId ? s.members[roomId] : undefined));
+  const users = useChat((s) => s.users);
+  const me = useChat((s) => s.me);
   if (!room || !roomId) return '';
-  return roomTitle({ dmPartner: partner ? { [roomId]: partner } : {}, users: partnerUser && partner ? { [partner]: partnerUser } : {} }, room);
+  return roomTitle({ dmPartner: partner ? { [roomId]: partner } : {}, users, members: members ? { [roomId]: members } : {}, me }, room);
 }

@@ -40,6 +40,11 @@ describe('shouldNotify', () => {
     expect(shouldNotify(mentioning, channel('none'), ME.id, true)).toBe(false);
     expect(shouldNotify(mentioning, direct('none'), ME.id, true)).toBe(false);
   });
+  it('never for someone I block, mentions included (api-v1.1 C)', () => {
+    expect(shouldNotify(mentioning, channel('all'), ME.id, true, [BO.id])).toBe(false);
+    expect(shouldNotify(text(), direct(), ME.id, true, [BO.id])).toBe(false);
+    expect(shouldNotify(text(), direct(), ME.id, true, ['someone-else'])).toBe(true);
+  });
 });
 
 describe('tab title', () => {

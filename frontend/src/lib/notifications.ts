@@ -25,10 +25,17 @@ export function mentionCount(room: RoomV11): number {
 /**
  * Should this new entry show a desktop notification? Only a `text` entry from someone else, not
  * deleted, while the tab is hidden, and as the room's level says: `all` every one, `mentions`
- * those that mention me (by name or `@room`), `none` never. Edits and other kinds never do.
+ * those that mention me (by name or `@room`), `none` never. Edits and other kinds never do, and
+ * nothing from someone I block (`blocked`, api-v1.1 C) does, mentions included.
  */
-export function shouldNotify(m: Pick<Message, 'kind' | 'sender_id'> & { deleted?: unknown; mentions?: unknown }, room: RoomV11, me: string, hidden: boolean): boolean {
-  if (!hidden || m.kind !== 'text' || m.sender_id === me || m.deleted === true) return false;
+export function shouldNotify(
+  m: Pick<Message, 'kind' | 'sender_id'> & { deleted?: unknown; mentions?: unknown },
+  room: RoomV11,
+  me: string,
+  hidden: boolean,
+  blocked: readonly string[] = [],
+): boolean {
+  if (!hidden || m.kind !== 'text' || m.sender_id === me || m.deleted === true || blocked.includes(m.sender_id)) return false;
   switch (notifyLevel(room)) {
     case 'all':
       return true;

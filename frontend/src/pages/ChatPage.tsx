@@ -4,9 +4,10 @@ import type { Session } from '../api/session';
 import type { Member, User } from '../api/types';
 import { AccountDialog } from '../components/AccountDialog';
 import { ConnectionBanner } from '../components/ConnectionBanner';
-import { Announcer, Conversation } from '../components/Conversation';
+import { Announcer, Conversation, EmptyNotice } from '../components/Conversation';
 import { BrowseChannelsDialog, CreateChannelDialog, PeopleDialog } from '../components/Dialogs';
 import { MembersPanel } from '../components/MembersPanel';
+import { ProfileHost } from '../components/ProfileCard';
 import { RoomHeader } from '../components/RoomHeader';
 import { Search } from '../components/Search';
 import { Sidebar } from '../components/Sidebar';
@@ -57,7 +58,9 @@ export function ChatPage({ me, api, session, route }: { me: User; api: ApiClient
   }, [controller]);
   return (
     <ChatContext.Provider value={controller}>
-      <ChatLayout me={me} api={api} session={session} route={route} controller={controller} />
+      <ProfileHost>
+        <ChatLayout me={me} api={api} session={session} route={route} controller={controller} />
+      </ProfileHost>
     </ChatContext.Provider>
   );
 }
@@ -66,6 +69,7 @@ function ChatLayout({ me, api, session, route, controller }: { me: User; api: Ap
   // The page itself follows only the room list and which room is open; each part subscribes to its own slice.
   const rooms = useStore(controller.store, (s) => s.rooms);
   const openRoomId = useStore(controller.store, (s) => s.activeRoomId);
+  const features = useStore(controller.store, (s) => s.features);
   const [dialog, setDialog] = useState<DialogKind>(null);
   // Phones show an open thread over the whole screen: the room behind it is inert meanwhile.
   const phone = useMatchMedia(PHONE_THREAD);
@@ -88,6 +92,16 @@ function ChatLayout({ me, api, session, route, controller }: { me: User; api: Ap
     if (activeId !== openRoomId) controller.openRoom(activeId);
     setDrawer(false);
   }, [activeId, openRoomId, controller]);
+  // The open room left my list while the address still names it (a room admin removed me,
+  // api-v1.1 C, or I left in another tab): the view moves away; the state's notice says why.
+  const shownRoom = useRef<string | null>(null);
+  useEffect(() => {
+    if (activeId) shownRoom.current = activeId;
+    else if (routeRoomId && shownRoom.current === routeRoomId) {
+      shownRoom.current = null;
+      navigate('#/');
+    }
+  }, [activeId, routeRoomId]);
 
   // A link to a message (#/room/<id>/m/<seq>): open the room there, once per link followed; the
   // address then goes back to the room's own, so a reload does not jump to the message again.
@@ -215,6 +229,7 @@ function ChatLayout({ me, api, session, route, controller }: { me: User; api: Ap
             <Conversation roomId={activeId} openThreadId={threadId} onOpenThread={(rootId) => navigate(threadLink(activeId, rootId))} />
           ) : (
             <div className="empty">
+              <EmptyNotice />
               <p>Pick a conversation, or start one.</p>
               <div className="empty__actions">
                 <button type="button" className="btn btn--primary" onClick={() => setDialog('browse')}>Browse channels</button>
@@ -264,7 +279,28 @@ function ChatLayout({ me, api, session, route, controller }: { me: User; api: Ap
           }}
         />
       ) : null}
-      {dialog === 'dm' ? <PeopleDialog api={api} title="Start a direct message" action="Message" meId={me.id} onClose={() => setDialog(null)} onPick={openDm} /> : null}
+      {dialog === 'dm' ? (
+        <PeopleDialog
+          api={api}
+          title="Start a direct message"
+          action="Message"
+          meId={me.id}
+          onClose={() => setDialog(null)}
+          onPick={openDm}
+          // api-v1.1 C: several people make a group direct room (feature `rooms`).
+          multiple={
+            features.includes('rooms')
+              ? {
+                  onDone: async (people) => {
+                    const room = await controller.openDirect(people);
+                    setDialog(null);
+                    navigate(`#/room/${room.id}`);
+                  },
+                }
+              : undefined
+          }
+        />
+      ) : null}
       {dialog === 'invite' && activeId ? (
         <InviteDialog api={api} roomId={activeId} meId={me.id} onClose={() => setDialog(null)} onInvite={(u) => controller.invite(activeId, u.id)} />
       ) : null}

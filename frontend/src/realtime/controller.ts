@@ -3,15 +3,19 @@
 // presence (subscription and idle), and the room actions the UI calls.
 import type { ApiClient } from '../api/client';
 import { putNotify } from '../api/roomsNotify';
+import { changeRoom, removeMember, type RoomChange, type RoomRole, setMemberRole } from '../api/rooms';
 import { ApiError } from '../api/problem';
 import { fetchThread, markThreadRead, THREAD_PAGE } from '../api/threads';
 import { isStale } from '../api/refreshTiming';
 import type { Session } from '../api/session';
 import type { Message, Room, User } from '../api/types';
 import { DesktopNotifier, type Notify, notificationBody, type Permission, shouldNotify } from '../lib/notifications';
-import { applyPresence, idleStatus } from '../state/presence';
+import { blockUser, myBlocks, openGroupDm, presenceOfEveryone, unblockUser } from '../api/people';
+import { type BlocksState, blocksLoaded, isBlocked, noBlocks, withBlock } from '../state/blocks';
+import { mentionsMe } from '../lib/mentions';
+import { applyEveryone, applyPresence, idleStatus, onlineNotTruncated, type OnlineState, presenceSubscription, truncated } from '../state/presence';
 import { type Entry, isReply } from '../state/entries';
-import { applyFrame, applyTargetCopy, dropChange, gapBefore, withFeatures } from '../state/reducer';
+import { applyFrame, applyRoomUpdate, applyTargetCopy, dropChange, gapBefore, withFeatures, withMemberRole, withoutMember } from '../state/reducer';
 import { markRead } from '../state/rooms';
 import { canDelete, canEdit, canReact, entriesOn, findRow, isTargetable } from '../state/selectors';
 import { type ChatState, displayName, type Focus, roomTitle, Store } from '../state/store';
@@ -58,6 +62,15 @@ export class ChatController {
   private threadLoads: Record<string, Promise<void> | undefined> = {};
   private lastTypingSent: Record<string, number> = {};
   private subscribed = '';
+  /** The ids whose presence was last fetched over REST (the members panel's last seen). */
+  private presenceAsked = '';
+  private blocksAsked = false;
+  /** Who had a `presence` frame while `GET /v1/presence` was out (their frame is newer than its answer). */
+  private presenceMoved: Set<string> | null = null;
+  /** The people I block (api-v1.1 C), apart from the chat state: only the views that hide or offer Block/Unblock follow it. */
+  readonly blocks = new Store<BlocksState>(noBlocks);
+  /** "Online now" (api-v1.1 C): whether the gateway capped the `all` subscription. */
+  readonly online = new Store<OnlineState>(onlineNotTruncated);
   private lastInputAt: number;
   private presenceSent: 'online' | 'away' = 'online';
   private cleanups: (() => void)[] = [];
@@ -66,6 +79,8 @@ export class ChatController {
   private savedOutbox: readonly outbox.OutboxEntry[];
   /** How many `ready` frames came (a feature report older than the latest `ready` is stale). */
   private readies = 0;
+  /** Rooms I am leaving (my own `room.member_left` for them is no removal to tell me about). */
+  private leaving = new Set<string>();
 
   constructor(
     me: User,
@@ -136,9 +151,15 @@ export class ChatController {
     const readiesBefore = this.readies;
     try {
       const me = await this.deps.api.me();
+      // My workspace role (api-v1.1 C) may have changed since sign-in: owners and admins act as room admins.
+      const role = me.user.role;
+      if (role !== undefined && role !== this.s.me.role) this.store.set((s) => ({ ...s, me: { ...s.me, role }, users: { ...s.users, [s.me.id]: { ...s.me, role } } }));
       if (this.readies !== readiesBefore) return;
       this.store.set((s) => withFeatures(s, readFeatures(me.features)));
       this.pump();
+      // `online_now` may have just been reported: subscribe to everyone instead of the people on screen.
+      this.updatePresenceSubscription();
+      this.maybeLoadBlocks();
     } catch {
       // The next `ready` says which features are on.
     }
@@ -165,12 +186,14 @@ export class ChatController {
   // ---------------------------------------------------------------- frames
 
   private onFrame(f: ServerFrame): void {
+    // Someone I block is never shown typing (api-v1.1 C): their entries are refused or hidden anyway.
+    if (f.type === 'typing' && isBlocked(this.blocks.get(), f.user_id)) return;
     const before = this.s;
     if (f.type === 'message.new' && f.message.sender_id === before.me.id) this.done.add(f.message.client_msg_id);
     const noop = f.type === 'message.ack' && (f as { noop?: unknown }).noop === true;
     if (noop) {
       // A reaction that changed nothing (api-v1.1 A): the outbox item goes; the current target may refresh ours.
-      this.store.set((s) => applyFrame(s, f, { now: this.deps.now(), visible: isVisible() }));
+      this.store.set((s) => applyFrame(s, f, { now: this.deps.now(), visible: isVisible(), leaving: this.leaving }));
       return;
     }
     if ((f.type === 'message.new' || f.type === 'message.ack') && !before.rooms[f.message.room_id]) {
@@ -179,11 +202,13 @@ export class ChatController {
       return;
     }
     const gap = f.type === 'message.new' || f.type === 'message.ack' ? gapBefore(before, f.message) : null;
-    this.store.set((s) => applyFrame(s, f, { now: this.deps.now(), visible: isVisible() }));
+    this.store.set((s) => applyFrame(s, f, { now: this.deps.now(), visible: isVisible(), leaving: this.leaving }));
     switch (f.type) {
       case 'ready':
         this.readies++;
         this.subscribed = '';
+        this.presenceAsked = '';
+        this.maybeLoadBlocks();
         this.updatePresenceSubscription();
         this.presenceSent = idleStatus(this.lastInputAt, this.deps.now());
         if (this.presenceSent === 'away') this.socket.send({ type: 'presence.set', status: 'away' });
@@ -217,10 +242,14 @@ export class ChatController {
       case 'resync':
         void this.loader.syncAll();
         break;
-      case 'room.updated':
-        // api-v1.1 B: my notify level (or name, topic, role) changed, maybe in another tab.
-        if (this.s.rooms[f.room.id]) this.loader.upsertRooms([f.room as unknown as Room]);
+      case 'presence':
+        this.presenceMoved?.add(f.user_id);
         break;
+      case 'presence.truncated':
+        // api-v1.1 C: past the gateway's cap no further users' changes come; the list says so.
+        this.online.set((o) => truncated(o, f.limit));
+        break;
+      // room.updated (api-v1.1 B/C): applied by the reducer (applyRoomUpdate).
       default:
         break;
     }
@@ -236,7 +265,8 @@ export class ChatController {
    */
   private maybeNotify(m: Message): void {
     const entry = this.s.rooms[m.room_id];
-    if (!entry || this.notifier.permission !== 'granted' || !shouldNotify(m, entry.room, this.s.me.id, !isVisible())) return;
+    // Someone I block never notifies (api-v1.1 C).
+    if (!entry || this.notifier.permission !== 'granted' || !shouldNotify(m, entry.room, this.s.me.id, !isVisible(), this.blocks.get().ids)) return;
     const show = () => {
       const s = this.s;
       const room = s.rooms[m.room_id]?.room;
@@ -282,7 +312,12 @@ export class ChatController {
   }
 
   private afterMessage(m: Message, gap: number | null): void {
+    // A room admin changed someone's room role or removed someone (api-v1.1 C): the member list follows.
+    const event = m.kind === 'system' ? (m as Entry).event : undefined;
+    if ((event === 'role_changed' || event === 'member_removed') && this.s.members[m.room_id]) void this.loader.refreshRoom(m.room_id);
     if (m.room_id === this.s.activeRoomId && isVisible() && m.sender_id !== this.s.me.id) this.scheduleRead(m.room_id);
+    // A mention from someone I block counted live (rooms.ts knows no blocks): the server's count leaves it out (api-v1.1 C).
+    if (m.sender_id !== this.s.me.id && isBlocked(this.blocks.get(), m.sender_id) && mentionsMe(m, this.s.me.id)) void this.loader.refreshRoom(m.room_id);
     if (gap !== null) void this.loader.fillAfter(m.room_id, gap);
     if (m.sender_id && !this.s.users[m.sender_id]) void this.loader.ensureUsers([m.sender_id]);
   }
@@ -578,23 +613,111 @@ export class ChatController {
 
   // ---------------------------------------------------------------- presence
 
-  /** People on screen: the open room's members and every direct-message partner. */
+  /**
+   * Whose presence this socket follows: with `online_now` on, everyone (`{all: true}`, after which
+   * `GET /v1/presence` loads who is online now); else the people on screen (the open room's
+   * members and every direct-message partner). Those on screen are also fetched over REST, so
+   * the members panel shows when offline people were last seen.
+   */
   private updatePresenceSubscription(): void {
-    const ids = new Set<string>(Object.values(this.s.dmPartner));
+    if (!this.socket.ready) return;
+    const people = new Set<string>(Object.values(this.s.dmPartner));
     const active = this.s.activeRoomId;
-    if (active) for (const m of this.s.members[active] ?? []) ids.add(m.user_id);
-    ids.delete(this.s.me.id);
-    const list = [...ids].sort().slice(0, PRESENCE_SUBSCRIBE_MAX);
-    const key = list.join(',');
-    if (key === this.subscribed || !this.socket.ready) return;
-    this.subscribed = key;
-    this.socket.send({ type: 'presence.subscribe', user_ids: list });
-    if (list.length) {
+    if (active) for (const m of this.s.members[active] ?? []) people.add(m.user_id);
+    const sub = presenceSubscription(this.s.features, people, this.s.me.id, PRESENCE_SUBSCRIBE_MAX);
+    if (sub.key !== this.subscribed) {
+      this.subscribed = sub.key;
+      this.socket.send(sub.frame);
+      if (sub.key === 'all') {
+        this.online.set(() => onlineNotTruncated);
+        void this.loadEveryone();
+      }
+    }
+    const asked = sub.ids.join(',');
+    if (asked === this.presenceAsked) return;
+    this.presenceAsked = asked;
+    if (sub.ids.length) {
       void this.deps.api
-        .presence(list)
+        .presence(sub.ids)
         .then(({ users }) => this.store.set((s) => ({ ...s, presence: users.reduce(applyPresence, s.presence) })))
         .catch(() => undefined);
     }
+  }
+
+  /** `GET /v1/presence`: everyone online or away now (after the `all` subscribe, so no change falls between). */
+  private async loadEveryone(): Promise<void> {
+    const moved = new Set<string>();
+    this.presenceMoved = moved;
+    try {
+      const users = await presenceOfEveryone(this.deps.api);
+      this.store.set((s) => ({ ...s, presence: applyEveryone(s.presence, users, moved) }));
+      await this.loader.ensureUsers(users.map((u) => u.user_id));
+    } catch {
+      // The live frames still come; the next (re)connect loads again.
+    } finally {
+      if (this.presenceMoved === moved) this.presenceMoved = null;
+    }
+  }
+
+  /** Names for people shown outside any room (the "Online now" list, a profile card). */
+  ensureUsers(ids: string[]): Promise<void> {
+    return this.loader.ensureUsers(ids);
+  }
+
+  /** A fresh copy of someone (a profile card shows their current role and time zone). */
+  async refreshUser(id: string): Promise<void> {
+    try {
+      const { users } = await this.deps.api.usersByIds([id]);
+      const u = users.find((x) => x.id === id);
+      if (u) this.store.set((s) => ({ ...s, users: { ...s.users, [id]: u } }));
+    } catch {
+      // the cached copy stays
+    }
+  }
+
+  // ---------------------------------------------------------------- blocking, group direct rooms (api-v1.1 C)
+
+  /** Once `blocking` is reported on: my blocks, once per page (again after a failed try, at the next report). */
+  private maybeLoadBlocks(): void {
+    if (this.blocksAsked || !this.s.features.includes('blocking')) return;
+    this.blocksAsked = true;
+    void this.loadBlocks();
+  }
+
+  /** `GET /v1/users/me/blocks`; a failure leaves nobody blocked (the next feature report tries again). */
+  async loadBlocks(): Promise<void> {
+    try {
+      const ids = await myBlocks(this.deps.api);
+      this.blocks.set(blocksLoaded(ids));
+    } catch {
+      this.blocksAsked = false;
+    }
+  }
+
+  /** Block someone (throws ApiError); their entries hide in shared rooms, our 1:1 room refuses entries. */
+  async block(userId: string): Promise<void> {
+    await blockUser(this.deps.api, userId);
+    this.blocks.set((b) => withBlock(b, userId, true));
+  }
+
+  async unblock(userId: string): Promise<void> {
+    await unblockUser(this.deps.api, userId);
+    this.blocks.set((b) => withBlock(b, userId, false));
+  }
+
+  /** The direct room of me and these people: 1:1 (`{user_id}`) for one, a group (`{user_ids}`) for 2..8. Throws ApiError. */
+  async openDirect(people: readonly User[]): Promise<Room> {
+    if (people.length === 1) return this.openDm(people[0]!);
+    const { room } = await openGroupDm(this.deps.api, people.map((u) => u.id));
+    this.store.set((s) => {
+      const users = { ...s.users };
+      for (const u of people) users[u.id] = u;
+      return { ...s, users };
+    });
+    this.loader.upsertRooms([room]);
+    await this.loader.loadMembers(room.id);
+    if (room.last_seq > 0 && !this.s.timelines[room.id]) await this.loader.loadLatest(room.id, PAGE);
+    return room;
   }
 
   private onInput(): void {
@@ -682,8 +805,33 @@ export class ChatController {
   }
 
   async leave(roomId: string): Promise<void> {
-    await this.deps.api.leave(roomId);
-    this.loader.removeRoom(roomId);
+    this.leaving.add(roomId);
+    try {
+      await this.deps.api.leave(roomId);
+      this.loader.removeRoom(roomId);
+    } finally {
+      this.leaving.delete(roomId);
+    }
+  }
+
+  // ---------------------------------------------------------------- room management (api-v1.1 C, feature `rooms`)
+
+  /** Rename, set the topic, archive or unarchive: the answer's room applies at once (others get `room.updated`). Throws ApiError. */
+  async changeRoom(roomId: string, change: RoomChange): Promise<void> {
+    const room = await changeRoom(this.deps.api, roomId, change);
+    this.store.set((s) => applyRoomUpdate(s, room, { viewing: false }));
+  }
+
+  /** Remove someone from a channel (a room admin): out of my member list at once. Throws ApiError. */
+  async removeMember(roomId: string, userId: string): Promise<void> {
+    await removeMember(this.deps.api, roomId, userId);
+    this.store.set((s) => withoutMember(s, roomId, userId));
+  }
+
+  /** Make a member a room admin, or a room admin a member. Throws ApiError (409 `last_room_admin`). */
+  async setMemberRole(roomId: string, userId: string, role: RoomRole): Promise<void> {
+    const room = await setMemberRole(this.deps.api, roomId, userId, role);
+    this.store.set((s) => withMemberRole(applyRoomUpdate(s, room, { viewing: false }), roomId, userId, role));
   }
 
   async invite(roomId: string, userId: string): Promise<void> {

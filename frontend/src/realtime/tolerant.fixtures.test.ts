@@ -71,7 +71,7 @@ function expectedAfterError(code: string, needsFeature: boolean, change = false)
   return outbox.isPermanentError(code) ? 'failed' : 'pending';
 }
 
-const KNOWN_TYPES = ['error', 'message.ack', 'message.new', 'pong', 'presence', 'read', 'ready', 'reconnect', 'resync', 'room.member_joined', 'room.member_left', 'room.updated', 'typing'];
+const KNOWN_TYPES = ['error', 'message.ack', 'message.new', 'pong', 'presence', 'presence.truncated', 'read', 'ready', 'reconnect', 'resync', 'room.member_joined', 'room.member_left', 'room.updated', 'typing'];
 const DEFAULT_ROOM = room().id;
 
 /** The world a fixture lands in: its room with the history before its seq, and its sender or recipient as "me". */
@@ -233,6 +233,11 @@ describe('contract fixtures through the real frame path', () => {
         break;
       case 'presence':
         expect(s.presence[String(frame.user_id)]?.status).toBe(frame.status);
+        break;
+      case 'presence.truncated':
+        // api-v1.1 C: the "Online now" list says it shows the first `limit` people only.
+        expect(h.c.online.get().truncatedAt).toBe(typeof frame.limit === 'number' ? frame.limit : 0);
+        expect(s.timelines).toEqual(before.timelines);
         break;
       case 'read':
       case 'room.member_joined':

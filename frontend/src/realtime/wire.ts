@@ -123,6 +123,9 @@ export function readServerFrame(v: unknown): ServerFrame | null {
     case 'resync':
     case 'pong':
       return { ...v, type: v.type };
+    case 'presence.truncated':
+      // api-v1.1 C: the `all` subscription is capped at `limit` users (absent: unknown).
+      return { ...v, type: 'presence.truncated', limit: typeof v.limit === 'number' ? v.limit : undefined };
     case 'room.updated':
       // api-v1.1 B: the room as my `GET /v1/rooms` lists it (notify level, name, topic, role…).
       return isObj(v.room) && isId(v.room.id) && typeof v.room.last_seq === 'number' ? ({ ...v, type: 'room.updated', room: v.room } as unknown as ServerFrame) : null;

@@ -86,7 +86,7 @@ describe('applyFrame: a pure reducer of server frames', () => {
   it('read: mine clears the badge, anyone\'s moves their member read mark (never back)', () => {
     const s = withRoom({
       rooms: { [ROOM]: entryFromRoom(room({ last_seq: 5, last_read_seq: 1, unread_count: 4 })) },
-      members: { [ROOM]: [{ user_id: BO.id, joined_at: '', last_read_seq: 4 }] },
+      members: { [ROOM]: [{ user_id: BO.id, joined_at: '', last_read_seq: 4, role: 'member' }] },
     });
     expect(applyFrame(s, frame({ type: 'read', room_id: ROOM, user_id: ME.id, seq: 5 }), ctx).rooms[ROOM]!.room.unread_count).toBe(0);
     expect(applyFrame(s, frame({ type: 'read', room_id: ROOM, user_id: BO.id, seq: 5 }), ctx).members[ROOM]![0]!.last_read_seq).toBe(5);

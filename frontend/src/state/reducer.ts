@@ -1,11 +1,11 @@
 // What a server frame does to the state, as a pure function: no socket, no timers, no fetches.
 // The controller runs the side effects a frame calls for (gap fill, read receipts, fetching a room
 // or a name) by comparing the state before and after, or by asking the helpers below.
-import type { Message } from '../api/types';
+import type { Message, Room } from '../api/types';
 import type { ServerFrame } from '../realtime/frames';
 import * as outbox from '../realtime/outbox';
 import { applyPresence } from './presence';
-import { applyMessage, countEntries, markRead, type RoomEntry } from './rooms';
+import { applyMessage, countEntries, markRead, type MemberV11, type RoomEntry, type RoomV11 } from './rooms';
 import type { ChatState } from './store';
 import { noteMessage, threadRead } from './threads';
 import { emptyTimeline, isGapAfter, mergeMessages } from './timeline';
@@ -15,6 +15,8 @@ export interface FrameContext {
   now: number;
   /** Is the page visible? A message in the open room of a hidden tab still counts as unread. */
   visible: boolean;
+  /** Rooms I am leaving myself (my own `room.member_left` then needs no notice). */
+  leaving?: ReadonlySet<string>;
 }
 
 export function applyFrame(s: ChatState, f: ServerFrame, ctx: FrameContext): ChatState {
@@ -49,7 +51,11 @@ export function applyFrame(s: ChatState, f: ServerFrame, ctx: FrameContext): Cha
     case 'presence':
       return { ...s, presence: applyPresence(s.presence, { user_id: f.user_id, status: f.status, last_seen_at: f.last_seen_at }) };
     case 'room.member_left':
-      return f.user_id === s.me.id ? removeRoom(s, f.room_id) : s;
+      // Me: I left (here or in another tab), or a room admin removed me (api-v1.1 C): the room goes.
+      return f.user_id === s.me.id ? removeMe(s, f.room_id, ctx.leaving?.has(f.room_id) === true) : s;
+    case 'room.updated':
+      // api-v1.1 B/C: the room as my `GET /v1/rooms` lists it (name, topic, archive state, my role, notify).
+      return applyRoomUpdate(s, f.room as unknown as Room, { viewing: s.activeRoomId === f.room.id && ctx.visible });
     case 'room.member_joined':
     case 'resync':
     case 'pong':
@@ -142,6 +148,9 @@ function applyError(s: ChatState, code: string, text: string | undefined, ref: s
   const entry = ref ? s.outbox.find((e) => e.client_msg_id === ref) : undefined;
   if (!entry) return s;
   if (outbox.isFeatureError(code) && entry.requires !== undefined) return withOutbox(s, outbox.hold(s.outbox, entry.client_msg_id));
+  // The room was archived before its update reached us (api-v1.1 C): it is read-only now, and the
+  // composer says so instead of a generic error.
+  if (code === 'archived') s = markArchived(s, entry.room_id);
   // An edit, deletion or reaction the server refuses is no bubble to retry from: it goes, with a notice.
   if (outbox.isChange(entry) && outbox.isPermanentError(code)) return dropChange(s, entry, changeErrorText(entry, code, text));
   if (code === 'rate_limited') {
@@ -197,7 +206,7 @@ export function errorText(code: string, text: string | undefined): string {
     case 'forbidden':
       return 'you are not allowed to do that here.';
     case 'archived':
-      return 'this room is archived.';
+      return 'this channel is archived (read-only).';
     case 'blocked':
       return 'you cannot message this person.';
     case 'deactivated':
@@ -227,4 +236,73 @@ export function removeRoom(s: ChatState, roomId: string): ChatState {
   const { [roomId]: _r, ...rooms } = s.rooms;
   const { [roomId]: _t, ...timelines } = s.timelines;
   return { ...s, rooms, timelines, activeRoomId: s.activeRoomId === roomId ? null : s.activeRoomId };
+}
+
+/**
+ * I am no longer a member (`room.member_left` naming me): the room leaves the client. When I did
+ * not leave it myself (a room admin removed me, api-v1.1 C), a plain notice says so.
+ */
+export function removeMe(s: ChatState, roomId: string, leftMyself: boolean): ChatState {
+  const room = s.rooms[roomId]?.room;
+  if (!room) return s;
+  const next = removeRoom(s, roomId);
+  const { [roomId]: _m, ...members } = next.members;
+  const cleaned = { ...next, members };
+  if (leftMyself) return cleaned;
+  const where = room.kind === 'channel' ? `#${room.name ?? 'this channel'}` : 'this conversation';
+  return { ...cleaned, notice: `You are no longer a member of ${where}.` };
+}
+
+/**
+ * A room as the server sees it for me now (a `room.updated` frame, or the answer to a room change,
+ * api-v1.1 B/C): name, topic, archive state, my role and notify level are taken from it. Counters
+ * follow the copy that has seen more (as a room list does), so an update that left before my
+ * latest messages or reads arrived does not bring them back; a field it leaves out keeps its
+ * value. A room that is not in my list is not added (it comes with its join).
+ */
+export function applyRoomUpdate(s: ChatState, room: Room, opts: { viewing: boolean }): ChatState {
+  const prev = s.rooms[room.id];
+  if (!prev) return s;
+  const p = prev.room;
+  const oursNewer = p.last_seq > room.last_seq || (p.last_seq === room.last_seq && p.last_read_seq > room.last_read_seq);
+  const counters = oursNewer ? p : room;
+  const mention = (counters as RoomV11).mention_count;
+  let entry: RoomEntry = {
+    ...prev,
+    room: {
+      ...p,
+      ...room,
+      last_seq: counters.last_seq,
+      last_read_seq: counters.last_read_seq,
+      unread_count: counters.unread_count,
+      ...(typeof mention === 'number' ? { mention_count: mention } : {}),
+    },
+  };
+  if (!oursNewer) entry = { ...entry, base: { seq: room.last_seq, unread: room.unread_count, read: room.last_read_seq } };
+  if (opts.viewing) entry = markRead(entry, entry.room.last_seq);
+  let next: ChatState = { ...s, rooms: { ...s.rooms, [room.id]: entry } };
+  // My role changed: my row in the loaded member list follows.
+  const role = (room as RoomV11).my_role;
+  if (typeof role === 'string') next = withMemberRole(next, room.id, s.me.id, role);
+  return next;
+}
+
+/** The channel is archived (read-only): a refused entry said so before the room update came. */
+export function markArchived(s: ChatState, roomId: string): ChatState {
+  return updateRoom(s, roomId, (e) => (e.room.kind !== 'channel' || (e.room as RoomV11).archived === true ? e : { ...e, room: { ...e.room, archived: true } as Room }));
+}
+
+/** A member's room role in the loaded member list (a promotion or demotion I made or learnt of). */
+export function withMemberRole(s: ChatState, roomId: string, userId: string, role: string): ChatState {
+  const list = s.members[roomId];
+  if (!list || !list.some((m) => m.user_id === userId && (m as MemberV11).role !== role)) return s;
+  return { ...s, members: { ...s.members, [roomId]: list.map((m) => (m.user_id === userId ? ({ ...m, role } as MemberV11) : m)) } };
+}
+
+/** Someone is no longer a member (I removed them): out of the loaded member list, one fewer counted. */
+export function withoutMember(s: ChatState, roomId: string, userId: string): ChatState {
+  const list = s.members[roomId];
+  const next = list && list.some((m) => m.user_id === userId) ? { ...s, members: { ...s.members, [roomId]: list.filter((m) => m.user_id !== userId) } } : s;
+  if (!list || next === s) return next;
+  return updateRoom(next, roomId, (e) => ({ ...e, room: { ...e.room, member_count: Math.max(0, e.room.member_count - 1) } }));
 }

@@ -1,5 +1,5 @@
 // Room list ordering and unread counts, pure.
-import type { Message, Room } from '../api/types';
+import type { Member, Message, Room, User } from '../api/types';
 import { mentionsMe } from '../lib/mentions';
 import { mentionCount } from '../lib/notifications';
 import { type Entry, resolveEntries } from './entries';
@@ -170,8 +170,43 @@ function withMentionCount(r: Room, n: number): Partial<RoomV11> {
   return n === 0 && (r as RoomV11).mention_count === undefined ? {} : { mention_count: n };
 }
 
-/** A room with the api-v1.1 B fields (read tolerantly where the generated type lacks them). */
-export type RoomV11 = Room & { mention_count?: number; notify?: string | null };
+/**
+ * A room with the api-v1.1 B and C fields (read tolerantly where the generated type lacks them):
+ * `topic`, `archived` and `my_role` are present for channels only.
+ */
+export type RoomV11 = Room & { mention_count?: number; notify?: string | null; topic?: string | null; archived?: boolean; my_role?: string };
+
+/** A member as `GET /v1/rooms/{id}/members` lists them; `role` (api-v1.1 C) is read tolerantly. */
+export type MemberV11 = Member & { role?: string };
+
+/** A channel's topic (api-v1.1 C), or null when it has none (direct rooms never have one). */
+export function roomTopic(room: Room | undefined): string | null {
+  const t = (room as RoomV11 | undefined)?.topic;
+  return typeof t === 'string' && t.trim() !== '' ? t : null;
+}
+
+/** Is the channel archived (read-only, history readable)? */
+export function isArchived(room: Room | undefined): boolean {
+  return (room as RoomV11 | undefined)?.archived === true;
+}
+
+/** Workspace roles that act as room admins in the channels their holders are members of (api-v1.1 C). */
+const WORKSPACE_ADMINS: ReadonlySet<string> = new Set(['owner', 'admin']);
+
+/**
+ * May `me` manage this room (rename, topic, archive, members and roles)? Only in a channel I am in
+ * (a room in my list): as its room admin (`my_role`), or as a workspace owner/admin. Direct rooms
+ * have no admins. The server decides in the end; this only hides what would be refused.
+ */
+export function canAdminRoom(room: Room | undefined, me: Pick<User, 'role'>): boolean {
+  if (!room || room.kind !== 'channel') return false;
+  return (room as RoomV11).my_role === 'admin' || (me.role !== undefined && WORKSPACE_ADMINS.has(me.role));
+}
+
+/** Is this member a room admin of the channel (their membership's role; workspace admins are not marked)? */
+export function isRoomAdminMember(m: Member): boolean {
+  return (m as MemberV11).role === 'admin';
+}
 
 /** Apply one new entry (a live frame) to a room entry: `countEntries` for one. */
 export function applyMessage(e: RoomEntry, m: Message, myId: string, viewing: boolean, after?: Timeline): RoomEntry {
@@ -192,3 +227,6 @@ export function markRead(e: RoomEntry, seq: number, t?: Timeline, me?: string): 
   const mentions = lastRead >= e.room.last_seq ? 0 : mentionCount(e.room);
   return { ...e, base: baseOf(e), room: { ...e.room, last_read_seq: lastRead, unread_count: unread, ...withMentionCount(e.room, mentions) } };
 }
+
+/** A channel topic's longest length (api-v1.1 C; the server trims it, "" removes it). */
+export const TOPIC_MAX = 250;

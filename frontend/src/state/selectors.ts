@@ -1,6 +1,7 @@
 // What the UI may offer for an entry (api-v1.1 A), as pure functions of the state. The server
 // decides in the end (it refuses with `forbidden`/`not_found`); these only hide what would fail.
 import { type Entry, isReply } from './entries';
+import { canAdminRoom, isArchived } from './rooms';
 import type { ChatState } from './store';
 import { threadView } from './threads';
 import { roomView, type ViewEntry } from './view';
@@ -15,25 +16,32 @@ export function isTargetable(m: Pick<Entry, 'kind' | 'id' | 'seq' | 'deleted'>):
   return m.kind === 'text' && m.id !== '' && m.seq > 0 && m.deleted !== true;
 }
 
-/** May I edit it? My own confirmed, not deleted text entry, with `entries` on. */
-export function canEdit(s: Pick<ChatState, 'features' | 'me'>, m: Entry): boolean {
-  return entriesOn(s) && isTargetable(m) && m.sender_id === s.me.id;
+/** Is the entry's room an archived channel (read-only, api-v1.1 C)? */
+function inArchived(s: Partial<Pick<ChatState, 'rooms'>>, m: Pick<Entry, 'room_id'>): boolean {
+  return isArchived(s.rooms?.[m.room_id]?.room);
+}
+
+/** May I edit it? My own confirmed, not deleted text entry, with `entries` on, not in an archived channel. */
+export function canEdit(s: Pick<ChatState, 'features' | 'me'> & Partial<Pick<ChatState, 'rooms'>>, m: Entry): boolean {
+  return entriesOn(s) && isTargetable(m) && m.sender_id === s.me.id && !inArchived(s, m);
 }
 
 /**
- * May I delete it? My own, or, in a channel, anyone's when I am its admin (its creator, until
- * the rooms issue adds promotions). With `entries` on.
+ * May I delete it? My own, or, in a channel, anyone's when I am a room admin there (api-v1.1 C:
+ * `my_role`, or a workspace owner/admin; a server without room roles: its creator). With
+ * `entries` on. In an archived channel only a room admin's delete goes through.
  */
 export function canDelete(s: Pick<ChatState, 'features' | 'me' | 'rooms'>, m: Entry): boolean {
   if (!entriesOn(s) || !isTargetable(m)) return false;
-  if (m.sender_id === s.me.id) return true;
   const room = s.rooms[m.room_id]?.room;
-  return !!room && room.kind === 'channel' && room.created_by === s.me.id;
+  const admin = !!room && room.kind === 'channel' && (canAdminRoom(room, s.me) || (!('my_role' in room) && room.created_by === s.me.id));
+  if (isArchived(room)) return admin;
+  return m.sender_id === s.me.id || admin;
 }
 
-/** May I react to it? Any confirmed, not deleted text entry (not a system line), with `entries` on. */
-export function canReact(s: Pick<ChatState, 'features'>, m: Entry): boolean {
-  return entriesOn(s) && isTargetable(m);
+/** May I react to it? Any confirmed, not deleted text entry (not a system line), with `entries` on, not in an archived channel. */
+export function canReact(s: Pick<ChatState, 'features'> & Partial<Pick<ChatState, 'rooms'>>, m: Entry): boolean {
+  return entriesOn(s) && isTargetable(m) && !inArchived(s, m);
 }
 
 /** The rows of a room (see view.ts): call it in a useMemo over `timelines[roomId]` and `outbox`. */

@@ -5,6 +5,7 @@ import type { OutboxEntry } from '../realtime/outbox';
 import type { PresenceMap } from './presence';
 import type { RoomEntry } from './rooms';
 import { emptyThreads, type ThreadsState } from './threads';
+import { groupTitle, isGroupDirect } from './blocks';
 import type { Timeline } from './timeline';
 import type { TypingState } from './typing';
 
@@ -98,7 +99,9 @@ export class Store<S> {
 }
 
 /** Title for a room in lists and headers. */
-export function roomTitle(s: Pick<ChatState, 'dmPartner' | 'users'>, room: Room): string {
+export function roomTitle(s: Pick<ChatState, 'dmPartner' | 'users'> & Partial<Pick<ChatState, 'members' | 'me'>>, room: Room): string {
+  // A group direct room is named by its other members (dmPartner holds only the first of them).
+  if (isGroupDirect(room)) return groupTitle(room, s.members?.[room.id], s.users, s.me?.id ?? '');
   if (room.kind === 'direct') {
     const partner = s.dmPartner[room.id];
     const u = partner ? s.users[partner] : undefined;

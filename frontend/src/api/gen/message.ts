@@ -66,6 +66,31 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
+        /**
+         * Update Room
+         * @description Rename a channel and/or set its topic (room admins; api-v1.1 C). Refused in direct
+         *     rooms (403) and archived rooms (403 `archived`). An unchanged value makes no entry.
+         */
+        patch: operations["update_room_v1_rooms__room_id__patch"];
+        trace?: never;
+    };
+    "/v1/rooms/{room_id}/archive": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Archive
+         * @description Archive a channel (room admins): it becomes read-only; its history stays readable.
+         */
+        post: operations["archive_v1_rooms__room_id__archive_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
         patch?: never;
         trace?: never;
     };
@@ -99,6 +124,49 @@ export interface paths {
         post?: never;
         /** Leave */
         delete: operations["leave_v1_rooms__room_id__members_me_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/rooms/{room_id}/members/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove Member
+         * @description Remove a member (room admins; api-v1.1 C): their sessions stop receiving the room and the
+         *     room is 404 to them. Yourself: you leave. 404 `not_a_member` when they are not in the room,
+         *     409 `last_room_admin` for the last room admin.
+         */
+        delete: operations["remove_member_v1_rooms__room_id__members__user_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/rooms/{room_id}/members/{user_id}/role": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Set Role
+         * @description Make a member a room admin or a plain member (room admins); 409 `last_room_admin` when
+         *     it would leave the channel without one. The room as the caller sees it.
+         */
+        post: operations["set_role_v1_rooms__room_id__members__user_id__role_post"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -215,6 +283,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/rooms/{room_id}/unarchive": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Unarchive
+         * @description Unarchive a channel (room admins).
+         */
+        post: operations["unarchive_v1_rooms__room_id__unarchive_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/search": {
         parameters: {
             query?: never;
@@ -279,6 +367,12 @@ export interface components {
             joined_at: string;
             /** Last Read Seq */
             last_read_seq: number;
+            /**
+             * Role
+             * @description The member's room role (api-v1.1 C; direct rooms: always member). Workspace owners and admins act as room admins in channels they are in.
+             * @enum {string}
+             */
+            role: "admin" | "member";
             /** User Id */
             user_id: string;
         };
@@ -444,13 +538,15 @@ export interface components {
              */
             notify: "all" | "mentions" | "none";
         };
-        /** OpenDirect */
+        /**
+         * OpenDirect
+         * @description `{user_id}` (v1: one other person) or `{user_ids}` (api-v1.1 C: 2 to 8 others).
+         */
         OpenDirect: {
-            /**
-             * User Id
-             * Format: uuid
-             */
-            user_id: string;
+            /** User Id */
+            user_id?: string | null;
+            /** User Ids */
+            user_ids?: string[] | null;
         };
         /**
          * ReactionOut
@@ -482,6 +578,14 @@ export interface components {
              */
             thread_root_id?: string | null;
         };
+        /** RoleChange */
+        RoleChange: {
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "admin" | "member";
+        };
         /** RoomEnvelope */
         RoomEnvelope: {
             room: components["schemas"]["RoomOut"];
@@ -493,6 +597,11 @@ export interface components {
         };
         /** RoomOut */
         RoomOut: {
+            /**
+             * Archived
+             * @description Channels: archived rooms are read-only (every new entry is refused with `archived` except a room admin's delete).
+             */
+            archived?: boolean;
             /** Created At */
             created_at: string;
             /** Created By */
@@ -515,6 +624,12 @@ export interface components {
              * @description Entries that mention the caller (by name or @room) above their read positions (the room's, or the thread's for replies), capped at 1000.
              */
             mention_count: number;
+            /**
+             * My Role
+             * @description Channels: the caller's room role. Workspace owners and admins act as room admins in channels they are in, whatever this says.
+             * @enum {string}
+             */
+            my_role?: "admin" | "member";
             /** Name */
             name: string | null;
             /**
@@ -523,6 +638,11 @@ export interface components {
              * @enum {string}
              */
             notify: "all" | "mentions" | "none";
+            /**
+             * Topic
+             * @description Channels: the topic shown in the header; null when none.
+             */
+            topic?: string | null;
             /** Unread Count */
             unread_count: number;
             /**
@@ -632,6 +752,17 @@ export interface components {
             replies: components["schemas"]["MessageOut"][];
             /** @description The thread root (a tombstone once deleted). */
             root: components["schemas"]["MessageOut"];
+        };
+        /**
+         * UpdateRoom
+         * @description `PATCH /v1/rooms/{id}`: at least one of `name` (the rules of creation) and `topic` (at
+         *     most 250 characters, trimmed; "" or null clears it).
+         */
+        UpdateRoom: {
+            /** Name */
+            name?: string | null;
+            /** Topic */
+            topic?: string | null;
         };
         /** ValidationError */
         ValidationError: {
@@ -804,6 +935,72 @@ export interface operations {
             };
         };
     };
+    update_room_v1_rooms__room_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                room_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateRoom"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoomEnvelope"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    archive_v1_rooms__room_id__archive_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                room_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoomEnvelope"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     list_members_v1_rooms__room_id__members_get: {
         parameters: {
             query?: never;
@@ -887,6 +1084,72 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    remove_member_v1_rooms__room_id__members__user_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                room_id: string;
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    set_role_v1_rooms__room_id__members__user_id__role_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                room_id: string;
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RoleChange"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoomEnvelope"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -1105,6 +1368,37 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ThreadPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    unarchive_v1_rooms__room_id__unarchive_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                room_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoomEnvelope"];
                 };
             };
             /** @description Validation Error */
