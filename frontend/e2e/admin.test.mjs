@@ -13,7 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { BASE_URL, DESKTOP, PHONE, launch } from './browser.mjs';
-import { SHOTS, STRONG, expectAccessible, expectSignedIn, openSidebar, signUp, snap, stackIsUp, uniqueName, watchPage } from './helpers.mjs';
+import { expectAccessible, expectSignedIn, newPerson, openSidebar, SHOTS, signUp, snap, stackIsUp, STRONG, uniqueName } from './helpers.mjs';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const DOCS = `${ROOT}docs/screenshots/`;
@@ -77,16 +77,7 @@ after(async () => {
   await browser?.close();
 });
 
-async function person(viewport, label) {
-  const phone = viewport === PHONE;
-  const context = await browser.newContext({ viewport, isMobile: phone, hasTouch: phone, baseURL: BASE_URL, reducedMotion: 'reduce' });
-  await context.grantPermissions(['clipboard-read', 'clipboard-write']);
-  const page = await context.newPage();
-  const errors = [];
-  watchPage(page, errors);
-  const username = uniqueName(label);
-  return { context, page, errors, username, display: `${label[0].toUpperCase()}${label.slice(1)} ${username.slice(-4)}` };
-}
+const person = (viewport, label) => newPerson(browser, viewport, label, { permissions: ['clipboard-read', 'clipboard-write'], contextOptions: { reducedMotion: 'reduce' } });
 
 async function signIn(page, username, password) {
   await page.goto(`${BASE_URL}/#/signin`);

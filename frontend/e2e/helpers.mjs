@@ -162,12 +162,16 @@ export async function tool(page, text, name) {
 
 /**
  * A person in a browser context of their own (`viewport`: DESKTOP or PHONE, a phone with touch),
- * with their page's errors collected and the features `GET /v1/users/me` reported.
+ * with their page's errors collected and the features `GET /v1/users/me` reported. Options:
+ * `permissions` to grant (clipboard, notifications), an `initScript` run before the app, and
+ * more `contextOptions`.
  */
-export async function newPerson(browser, viewport, label) {
+export async function newPerson(browser, viewport, label, { permissions = [], initScript, contextOptions = {} } = {}) {
   const phone = viewport.width < 600;
-  const context = await browser.newContext({ viewport, isMobile: phone, hasTouch: phone, baseURL: BASE_URL });
+  const context = await browser.newContext({ viewport, isMobile: phone, hasTouch: phone, baseURL: BASE_URL, ...contextOptions });
+  if (permissions.length) await context.grantPermissions(permissions);
   const page = await context.newPage();
+  if (initScript) await page.addInitScript(initScript);
   const errors = [];
   watchPage(page, errors);
   const features = new Set();

@@ -3,10 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { BASE_URL, DESKTOP, PHONE, launch } from './browser.mjs';
-import {
-  createChannel, expectAccessible, expectOnce, expectSignedIn, joinChannel, longPress, messages, openRoom, row, send, showMembers, signUp, snap, stackIsUp,
-  STRONG, tool, uniqueName, waitForMemberStatus, watchPage,
-} from './helpers.mjs';
+import { createChannel, expectAccessible, expectOnce, expectSignedIn, joinChannel, longPress, messages, newPerson, openRoom, row, send, showMembers, signUp, snap, stackIsUp, STRONG, tool, uniqueName, waitForMemberStatus, watchPage } from './helpers.mjs';
 
 const up = await stackIsUp();
 if (!up) console.log(`# stack not reachable at ${BASE_URL}: journeys skipped`);
@@ -19,22 +16,7 @@ after(async () => {
   await browser?.close();
 });
 
-async function person(viewport, label) {
-  const context = await browser.newContext({ viewport, isMobile: viewport === PHONE, hasTouch: viewport === PHONE, baseURL: BASE_URL });
-  await context.grantPermissions(['clipboard-read', 'clipboard-write']);
-  const page = await context.newPage();
-  const errors = [];
-  watchPage(page, errors);
-  // The features the server reports (GET /v1/users/me), for journeys that need one.
-  const features = new Set();
-  page.on('response', async (r) => {
-    if (r.url().endsWith('/v1/users/me') && r.ok()) {
-      for (const f of (await r.json().catch(() => ({}))).features ?? []) features.add(f);
-    }
-  });
-  const username = uniqueName(label);
-  return { context, page, errors, features, username, display: `${label[0].toUpperCase()}${label.slice(1)} ${username.slice(-4)}` };
-}
+const person = (viewport, label) => newPerson(browser, viewport, label, { permissions: ['clipboard-read', 'clipboard-write'] });
 
 for (const [vpName, viewport] of [['desktop', DESKTOP], ['phone', PHONE]]) {
   describe(`two people (${vpName} ${viewport.width}×${viewport.height})`, { skip: !up, timeout: 120_000 }, () => {

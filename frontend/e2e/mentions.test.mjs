@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { BASE_URL, DESKTOP, PHONE, launch } from './browser.mjs';
-import { SHOTS, createChannel, expectAccessible, expectOnce, expectSignedIn, joinChannel, openRoom, openSidebar, send, signUp, snap, stackIsUp, uniqueName, watchPage } from './helpers.mjs';
+import { createChannel, expectAccessible, expectOnce, expectSignedIn, joinChannel, newPerson, openRoom, openSidebar, send, SHOTS, signUp, snap, stackIsUp, uniqueName } from './helpers.mjs';
 
 const DOCS = new URL('../../docs/screenshots/', import.meta.url).pathname;
 /** A screenshot in test-results/e2e; with CHAT_DOC_SHOTS=1 also docs/screenshots/mentions-<name>.png. */
@@ -62,23 +62,7 @@ function instrument() {
   };
 }
 
-async function person(viewport, label) {
-  const phone = viewport === PHONE;
-  const context = await browser.newContext({ viewport, isMobile: phone, hasTouch: phone, baseURL: BASE_URL });
-  await context.grantPermissions(['clipboard-read', 'clipboard-write', 'notifications']);
-  const page = await context.newPage();
-  await page.addInitScript(instrument);
-  const errors = [];
-  watchPage(page, errors);
-  const features = new Set();
-  page.on('response', async (r) => {
-    if (r.url().endsWith('/v1/users/me') && r.ok()) {
-      for (const f of (await r.json().catch(() => ({}))).features ?? []) features.add(f);
-    }
-  });
-  const username = uniqueName(label);
-  return { context, page, errors, features, username, display: `${label[0].toUpperCase()}${label.slice(1)} ${username.slice(-4)}` };
-}
+const person = (viewport, label) => newPerson(browser, viewport, label, { permissions: ['clipboard-read', 'clipboard-write', 'notifications'], initScript: instrument });
 
 /** Open a room from the sidebar, the drawer on a phone (already open or not). */
 async function goRoom(page, name) {

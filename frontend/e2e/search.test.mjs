@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { BASE_URL, DESKTOP, PHONE, launch } from './browser.mjs';
 import { randomUUID } from 'node:crypto';
 import { copyFileSync } from 'node:fs';
-import { SHOTS, STRONG, createChannel, expectAccessible, expectOnce, expectSignedIn, openRoom, send, signUp, snap, stackIsUp, uniqueName, watchPage } from './helpers.mjs';
+import { createChannel, expectAccessible, expectOnce, expectSignedIn, newPerson, openRoom, send, SHOTS, signUp, snap, stackIsUp, STRONG, uniqueName } from './helpers.mjs';
 
 const DOCS = new URL('../../docs/screenshots/', import.meta.url).pathname;
 /**
@@ -42,21 +42,7 @@ async function postMessages(username, roomId, texts) {
   }
 }
 
-async function person(viewport, label) {
-  const phone = viewport === PHONE;
-  const context = await browser.newContext({ viewport, isMobile: phone, hasTouch: phone, baseURL: BASE_URL });
-  const page = await context.newPage();
-  const errors = [];
-  watchPage(page, errors);
-  const features = new Set();
-  page.on('response', async (r) => {
-    if (r.url().endsWith('/v1/users/me') && r.ok()) {
-      for (const f of (await r.json().catch(() => ({}))).features ?? []) features.add(f);
-    }
-  });
-  const username = uniqueName(label);
-  return { context, page, errors, features, username, display: `${label[0].toUpperCase()}${label.slice(1)} ${username.slice(-4)}` };
-}
+const person = (viewport, label) => newPerson(browser, viewport, label);
 
 for (const [vpName, viewport] of [['desktop', DESKTOP], ['phone', PHONE]]) {
   describe(`search (${vpName} ${viewport.width}×${viewport.height})`, { skip: !up, timeout: 120_000 }, () => {

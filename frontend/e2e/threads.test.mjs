@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { BASE_URL, DESKTOP, PHONE, launch } from './browser.mjs';
-import { SHOTS, STRONG, createChannel, expectAccessible, expectOnce, expectSignedIn, joinChannel, longPress, row, send, signUp, snap, stackIsUp, uniqueName, watchPage } from './helpers.mjs';
+import { createChannel, expectAccessible, expectOnce, expectSignedIn, joinChannel, longPress, newPerson, row, send, SHOTS, signUp, snap, stackIsUp, STRONG, uniqueName, watchPage } from './helpers.mjs';
 
 const DOCS = new URL('../../docs/screenshots/', import.meta.url).pathname;
 async function docShot(page, name) {
@@ -30,19 +30,7 @@ after(async () => {
   await browser?.close();
 });
 
-async function person(viewport, label) {
-  const phone = viewport === PHONE;
-  const context = await browser.newContext({ viewport, isMobile: phone, hasTouch: phone, baseURL: BASE_URL });
-  const page = await context.newPage();
-  const errors = [];
-  watchPage(page, errors);
-  const features = new Set();
-  page.on('response', async (r) => {
-    if (r.url().endsWith('/v1/users/me') && r.ok()) for (const f of (await r.json().catch(() => ({}))).features ?? []) features.add(f);
-  });
-  const username = uniqueName(label);
-  return { context, page, errors, features, username, display: `${label[0].toUpperCase()}${label.slice(1)} ${username.slice(-4)}`, phone };
-}
+const person = (viewport, label) => newPerson(browser, viewport, label);
 
 /** The main list's rows (thread replies never show there). */
 function mainRows(page) {

@@ -78,3 +78,9 @@ export async function problemFromResponse(res: Response): Promise<ApiError> {
   }
   return new ApiError(res.status, body, parseRetryAfter(res.headers.get('Retry-After')));
 }
+
+/** What to tell the user when an action failed: the server's plain-words `detail`, else `fallback`
+ * (also for a failure that never reached the server, status 0). */
+export function problemText(e: unknown, fallback: string): string {
+  return e instanceof ApiError && e.status !== 0 && e.detail ? e.detail : fallback;
+}

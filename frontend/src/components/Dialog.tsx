@@ -1,4 +1,5 @@
-import { type ReactNode, useEffect, useRef } from 'react';
+import { type ReactNode, useEffect, useRef, useState } from 'react';
+import { problemText } from '../api/problem';
 import { useFreshPressOnly } from '../lib/hooks';
 
 /** Native <dialog> as a modal: focus trap, Escape and inert background come from the browser. */
@@ -32,5 +33,50 @@ export function Dialog({ title, onClose, children, id }: { title: string; onClos
       </div>
       <div className="dialog__body">{children}</div>
     </dialog>
+  );
+}
+
+/** A question with a way back and one dangerous action; while the action runs its button is off,
+ * and if it fails the dialog stays open and says why (the server's detail, else `failure`). */
+export function ConfirmDialog({ id, title, children, cancelLabel = 'Cancel', confirmLabel, failure, onCancel, onConfirm }: {
+  id: string;
+  title: string;
+  children: ReactNode;
+  cancelLabel?: string;
+  confirmLabel: string;
+  failure: string;
+  onCancel: () => void;
+  onConfirm: () => Promise<void>;
+}) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  return (
+    <Dialog id={id} title={title} onClose={onCancel}>
+      {error ? (
+        <p className="form-error" role="alert">
+          {error}
+        </p>
+      ) : null}
+      {children}
+      <div className="dialog__actions">
+        <button type="button" className="btn" onClick={onCancel} autoFocus>
+          {cancelLabel}
+        </button>
+        <button
+          type="button"
+          className="btn btn--danger"
+          disabled={busy}
+          onClick={() => {
+            setBusy(true);
+            onConfirm().catch((e: unknown) => {
+              setBusy(false);
+              setError(problemText(e, failure));
+            });
+          }}
+        >
+          {confirmLabel}
+        </button>
+      </div>
+    </Dialog>
   );
 }

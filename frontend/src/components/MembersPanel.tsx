@@ -1,5 +1,5 @@
 import { useCallback, useRef, useState } from 'react';
-import { ApiError } from '../api/problem';
+import { problemText } from '../api/problem';
 import type { Member, User } from '../api/types';
 import { useChat, useController, useRoomTitle } from '../lib/chat';
 import { useDisclosure, useNow } from '../lib/hooks';
@@ -8,15 +8,11 @@ import { statusOf } from '../state/presence';
 import { canAdminRoom, isRoomAdminMember } from '../state/rooms';
 import { Avatar } from './Avatar';
 import { useOpenProfile } from './ProfileCard';
-import { Dialog } from './Dialog';
+import { ConfirmDialog } from './Dialog';
 import { MoreIcon } from './Icons';
 import './Rooms.css';
 
 const NO_MEMBERS: Member[] = [];
-
-function problemText(e: unknown, fallback: string): string {
-  return e instanceof ApiError && e.detail ? e.detail : fallback;
-}
 
 /**
  * The open room's members with presence and, in channels, who is a room admin. Room admins
@@ -164,31 +160,11 @@ function MemberActions({ userId, name, roomAdmin, onRole, onRemove }: { userId: 
 }
 
 function RemoveMemberDialog({ name, channel, onCancel, onRemove }: { name: string; channel: string; onCancel: () => void; onRemove: () => Promise<void> }) {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
   return (
-    <Dialog id="remove-member" title={`Remove ${name} from #${channel}?`} onClose={onCancel}>
-      {error ? <p className="form-error" role="alert">{error}</p> : null}
+    <ConfirmDialog id="remove-member" title={`Remove ${name} from #${channel}?`} confirmLabel="Remove" failure={`Could not remove ${name}. Please try again.`} onCancel={onCancel} onConfirm={onRemove}>
       <p className="dialog__text">
         {name} stops seeing this channel at once, and it leaves their list of rooms. Their messages stay. To come back, they have to join again or be invited.
       </p>
-      <div className="dialog__actions">
-        <button type="button" className="btn" onClick={onCancel} autoFocus>Cancel</button>
-        <button
-          type="button"
-          className="btn btn--danger"
-          disabled={busy}
-          onClick={() => {
-            setBusy(true);
-            onRemove().catch((e: unknown) => {
-              setBusy(false);
-              setError(problemText(e, `Could not remove ${name}. Please try again.`));
-            });
-          }}
-        >
-          Remove
-        </button>
-      </div>
-    </Dialog>
+    </ConfirmDialog>
   );
 }

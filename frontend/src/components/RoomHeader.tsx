@@ -6,7 +6,7 @@ import { type Notify, notifyLevel, type Permission } from '../lib/notifications'
 import { lastSeenText } from '../lib/time';
 import { canAdminRoom, isArchived, roomTopic, TOPIC_MAX } from '../state/rooms';
 import { PresenceDot } from './Avatar';
-import { Dialog } from './Dialog';
+import { ConfirmDialog } from './Dialog';
 import { RenameChannelDialog } from './Dialogs';
 import { LockIcon, MembersIcon, MoreIcon } from './Icons';
 import './Rooms.css';
@@ -274,63 +274,21 @@ function MoreMenu({ actions }: { actions: Action[] }) {
 }
 
 function ArchiveDialog({ title, onCancel, onArchive }: { title: string; onCancel: () => void; onArchive: () => Promise<void> }) {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
   return (
-    <Dialog id="archive" title={`Archive #${title}?`} onClose={onCancel}>
-      {error ? <p className="form-error" role="alert">{error}</p> : null}
+    <ConfirmDialog id="archive" title={`Archive #${title}?`} confirmLabel="Archive channel" failure="Could not archive the channel. Please try again." onCancel={onCancel} onConfirm={onArchive}>
       <p className="dialog__text">
         The channel becomes read-only: nobody can send messages, react or join it. Its history stays readable, and a room admin can unarchive it at any time.
       </p>
-      <div className="dialog__actions">
-        <button type="button" className="btn" onClick={onCancel} autoFocus>Cancel</button>
-        <button
-          type="button"
-          className="btn btn--danger"
-          disabled={busy}
-          onClick={() => {
-            setBusy(true);
-            onArchive().catch((e: unknown) => {
-              setBusy(false);
-              setError(e instanceof ApiError && e.detail ? e.detail : 'Could not archive the channel. Please try again.');
-            });
-          }}
-        >
-          Archive channel
-        </button>
-      </div>
-    </Dialog>
+    </ConfirmDialog>
   );
 }
 
 function LeaveDialog({ title, isPrivate, onCancel, onLeave }: { title: string; isPrivate: boolean; onCancel: () => void; onLeave: () => Promise<void> }) {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  // A refusal such as 409 `last_room_admin` says what to do first (api-v1.1 C).
   return (
-    <Dialog id="leave" title={`Leave #${title}?`} onClose={onCancel}>
-      {error ? <p className="form-error" role="alert">{error}</p> : null}
-      <p className="dialog__text">
-        {isPrivate ? 'This channel is private: to come back, someone in it has to invite you again.' : 'You can join again any time from Browse channels.'}
-      </p>
-      <div className="dialog__actions">
-        <button type="button" className="btn" onClick={onCancel} autoFocus>Stay</button>
-        <button
-          type="button"
-          className="btn btn--danger"
-          disabled={busy}
-          onClick={() => {
-            setBusy(true);
-            onLeave().catch((e: unknown) => {
-              setBusy(false);
-              // e.g. 409 `last_room_admin`: "make someone else an admin before you leave" (api-v1.1 C).
-              setError(e instanceof ApiError && e.status !== 0 && e.detail ? e.detail : 'Could not leave the channel. Please try again.');
-            });
-          }}
-        >
-          Leave channel
-        </button>
-      </div>
-    </Dialog>
+    <ConfirmDialog id="leave" title={`Leave #${title}?`} cancelLabel="Stay" confirmLabel="Leave channel" failure="Could not leave the channel. Please try again." onCancel={onCancel} onConfirm={onLeave}>
+      <p className="dialog__text">{isPrivate ? 'This channel is private: to come back, someone in it has to invite you again.' : 'You can join again any time from Browse channels.'}</p>
+    </ConfirmDialog>
   );
 }
 
