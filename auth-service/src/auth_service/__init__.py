@@ -1,3 +1,3 @@
 """auth-service: users, passwords, sessions, refresh tokens and access-token signing keys."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -1,3 +1,3 @@
 """Run, test and deploy tooling for the chat product (not shipped in any service image)."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

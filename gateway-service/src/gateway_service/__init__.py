@@ -1,3 +1,3 @@
 """gateway-service: the WebSocket edge of the chat product (no database)."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -1,3 +1,3 @@
 """message-service: rooms, memberships, messages and read positions of the chat product."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
