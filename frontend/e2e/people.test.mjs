@@ -254,10 +254,13 @@ for (const [vpName, viewport] of [['desktop', DESKTOP], ['phone', PHONE]]) {
         await expectOnce(bo.page, refused);
         await expectOnce(ana.page, refused);
 
-        // Cy signs out (closes the browser): Ana's "Online now" drops Cy without a reload.
+        // Cy signs out (Account → Sign out): Ana's "Online now" drops Cy without a reload.
         await showSidebar(ana);
         const withCy = await onlineCount(ana.page);
-        await cy.context.close();
+        await showSidebar(cy);
+        await cy.page.locator('.me-button').click();
+        await cy.page.getByRole('dialog', { name: 'Your account' }).getByRole('button', { name: 'Sign out', exact: true }).click();
+        await cy.page.getByRole('heading', { name: 'Sign in' }).waitFor();
         await waitOnline(ana.page, cy.username, false);
         await ana.page.waitForFunction((n) => Number(document.querySelector('[data-testid="online-count"]')?.textContent) === n, withCy - 1);
         await closeDrawer(ana);
