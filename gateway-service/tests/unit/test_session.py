@@ -16,6 +16,7 @@ import msgspec
 import orjson
 import pytest
 from chat_contracts.examples import Example, examples
+from chat_runtime.features import IMPLEMENTED, KNOWN
 from gateway_service.domain.frames import rfc3339
 from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
@@ -677,16 +678,7 @@ FIXTURES = Path(__file__).resolve().parents[3] / "contracts" / "fixtures"
 def test_ready_says_which_features_are_on(gw_harness: Any, gw_features_off: Any) -> None:
     with connected(gw_harness, new_id(), []) as (_, ready):
         # CHAT_FEATURES unset: all this release has.
-        assert ready["features"] == [
-            "entries",
-            "threads",
-            "mentions",
-            "search",
-            "admin",
-            "rooms",
-            "blocking",
-            "online_now",
-        ]
+        assert ready["features"] == sorted(IMPLEMENTED, key=KNOWN.index)
     with connected(gw_features_off, new_id(), []) as (_, ready):
         assert ready["features"] == []  # CHAT_FEATURES= (an upgrade in progress)
 

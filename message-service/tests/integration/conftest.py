@@ -17,6 +17,7 @@ import orjson
 import pytest
 import pytest_asyncio
 from chat_contracts import names, types
+from chat_runtime.features import IMPLEMENTED
 from chat_runtime.host import HostContext
 from chat_runtime.messaging import Broker, OutgoingMessage
 from chat_runtime.testing import temporary_database, temporary_vhost
@@ -220,6 +221,13 @@ async def register_user(stack: Stack, username: str | None = None) -> uuid.UUID:
                 return user_id
         await asyncio.sleep(0.02)
     raise AssertionError("user was not recorded")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def rooms_off(ms_shared_stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    """A REST-only replica on the shared database with every feature on but `rooms`."""
+    async with ms_shared_stack.rest_replica(",".join(sorted(IMPLEMENTED - {"rooms"}))) as client:
+        yield client
 
 
 @pytest_asyncio.fixture(loop_scope="module")

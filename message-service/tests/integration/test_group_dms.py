@@ -6,13 +6,11 @@ pair next to them."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import msgspec
 import pytest
-import pytest_asyncio
 from chat_contracts import types
 from message_service.store.blocks import apply_change
 
@@ -142,14 +140,6 @@ async def test_blocks_do_not_refuse_entries_in_groups(ms_shared_stack: Any) -> N
             headers=s.auth(sender),
         )
         assert r.status_code == 201, r.text
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def rooms_off(ms_shared_stack: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """A REST-only replica on the same database with `rooms` off."""
-    s = ms_shared_stack
-    async with s.rest_replica("entries") as client:
-        yield client
 
 
 async def test_groups_need_the_rooms_feature(

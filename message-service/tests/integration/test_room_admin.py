@@ -7,7 +7,6 @@ authorization matrix of every room endpoint."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
 
@@ -459,14 +458,6 @@ async def test_authorization_matrix_of_every_room_endpoint(api: Api) -> None:
 
 
 # --- feature switched off --------------------------------------------------------------------
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def rooms_off(ms_shared_stack: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """A REST-only replica on the same database with `rooms` off."""
-    s = ms_shared_stack
-    async with s.rest_replica("entries,mentions") as client:
-        yield client
 
 
 async def test_room_endpoints_need_the_rooms_feature(

@@ -24,7 +24,7 @@ from message_service.domain.room_roles import (
     is_room_admin,
     leaves_no_admin,
 )
-from message_service.services.events import emit_membership, room_updated_events
+from message_service.services.events import room_updated_events
 from message_service.services.rooms import leave_room, system_entry
 from message_service.store import membership_queries, room_queries
 
@@ -147,17 +147,10 @@ async def remove_member(
     if target == caller:
         await _leave(session, room_id, caller, features)
         return
-    room = await _managed(session, room_id, caller)
+    # The caller stays a room admin, so the target is never the last one.
+    await _managed(session, room_id, caller)
     await _member_standing(session, room_id, target)
-    if leaves_no_admin(
-        await membership_queries.room_admins(session, room_id), target, still_admin=False
-    ):  # pragma: no cover - the caller is another room admin
-        raise errors.LastRoomAdmin()
-    if not await membership_queries.remove_member(session, room_id, target):
-        raise errors.NotAMember("This person is not a member of this room.")  # pragma: no cover
-    await emit_membership(session, room_id, target, joined=False)
-    if room.kind == "channel" and "entries" in features.on:
-        await system_entry(session, room_id, caller, "member_removed", subject_id=target)
+    await leave_room(session, room_id, target, features=features, removed_by=caller)
 
 
 async def _leave(session: AsyncSession, room_id: UUID, caller: UUID, features: Features) -> None:
@@ -200,5 +193,4 @@ async def set_role(
     await membership_queries.set_role(session, room_id, target, role)
     if "entries" in features.on:
         await system_entry(session, room_id, caller, "role_changed", subject_id=target, value=role)
-    await _tell_members(session, room_id, caller, [target])
-    return await _view(session, room_id, caller)
+    return await _tell_members(session, room_id, caller, [target])

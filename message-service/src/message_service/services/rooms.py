@@ -94,8 +94,15 @@ async def add_member(
 
 
 async def leave_room(
-    session: AsyncSession, room_id: UUID, user_id: UUID, *, features: Features = NONE
+    session: AsyncSession,
+    room_id: UUID,
+    user_id: UUID,
+    *,
+    features: Features = NONE,
+    removed_by: UUID | None = None,
 ) -> None:
+    """The user leaves the room (their sessions get `room.left.v1`, the room `member_left`);
+    `removed_by`: a room admin removed them, and the channel's entry says `member_removed`."""
     entry = False
     if "entries" in features.on:
         # The room first, as the send path locks it: a send batch holding it may be moving
@@ -106,7 +113,9 @@ async def leave_room(
     if not await membership_queries.remove_member(session, room_id, user_id):
         raise errors.NotAMember("You are not a member of this room.")
     await emit_membership(session, room_id, user_id, joined=False)
-    if entry:
+    if entry and removed_by is not None:
+        await system_entry(session, room_id, removed_by, "member_removed", subject_id=user_id)
+    elif entry:
         await system_entry(session, room_id, user_id, "member_left")
 
 
