@@ -46,7 +46,8 @@ PYTHON_SERVICES = sorted(name for name, s in SERVICES.items() if s["language"] =
 # Product code takes every wire name from chat_contracts.names (test tooling may name its own
 # private queues, so devtools is scanned for types but not held to this rule).
 WIRE_NAME_FREE = sorted(
-    {"auth-service", "gateway-service", "message-service", "presence-service", "chat-runtime"}
+    {"auth-service", "gateway-service", "message-service", "presence-service", "file-service",
+     "chat-runtime"}
 )
 
 TYPE_NAME = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*\.v1")

@@ -131,6 +131,9 @@ def test_known_types_match_the_architecture_and_api() -> None:
         "membership.reply.v1",
         "auth.revocations.query.v1",
         "auth.revocations.reply.v1",
+        "file.uploaded.v1",
+        "file.access.query.v1",
+        "file.access.reply.v1",
     }
     client = {
         "auth",

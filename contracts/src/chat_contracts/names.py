@@ -17,6 +17,9 @@ AUTH_REVOCATIONS_REPLY_V1: Final = "auth.revocations.reply.v1"
 AUTH_SESSION_REVOKED_V1: Final = "auth.session.revoked.v1"
 AUTH_USER_REGISTERED_V1: Final = "auth.user.registered.v1"
 AUTH_USER_UPDATED_V1: Final = "auth.user.updated.v1"
+FILE_ACCESS_QUERY_V1: Final = "file.access.query.v1"
+FILE_ACCESS_REPLY_V1: Final = "file.access.reply.v1"
+FILE_UPLOADED_V1: Final = "file.uploaded.v1"
 MEMBER_JOINED_V1: Final = "member_joined.v1"
 MEMBER_LEFT_V1: Final = "member_left.v1"
 MEMBERSHIP_QUERY_V1: Final = "membership.query.v1"
@@ -65,6 +68,7 @@ WS_SERVER_TYPING_V1: Final = "ws.server.typing.v1"
 AUTH_QUERY_QUEUE: Final = "auth-service.query"  # channel authQueryQueue
 MESSAGE_QUERY_QUEUE: Final = "message-service.query"  # channel membershipQueryQueue
 MESSAGE_EVENTS_QUEUE: Final = "message-service.events"  # channel messageServiceEventsQueue
+FILE_EVENTS_QUEUE: Final = "file-service.events"  # channel fileServiceEventsQueue
 DIRECT_REPLY_TO: Final = "amq.rabbitmq.reply-to"  # channel directReplyTo
 
 

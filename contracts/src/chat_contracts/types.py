@@ -57,17 +57,17 @@ Uuid: TypeAlias = Annotated[
         pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z"
     ),
 ]
-Seq: TypeAlias = Annotated[int, msgspec.Meta(ge=1)]
-MessageKind: TypeAlias = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*\Z")
-]
-KnownMessageKind: TypeAlias = Literal["text", "edit", "delete", "reaction", "system"]
 Timestamp: TypeAlias = Annotated[
     str,
     msgspec.Meta(
         pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})\Z"
     ),
 ]
+Seq: TypeAlias = Annotated[int, msgspec.Meta(ge=1)]
+MessageKind: TypeAlias = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*\Z")
+]
+KnownMessageKind: TypeAlias = Literal["text", "edit", "delete", "reaction", "system"]
 SystemEvent: TypeAlias = Annotated[
     str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*\Z")
 ]
@@ -104,6 +104,36 @@ UserRole: TypeAlias = Annotated[
     str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*\Z")
 ]
 KnownUserRole: TypeAlias = Literal["owner", "admin", "member"]
+
+
+class File(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """
+    The api-v1.1 E `file` object: an upload kept by file-service. `url` and `thumbnail_url` are
+    links signed for one file and the user they were given to (valid 10 minutes); they are
+    present in REST answers made for a signed-in caller and absent on the bus and in WebSocket
+    frames, which reach many users.
+    """
+
+    id: Uuid
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+    size: Annotated[int, msgspec.Meta(ge=0)]
+    content_type: Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+    sha256: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}\Z")]
+    width: Annotated[int, msgspec.Meta(ge=1)] | None
+    height: Annotated[int, msgspec.Meta(ge=1)] | None
+    has_thumbnail: bool
+    purpose: Literal["attachment", "avatar"]
+    created_at: Timestamp
+    uploader_id: Uuid
+    url: Annotated[str, msgspec.Meta(min_length=1, max_length=2048)] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )
+    thumbnail_url: (
+        Annotated[str, msgspec.Meta(min_length=1, max_length=2048)] | msgspec.UnsetType | None
+    ) = msgspec.UNSET
+
+    def __post_init__(self) -> None:
+        check_timestamp("created_at", self.created_at)
 
 
 class Mentions(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -212,6 +242,9 @@ class Message(msgspec.Struct, frozen=True, kw_only=True, gc=False):
         | msgspec.UnsetType
         | None
     ) = msgspec.UNSET
+    attachments: Annotated[list[File], msgspec.Meta(max_length=10)] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )
     mentions: Mentions | msgspec.UnsetType = msgspec.UNSET
     thread: ThreadSummary | msgspec.UnsetType = msgspec.UNSET
 
@@ -377,6 +410,48 @@ class AuthUserUpdatedV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 
     user: User
     version: Annotated[int, msgspec.Meta(ge=1)]
+
+
+class FileAccessQueryV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """
+    Request (direct reply-to, queue `message-service.query`): may this user read this
+    attachment, and is it attached anywhere. file-service asks before serving an attachment to
+    anyone but its uploader, and before deleting an orphan. Body of AMQP messages whose `type`
+    property is `file.access.query.v1`.
+    """
+
+    __contract__: ClassVar[str] = "file.access.query.v1"
+
+    file_id: Uuid
+    user_id: Uuid
+
+
+class FileAccessReplyV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """
+    Reply to `file.access.query.v1`. `readable`: the file is on a non-deleted entry of a room
+    the user is a member of. `attached`: the file is on at least one non-deleted entry of any
+    room. Body of AMQP messages whose `type` property is `file.access.reply.v1`.
+    """
+
+    __contract__: ClassVar[str] = "file.access.reply.v1"
+
+    file_id: Uuid
+    user_id: Uuid
+    readable: bool
+    attached: bool
+
+
+class FileUploadedV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """
+    Event: a file was stored (routing key `file.uploaded.v1`; api-v1.1 E), published through
+    file-service's outbox. message-service learns files and their uploaders from it before they
+    can be attached. The `file` carries no links. Body of AMQP messages whose `type` property is
+    `file.uploaded.v1`.
+    """
+
+    __contract__: ClassVar[str] = "file.uploaded.v1"
+
+    file: File
 
 
 class MemberJoinedV1(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -979,6 +1054,9 @@ STRUCTS: dict[str, type[msgspec.Struct]] = {
     "auth.session.revoked.v1": AuthSessionRevokedV1,
     "auth.user.registered.v1": AuthUserRegisteredV1,
     "auth.user.updated.v1": AuthUserUpdatedV1,
+    "file.access.query.v1": FileAccessQueryV1,
+    "file.access.reply.v1": FileAccessReplyV1,
+    "file.uploaded.v1": FileUploadedV1,
     "member_joined.v1": MemberJoinedV1,
     "member_left.v1": MemberLeftV1,
     "membership.query.v1": MembershipQueryV1,

@@ -157,22 +157,37 @@ def test_entry_sends_are_feature_disabled_while_entries_is_off(
     [
         {"attachments": [str(uuid.uuid4())]},
         {"thread_root_id": str(uuid.uuid4()), "attachments": [str(uuid.uuid4())]},
-        {"kind": "system"},
     ],
-    ids=["attachment", "reply_with_attachment", "system"],
+    ids=["attachment", "reply_with_attachment"],
 )
-@pytest.mark.parametrize("features", ["on", "off"])
-def test_attachments_and_system_entries_are_unsupported(
-    gw_harness: Any, gw_features_off: Any, extra: dict[str, Any], features: str
+def test_attachments_are_forwarded_while_on_and_stop_here_while_off(
+    gw_harness: Any, gw_features_off: Any, extra: dict[str, Any]
 ) -> None:
-    """Not in this release whatever CHAT_FEATURES says (not implemented wins over off, so a
-    reply with an attachment is unsupported too); `system` entries are only ever made by
-    message-service. Replies alone: test_people_frames.py."""
+    """Feature `attachments` (issue #19): message-service judges the files while it is on; while
+    it is off the send stops here with `feature_disabled` (a client holds it until it is on)."""
+    room = new_id()
+    for harness, refused in ((gw_harness, []), (gw_features_off, ["feature_disabled"])):
+        cmid = new_id()
+        frame = {"type": "message.send", "client_msg_id": cmid, "room_id": room, "text": "t"}
+        with connected(harness, new_id(), [room]) as (ws, _):
+            ws.send_json(frame | extra)
+            assert [e["code"] for e in heard(ws)] == refused
+    (command,) = gw_harness.bus.commands
+    assert command[1] == "message.send.v1"
+    assert gw_features_off.bus.commands == []
+
+
+@pytest.mark.parametrize("features", ["on", "off"])
+def test_system_entries_are_unsupported(
+    gw_harness: Any, gw_features_off: Any, features: str
+) -> None:
+    """`system` entries are only ever made by message-service. Replies alone:
+    test_people_frames.py."""
     harness = gw_harness if features == "on" else gw_features_off
     user, room, cmid = new_id(), new_id(), new_id()
-    frame = {"type": "message.send", "client_msg_id": cmid, "room_id": room, "text": "t"} | extra
+    frame = {"type": "message.send", "client_msg_id": cmid, "room_id": room, "text": "t"}
     with connected(harness, user, [room]) as (ws, _):
-        ws.send_json(frame)
+        ws.send_json(frame | {"kind": "system"})
         (err,) = heard(ws)
         assert (err["type"], err["code"], err["ref"]) == ("error", "unsupported", cmid)
     assert harness.bus.commands == []

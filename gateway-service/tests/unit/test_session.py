@@ -772,12 +772,11 @@ V1_1_SENDS = sorted((FIXTURES / "ws" / "client" / "message.send.v1" / "valid").g
 def test_v1_1_sends_stop_at_the_gateway_while_their_feature_is_off(
     gw_features_off: Any, fixture: Path
 ) -> None:
-    """Never forwarded to a message-service that might be one release behind: `entries` and
-    `threads` are implemented but off (`feature_disabled`); attachments are not in this release
-    (`unsupported`)."""
+    """Never forwarded to a message-service that might be one release behind: `entries`,
+    `threads` and `attachments` are implemented but off (`feature_disabled`)."""
     user, room = new_id(), new_id()
     frame = json.loads(fixture.read_text(encoding="utf-8")) | {"room_id": room}
-    wanted = "unsupported" if "attachments" in frame else "feature_disabled"
+    wanted = "feature_disabled"
     with connected(gw_features_off, user, [room]) as (ws, _):
         ws.send_json(frame)
         err = ws.receive_json()

@@ -40,7 +40,17 @@ log = get_logger(__name__)
 KNOWN: tuple[str, ...] = typing.get_args(types.KnownFeatureName)
 # The features this release implements: its default `CHAT_FEATURES`.
 IMPLEMENTED: frozenset[str] = frozenset(
-    {"entries", "search", "threads", "mentions", "admin", "rooms", "blocking", "online_now"}
+    {
+        "entries",
+        "search",
+        "threads",
+        "mentions",
+        "admin",
+        "rooms",
+        "blocking",
+        "online_now",
+        "attachments",
+    }
 )
 
 # The kinds of a `message.send` and the feature each needs (None: the v1 plain text entry).

@@ -55,8 +55,17 @@ def test_this_release_implements_entries_and_search() -> None:
     """Issues #14 (edit, delete, reaction and system entries: `entries`) and #18 (`search`);
     the other additions come with later issues."""
     assert {
-        "entries", "search", "threads", "mentions", "admin", "rooms", "blocking", "online_now"
+        "entries",
+        "search",
+        "threads",
+        "mentions",
+        "admin",
+        "rooms",
+        "blocking",
+        "online_now",
+        "attachments",
     } == features.IMPLEMENTED
+    assert set(features.KNOWN) == features.IMPLEMENTED  # issue #19 (files) was the last
     assert Features.from_setting(None).on == features.IMPLEMENTED  # the default CHAT_FEATURES
     assert set(features.KNOWN) == {
         "entries",
@@ -80,6 +89,7 @@ def test_settings_read_chat_features(monkeypatch: pytest.MonkeyPatch) -> None:
         "entries",
         "threads",
         "mentions",
+        "attachments",
         "search",
         "admin",
         "rooms",
@@ -91,11 +101,9 @@ def test_settings_read_chat_features(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CHAT_FEATURES", "entries")
     assert BaseServiceSettings().feature_switches.listed() == ["entries"]
     monkeypatch.setenv("CHAT_FEATURES", "attachments,entries")
-    assert BaseServiceSettings().feature_switches.listed() == ["entries"]  # attachments: not here
-    monkeypatch.setenv("CHAT_FEATURES", "search")
-    assert BaseServiceSettings().feature_switches.listed() == ["search"]
-    monkeypatch.setenv("CHAT_FEATURES", "attachments")
-    assert BaseServiceSettings().feature_switches.listed() == []
+    assert BaseServiceSettings().feature_switches.listed() == ["entries", "attachments"]
+    monkeypatch.setenv("CHAT_FEATURES", "search,teleport")
+    assert BaseServiceSettings().feature_switches.listed() == ["search"]  # unknown: left off
 
 
 def test_listed_in_the_contract_order() -> None:
@@ -115,7 +123,7 @@ REACTION = SendShape.named("reaction", ["target_id", "emoji", "added"])
         (SendShape.named("delete", ["target_id"]), "feature_disabled", None),
         (SendShape.named(None, ["emoji"]), "feature_disabled", None),  # content: message-service
         (SendShape.named(None, ["thread_root_id"]), "feature_disabled", None),
-        (SendShape.named("text", ["attachments"]), "unsupported", "unsupported"),
+        (SendShape.named("text", ["attachments"]), "feature_disabled", None),
         (SendShape.named("system", []), "unsupported", "unsupported"),
         (SendShape.named("poll", []), "unsupported", "unsupported"),
         (SendShape.named(None, [], unknown=["scheduled_for"]), "unsupported", "unsupported"),
@@ -132,15 +140,16 @@ def test_message_service_refuses_what_is_off_or_not_implemented(
 
 
 def test_not_implemented_wins_over_switched_off() -> None:
-    """A text with attachments and a thread root needs `threads` (off) and `attachments` (not in
-    this release): it is `unsupported`, since switching `threads` on would not make it pass
+    """A text with attachments and a thread root, in a release with `threads` (off) but without
+    `attachments`: it is `unsupported`, since switching `threads` on would not make it pass
     (clients hold `feature_disabled` sends until the feature is on)."""
+    before_files = Features(on=frozenset(), implemented=features.IMPLEMENTED - {"attachments"})
     with_files = SendShape.named("text", ["thread_root_id", "attachments"])
-    refusal = send_refusal(with_files, features.NONE)
+    refusal = send_refusal(with_files, before_files)
     assert refusal is not None
     assert refusal.code == "unsupported"
     assert "attachments" in refusal.detail
-    assert features.NONE.refusal(["threads", "attachments"]) == features.NONE.refusal(
+    assert before_files.refusal(["threads", "attachments"]) == before_files.refusal(
         ["attachments"]
     )
 

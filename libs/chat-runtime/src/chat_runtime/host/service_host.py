@@ -12,7 +12,7 @@ from fastapi import APIRouter, FastAPI
 from chat_runtime.host.bus import HostBus
 from chat_runtime.host.context import HostContext
 from chat_runtime.host.spec import BusTable, Database
-from chat_runtime.http import create_app
+from chat_runtime.http import MAX_BODY_BYTES, create_app
 from chat_runtime.logging import get_logger
 from chat_runtime.metrics import track_pool, watch_event_loop
 from chat_runtime.settings import BaseServiceSettings
@@ -48,6 +48,7 @@ class ServiceHost:
         verifier: Any | None = None,
         connect_bus: bool = True,
         connection_name: str | None = None,
+        max_body: int = MAX_BODY_BYTES,
     ) -> None:
         if outbox is not None and database is None:
             raise ValueError("an outbox needs the service's database")
@@ -64,7 +65,7 @@ class ServiceHost:
         self.fake_verifier = verifier
         self.connect_bus = connect_bus
         self.connection_name = connection_name
-        self.app = create_app(settings, title=title, lifespan=self._lifespan)
+        self.app = create_app(settings, title=title, lifespan=self._lifespan, max_body=max_body)
         for router in routers:
             self.app.include_router(router)
         self.context: HostContext | None = None

@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from prometheus_client.openmetrics import exposition as openmetrics
 
 from chat_runtime.http.handlers import install_problem_handlers
-from chat_runtime.http.middleware import EdgeMiddleware
+from chat_runtime.http.middleware import MAX_BODY_BYTES, EdgeMiddleware
 from chat_runtime.http.readiness import Readiness
 from chat_runtime.settings import BaseServiceSettings
 
@@ -20,13 +20,18 @@ Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[Any]]
 
 
 def create_app(
-    settings: BaseServiceSettings, *, title: str, lifespan: Lifespan | None = None
+    settings: BaseServiceSettings,
+    *,
+    title: str,
+    lifespan: Lifespan | None = None,
+    max_body: int = MAX_BODY_BYTES,
 ) -> FastAPI:
+    """`max_body`: api-v1 §2's 64 KiB, except for file-service's uploads (api-v1.1 E)."""
     app = FastAPI(title=title, version=settings.version, lifespan=lifespan)
     app.state.settings = settings
     app.state.readiness = Readiness()
     install_problem_handlers(app)
-    app.add_middleware(EdgeMiddleware)
+    app.add_middleware(EdgeMiddleware, max_body=max_body)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -17,6 +17,8 @@ from chat_contracts.names import (
     EXCHANGE_COMMANDS,
     EXCHANGE_DLX,
     EXCHANGE_EVENTS,
+    FILE_EVENTS_QUEUE,
+    FILE_UPLOADED_V1,
     MESSAGE_EVENTS_QUEUE,
     MESSAGE_QUERY_QUEUE,
     dead_queue,
@@ -133,7 +135,14 @@ async def declare_topology(
             (EXCHANGE_EVENTS, AUTH_USER_REGISTERED_V1),
             (EXCHANGE_EVENTS, AUTH_USER_UPDATED_V1),
             (EXCHANGE_EVENTS, AUTH_BLOCK_CHANGED_V1),
+            (EXCHANGE_EVENTS, FILE_UPLOADED_V1),
         ],
+        delivery_limit=delivery_limit,
+    )
+    await declare_quorum_queue(
+        channel,
+        FILE_EVENTS_QUEUE,
+        bindings=[(EXCHANGE_EVENTS, AUTH_USER_UPDATED_V1)],
         delivery_limit=delivery_limit,
     )
     await declare_query_queue(channel, MESSAGE_QUERY_QUEUE)
