@@ -1,0 +1,1 @@
+"""Pure rules of file-service: content sniffing, images, byte ranges, response headers."""

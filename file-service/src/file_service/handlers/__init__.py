@@ -1,0 +1,1 @@
+"""Bus handlers of file-service, one module per event family."""
