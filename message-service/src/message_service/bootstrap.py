@@ -11,11 +11,12 @@ from typing import Any
 from chat_contracts import names
 from chat_runtime.host import Consumer, Database, HostContext, Responder, ServiceHost
 from chat_runtime.logging import get_logger
+from chat_runtime.messaging.rpc import reply_handler
 
 from message_service import store
 from message_service.api import dms, messages, rooms, search, threads
 from message_service.api.deps import install_error_handlers
-from message_service.handlers import blocks, membership, read, send, users
+from message_service.handlers import blocks, files, membership, read, send, users
 from message_service.handlers.deps import BusDeps
 from message_service.leases import SEND_CONSUMER, SendShardLeases, new_owner, read_consumer
 from message_service.settings import MessageSettings
@@ -66,12 +67,27 @@ def bus(settings: MessageSettings, ctx: HostContext) -> list[Consumer | Responde
                 names.AUTH_USER_REGISTERED_V1: partial(users.handle_registered, deps),
                 names.AUTH_USER_UPDATED_V1: partial(users.handle_updated, deps),
                 names.AUTH_BLOCK_CHANGED_V1: partial(blocks.handle_changed, deps),
+                names.FILE_UPLOADED_V1: partial(files.handle_uploaded, deps),
             },
         ),
-        Responder(
-            names.MESSAGE_QUERY_QUEUE, names.MEMBERSHIP_QUERY_V1, partial(membership.answer, deps)
-        ),
+        _queries(deps, ctx),
     ]
+
+
+def _queries(deps: BusDeps, ctx: HostContext) -> Consumer:
+    """The request/reply queue answers several request types with one consumer (direct
+    reply-to): a Responder per type on the same queue would share its deliveries round-robin,
+    each acking and dropping the other's requests."""
+    assert ctx.broker is not None  # the host opens the broker before it reads this table
+    publish = ctx.broker.publish
+    return Consumer(
+        queues=names.MESSAGE_QUERY_QUEUE,
+        handlers={
+            names.MEMBERSHIP_QUERY_V1: reply_handler(publish, partial(membership.answer, deps)),
+            names.FILE_ACCESS_QUERY_V1: reply_handler(publish, partial(files.answer_access, deps)),
+        },
+        prefetch=20,  # as a Responder's
+    )
 
 
 def _database(settings: MessageSettings, owner: str) -> Database:

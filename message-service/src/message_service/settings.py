@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from typing import ClassVar
 
 from chat_runtime.settings import BaseServiceSettings
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from message_service import __version__
 
@@ -18,6 +19,9 @@ def default_replica_id() -> str:
 
 
 class MessageSettings(BaseServiceSettings):
+    # Refused when empty or left at the default with CHAT_ENV=prod.
+    secret_fields: ClassVar[tuple[str, ...]] = ("file_link_key",)
+
     service_name: str = "message-service"
     version: str = __version__
     port: int = 8003
@@ -47,6 +51,9 @@ class MessageSettings(BaseServiceSettings):
     send_lease_renew_s: float = 1.0
     # Names this process in the leases and in pg_stat_activity (the pod name on Kubernetes).
     replica_id: str = Field(default_factory=default_replica_id)
+    # api-v1.1 E: signs the file links (`url`, `thumbnail_url`) of attachments in REST answers
+    # (chat_runtime.file_links); the same key as file-service's, which honours them.
+    file_link_key: SecretStr = SecretStr("dev-only-file-link-key-change-me")
 
     @model_validator(mode="after")
     def _renew_well_within_the_lease(self) -> MessageSettings:

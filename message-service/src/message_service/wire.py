@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 from chat_contracts import types
 
-from message_service.domain.model import Message, RoomView
+from message_service.domain.model import FileInfo, Message, RoomView
 
 
 def timestamp(value: datetime) -> str:
@@ -22,7 +22,8 @@ def timestamp(value: datetime) -> str:
 def message_struct(message: Message) -> types.Message:
     """The contract's `message`: a `text` entry with its current state (api-v1.1 A: always
     `edited_at`, `deleted`, `reactions`, `state_seq`; a reply its `thread_root_id`, a thread
-    root its `thread` summary, `mentions` when it has some), a change entry with its target (and
+    root its `thread` summary, `mentions` when it has some, `attachments` when it carries
+    files), a change entry with its target (and
     the edit's text and `mentions`, the reaction's emoji and `added`), a system entry with its
     event."""
     kind = message.kind
@@ -44,6 +45,9 @@ def message_struct(message: Message) -> types.Message:
                 last_reply_at=timestamp(message.last_reply_at),
                 participant_ids=[str(u) for u in message.participant_ids],
             )
+        if message.attachments:
+            # api-v1.1 E: the files, without links (links are per user: REST adds them).
+            extra["attachments"] = [file_struct(f) for f in message.attachments]
     mentions = message.mentions
     # A text entry carries its mentions when it has some; an edit entry the ones it gives its
     # target, empty ones included (a client replaces the target's with them).
@@ -77,6 +81,24 @@ def message_struct(message: Message) -> types.Message:
         client_msg_id=str(message.client_msg_id),
         created_at=timestamp(message.created_at),
         **extra,
+    )
+
+
+def file_struct(file: FileInfo) -> types.File:
+    """The contract's `file` without `url`/`thumbnail_url` (the bus and frames reach many
+    users; REST answers add links signed for their caller)."""
+    return types.File(
+        id=str(file.id),
+        name=file.name,
+        size=file.size,
+        content_type=file.content_type,
+        sha256=file.sha256,
+        width=file.width,
+        height=file.height,
+        has_thumbnail=file.has_thumbnail,
+        purpose="avatar" if file.purpose == "avatar" else "attachment",
+        created_at=timestamp(file.created_at),
+        uploader_id=str(file.uploader_id),
     )
 
 

@@ -426,7 +426,7 @@ async def features_off(ms_shared_stack: Any) -> AsyncIterator[Any]:
         ({"kind": "edit", "target_id": None, "text": "fixed"}, 403, "feature_disabled"),
         ({"kind": "delete", "target_id": None}, 403, "feature_disabled"),
         ({"text": "a reply", "thread_root_id": str(uuid.uuid4())}, 403, "feature_disabled"),
-        ({"text": "a file", "attachments": [str(uuid.uuid4())]}, 422, "unsupported"),
+        ({"text": "a file", "attachments": [str(uuid.uuid4())]}, 403, "feature_disabled"),
     ],
     ids=["reaction", "edit", "delete", "reply", "attachments"],
 )

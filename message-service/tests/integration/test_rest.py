@@ -318,17 +318,16 @@ async def test_send_over_rest(ms_shared_stack: Any) -> None:
     [
         {"kind": "system"},
         {"kind": "poll", "text": "lunch?"},
-        {"text": "see file", "attachments": [str(uuid.uuid4())]},
         {"text": "later", "scheduled_for": "2027-01-01T09:00:00Z"},
     ],
-    ids=["system", "unknown_kind", "attachment", "unknown_field"],
+    ids=["system", "unknown_kind", "unknown_field"],
 )
 async def test_v1_1_additions_are_refused_unsupported_never_stored_as_text(
     ms_shared_stack: Any, extra: dict[str, Any]
 ) -> None:
     """api-v1.1 preamble item 1: what this release does not implement is 422 `unsupported`
     (edit, delete and reaction entries: test_entries_rest.py; replies:
-    test_threads_mentions_write.py)."""
+    test_threads_mentions_write.py; attachments, implemented now: test_attachments.py)."""
     s = ms_shared_stack
     alice = await s.register_user()
     room = await s.room(alice)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from typing import Any, cast
 
+import msgspec
 import pytest
 from chat_contracts import names, types
 from chat_devtools.deliveries import send_delivery
@@ -130,7 +132,6 @@ def test_a_plain_text_send_is_not_refused() -> None:
     [
         ({"kind": "poll"}, {}),  # a kind no release of ours defines
         ({"kind": "system"}, {}),  # only services write system entries
-        ({"attachments": [str(uuid.uuid4())]}, {}),  # attachments: not in this release
         ({}, {"scheduled_for": "2027-01-01T00:00:00Z"}),  # a field from a newer gateway
     ],
 )
@@ -198,3 +199,21 @@ def test_an_implemented_addition_that_is_switched_off_is_feature_disabled() -> N
     assert refusal is not None
     assert refusal.code == "feature_disabled"
     assert send._command(reaction, on).refusal is None
+
+
+def test_attachments_are_feature_disabled_while_attachments_is_off() -> None:
+    refusal = send._command(envelope(attachments=[str(uuid.uuid4())]), NONE).refusal
+    assert refusal is not None
+    assert refusal.code == "feature_disabled"
+
+
+def test_a_text_with_attachments_carries_their_ids_in_order_when_on() -> None:
+    on = Features(on=frozenset({"attachments"}))
+    files = [uuid.uuid4(), uuid.uuid4()]
+    # The command's schema takes no blank text: a send of files alone leaves `text` out.
+    body = envelope(attachments=[str(f) for f in files])
+    body = dataclasses.replace(body, body=msgspec.structs.replace(body.body, text=msgspec.UNSET))
+    cmd = send._command(body, on)
+    assert (cmd.refusal, cmd.kind, cmd.attachments, cmd.text) == (None, "text", tuple(files), "")
+    # A plain text send carries none (absent, not empty).
+    assert send._command(envelope(), on).attachments is None

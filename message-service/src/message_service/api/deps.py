@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 from uuid import UUID
 
 from chat_runtime.db import is_infrastructure_error
 from chat_runtime.features import Features
+from chat_runtime.file_links import sign_file_links
 from chat_runtime.host import HostContext
 from chat_runtime.http import FieldError, Problem
 from chat_runtime.logging import get_logger
@@ -59,12 +61,34 @@ def get_uow(request: Request) -> UnitOfWork:
 Uow = Annotated[UnitOfWork, Depends(get_uow)]
 
 
+@dataclass(frozen=True, slots=True)
+class FileLinker:
+    """Signs the file links of one caller's REST answer (api-v1.1 E): `url` and `thumbnail_url`
+    work for that user only, for 10 minutes (chat_runtime.file_links)."""
+
+    key: str
+    user_id: str
+
+    def sign(self, file_id: str, has_thumbnail: bool) -> tuple[str, str | None]:
+        return sign_file_links(self.key, file_id, self.user_id, has_thumbnail)
+
+
+def _file_linker(settings: Settings, user: CallerId) -> FileLinker:
+    return FileLinker(settings.file_link_key.get_secret_value(), str(user))
+
+
+Links = Annotated[FileLinker, Depends(_file_linker)]
+
+
 async def _domain_error_handler(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
     errors: list[FieldError] | None = None
     if isinstance(exc, InvalidField):
         errors = [{"field": exc.field, "code": exc.rule, "message": exc.detail}]
-    response: Response = Problem(exc.status, exc.code, exc.detail, errors=errors).response()
+    # 503 (a file not known yet, api-v1.1 E): worth retrying in a moment.
+    headers = {"Retry-After": "1"} if exc.status == 503 else None
+    problem = Problem(exc.status, exc.code, exc.detail, errors=errors, headers=headers)
+    response: Response = problem.response()
     return response
 
 

@@ -14,7 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from message_service.api.deps import CallerId, Settings, Uow, require_features
+from message_service.api.deps import (
+    CallerId,
+    FileLinker,
+    Links,
+    Settings,
+    Uow,
+    require_features,
+)
 from message_service.api.responses import EditList, MessageEnvelope, MessagePage, documented
 from message_service.domain.model import Message
 from message_service.domain.sending import Created, Duplicate, Noop
@@ -54,7 +61,14 @@ class SendMessage(BaseModel):
         UUID | None,
         Field(description="text: the thread root this entry replies to (feature `threads`)."),
     ] = None
-    attachments: Annotated[list[UUID] | None, Field(max_length=10)] = None
+    attachments: Annotated[
+        list[UUID] | None,
+        Field(
+            max_length=10,
+            description="text: ids of files the sender uploaded (feature `attachments`), in "
+            "the order shown; the text may then be empty.",
+        ),
+    ] = None
 
     def refuse_additions(self, settings: Settings) -> None:
         """Raise the problem for an api-v1.1 addition that is not on (422 / 403)."""
@@ -83,10 +97,15 @@ def entry_json(
     message: Message,
     mine: Mapping[UUID, frozenset[str]],
     unread: Mapping[UUID, int] | None = None,
+    *,
+    links: FileLinker,
 ) -> dict[str, Any]:
     """An entry as REST returns it: the wire object, plus the caller's own fields: `me` on each
-    reaction, and on a thread root they took part in `thread.unread_replies`."""
+    reaction, on a thread root they took part in `thread.unread_replies`, and on each
+    attachment `url` and `thumbnail_url` signed for them (api-v1.1 E)."""
     body = message_json(message)
+    for file in body.get("attachments", ()):
+        file["url"], file["thumbnail_url"] = links.sign(file["id"], file["has_thumbnail"])
     reactions = body.get("reactions")
     if reactions:
         own = mine.get(message.id, frozenset())
@@ -144,6 +163,7 @@ async def history(
     room_id: UUID,
     user: CallerId,
     uow: Uow,
+    links: Links,
     after_seq: Annotated[int | None, _seq("Entries above this seq, ascending (catch-up).")] = None,
     before_seq: Annotated[int | None, _seq("The `limit` entries below this seq.")] = None,
     around_seq: Annotated[
@@ -177,7 +197,7 @@ async def history(
             content_only=content_only,
         )
     body: dict[str, Any] = {
-        "messages": [entry_json(m, page.mine, page.unread) for m in page.messages],
+        "messages": [entry_json(m, page.mine, page.unread, links=links) for m in page.messages],
         "has_more": page.has_more,
     }
     if page.has_more_after is not None:
@@ -211,12 +231,13 @@ async def _send_once(
         added=body.added,
         thread_root_id=body.thread_root_id,
         mentions_on=mentions_on,
+        attachments=body.attachments,
     )
 
 
 @router.post("/{room_id}/messages", status_code=201, **documented(MessageEnvelope, 201, 200))
 async def send(
-    room_id: UUID, body: SendMessage, user: CallerId, uow: Uow, settings: Settings
+    room_id: UUID, body: SendMessage, user: CallerId, uow: Uow, settings: Settings, links: Links
 ) -> JSONResponse:
     """201 with the new entry; 200 with the first one for a repeat of a committed send; 200
     with the current target and `noop: true` for a reaction that changes nothing."""
@@ -232,7 +253,7 @@ async def send(
         async with uow as session:
             outcome = await _send_once(session, room_id, user, body, mentions_on=mentions_on)
             entries, mine = await reading.with_state(session, [outcome.message], user)
-    answer: dict[str, Any] = {"message": entry_json(entries[0], mine)}
+    answer: dict[str, Any] = {"message": entry_json(entries[0], mine, links=links)}
     if isinstance(outcome, Noop):
         answer["noop"] = True
     status = 201 if isinstance(outcome, Created) else 200

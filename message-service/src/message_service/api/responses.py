@@ -105,6 +105,28 @@ class ThreadOut(BaseModel):
     )
 
 
+class FileOut(BaseModel):
+    """A file a text entry carries (api-v1.1 E), with links signed for the caller."""
+
+    id: str
+    name: str
+    size: int = Field(description="Bytes.")
+    content_type: str = Field(description="Sniffed from the bytes, never the client's claim.")
+    sha256: str = Field(description="Of the stored bytes (lower-case hex).")
+    width: int | None = Field(description="Images: pixels; else null.")
+    height: int | None = Field(description="Images: pixels; else null.")
+    has_thumbnail: bool
+    purpose: Literal["attachment", "avatar"]
+    created_at: str
+    uploader_id: str
+    url: str = Field(
+        description="The bytes, for the caller only, valid 10 minutes (no bearer header needed)."
+    )
+    thumbnail_url: str | None = Field(
+        description="A thumbnail (at most 400 px) like `url`; null when there is none."
+    )
+
+
 class MessageOut(BaseModel):
     """A timeline entry (the contract's `Message`). Fields beside v1's are present by kind:
     `text` entries carry their current state (`edited_at`, `deleted`, `reactions`,
@@ -141,6 +163,9 @@ class MessageOut(BaseModel):
     )
     thread: ThreadOut | SkipJsonSchema[None] = absent(
         "Thread roots (top-level text entries that have had a reply)."
+    )
+    attachments: list[FileOut] | SkipJsonSchema[None] = absent(
+        "Text entries that carry files, in their order (none once deleted)."
     )
 
 

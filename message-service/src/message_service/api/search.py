@@ -10,7 +10,7 @@ from chat_runtime.http import Problem
 from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
-from message_service.api.deps import CallerId, Settings, Uow
+from message_service.api.deps import CallerId, Links, Settings, Uow
 from message_service.api.messages import entry_json
 from message_service.api.responses import MessageOut, documented
 from message_service.domain.search import (
@@ -64,6 +64,7 @@ def _invalid(field: str, code: str, message: str) -> Problem:
 async def search(
     user: CallerId,
     uow: Uow,
+    links: Links,
     features: Annotated[Features, Depends(search_features)],
     q: Annotated[
         str,
@@ -108,7 +109,7 @@ async def search(
     return {
         "results": [
             {
-                "message": entry_json(result.message, page.mine),
+                "message": entry_json(result.message, page.mine, links=links),
                 "room_id": str(result.message.room_id),
                 "highlights": result.highlights,
             }

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 
-from message_service.api.deps import CallerId, Settings, Uow, require_features
+from message_service.api.deps import CallerId, Links, Settings, Uow, require_features
 from message_service.api.messages import MAX_SEQ, entry_json
 from message_service.api.responses import ThreadPage, documented
 from message_service.services import reading
@@ -22,6 +22,7 @@ async def thread(
     user: CallerId,
     uow: Uow,
     settings: Settings,
+    links: Links,
     after_seq: Annotated[
         int, Query(ge=0, le=MAX_SEQ, description="Replies above this seq, ascending.")
     ] = 0,
@@ -35,7 +36,7 @@ async def thread(
             session, room_id, user, root_id, after_seq=after_seq, limit=limit
         )
     return {
-        "root": entry_json(found.root, found.mine, found.unread),
-        "replies": [entry_json(m, found.mine) for m in found.replies],
+        "root": entry_json(found.root, found.mine, found.unread, links=links),
+        "replies": [entry_json(m, found.mine, links=links) for m in found.replies],
         "has_more": found.has_more,
     }

@@ -4,7 +4,7 @@ that idempotency compares, how stored reactions aggregate, the text of system en
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from uuid import UUID
 
 from message_service.domain.model import Message, Reaction, ReactionMark
@@ -21,6 +21,7 @@ def content_hash(
     emoji: str | None = None,
     added: bool | None = None,
     thread_root_id: UUID | None = None,
+    attachments: Sequence[UUID] = (),
 ) -> bytes:
     """sha256 over what a send asked for (DESIGN "Content hash"): room, kind, target, the text of
     `text`/`edit` entries, the emoji and `added` of a reaction (absent `added` = true). Kept at
@@ -30,7 +31,20 @@ def content_hash(
     a NUL, the emoji is length-prefixed and the text, free-form, comes last. A plain text send
     (the hot path) hashes one short concatenation. A reply (a `text` entry with its
     `thread_root_id`) hashes as kind `reply` (no kind has that name) with its fixed-size root,
-    so the same client_msg_id sent once top-level and once in a thread is a reuse."""
+    so the same client_msg_id sent once top-level and once in a thread is a reuse. A text entry
+    with attachments (api-v1.1 E) hashes as kind `text+files` (`+` is in no kind's name): its
+    root or none, the number of files, their fixed-size ids in order, then the text; entries
+    without attachments hash as they always did."""
+    if attachments and kind == "text":
+        root = b"\x01" + thread_root_id.bytes if thread_root_id is not None else b"\x00"
+        return hashlib.sha256(
+            room_id.bytes
+            + b"text+files\x00"
+            + root
+            + len(attachments).to_bytes(2, "big")
+            + b"".join(file_id.bytes for file_id in attachments)
+            + text.encode("utf-8", "surrogatepass")
+        ).digest()
     if kind == "text" and target_id is None and emoji is None and added is None:
         if thread_root_id is not None:
             return hashlib.sha256(

@@ -116,6 +116,14 @@ class Blocked(DomainError):
     code = "blocked"
 
 
+class Unavailable(DomainError):
+    """Something the request needs is not there yet (api-v1.1 E: a file message-service has
+    not learned of): 503, the client retries."""
+
+    status = 503
+    code = "unavailable"
+
+
 class LastRoomAdmin(DomainError):
     """Removing or demoting the last room admin of a channel (api-v1.1 C)."""
 

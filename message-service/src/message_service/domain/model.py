@@ -52,6 +52,25 @@ class Mentions:
 
 NO_MENTIONS = Mentions()
 
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    """A file message-service knows (api-v1.1 E): the projection of `file.uploaded.v1`, and
+    what a `text` entry's `attachments` show (links are signed per caller by REST)."""
+
+    id: UUID
+    uploader_id: UUID
+    purpose: str  # attachment | avatar
+    name: str
+    size: int
+    content_type: str
+    sha256: str
+    width: int | None
+    height: int | None
+    has_thumbnail: bool
+    created_at: datetime
+
+
 # api-v1.1 A: the first repliers a thread root lists.
 THREAD_PARTICIPANTS_SHOWN = 50
 
@@ -68,7 +87,10 @@ class Message:
     Threads and mentions (api-v1.1 A): a reply names its `thread_root_id`; a root keeps its
     summary (`reply_count`, `last_reply_at`: None until its first reply, `participant_ids`).
     `mentions` is None when the entry mentions nobody (or was never parsed); an `edit` entry
-    carries the mentions its new text gives the target (empty ones too)."""
+    carries the mentions its new text gives the target (empty ones too).
+
+    Attachments (api-v1.1 E): a `text` entry's files in their order (empty once deleted); filled
+    by the planner for new entries and by the reads that render entries."""
 
     id: UUID
     room_id: UUID
@@ -95,6 +117,7 @@ class Message:
     reply_count: int = 0
     last_reply_at: datetime | None = None
     participant_ids: tuple[UUID, ...] = ()
+    attachments: tuple[FileInfo, ...] = ()
 
     @property
     def current_seq(self) -> int:

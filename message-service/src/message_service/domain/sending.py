@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal, cast
 from uuid import UUID
 
@@ -35,6 +35,7 @@ from message_service.domain.entries import aggregate_reactions, content_hash, st
 from message_service.domain.mentions import mentioned_users
 from message_service.domain.model import (
     THREAD_PARTICIPANTS_SHOWN,
+    FileInfo,
     Mentions,
     Message,
     MessageKind,
@@ -55,7 +56,13 @@ RejectCode = Literal[
     "deactivated",
     "archived",
     "blocked",
+    "unavailable",
 ]
+
+# api-v1.1 E: at most this many files on one entry; each must have been uploaded at most this
+# long ago (file-service deletes attachments never attached within 24 h).
+MAX_ATTACHMENTS = 10
+ATTACH_WITHIN = timedelta(hours=23)
 
 # The kinds a command may ask for; `system` only when the service made it (it sets `event`).
 _KINDS: frozenset[str] = frozenset({"text", "edit", "delete", "reaction", "system"})
@@ -86,6 +93,8 @@ class SendCommand:
     # The command's mentions, resolved by the send service before planning (None: not parsed:
     # the feature is off, or a text without `@`). An edit with mentions_on always has them.
     mentions: Mentions | None = None
+    # api-v1.1 E: the files a `text` entry carries, in order (None: the field was absent).
+    attachments: tuple[UUID, ...] | None = None
 
     def content_hash(self) -> bytes:
         text = self.text if self.kind in ("text", "edit") else ""
@@ -97,6 +106,7 @@ class SendCommand:
             self.emoji,
             self.added,
             thread_root_id=self.thread_root_id,
+            attachments=self.attachments or (),
         )
 
 
@@ -200,6 +210,10 @@ class BatchPlan:
     # rows are replaced by those (emptied when none are listed).
     mention_rows: list[tuple[UUID, UUID, UUID, int, UUID | None]] = field(default_factory=list)
     mentions_replaced: list[UUID] = field(default_factory=list)
+    # `message_attachments` rows (message_id, file_id, position) of the new text entries that
+    # carry files (a delete of the same batch leaves none); stored entries this batch deletes
+    # lose theirs with `erased`.
+    attachment_rows: list[tuple[UUID, UUID, int]] = field(default_factory=list)
 
     @property
     def active_rooms(self) -> set[UUID]:
@@ -253,10 +267,13 @@ class _Planner:
         targets: Mapping[UUID, Target],
         now: datetime,
         new_id: Callable[[], UUID],
+        files: Mapping[UUID, FileInfo],
     ) -> None:
         self.rooms = rooms
         self.existing = existing
         self.targets = targets
+        self.files = files
+        self.attaching = False  # a new entry of the batch carries files
         self.now = now
         self.new_id = new_id
         self.plan = BatchPlan()
@@ -312,9 +329,13 @@ class _Planner:
                 cmd.target_id is not None
                 or cmd.emoji is not None
                 or cmd.added is not None
-                or (cmd.thread_root_id is not None and kind == "system")
+                or (
+                    kind == "system"
+                    and (cmd.thread_root_id is not None or cmd.attachments is not None)
+                )
             ):
-                stray = _stray_field(cmd, allowed=("thread_root_id",) if kind == "text" else ())
+                allowed = ("thread_root_id", "attachments") if kind == "text" else ()
+                stray = _stray_field(cmd, allowed=allowed)
                 assert stray is not None
                 return stray
             root = None
@@ -323,9 +344,15 @@ class _Planner:
                 refusal = _root_refusal(root, cmd.room_id)
                 if refusal is not None:
                     return refusal
-            problem = text_problem(cmd.text)
+            # api-v1.1 E: a text entry with files may have no text at all.
+            problem = None if cmd.attachments and cmd.text == "" else text_problem(cmd.text)
             if problem is not None:
                 return _reject(problem[0], problem[1], "text")
+            if cmd.attachments:
+                refusal = _attachments_refusal(cmd, self.files, self.now)
+                if refusal is not None:
+                    return refusal
+                self.attaching = True
             entry = self.create(cmd, room, digest)
             if root is not None:
                 self.apply_reply(root, entry)
@@ -451,6 +478,9 @@ class _Planner:
                 thread_root_id=cmd.thread_root_id,
                 # Stored (and sent) only when it mentions someone: NULL columns mean none.
                 mentions=cmd.mentions or None,
+                attachments=(
+                    tuple(self.files[f] for f in cmd.attachments) if cmd.attachments else ()
+                ),
             )
         else:
             reaction = kind == "reaction"
@@ -515,6 +545,7 @@ class _Planner:
                 state_seq=entry.seq,
                 content_hash=digest,
                 mentions=None,
+                attachments=(),
             )
             target.mentions_changed = True
             target.marks.clear()
@@ -579,6 +610,7 @@ class _Planner:
         if not self.states:
             # Plain sends only: every outcome already names its final message.
             self.mention_rows(plan.new_messages)
+            self.attachment_rows(plan.new_messages)
             return plan
         finals: dict[UUID, Message] = {}
         deleted: set[UUID] = set()
@@ -614,7 +646,18 @@ class _Planner:
         self.mention_rows(
             [*plan.new_messages, *(m for m in plan.target_updates if m.id in replaced)]
         )
+        self.attachment_rows(plan.new_messages)
         return plan
+
+    def attachment_rows(self, entries: Sequence[Message]) -> None:
+        """The `message_attachments` rows of the batch's new text entries (final state: one
+        deleted by the same batch has none). Batches without files look at nothing."""
+        if not self.attaching:
+            return
+        rows = self.plan.attachment_rows
+        for message in entries:
+            for position, file in enumerate(message.attachments):
+                rows.append((message.id, file.id, position))
 
     def mention_rows(self, entries: Sequence[Message]) -> None:
         """The `mentions` rows of these text entries (final state): one per mentioned user but
@@ -677,6 +720,45 @@ def _root_refusal(root: _State | None, room_id: UUID) -> Rejected | None:
     return None
 
 
+def _attachments_refusal(
+    cmd: SendCommand, files: Mapping[UUID, FileInfo], now: datetime
+) -> Rejected | None:
+    """Why a text entry cannot carry these files (api-v1.1 E), if it cannot: the same file
+    twice or more than MAX_ATTACHMENTS (bad_request); a file message-service has not learned
+    yet (`unavailable`: the upload's event may still be on its way, a retry can pass); a file
+    of someone else, an avatar, or one uploaded more than 23 hours ago (bad_request)."""
+    ids = cmd.attachments or ()
+    if len(ids) > MAX_ATTACHMENTS:
+        return _reject(
+            "bad_request",
+            f"A message can carry at most {MAX_ATTACHMENTS} files.",
+            "attachments",
+        )
+    if len(set(ids)) != len(ids):
+        return _reject("bad_request", "The same file is attached more than once.", "attachments")
+    if any(file_id not in files for file_id in ids):
+        return _reject(
+            "unavailable",
+            "A file of this message is not ready yet; try again in a moment.",
+            "attachments",
+        )
+    for file_id in ids:
+        file = files[file_id]
+        if file.uploader_id != cmd.sender_id or file.purpose != "attachment":
+            return _reject(
+                "bad_request",
+                "You can only attach files you uploaded as attachments.",
+                "attachments",
+            )
+        if file.created_at < now - ATTACH_WITHIN:
+            return _reject(
+                "bad_request",
+                "A file uploaded more than 23 hours ago cannot be attached; upload it again.",
+                "attachments",
+            )
+    return None
+
+
 def _reused() -> Rejected:
     return _reject(
         "client_msg_id_reused",
@@ -686,7 +768,7 @@ def _reused() -> Rejected:
 
 def _stray_field(cmd: SendCommand, *, allowed: tuple[str, ...]) -> Rejected | None:
     """A field that does not belong to the command's kind is refused, never ignored."""
-    for name in ("target_id", "emoji", "added", "thread_root_id"):
+    for name in ("target_id", "emoji", "added", "thread_root_id", "attachments"):
         if name not in allowed and getattr(cmd, name) is not None:
             return _reject("bad_request", f"Entries of kind '{cmd.kind}' take no {name}.", name)
     return None
@@ -700,6 +782,7 @@ def plan_batch(
     now: datetime,
     new_id: Callable[[], UUID],
     targets: Mapping[UUID, Target] | None = None,
+    files: Mapping[UUID, FileInfo] | None = None,
 ) -> BatchPlan:
     """Decide every command in arrival order.
 
@@ -709,8 +792,9 @@ def plan_batch(
     same client_msg_id with another room or content (the content hash) is
     `client_msg_id_reused`. `targets` holds the stored entries the commands name (their
     `target_id`, and the entries of repeats whose state is not their own), with their reactions.
+    `files` holds the files the batch's text entries attach that message-service knows.
     """
-    planner = _Planner(rooms, existing, targets or {}, now, new_id)
+    planner = _Planner(rooms, existing, targets or {}, now, new_id, files or {})
     outcomes = planner.plan.outcomes
     for cmd in commands:
         outcomes.append(planner.decide(cmd))

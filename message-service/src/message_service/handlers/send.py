@@ -49,6 +49,11 @@ def _command(env: SendEnvelope, features: Features) -> SendCommand:
         ),
         # Mentions are parsed (text and edit entries) while the feature is on.
         mentions_on=refusal is None and "mentions" in features.on,
+        attachments=(
+            tuple(UUID(f) for f in body.attachments)
+            if entry and isinstance(body.attachments, list)
+            else None
+        ),
     )
 
 

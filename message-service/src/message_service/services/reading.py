@@ -109,6 +109,7 @@ async def _around(
 
 async def _with_state(session: AsyncSession, page: Page, viewer: UUID) -> Page:
     rows, mine = await message_reads.with_reactions(session, page.messages, viewer)
+    rows = await message_reads.with_attachments(session, rows)
     return Page(
         rows,
         mine=mine,
@@ -139,6 +140,7 @@ async def thread(
         session, room_id, root_id, after=after_seq, limit=limit
     )
     rows, mine = await message_reads.with_reactions(session, [root, *replies], user_id)
+    rows = await message_reads.with_attachments(session, rows)
     unread = await message_reads.unread_replies(session, rows[:1], user_id)
     return Thread(rows[0], rows[1:], more, mine=mine, unread=unread)
 
@@ -146,7 +148,8 @@ async def thread(
 async def with_state(
     session: AsyncSession, entries: Sequence[Message], viewer: UUID
 ) -> tuple[list[Message], dict[UUID, frozenset[str]]]:
-    """Entries (a send's answer) with the reactions of their text entries and the caller's."""
+    """Entries (a send's answer) with the reactions of their text entries and the caller's
+    (their attachments came with them from the send path)."""
     return await message_reads.with_reactions(session, entries, viewer)
 
 

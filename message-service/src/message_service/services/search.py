@@ -44,6 +44,7 @@ async def search(
     messages, mine = await message_reads.with_reactions(
         session, [hit.message for hit in hits], user_id
     )
+    messages = await message_reads.with_attachments(session, messages)
     results = [
         Result(message, highlight_html(hit.headline))
         for message, hit in zip(messages, hits, strict=True)

@@ -37,7 +37,7 @@ from message_service.domain.sending import (
 )
 from message_service.services.access import member_room
 from message_service.services.events import outcome_events
-from message_service.store import message_writes, user_directory
+from message_service.store import files, message_writes, user_directory
 
 
 def _target_ids(commands: Sequence[SendCommand], existing: Iterable[Stored]) -> set[UUID]:
@@ -89,7 +89,11 @@ async def send_messages(
         roots = _roots_of_deleted(commands, targets) - targets.keys()
         if roots:
             targets = {**targets, **await message_writes.load_targets(session, roots, room_states)}
-    plan = plan_batch(commands, room_states, existing, now=now, new_id=new_id, targets=targets)
+    wanted_files = _file_ids(commands)
+    known = await files.known_files(session, wanted_files) if wanted_files else {}
+    plan = plan_batch(
+        commands, room_states, existing, now=now, new_id=new_id, targets=targets, files=known
+    )
     await message_writes.write_batch(session, plan, now)
     await add_events(
         session,
@@ -101,6 +105,17 @@ async def send_messages(
         ],
     )
     return plan.outcomes
+
+
+def _file_ids(commands: Sequence[SendCommand]) -> set[UUID]:
+    """The files the batch's text entries attach (api-v1.1 E); none for plain batches, which
+    then read no file."""
+    return {
+        file_id
+        for c in commands
+        if c.attachments and c.kind == "text" and c.refusal is None
+        for file_id in c.attachments
+    }
 
 
 def _needs_roles(commands: Sequence[SendCommand]) -> bool:
@@ -201,6 +216,7 @@ async def send_one(
     added: bool | None = None,
     thread_root_id: UUID | None = None,
     mentions_on: bool = False,
+    attachments: Sequence[UUID] | None = None,
 ) -> Created | Duplicate | Noop:
     """REST send of any client kind: the same rules and path as the consumer; the refusals as
     domain errors (the caller has already refused additions that are not on).
@@ -220,6 +236,7 @@ async def send_one(
         added=added,
         thread_root_id=thread_root_id,
         mentions_on=mentions_on and kind in ("text", "edit"),
+        attachments=tuple(attachments) if attachments is not None else None,
     )
     (outcome,) = await send_messages(session, [cmd], rejections=False)
     if isinstance(outcome, Rejected):
@@ -248,4 +265,6 @@ def refusal_error(outcome: Rejected) -> errors.DomainError:
         return errors.Archived(outcome.detail)
     if code == "blocked":
         return errors.Blocked(outcome.detail)
+    if code == "unavailable":
+        return errors.Unavailable(outcome.detail)
     return errors.InvalidField(outcome.detail, code, outcome.field or "text")

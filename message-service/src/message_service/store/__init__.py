@@ -12,6 +12,7 @@ REST request, one per command batch) and the outbox rows land in the same one.
 | `message_reads` | history pages |
 | `user_directory` | the local user directory fed by `auth.user.registered.v1` / `.updated.v1` |
 | `blocks` | the projection of `auth.block.changed.v1` (the `mention_count` filter reads it too) |
+| `files` | the `files` projection of `file.uploaded.v1`, entries' attachments, file access |
 | `unit_of_work` | one transaction, whose events go to the relay after commit |
 """
 

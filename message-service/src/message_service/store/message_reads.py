@@ -1,5 +1,5 @@
-"""History pages of a room, the reactions of a page's text entries, the edits of one entry, a
-thread's replies and the caller's unread replies per thread root."""
+"""History pages of a room, the reactions and attachments of a page's text entries, the edits
+of one entry, a thread's replies and the caller's unread replies per thread root."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from message_service.domain.entries import REACTORS_SHOWN
 from message_service.domain.model import Message, Reaction
+from message_service.store.files import attachments_of
 from message_service.store.tables import (
     message_of,
     messages,
@@ -128,6 +129,18 @@ async def with_reactions(
         ],
         {message_id: frozenset(emoji) for message_id, emoji in mine.items()},
     )
+
+
+async def with_attachments(session: AsyncSession, page: Sequence[Message]) -> list[Message]:
+    """The page with the files of its text entries that are not deleted, in their order
+    (api-v1.1 E). One query for the whole page, none when it has no such entry."""
+    ids = [m.id for m in page if m.kind == "text" and not m.deleted]
+    if not ids:
+        return list(page)
+    found = await attachments_of(session, ids)
+    if not found:
+        return list(page)
+    return [dataclasses.replace(m, attachments=found[m.id]) if m.id in found else m for m in page]
 
 
 async def text_entry_exists(session: AsyncSession, room_id: UUID, message_id: UUID) -> bool:

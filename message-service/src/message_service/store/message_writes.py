@@ -6,6 +6,7 @@ a third)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from message_service.domain.model import Mentions, Message, ReactionMark
 from message_service.domain.room_roles import WORKSPACE_ADMIN_ROLES
 from message_service.domain.sending import BatchPlan, NoopSend, RoomState, Stored, Target
+from message_service.store.files import ATTACHMENTS_JSON, files_from_json, write_attachments
 from message_service.store.tables import (
     OUTBOX_MESSAGE_REF,
     OUTBOX_MESSAGE_TYPES,
@@ -152,7 +154,7 @@ async def lock_rooms(
 # Repeats: the stored entries and the no-op receipts of the batch's (sender, client_msg_id)
 # pairs, in one round trip (a client_msg_id is unique across both per sender).
 _REPEATS = sa.text(
-    """
+    f"""
     WITH pairs AS (
         SELECT * FROM unnest(CAST(:senders AS uuid[]), CAST(:client_ids AS uuid[]))
             AS p(sender_id, client_msg_id)
@@ -160,17 +162,18 @@ _REPEATS = sa.text(
     SELECT false AS noop, m.id, m.room_id, m.seq, m.kind, m.sender_id, m.text, m.client_msg_id,
            m.created_at, m.target_id, m.emoji, m.added, m.event, m.actor_id, m.subject_id,
            m.value, m.edited_at, m.deleted, m.state_seq, m.content_hash, m.thread_root_id,
-           m.mention_user_ids, m.mention_room, m.reply_count, m.last_reply_at, m.participant_ids
+           m.mention_user_ids, m.mention_room, m.reply_count, m.last_reply_at, m.participant_ids,
+           CASE WHEN m.kind = 'text' THEN {ATTACHMENTS_JSON} END AS attachments
     FROM messages m JOIN pairs p
       ON m.sender_id = p.sender_id AND m.client_msg_id = p.client_msg_id
     UNION ALL
     SELECT true, NULL, n.room_id, NULL, NULL, n.sender_id, NULL, n.client_msg_id,
            n.created_at, n.target_id, NULL, NULL, NULL, NULL, NULL,
            NULL, NULL, NULL, NULL, n.content_hash, NULL,
-           NULL, NULL, NULL, NULL, NULL
+           NULL, NULL, NULL, NULL, NULL, NULL
     FROM noop_sends n JOIN pairs p
       ON n.sender_id = p.sender_id AND n.client_msg_id = p.client_msg_id
-    """
+    """  # noqa: S608 (a constant of store/files.py)
 )
 
 
@@ -198,14 +201,23 @@ async def stored_by_client_ids(
                 created_at=row.created_at,
             )
         else:
-            found[key] = message_of(row)
+            found[key] = _entry_of(row)
     return found
+
+
+def _entry_of(row: Any) -> Message:
+    """A `messages` row read with ATTACHMENTS_JSON (api-v1.1 E) as a Message with its files."""
+    message = message_of(row)
+    if row.attachments is None:
+        return message
+    return dataclasses.replace(message, attachments=files_from_json(row.attachments))
 
 
 # The entries of these ids in the locked rooms, each with its reaction rows in seq order.
 _TARGETS = sa.text(
-    """
-    SELECT m.*, r.emojis, r.user_ids, r.seqs, r.emoji_seqs
+    f"""
+    SELECT m.*, r.emojis, r.user_ids, r.seqs, r.emoji_seqs,
+           CASE WHEN m.kind = 'text' AND NOT m.deleted THEN {ATTACHMENTS_JSON} END AS attachments
     FROM messages m
     LEFT JOIN LATERAL (
         SELECT array_agg(x.emoji ORDER BY x.seq) AS emojis,
@@ -215,7 +227,7 @@ _TARGETS = sa.text(
         FROM reactions x WHERE x.message_id = m.id
     ) r ON true
     WHERE m.id = ANY(CAST(:ids AS uuid[])) AND m.room_id = ANY(CAST(:room_ids AS uuid[]))
-    """
+    """  # noqa: S608 (a constant of store/files.py)
 )
 
 
@@ -239,7 +251,7 @@ async def load_targets(
                 strict=True,
             )
         )
-        targets[row.id] = Target(message_of(row), marks)
+        targets[row.id] = Target(_entry_of(row), marks)
     return targets
 
 
@@ -397,14 +409,17 @@ async def write_batch(session: AsyncSession, plan: BatchPlan, now: datetime) -> 
         await _write_changes(session, plan)
     if plan.writes_threads_or_mentions:
         await _write_threads_and_mentions(session, plan)
+    if plan.attachment_rows:
+        await write_attachments(session, plan.attachment_rows)
 
 
 # The effects of change entries on entries stored before this batch, one statement: their new
-# state; reaction rows removed and written; no-op receipts; and for deleted entries the text of
-# their edits and of every outbox row that carries them or their edits (published or not),
-# through the partial expression index outbox_message_ref. The parts touch disjoint rows (the
-# planner nets a batch's reactions per row), which data-modifying CTEs of one statement need:
-# none sees the others' changes.
+# state; reaction rows removed and written; no-op receipts; and for deleted entries their
+# attachments (api-v1.1 E: file access through them ends with this commit) and the text of
+# their edits and of every outbox row that carries them or their edits (published or not; the
+# rows' `attachments` go too), through the partial expression index outbox_message_ref. The
+# parts touch disjoint rows (the planner nets a batch's reactions per row), which
+# data-modifying CTEs of one statement need: none sees the others' changes.
 _WRITE_CHANGES = sa.text(
     f"""
     WITH targets AS (
@@ -431,6 +446,8 @@ _WRITE_CHANGES = sa.text(
         WHERE r.message_id = v.message_id AND r.emoji = v.emoji AND r.user_id = v.user_id
     ), erased_reactions AS (
         DELETE FROM reactions r WHERE r.message_id = ANY(CAST(:erased_ids AS uuid[]))
+    ), erased_attachments AS (
+        DELETE FROM message_attachments a WHERE a.message_id = ANY(CAST(:erased_ids AS uuid[]))
     ), put AS (
         INSERT INTO reactions (message_id, emoji, user_id, seq, emoji_seq)
         SELECT * FROM unnest(
@@ -454,12 +471,12 @@ _WRITE_CHANGES = sa.text(
         RETURNING id
     )
     UPDATE outbox
-    SET body = jsonb_set(body, '{{message,text}}', '""'::jsonb)
+    SET body = jsonb_set(body #- '{{message,attachments}}', '{{message,text}}', '""'::jsonb)
     WHERE {OUTBOX_MESSAGE_REF} = ANY(
             CAST(:erased_refs AS text[]) || ARRAY(SELECT id::text FROM erased_edits)
         )
       AND {OUTBOX_MESSAGE_TYPES}
-      AND body #>> '{{message,text}}' <> ''
+      AND (body #>> '{{message,text}}' <> '' OR body #> '{{message,attachments}}' IS NOT NULL)
     """  # noqa: S608 (constants of tables.py only)
 )
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from chat_runtime.messaging.outbox import outbox_table
 from sqlalchemy.dialects import postgresql as pg
 
-from message_service.domain.model import Mentions, Message, Room
+from message_service.domain.model import FileInfo, Mentions, Message, Room
 
 metadata = sa.MetaData()
 
@@ -218,6 +218,34 @@ blocks = sa.Table(
     sa.Column("version", sa.BigInteger, nullable=False),
 )
 
+# The projection of file.uploaded.v1 (migration 0007, api-v1.1 E): files never change, so a
+# row is written once (redeliveries change nothing).
+files = sa.Table(
+    "files",
+    metadata,
+    sa.Column("id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("uploader_id", pg.UUID(as_uuid=True), nullable=False),
+    sa.Column("purpose", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("content_type", sa.Text, nullable=False),
+    sa.Column("sha256", sa.Text, nullable=False),
+    sa.Column("width", sa.Integer, nullable=True),
+    sa.Column("height", sa.Integer, nullable=True),
+    sa.Column("has_thumbnail", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# The files of a text entry, in their order (api-v1.1 E); a delete removes its entry's rows.
+message_attachments = sa.Table(
+    "message_attachments",
+    metadata,
+    sa.Column("message_id", pg.UUID(as_uuid=True), sa.ForeignKey("messages.id"), primary_key=True),
+    sa.Column("position", sa.SmallInteger, primary_key=True, autoincrement=False),
+    sa.Column("file_id", pg.UUID(as_uuid=True), sa.ForeignKey("files.id"), nullable=False),
+)
+sa.Index("message_attachments_file", message_attachments.c.file_id)
+
 outbox = outbox_table(metadata)
 # A delete erases the text of its target and the target's edits from outbox rows too, found by
 # the id of the message they carry (api-v1.1 A; store/message_writes.py).
@@ -298,6 +326,23 @@ def message_of(row: Any) -> Message:
         reply_count=row.reply_count,
         last_reply_at=row.last_reply_at,
         participant_ids=tuple(row.participant_ids or ()),
+    )
+
+
+def file_of(row: Any) -> FileInfo:
+    """A `files` row as a FileInfo."""
+    return FileInfo(
+        id=row.id,
+        uploader_id=row.uploader_id,
+        purpose=row.purpose,
+        name=row.name,
+        size=row.size,
+        content_type=row.content_type,
+        sha256=row.sha256,
+        width=row.width,
+        height=row.height,
+        has_thumbnail=row.has_thumbnail,
+        created_at=row.created_at,
     )
 
 
