@@ -7,13 +7,14 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 dirs=()
-for d in contracts libs devtools auth-service gateway-service message-service presence-service tests bench; do
+for d in contracts libs devtools auth-service gateway-service message-service presence-service file-service tests bench; do
   [ -d "$d" ] && dirs+=("$d")
 done
 status=0
 echo "ruff check ${dirs[*]}"
 .venv/bin/ruff check "${dirs[@]}" || status=1
-for pkg in contracts libs/chat-runtime devtools auth-service gateway-service message-service presence-service; do
+for pkg in contracts libs/chat-runtime devtools auth-service gateway-service message-service presence-service \
+  file-service; do
   [ -d "$pkg/src" ] || continue
   # The shared packages are read from source, so their types count even without py.typed.
   path="$pkg/src:libs/chat-runtime/src:contracts/src:devtools/src"

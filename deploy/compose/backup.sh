@@ -4,7 +4,8 @@
 # `make backup` (devtools/src/chat_devtools/backup.py), so either tool verifies either's backups:
 #
 #   /backups/chat-<UTC time>/manifest.json, SHA256SUMS, databases/<name>.dump (pg_dump custom
-#   format), auth-keys.tar (auth-service's signing keys), files.tar (the file store, when any)
+#   format), auth-keys.tar (auth-service's signing keys), files.tar (file-service's store, when
+#   any; its .spool of unfinished uploads left out)
 #
 #   backup.sh schedule      one backup now unless one is younger than a day, then one a day at
 #                           CHAT_BACKUP_AT (UTC); each is followed by pruning to CHAT_BACKUP_KEEP
@@ -15,18 +16,21 @@
 #                           or has connections, or a directory is not empty, unless FORCE=1
 #
 # Environment: libpq's PGHOST, PGPORT, PGUSER, PGPASSWORD; CHAT_BACKUP_DIR (/backups);
-# CHAT_BACKUP_DATABASES ("chat_auth chat_messages chat_presence"; an item NAME=ACTUAL dumps or
-# restores database ACTUAL under the name NAME); CHAT_BACKUP_KEYS_DIR and CHAT_BACKUP_FILE_DIR
-# (archived when present and not empty); CHAT_BACKUP_KEYS_OWNER (uid:gid given to restored keys,
-# auth-service's 10001:10001); CHAT_BACKUP_AT (03:00); CHAT_BACKUP_KEEP (14).
+# CHAT_BACKUP_DATABASES ("chat_auth chat_files chat_messages chat_presence", dumped in this
+# order: producers of events before their consumers; an item NAME=ACTUAL dumps or restores
+# database ACTUAL under the name NAME); CHAT_BACKUP_KEYS_DIR and CHAT_BACKUP_FILE_DIR (archived
+# when present and not empty, after the dumps); CHAT_BACKUP_KEYS_OWNER / CHAT_BACKUP_FILE_OWNER
+# (uid:gid given to restored keys / files, the services' 10001:10001); CHAT_BACKUP_AT (03:00);
+# CHAT_BACKUP_KEEP (14).
 set -euo pipefail
 umask 077
 
 DIR="${CHAT_BACKUP_DIR:-/backups}"
-DATABASES="${CHAT_BACKUP_DATABASES:-chat_auth chat_messages chat_presence}"
+DATABASES="${CHAT_BACKUP_DATABASES:-chat_auth chat_files chat_messages chat_presence}"
 KEYS_DIR="${CHAT_BACKUP_KEYS_DIR:-}"
 FILE_DIR="${CHAT_BACKUP_FILE_DIR:-}"
 KEYS_OWNER="${CHAT_BACKUP_KEYS_OWNER:-}"
+FILE_OWNER="${CHAT_BACKUP_FILE_OWNER:-}"
 AT="${CHAT_BACKUP_AT:-03:00}"
 KEEP="${CHAT_BACKUP_KEEP:-14}"
 MAX_AGE_MIN=$((25 * 60))
@@ -40,14 +44,17 @@ sql() { psql -X -A -t -q -v ON_ERROR_STOP=1 -d "$1" -c "$2"; }
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 size() { stat -c %s "$1"; }
 non_empty_dir() { [ -d "$1" ] && [ -n "$(ls -A "$1")" ]; }
+# The file store holds more than file-service's (possibly empty) spool.
+has_files() { [ -d "$1" ] && [ -n "$(ls -A "$1" | grep -vx '.spool')" ]; }
 name_of() { printf '%s' "${1%%=*}"; }
 actual_of() { printf '%s' "${1#*=}"; }
 
 # tar of a directory's contents, numeric owners kept; prints the JSON of its manifest entry.
+# Left out: keys being written (.*.tmp) and file-service's spool (uploads in progress).
 archive() {  # name file source work
   local count
-  tar -C "$3" --numeric-owner --exclude='.*.tmp' -cf "$4/$2" .
-  count="$(find "$3" -type f ! -name '.*.tmp' | wc -l)"
+  tar -C "$3" --numeric-owner --exclude='.*.tmp' --exclude='./.spool' -cf "$4/$2" .
+  count="$(find "$3" -path "$3/.spool" -prune -o -type f ! -name '.*.tmp' -print | wc -l)"
   log "$1: $count file(s) from $3"
   printf '{"name": "%s", "file": "%s", "source_dir": "%s", "files": %s, "bytes": %s, "sha256": "%s"}' \
     "$1" "$2" "$3" "$count" "$(size "$4/$2")" "$(sha "$4/$2")"
@@ -80,7 +87,7 @@ once() {
   else
     notes+="\"no auth-service signing keys at ${KEYS_DIR:-(unset)}\""
   fi
-  if [ -n "$FILE_DIR" ] && non_empty_dir "$FILE_DIR"; then
+  if [ -n "$FILE_DIR" ] && has_files "$FILE_DIR"; then
     archives+="${archives:+, }$(archive files files.tar "$FILE_DIR" "$work")"
   else
     notes+="${notes:+, }\"no file store at ${FILE_DIR:-(unset)} (nothing to archive)\""
@@ -201,6 +208,7 @@ restore() {
     chmod 700 "$KEYS_DIR"
   fi
   restore_dir "$backup/files.tar" "${FILE_DIR:-}" files
+  if [ -f "$backup/files.tar" ] && [ -n "$FILE_OWNER" ]; then chown -R "$FILE_OWNER" "$FILE_DIR"; fi
   log "restore complete from $backup; start the services (their migrations run first)"
 }
 

@@ -142,6 +142,8 @@ def stack_config(scenario: Scenario, previous: PreviousTree, root: Path, tag: st
         for spec in default_services(
             auth=(base + 1,), gateway=(base + 2,), message=(base + 3,), presence=(base + 4,)
         )
+        # Files are not part of the mixed-version scenarios (api-v1.1 E came after 0.3.0).
+        if spec.name != "file"
     )
     if scenario.current_gateway:
         services += (ServiceSpec(CURRENT_GATEWAY, "gateway_service", (base + 5,)),)

@@ -22,6 +22,7 @@ PACKAGES = {
     "gateway_service": REPO / "gateway-service/src/gateway_service",
     "message_service": REPO / "message-service/src/message_service",
     "presence_service": REPO / "presence-service/src/presence_service",
+    "file_service": REPO / "file-service/src/file_service",
 }
 SERVICES = {name for name in PACKAGES if name.endswith("_service")}
 

@@ -46,7 +46,9 @@ pytestmark = [
 ]
 
 Doc = dict[str, Any]
-SERVICES = ["auth-service", "gateway-service", "message-service", "presence-service"]
+SERVICES = [
+    "auth-service", "gateway-service", "message-service", "presence-service", "file-service",
+]  # fmt: skip
 # The restricted Pod Security Standard (Kubernetes docs, "Pod Security Standards").
 ALLOWED_VOLUMES = {
     "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
@@ -261,7 +263,9 @@ def test_every_pod_meets_the_restricted_pod_security_standard() -> None:
     specs = list(pod_specs())
     names = {n for n, _ in specs}
     assert {f"Deployment/{s}" for s in [*SERVICES, "edge"]} <= names
-    assert {"Job/auth-migrate", "Job/message-migrate", "Job/presence-migrate"} <= names
+    assert {
+        "Job/auth-migrate", "Job/message-migrate", "Job/presence-migrate", "Job/file-migrate",
+    } <= names  # fmt: skip
     assert "CronJob/auth-key-rotation" in names
     bad = [p for name, spec in specs for p in _restricted(name, spec)]
     # The RabbitMQ operator's pods: what the override adds to its StatefulSet.
@@ -345,7 +349,9 @@ def _host_service_name(service: str) -> str:
     return str(settings.model_fields["service_name"].default)
 
 
-@pytest.mark.parametrize("service", ["auth-service", "message-service", "presence-service"])
+@pytest.mark.parametrize(
+    "service", ["auth-service", "message-service", "presence-service", "file-service"]
+)
 def test_migrations_run_only_in_jobs_under_the_lock_and_pods_wait_for_them(service: str) -> None:
     deployment = named("Deployment", service)["spec"]["template"]["spec"]
     container = deployment["containers"][0]
@@ -423,3 +429,39 @@ def test_auth_reads_its_keys_from_a_read_only_secret_rotated_by_a_cronjob() -> N
     ]  # fmt: skip
     binding = named("RoleBinding", "auth-key-rotation")
     assert binding["subjects"][0]["name"] == job["serviceAccountName"]
+
+
+# -- files ----------------------------------------------------------------------------------------
+
+
+def test_file_service_has_its_database_store_link_key_and_edge_route() -> None:
+    pod = named("Deployment", "file-service")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    env = env_of(container)
+    database_url = env["CHAT_DATABASE_URL"]["secretKeyRef"]
+    assert database_url == {"name": "chat-database-urls", "key": "files"}
+    # The database exists in new clusters (postInitSQL) and old ones (a Database resource).
+    cluster = named("Cluster", "chat-db")["spec"]
+    assert "CREATE DATABASE chat_files OWNER chat" in cluster["bootstrap"]["initdb"]["postInitSQL"]
+    database = named("Database", "chat-files")["spec"]
+    assert (database["name"], database["cluster"]["name"]) == ("chat_files", "chat-db")
+    # The store: a volume every replica mounts writable (the root filesystem is read-only).
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == env["CHAT_FILE_DIR"]]
+    assert not mount.get("readOnly")
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    claim = named("PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])
+    assert named("Deployment", "file-service")["spec"]["replicas"] > 1
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"], "replicas share the store"
+    # One link key for file-service and message-service.
+    message_pod = named("Deployment", "message-service")["spec"]["template"]["spec"]
+    message = env_of(message_pod["containers"][0])
+    assert env["CHAT_FILE_LINK_KEY"] == message["CHAT_FILE_LINK_KEY"]
+    assert env["CHAT_FILE_LINK_KEY"]["secretKeyRef"]["name"] == "chat-file-link"
+    # The edge routes /v1/files there and lets an upload of the largest size through.
+    edge = env_of(named("Deployment", "edge")["spec"]["template"]["spec"]["containers"][0])
+    assert edge["EDGE_FILE_SERVERS"] == "server file-service.chat.svc.cluster.local:8005;"
+    assert int(edge["EDGE_FILE_MAX_BODY"]) == int(env["CHAT_FILE_MAX_BYTES"]) + 1024 * 1024
+    service = named("Service", "file-service")["spec"]
+    assert service["ports"] == [{"name": "http", "port": 8005, "targetPort": "http"}]
+    policy = named("NetworkPolicy", "services-from-edge")["spec"]
+    assert "file-service" in policy["podSelector"]["matchExpressions"][0]["values"]

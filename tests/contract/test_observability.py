@@ -41,9 +41,10 @@ DATASOURCES = OBS / "grafana" / "provisioning" / "datasources" / "chat.yml"
 RUNBOOKS = REPO / "docs" / "runbooks"
 K8S = REPO / "deploy" / "k8s"
 COMPOSE = REPO / "docker-compose.yml"
-SERVICES = ("auth-service", "gateway-service", "message-service", "presence-service")
+SERVICES = ("auth-service", "gateway-service", "message-service", "presence-service",
+            "file-service")  # fmt: skip
 PORTS = {"auth-service": 8001, "gateway-service": 8002, "message-service": 8003,
-         "presence-service": 8004}  # fmt: skip
+         "presence-service": 8004, "file-service": 8005}  # fmt: skip
 OWN_METRIC = re.compile(r"(?<![\w:])((?:chat|http|gateway|message|presence)_[a-z0-9_]+)(?![\w:])")
 
 
@@ -308,7 +309,8 @@ def test_kubernetes_turns_tracing_on_and_lets_prometheus_scrape_every_service() 
     [selector] = services["spec"]["selector"]["matchExpressions"]
     assert set(selector["values"]) == set(SERVICES)
     for service in SERVICES:
-        deployment = next(yaml.safe_load_all((K8S / f"{service}.yaml").read_text(encoding="utf-8")))
+        documents = yaml.safe_load_all((K8S / f"{service}.yaml").read_text(encoding="utf-8"))
+        deployment = next(d for d in documents if d["kind"] == "Deployment")
         ports = deployment["spec"]["template"]["spec"]["containers"][0]["ports"]
         assert {"name": "http", "containerPort": PORTS[service]} in ports
     resources = load_yaml(K8S / "monitoring" / "kustomization.yaml")["resources"]

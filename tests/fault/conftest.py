@@ -41,11 +41,15 @@ def fault_stack_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fa
     try:
         rabbitmq.start()
         postgres.start()
-        auth, gw1, gw2, msg1, msg2, presence = free_ports_in_range(6)
+        auth, gw1, gw2, msg1, msg2, presence, files = free_ports_in_range(7)
         config = StackConfig(
             root=find_repo_root(Path(__file__).parent),
             services=default_services(
-                auth=(auth,), gateway=(gw1, gw2), message=(msg1, msg2), presence=(presence,)
+                auth=(auth,),
+                gateway=(gw1, gw2),
+                message=(msg1, msg2),
+                presence=(presence,),
+                file=(files,),
             ),
             amqp_url=rabbitmq.url,
             postgres_url=postgres.url,
@@ -58,6 +62,7 @@ def fault_stack_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fa
                 "CHAT_AUTH_REGISTER_ADDRESS_LIMIT": "10000",
                 "CHAT_AUTH_LOGIN_ADDRESS_LIMIT": "10000",
                 "CHAT_LOG_LEVEL": "INFO",
+                "CHAT_FILE_DIR": str(base / "files"),
             },
             ready_timeout_s=120,
             stop_timeout_s=10,

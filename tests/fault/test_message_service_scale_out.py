@@ -78,7 +78,7 @@ def scale_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack
         services = default_services(auth=(auth,), gateway=(gateway,), message=tuple(messages))
         config = StackConfig(
             root=find_repo_root(Path(__file__).parent),
-            services=tuple(s for s in services if s.name != "presence"),
+            services=tuple(s for s in services if s.name not in ("presence", "file")),
             amqp_url=rabbitmq.url,
             postgres_url=postgres.url,
             edge_port=None,

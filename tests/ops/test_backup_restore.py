@@ -1,12 +1,13 @@
 """Backup and restore (issue #23, docs/operations.md), end to end on private stacks.
 
-A stack on ports 28201-28204 (edge 28280), with its own RabbitMQ vhost, databases and key
-directory, is filled with users, channels (public, private, an empty one), a direct room,
+A stack on ports 28201-28205 (edge 28280), with its own RabbitMQ vhost, databases, key directory
+and file store, is filled with users, channels (public, private, an empty one), a direct room,
 messages over REST and WebSocket (every kind that exists today: `text`, with multi-line, non-Latin,
-HTML-looking and maximum-length texts), read positions, a signed-out session and a file store.
+HTML-looking and maximum-length texts), read positions, a signed-out session and an uploaded file.
 `python -m chat_devtools.backup create` runs while one room keeps receiving messages. The backup
 is restored (refused first into the non-empty source databases) into databases of other names
-and a fresh key directory, and the services start on them on ports 28211-28214 (edge 28290),
+and a fresh key directory and file store, and the services start on them on ports 28211-28215
+(edge 28290),
 against a fresh vhost, with the source stack stopped. Then:
 
 - every room's history is equal to the source's, `seq` gapless; the room written during the dump
@@ -16,7 +17,8 @@ against a fresh vhost, with the source stack stopped. Then:
   a refresh token issued before the backup refreshes, a session signed out before the backup
   stays signed out, a session begun after the backup cannot refresh; passwords still sign in;
 - a retried send of a message in the backup returns the original; new sends continue the seq;
-- presence and every /readyz answer; the file store's files come back byte for byte.
+- presence and every /readyz answer; the file store's files come back byte for byte, and the file
+  uploaded before the backup downloads with the same bytes and metadata.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ pytestmark = [pytest.mark.timeout(240)]
 SOURCE_BASE = 28200  # this helper's private port block: 282xx
 RESTORED_BASE = 28210
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
-SERVICE_DATABASES = ("chat_auth", "chat_messages", "chat_presence")
+SERVICE_DATABASES = ("chat_auth", "chat_files", "chat_messages", "chat_presence")
 # Message kinds that exist in this release (api-v1 §4); each is sent before the backup.
 KINDS = ("text",)
 TEXTS = (
@@ -78,21 +80,25 @@ TEXTS = (
 
 
 def stack_config(
-    base: int, work: Path, amqp_url: str, dbs: dict[str, str], keys: Path
+    base: int, work: Path, amqp_url: str, dbs: dict[str, str], keys: Path, files: Path
 ) -> StackConfig:
     return replace(
         config_from_env(find_repo_root(Path(__file__).parent)),
         services=services_on(
-            auth=(base + 1,), gateway=(base + 2,), message=(base + 3,), presence=(base + 4,)
+            auth=(base + 1,),
+            gateway=(base + 2,),
+            message=(base + 3,),
+            presence=(base + 4,),
+            file=(base + 5,),
         ),
         amqp_url=amqp_url,
         database_urls=dbs,
         edge_port=base + 80,
         log_dir=work / "log",
         run_dir=work / "run",
-        env={"CHAT_AUTH_KEYS_DIR": str(keys)},
+        env={"CHAT_AUTH_KEYS_DIR": str(keys), "CHAT_FILE_DIR": str(files)},
         # Each service migrates its database when it starts (the restored ones too); doing it
-        # once more beforehand in three subprocesses costs ~15 s on two cores.
+        # once more beforehand in four subprocesses costs ~20 s on two cores.
         migrate=False,
     )
 
@@ -265,7 +271,8 @@ async def wait_online(asker: User, user_id: str, within_s: float = 5.0) -> None:
 
 
 def make_file_store(path: Path) -> dict[str, bytes]:
-    """What file-service (issue #19) will keep under CHAT_FILE_DIR: opaque blobs in folders."""
+    """Blobs under CHAT_FILE_DIR that no row names (file-service leaves them alone): the backup
+    archives the directory as it is, whatever it holds."""
     files = {
         "ab/abcdef.bin": os.urandom(70_000),
         "cd/cdef01.txt": "a text file, ü\n".encode(),
@@ -276,6 +283,22 @@ def make_file_store(path: Path) -> dict[str, bytes]:
     return files
 
 
+UPLOAD = ("notes ü 🙂 " * 2000).encode()  # ~30 kB of UTF-8 text: stored as text/plain
+
+
+async def upload(user: User, data: bytes, name: str) -> dict[str, Any]:
+    r = await user.post("/v1/files", files={"file": (name, data, "application/octet-stream")})
+    assert r.status_code == 201, f"upload: {r.status_code} {r.text[:400]}"
+    file: dict[str, Any] = r.json()["file"]
+    return file
+
+
+async def download(user: User, file_id: str) -> bytes:
+    r = await user.get(f"/v1/files/{file_id}")
+    assert r.status_code == 200, f"download: {r.status_code} {r.text[:400]}"
+    return r.content
+
+
 # -- the test ---------------------------------------------------------------------------------
 
 
@@ -283,6 +306,7 @@ async def test_a_restored_backup_serves_the_same_chat(tmp_path: Path) -> None:
     tag = uuid.uuid4().hex[:8]
     restored_names = {
         "chat_auth": f"ops_restored_auth_{tag}",
+        "chat_files": f"ops_restored_files_{tag}",
         "chat_messages": f"ops_restored_msg_{tag}",
     }
     timings: dict[str, float] = {}
@@ -308,7 +332,7 @@ async def test_a_restored_backup_serves_the_same_chat(tmp_path: Path) -> None:
         # 1. The source stack, filled; the backup taken while one room is being written.
         t0 = time.monotonic()
         source = stack_config(
-            SOURCE_BASE, tmp_path / "source", source_vhost, source_dbs, source_keys
+            SOURCE_BASE, tmp_path / "source", source_vhost, source_dbs, source_keys, source_files
         )
         async with running(source), open_edge(source.edge_url) as edge:
             timings["source stack up"] = time.monotonic() - t0
@@ -321,6 +345,9 @@ async def test_a_restored_backup_serves_the_same_chat(tmp_path: Path) -> None:
             assert r.status_code == 204, r.text
             retry_cmid = str(uuid.uuid4())
             kept = await alice.send_rest(rooms["general"], "retried later", retry_cmid)
+            uploaded = await upload(bob, UPLOAD, "notes.txt")
+            assert uploaded["size"] == len(UPLOAD)
+            assert await download(bob, uploaded["id"]) == UPLOAD
             timings["filled"] = time.monotonic() - t0
 
             stop = asyncio.Event()
@@ -389,7 +416,12 @@ async def test_a_restored_backup_serves_the_same_chat(tmp_path: Path) -> None:
         # 4. The services on the restored data: the same chat.
         t3 = time.monotonic()
         restored = stack_config(
-            RESTORED_BASE, tmp_path / "restored", restored_vhost, restored_dbs, restored_keys
+            RESTORED_BASE,
+            tmp_path / "restored",
+            restored_vhost,
+            restored_dbs,
+            restored_keys,
+            restored_files,
         )
         async with running(restored) as stack, open_edge(restored.edge_url) as edge2:
             timings["restored stack up"] = time.monotonic() - t3
@@ -438,6 +470,14 @@ async def test_a_restored_backup_serves_the_same_chat(tmp_path: Path) -> None:
             assert gone.status_code == 401, "a session signed out before the backup came back"
             assert (await refresh(edge2, after.refresh)).status_code == 401
             assert (await edge2.login_response(bob.username, bob.password)).status_code == 200
+
+            # The file uploaded before the backup: its row and its bytes came back together.
+            bob2 = as_user(edge2, bob)
+            assert await download(bob2, uploaded["id"]) == UPLOAD
+            listed = await bob2.ok("GET", "/v1/files", params={"ids": uploaded["id"]})
+            [again_file] = listed["files"]
+            for key in ("id", "name", "size", "content_type", "sha256", "created_at"):
+                assert again_file[key] == uploaded[key], key
 
             # A send the client retries after the restore: the original, not a second message.
             retried = await again[0].send_rest(rooms["general"], "retried later", retry_cmid)

@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.timeout(120)]
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "deploy" / "compose" / "backup.sh"
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
-NAMES = ("chat_auth", "chat_messages", "chat_presence")
+NAMES = ("chat_auth", "chat_files", "chat_messages", "chat_presence")
 
 
 def db_name(url: str) -> str:
@@ -99,6 +99,9 @@ async def test_the_compose_backup_script_round_trip(tmp_path: Path) -> None:
     (keys / "kid-1.key.pem").chmod(0o600)
     (files / "ab").mkdir(parents=True)
     (files / "ab" / "blob").write_bytes(os.urandom(5000))
+    # file-service's uploads in progress: not archived.
+    (files / ".spool").mkdir()
+    (files / ".spool" / "upload-1").write_bytes(b"half an upload")
     async with AsyncExitStack() as stack:
         sources = {
             name: db_name(await stack.enter_async_context(temporary_database(f"ops_sh_{name[5:]}")))
@@ -132,7 +135,9 @@ async def test_the_compose_backup_script_round_trip(tmp_path: Path) -> None:
         refused = script(env, "restore", str(backup))
         assert refused.returncode == 2, refused.stderr
         assert "refused, nothing changed" in refused.stderr
-        assert await rows_of(sources["chat_messages"]) == [(i, f"row {i} ü 🙂") for i in range(100)]
+        rows = 50 * (NAMES.index("chat_messages") + 1)
+        expected = [(i, f"row {i} ü 🙂") for i in range(rows)]
+        assert await rows_of(sources["chat_messages"]) == expected
 
         target_keys, target_files = tmp_path / "keys-restored", tmp_path / "files-restored"
         into = {
@@ -148,7 +153,7 @@ async def test_the_compose_backup_script_round_trip(tmp_path: Path) -> None:
         assert tree(target_keys) == tree(keys)
         assert oct(target_keys.stat().st_mode & 0o777) == "0o700"
         assert oct((target_keys / "kid-1.key.pem").stat().st_mode & 0o777) == "0o600"
-        assert tree(target_files) == tree(files)
+        assert tree(target_files) == {k: v for k, v in tree(files).items() if ".spool" not in k}
 
         # FORCE=1 over the now non-empty targets; the directories replaced are kept as tars.
         (target_keys / "current").write_text("changed")

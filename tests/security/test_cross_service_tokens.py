@@ -1,5 +1,5 @@
 """Every token verifier behind the edge refuses forged, stale and revoked access tokens (QA-001;
-api-v1 §3, §6): message-service REST, presence-service REST and the gateway WebSocket.
+api-v1 §3, §6): message-service, presence-service and file-service REST and the gateway WebSocket.
 
 Forgeries are built from a real token's claims: signed by a key that is not in the JWKS (with the
 real kid and with an unknown one), `alg: none`, HS256 keyed with the published public key
@@ -58,6 +58,7 @@ REST_PROBES = {
     "auth-service": "/v1/users/me",
     "message-service": "/v1/rooms",
     "presence-service": "/v1/presence",
+    "file-service": "/v1/files?ids=00000000-0000-4000-8000-000000000000",
 }
 
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python tests/support/own_stack.py [--base-port 28100]
 
-Starts the edge and every service with chat_devtools on base+1..4 (services) and base+80 (edge),
+Starts the edge and every service with chat_devtools on base+1..5 (services) and base+80 (edge),
 against a fresh RabbitMQ vhost and fresh databases (so it never mixes with another stack on the
 shared broker), prints the edge URL and blocks until Ctrl-C / SIGTERM. Then run the tests with
 `CHAT_E2E_EDGE_URL=http://127.0.0.1:<base+80>` (see tests/support/fixtures.py).
@@ -30,6 +30,7 @@ async def serve(base_port: int, env: dict[str, str]) -> int:
         temporary_database(f"e2e_auth_{tag}") as auth_db,
         temporary_database(f"e2e_msg_{tag}") as msg_db,
         temporary_database(f"e2e_pres_{tag}") as pres_db,
+        temporary_database(f"e2e_files_{tag}") as files_db,
     ):
         root = find_repo_root()
         work = Path("/tmp") / f"chat-e2e-stack-{base_port}"
@@ -40,13 +41,19 @@ async def serve(base_port: int, env: dict[str, str]) -> int:
                 gateway=(base_port + 2,),
                 message=(base_port + 3,),
                 presence=(base_port + 4,),
+                file=(base_port + 5,),
             ),
             amqp_url=amqp_url,
-            database_urls={"chat_auth": auth_db, "chat_messages": msg_db, "chat_presence": pres_db},
+            database_urls={
+                "chat_auth": auth_db,
+                "chat_messages": msg_db,
+                "chat_presence": pres_db,
+                "chat_files": files_db,
+            },
             edge_port=base_port + 80,
             log_dir=work / "log",
             run_dir=work / "run",
-            env=env,
+            env={"CHAT_FILE_DIR": str(work / "files"), **env},
         )
         stack = Stack(config)
         stop = asyncio.Event()

@@ -12,11 +12,18 @@ the private signing key):
     manifest.json                 format, times, tool/server/package versions, sha256 of each file
     SHA256SUMS                    the same checksums for `sha256sum -c` (and the manifest's)
     databases/chat_auth.dump      pg_dump --format=custom of every service database, in
-    databases/chat_messages.dump  DUMP_ORDER: auth first, so a user who registers while the dumps
-    databases/chat_presence.dump  run lands in message-service's directory too or only there; the
-                                  other order would leave users nobody can open a DM with
+    databases/chat_files.dump     DUMP_ORDER, producers of events before their consumers: auth
+    databases/chat_messages.dump  first, so a user who registers while the dumps run lands in
+    databases/chat_presence.dump  message-service's directory too or only there (the other order
+                                  would leave users nobody can open a DM with); files before
+                                  messages, so every file a message's attachments name is known
+                                  to message-service's projection (file.uploaded.v1)
     auth-keys.tar                 auth-service's CHAT_AUTH_KEYS_DIR (sessions stay valid)
-    files.tar                     the file store (CHAT_FILE_DIR, default var/files), when it exists
+    files.tar                     file-service's local store (CHAT_FILE_DIR, default var/files;
+                                  its .spool of unfinished uploads left out), archived after the
+                                  dumps so every chat_files row has its bytes; absent when the
+                                  store is empty (with CHAT_FILE_STORAGE=s3 the bucket is backed
+                                  up by its own versioning/replication, docs/operations.md)
 
 It is written as `<name>.partial/` and renamed when complete, so a folder without that suffix is
 a whole backup. `NAME` in `--database NAME=URL` is the service database (`chat_auth`, ...); the
@@ -62,12 +69,16 @@ KEYS_ARCHIVE = "auth-keys.tar"
 FILES_ARCHIVE = "files.tar"
 PARTIAL_SUFFIX = ".partial"
 # Producers of events before their consumers (see the module docstring).
-DUMP_ORDER = ("chat_auth", "chat_messages", "chat_presence")
+DUMP_ORDER = ("chat_auth", "chat_files", "chat_messages", "chat_presence")
+# Not archived from the file store: uploads in progress (file-service's CHAT_FILE_SPOOL_DIR
+# default), removed by file-service at start anyway.
+FILE_STORE_SKIP = (".spool",)
 PACKAGES = (
     "auth-service",
     "gateway-service",
     "message-service",
     "presence-service",
+    "file-service",
     "chat-runtime",
     "chat-contracts",
     "chat-devtools",
@@ -193,9 +204,17 @@ class Targets:
 
 
 def default_file_dir(config: StackConfig, environ: Mapping[str, str]) -> Path:
-    """The file store: CHAT_FILE_DIR, else var/files (issue #19's file-service will use it)."""
+    """file-service's local store: CHAT_FILE_DIR of this environment, else the one the stack
+    gives file-service (`make run`: var/files), else var/files."""
     value = environ.get("CHAT_FILE_DIR")
-    return Path(value) if value else config.root / "var" / "files"
+    if value:
+        return Path(value)
+    for spec in config.services:
+        if spec.name == "file":
+            given = config.service_env(spec, spec.ports[0]).get("CHAT_FILE_DIR")
+            if given:
+                return Path(given)
+    return config.root / "var" / "files"
 
 
 def default_targets(
@@ -358,11 +377,14 @@ def recreate_database(conn: Connection, *, drop: bool) -> None:
 # -- archives of directories -----------------------------------------------------------------
 
 
-def archive_dir(source: Path, target: Path) -> int:
-    """Every file and directory under `source` into an uncompressed tar; returns the file count."""
+def archive_dir(source: Path, target: Path, skip: Sequence[str] = ()) -> int:
+    """Every file and directory under `source` into an uncompressed tar, except the top-level
+    entries named in `skip` (and what is under them); returns the file count."""
     count = 0
     with tarfile.open(target, "w", format=tarfile.PAX_FORMAT) as tar:
         for path in sorted(source.rglob("*")):
+            if path.relative_to(source).parts[0] in skip:
+                continue
             if path.is_symlink() or not (path.is_file() or path.is_dir()):
                 continue
             if path.is_file() and path.name.startswith(".") and path.name.endswith(".tmp"):
@@ -380,8 +402,8 @@ def extract_archive(archive: Path, target: Path) -> None:
         tar.extractall(target, filter="data")
 
 
-def dir_has_entries(path: Path) -> bool:
-    return path.is_dir() and any(path.iterdir())
+def dir_has_entries(path: Path, skip: Sequence[str] = ()) -> bool:
+    return path.is_dir() and any(p.name not in skip for p in path.iterdir())
 
 
 # -- the manifest ----------------------------------------------------------------------------
@@ -582,8 +604,10 @@ def create(
             _add_archive(manifest, work, "auth-keys", KEYS_ARCHIVE, keys, log)
         else:
             manifest.notes.append("auth-service signing keys not included (--skip-keys)")
-        if dir_has_entries(targets.file_dir):
-            _add_archive(manifest, work, "files", FILES_ARCHIVE, targets.file_dir, log)
+        if dir_has_entries(targets.file_dir, skip=FILE_STORE_SKIP):
+            _add_archive(
+                manifest, work, "files", FILES_ARCHIVE, targets.file_dir, log, FILE_STORE_SKIP
+            )
         else:
             manifest.notes.append(f"no file store at {targets.file_dir} (nothing to archive)")
         manifest.finished_at = utc_iso(datetime.now(UTC))
@@ -598,9 +622,15 @@ def create(
 
 
 def _add_archive(
-    manifest: Manifest, work: Path, name: str, filename: str, source: Path, log: Log
+    manifest: Manifest,
+    work: Path,
+    name: str,
+    filename: str,
+    source: Path,
+    log: Log,
+    skip: Sequence[str] = (),
 ) -> None:
-    count = archive_dir(source, work / filename)
+    count = archive_dir(source, work / filename, skip)
     os.chmod(work / filename, 0o600)
     manifest.archives.append(
         {

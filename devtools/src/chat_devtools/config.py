@@ -46,12 +46,14 @@ def default_services(
     gateway: tuple[int, ...] = (8002,),
     message: tuple[int, ...] = (8003,),
     presence: tuple[int, ...] = (8004,),
+    file: tuple[int, ...] = (8005,),
 ) -> tuple[ServiceSpec, ...]:
     return (
         ServiceSpec("auth", "auth_service", auth, database="chat_auth"),
         ServiceSpec("gateway", "gateway_service", gateway),
         ServiceSpec("message", "message_service", message, database="chat_messages"),
         ServiceSpec("presence", "presence_service", presence, database="chat_presence"),
+        ServiceSpec("file", "file_service", file, database="chat_files"),
     )
 
 
@@ -169,6 +171,9 @@ class StackConfig:
             env["CHAT_DATABASE_URL"] = db
         if spec.name == "auth":
             env["CHAT_AUTH_KEYS_DIR"] = str(self.root / "var" / "keys")
+        if spec.name == "file":
+            # The local file store (api-v1.1 E); private stacks give their own in `env`.
+            env["CHAT_FILE_DIR"] = str(self.root / "var" / "files")
         env.update(self.env)
         return env
 

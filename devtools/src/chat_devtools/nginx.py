@@ -32,6 +32,17 @@ def render(template: str, values: Mapping[str, str]) -> str:
     return PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
 
 
+DEFAULT_FILE_MAX_BYTES = 25 * 1024 * 1024
+MULTIPART_MARGIN = 1024 * 1024
+
+
+def file_body_limit(env: Mapping[str, str]) -> int:
+    """The edge's body limit for /v1/files: CHAT_FILE_MAX_BYTES plus the multipart framing; the
+    service answers the exact limit with its own 413 problem."""
+    raw = env.get("CHAT_FILE_MAX_BYTES") or os.environ.get("CHAT_FILE_MAX_BYTES")
+    return (int(raw) if raw else DEFAULT_FILE_MAX_BYTES) + MULTIPART_MARGIN
+
+
 def server_lines(host: str, ports: Iterable[int]) -> str:
     """`server` lines of an upstream; a replica that fails is skipped for a few seconds."""
     return " ".join(f"server {host}:{port} max_fails=1 fail_timeout=2s;" for port in ports)
@@ -59,6 +70,9 @@ def local_values(config: StackConfig, work_dir: Path) -> dict[str, str]:
         "EDGE_GATEWAY_SERVERS": servers("gateway"),
         "EDGE_MESSAGE_SERVERS": servers("message"),
         "EDGE_PRESENCE_SERVERS": servers("presence"),
+        "EDGE_FILE_SERVERS": servers("file"),
+        # api-v1.1 E: upload bodies up to CHAT_FILE_MAX_BYTES, plus room for the multipart framing.
+        "EDGE_FILE_MAX_BODY": str(file_body_limit(config.env)),
     }
 
 

@@ -123,6 +123,7 @@ def make_stack(tmp_path: Path) -> Iterator[MakeStack]:
             gateway=tuple(free_port() for _ in range(gateways)),
             message=tuple(free_port() for _ in range(messages)),
             presence=tuple(free_port() for _ in range(presences)),
+            file=(free_port(),),
         )
         if services is not None:
             specs = tuple(s for s in specs if s.name in services)

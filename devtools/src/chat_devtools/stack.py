@@ -244,7 +244,7 @@ class Stack:
 
 
 # -- command line ------------------------------------------------------------------------------
-STANDARD_PORTS = {"auth": 8001, "gateway": 8002, "message": 8003, "presence": 8004}
+STANDARD_PORTS = {"auth": 8001, "gateway": 8002, "message": 8003, "presence": 8004, "file": 8005}
 
 
 def probe_standard_stack(edge_port: int = 8080) -> dict[str, int | None]:

@@ -21,6 +21,7 @@ def stub_config(
         gateway=tuple(free_port() for _ in range(gateways)),
         message=(free_port(),),
         presence=(free_port(),),
+        file=(free_port(),),
     )
     dist = tmp_path / "dist"
     dist.mkdir(exist_ok=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import stat
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -86,7 +87,10 @@ def test_connections_without_password_or_database(monkeypatch: pytest.MonkeyPatc
 def test_default_targets_are_the_make_run_ones_in_dump_order() -> None:
     config = StackConfig(root=ROOT)
     targets = backup.default_targets(config, environ={})
-    assert list(targets.databases) == ["chat_auth", "chat_messages", "chat_presence"]
+    # Producers of events before their consumers: auth (users) and files (file.uploaded.v1)
+    # before messages.
+    assert list(targets.databases) == ["chat_auth", "chat_files", "chat_messages", "chat_presence"]
+    assert targets.databases["chat_files"].endswith("127.0.0.1:5432/chat_files")
     assert targets.databases["chat_messages"].endswith("127.0.0.1:5432/chat_messages")
     assert targets.keys_dir == ROOT / "var" / "keys"
     assert targets.file_dir == ROOT / "var" / "files"
@@ -103,8 +107,18 @@ def test_default_targets_take_overrides() -> None:
     assert targets.databases["chat_messages"] == "postgresql://h/other"
     assert targets.keys_dir == Path("/k")
     assert targets.file_dir == Path("/srv/files")
-    with pytest.raises(BackupError, match="chat_files"):
-        backup.default_targets(config, databases={"chat_files": "postgresql://h/f"}, environ={})
+    with pytest.raises(BackupError, match="chat_nope"):
+        backup.default_targets(config, databases={"chat_nope": "postgresql://h/f"}, environ={})
+
+
+def test_the_file_store_defaults_to_the_one_the_stack_gives_file_service() -> None:
+    config = replace(StackConfig(root=ROOT), env={"CHAT_FILE_DIR": "/private/files"})
+    assert backup.default_targets(config, environ={}).file_dir == Path("/private/files")
+    # This environment's CHAT_FILE_DIR wins; an explicit --file-dir over both.
+    environ = {"CHAT_FILE_DIR": "/srv/files"}
+    assert backup.default_targets(config, environ=environ).file_dir == Path("/srv/files")
+    chosen = backup.default_targets(config, file_dir=Path("/x"), environ=environ).file_dir
+    assert chosen == Path("/x")
 
 
 def fake_tool(path: Path, version: str) -> None:
@@ -142,6 +156,7 @@ def test_archives_keep_files_and_modes(tmp_path: Path) -> None:
     (source / ".k2.key.pem.123.tmp").write_bytes(b"half written")
     count = backup.archive_dir(source, tmp_path / "a.tar")
     assert count == 3
+    assert not backup.dir_has_entries(tmp_path / "missing")
     target = tmp_path / "out" / "keys"
     backup.extract_archive(tmp_path / "a.tar", target)
     assert sorted(str(p.relative_to(target)) for p in target.rglob("*")) == [
@@ -155,12 +170,27 @@ def test_archives_keep_files_and_modes(tmp_path: Path) -> None:
     assert (target / "sub" / "f").read_bytes() == b"x" * 1000
 
 
+def test_the_file_store_is_archived_without_its_spool(tmp_path: Path) -> None:
+    store = tmp_path / "files"
+    (store / ".spool").mkdir(parents=True)
+    assert not backup.dir_has_entries(store, skip=backup.FILE_STORE_SKIP)
+    (store / ".spool" / "upload-in-progress").write_bytes(b"half")
+    (store / "0b5e8a1c").write_bytes(b"stored bytes")
+    (store / "0b5e8a1c.thumb").write_bytes(b"thumbnail")
+    assert backup.dir_has_entries(store, skip=backup.FILE_STORE_SKIP)
+    count = backup.archive_dir(store, tmp_path / "files.tar", backup.FILE_STORE_SKIP)
+    assert count == 2
+    target = tmp_path / "restored"
+    backup.extract_archive(tmp_path / "files.tar", target)
+    assert sorted(p.name for p in target.iterdir()) == ["0b5e8a1c", "0b5e8a1c.thumb"]
+
+
 def make_backup(folder: Path) -> Path:
     """A backup folder as `create` writes it, with made-up dumps."""
     folder.mkdir(parents=True)
     (folder / "databases").mkdir()
     manifest = Manifest(created_at="2026-12-06T09:05:01Z", tools={"pg_dump": "15.20"})
-    for name in ("chat_auth", "chat_messages", "chat_presence"):
+    for name in backup.DUMP_ORDER:
         path = folder / "databases" / f"{name}.dump"
         path.write_bytes(f"dump of {name}".encode())
         manifest.databases.append(
@@ -284,6 +314,7 @@ def test_restore_plan_for_fresh_targets(tmp_path: Path, monkeypatch: pytest.Monk
     assert plan.conflicts == []
     assert [conn.database for _, conn, _ in plan.databases] == [
         "r_chat_auth",
+        "r_chat_files",
         "r_chat_messages",
         "r_chat_presence",
     ]
@@ -303,7 +334,8 @@ def test_a_schema_revision_this_checkout_lacks_is_warned_about(
     assert known == {"chat_messages": {"0001", "0002a"}}
     folder = make_backup(tmp_path / "chat-20261206T090501Z")
     manifest = backup.verify(folder)
-    manifest.databases[1]["alembic_revision"] = "0003"
+    [messages] = [d for d in manifest.databases if d["name"] == "chat_messages"]
+    messages["alembic_revision"] = "0003"
     manifest.git_commit = "abc123"
     monkeypatch.setattr(
         backup, "database_state", lambda conn: DatabaseState(exists=False, server_version="15")
@@ -312,6 +344,6 @@ def test_a_schema_revision_this_checkout_lacks_is_warned_about(
     [warning] = [w for w in plan.warnings if "revision" in w]
     assert "chat_messages is at schema revision 0003" in warning
     assert "abc123" in warning
-    manifest.databases[1]["alembic_revision"] = "0001"
+    messages["alembic_revision"] = "0001"
     plan = backup.plan_restore(folder, manifest, targets_in(tmp_path), known)
     assert not [w for w in plan.warnings if "revision" in w]

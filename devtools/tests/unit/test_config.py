@@ -26,6 +26,7 @@ def test_replicas_get_distinct_names_and_ports() -> None:
         ("gateway-3", 28022),
         ("message", 8003),
         ("presence", 8004),
+        ("file", 8005),
     ]
 
 

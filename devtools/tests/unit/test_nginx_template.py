@@ -56,10 +56,24 @@ def test_security_headers_are_sent_always_and_csp_forbids_inline_script(rendered
     for header in ("Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy",
                    "X-Frame-Options"):
         assert re.search(rf"add_header {header} .* always;", rendered), header
-    csp = re.search(r'add_header Content-Security-Policy "([^"]+)"', rendered).group(1)  # type: ignore[union-attr]
+    # The page policy is the edge's default: added when the upstream sent no policy of its own
+    # (file bytes carry `sandbox`, api-v1.1 E).
+    assert "add_header Content-Security-Policy $edge_csp always;" in rendered
+    default = r'map \$upstream_http_content_security_policy \$edge_csp \{\s*""\s+"([^"]+)";'
+    csp = re.search(default, rendered).group(1)  # type: ignore[union-attr]
     assert "script-src 'self';" in csp
     assert "unsafe-inline" not in csp
     assert "frame-ancestors 'none'" in csp
+    assert "img-src 'self' data: blob:;" in csp
+
+
+def test_file_uploads_alone_pass_the_64k_limit_and_stream(rendered: str) -> None:
+    files = _location_bodies(rendered)["^~ /v1/files"]
+    limit = int(re.search(r"client_max_body_size (\d+);", files).group(1))  # type: ignore[union-attr]
+    assert limit == 25 * 1024 * 1024 + 1024 * 1024
+    assert "proxy_request_buffering off;" in files
+    assert "proxy_buffering off;" in files
+    assert re.search(r"^\s*client_max_body_size 64k;", rendered, re.MULTILINE)
 
 
 def _location_bodies(text: str) -> dict[str, str]:
@@ -109,3 +123,12 @@ def test_nginx_errors_are_problem_json(rendered: str) -> None:
 def test_access_log_is_json(rendered: str) -> None:
     assert re.search(r"log_format chat_json escape=json", rendered)
     assert re.search(r"access_log \S+ chat_json;", rendered)
+
+
+def test_the_access_log_leaves_query_strings_out(rendered: str) -> None:
+    """Signed file links (api-v1.1 E) carry their token in the query string, search its text."""
+    log_format = rendered[rendered.index("log_format chat_json") : rendered.index("access_log")]
+    assert '"request":"$request_method $uri $server_protocol"' in log_format
+    assert "$request\"" not in log_format
+    assert "$args" not in log_format
+    assert "$request_uri" not in log_format
