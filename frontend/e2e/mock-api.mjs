@@ -119,9 +119,9 @@ const forCaller = (m, meId) => (m.reactions ? { ...m, reactions: m.reactions.map
 const json = (route, status, body, headers = {}) =>
   route.fulfill({ status, contentType: status >= 400 ? 'application/problem+json' : 'application/json', headers, body: JSON.stringify(body) });
 
-export async function installMocks(page, { signedIn, ack = false, throttle = false, outbox = true, many = false, entries = false }) {
+export async function installMocks(page, { signedIn, ack = false, throttle = false, outbox = true, many = false, entries = false, features: more = [] }) {
   const f = fixtures(Date.now(), many, entries);
-  const features = entries ? ['entries'] : [];
+  const features = [...(entries ? ['entries'] : []), ...more];
   let seq = f.messages.length;
   const me = USERS.ana;
   if (signedIn && outbox) {
@@ -228,6 +228,8 @@ export async function installMocks(page, { signedIn, ack = false, throttle = fal
       if (frame.type === 'message.send' && ack) {
         const message = { id: crypto.randomUUID(), room_id: frame.room_id, seq: ++seq, kind: 'text', sender_id: me.id, text: frame.text, client_msg_id: frame.client_msg_id, created_at: new Date().toISOString() };
         if (entries) Object.assign(message, { edited_at: null, deleted: false, reactions: [], state_seq: message.seq });
+        // api-v1.1 E: frames carry the file objects without links (f.files: id → file, set by a test).
+        if (frame.attachments?.length) message.attachments = frame.attachments.map((id) => f.files?.[id]).filter(Boolean).map((file) => Object.fromEntries(Object.entries(file).filter(([k]) => k !== 'url' && k !== 'thumbnail_url')));
         if (frame.room_id === f.GENERAL) f.messages.push(message);
         ws.send(JSON.stringify({ type: 'message.ack', client_msg_id: frame.client_msg_id, message }));
         ws.send(JSON.stringify({ type: 'message.new', message }));

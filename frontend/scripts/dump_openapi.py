@@ -35,10 +35,17 @@ def _presence() -> dict[str, Any]:
     return bootstrap.build(verifier=object()).app.openapi()
 
 
+def _file() -> dict[str, Any]:
+    from file_service import bootstrap
+
+    return bootstrap.build(connect_bus=False).app.openapi()
+
+
 SERVICES: dict[str, Callable[[], dict[str, Any]]] = {
     "auth": _auth,
     "message": _message,
     "presence": _presence,
+    "file": _file,
 }
 
 

@@ -133,7 +133,7 @@ async function restTypes(service) {
   return BANNER.replace('{source}', `src/api/openapi/${service}.json (the ${service}-service's OpenAPI)`) + astToString(ast);
 }
 
-const SERVICES = ['auth', 'message', 'presence'];
+const SERVICES = ['auth', 'message', 'presence', 'file'];
 
 // The OpenAPI documents first: they are inputs of the REST types.
 const python = join(repo, '.venv', 'bin', 'python');

@@ -1,15 +1,20 @@
-import { type FormEvent, useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { type ChangeEvent, type FormEvent, useCallback, useContext, useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
 import * as admin from '../api/admin';
 import type { AdminUser, SessionInfo } from '../api/admin';
 import type { ApiClient } from '../api/client';
+import { type FileObject, type TokenSource, UploadAborted, uploadFile } from '../api/files';
 import { ApiError } from '../api/problem';
 import type { Session } from '../api/session';
 import type { User } from '../api/types';
+import { AVATAR_ACCEPT, avatarFileProblem } from '../lib/avatar';
+import { ChatContext } from '../lib/chat';
 import { navigate } from '../lib/hooks';
 import { displayNameProblem, passwordOk } from '../lib/password';
 import { relativeTime } from '../lib/time';
 import { ConfirmDialog } from '../pages/AdminPage';
 import { describeAgent, isWorkspaceAdmin, problemWords, roleOf, sortSessions, timeZoneChoices } from '../state/admin';
+import { Avatar } from './Avatar';
+import { AvatarCrop } from './AvatarCrop';
 import { Dialog } from './Dialog';
 import { Field } from './Field';
 import { PasswordChecklist } from './PasswordChecklist';
@@ -30,6 +35,7 @@ export function AccountDialog({ me, api, session, onClose }: { me: User; api: Ap
           <a href="#/admin">Open Administration</a>
         </p>
       ) : null}
+      <PhotoSection me={me} api={api} session={session} />
       <ProfileForm me={me} api={api} session={session} />
       <PasswordForm me={me} api={api} />
       <Sessions api={api} />
@@ -43,6 +49,143 @@ export function AccountDialog({ me, api, session, onClose }: { me: User; api: Ap
       </div>
       <DeleteAccount me={me} api={api} session={session} />
     </Dialog>
+  );
+}
+
+/** Uploads a cropped photo (`POST /v1/files`, purpose `avatar`); `onProgress` gets 0–1. */
+export type AvatarUploader = (session: TokenSource, file: File, opts: { onProgress: (fraction: number) => void; signal: AbortSignal }) => Promise<FileObject>;
+
+const uploadAvatar: AvatarUploader = (session, file, { onProgress, signal }) =>
+  uploadFile(session, file, { name: file.name, purpose: 'avatar', signal, onProgress: (loaded, total) => onProgress(total > 0 ? loaded / total : 0) });
+
+/** A failed photo change in plain words: the server's problem `detail` when it gave one. */
+function photoWords(e: unknown): string {
+  if (e instanceof ApiError) return e.status === 0 ? 'Could not reach the server. Check your connection and try again.' : e.detail || 'Something went wrong. Please try again.';
+  return e instanceof Error && e.message ? e.message : 'Something went wrong. Please try again.';
+}
+
+const noSubscribe = () => () => undefined;
+
+/**
+ * The profile photo (api-v1.1 C `avatar_file_id`, feature `attachments`): pick a picture, crop it
+ * to a square, upload it as an `avatar` file and point `PATCH /v1/users/me` at it; or remove it.
+ * The new user is put into the chat state at once (every avatar of mine follows) and the session
+ * refreshed, as a new display name is.
+ */
+export function PhotoSection({ me, api, session, upload = uploadAvatar }: { me: User; api: ApiClient; session: TokenSource; upload?: AvatarUploader }) {
+  const controller = useContext(ChatContext);
+  const store = controller?.store;
+  const readOn = () => store?.get().features.includes('attachments') ?? false;
+  const on = useSyncExternalStore(store ? store.subscribe : noSubscribe, readOn, readOn);
+  const readPhoto = () => (store ? (store.get().users[me.id]?.avatar_file_id ?? null) : (me.avatar_file_id ?? null));
+  const photo = useSyncExternalStore(store ? store.subscribe : noSubscribe, readPhoto, readPhoto);
+  const [picked, setPicked] = useState<File | null>(null);
+  const [progress, setProgress] = useState<number | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [cropError, setCropError] = useState<string | null>(null);
+  const [status, setStatus] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  // Shown once the server reported `attachments`; kept while a new session's state starts over (after saving).
+  const [shown, setShown] = useState(false);
+  const input = useRef<HTMLInputElement>(null);
+  const changeButton = useRef<HTMLButtonElement>(null);
+  const uploading = useRef<AbortController | null>(null);
+  useEffect(() => () => uploading.current?.abort(), []);
+  useEffect(() => {
+    if (on) setShown(true);
+  }, [on]);
+
+  if (!on && !shown) return null;
+
+  const adopt = async (user: User) => {
+    store?.set((s) => ({ ...s, me: { ...s.me, ...user }, users: { ...s.users, [user.id]: { ...s.users[user.id], ...user } } }));
+    // Focus stays in the section (the crop step closed, or "Remove photo" is gone).
+    requestAnimationFrame(() => changeButton.current?.focus());
+    await session.refresh().catch(() => false);
+  };
+
+  const pick = (e: ChangeEvent<HTMLInputElement>) => {
+    const file = e.target.files?.[0];
+    e.target.value = '';
+    if (!file) return;
+    setStatus(null);
+    const problem = avatarFileProblem(file);
+    setError(problem);
+    if (!problem) {
+      setCropError(null);
+      setPicked(file);
+    }
+  };
+
+  const save = async (cropped: File) => {
+    const abort = new AbortController();
+    uploading.current = abort;
+    setCropError(null);
+    setProgress(0);
+    try {
+      const file = await upload(session, cropped, { signal: abort.signal, onProgress: (f) => setProgress(Math.max(0, Math.min(100, Math.round(f * 100)))) });
+      // Past this point a Cancel cannot take it back: a saved photo is shown as saved.
+      const user = await admin.updateProfile(api, { avatar_file_id: file.id });
+      setPicked(null);
+      setStatus('Your photo is saved.');
+      await adopt(user);
+    } catch (e) {
+      if (!(e instanceof UploadAborted) && !abort.signal.aborted) setCropError(photoWords(e));
+    } finally {
+      if (uploading.current === abort) uploading.current = null;
+      setProgress(null);
+    }
+  };
+
+  const cancelCrop = () => {
+    uploading.current?.abort();
+    setPicked(null);
+    setProgress(null);
+    changeButton.current?.focus();
+  };
+
+  const remove = async () => {
+    setBusy(true);
+    setStatus(null);
+    setError(null);
+    try {
+      const user = await admin.updateProfile(api, { avatar_file_id: null });
+      setStatus('Your photo is removed.');
+      await adopt(user);
+    } catch (e) {
+      setError(photoWords(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <section className="account__section" aria-labelledby="photo-h" data-testid="account-photo">
+      <h3 id="photo-h">Photo</h3>
+      <div className="account-photo">
+        <Avatar id={me.id} name={me.display_name} />
+        <div className="account-photo__actions">
+          <input ref={input} type="file" accept={AVATAR_ACCEPT} hidden onChange={pick} data-testid="avatar-input" aria-label="Choose a photo" />
+          <button type="button" ref={changeButton} className="btn" onClick={() => input.current?.click()} disabled={busy}>
+            {photo ? 'Change photo' : 'Add photo'}
+          </button>
+          {photo ? (
+            <button type="button" className="btn btn--danger" onClick={() => void remove()} disabled={busy}>
+              Remove photo
+            </button>
+          ) : null}
+        </div>
+      </div>
+      {error ? (
+        <p className="form-error" role="alert">
+          {error}
+        </p>
+      ) : null}
+      <p role="status" className={status ? 'notice' : 'visually-hidden'}>
+        {status}
+      </p>
+      {picked ? <AvatarCrop file={picked} progress={progress} error={cropError} onCancel={cancelCrop} onSave={(f) => void save(f)} /> : null}
+    </section>
   );
 }
 

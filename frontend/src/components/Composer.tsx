@@ -2,6 +2,9 @@ import { type KeyboardEvent, type RefObject, useEffect, useRef, useState } from 
 import { useChat, useController } from '../lib/chat';
 import { codePoints } from '../lib/password';
 import { canAdminRoom, isArchived } from '../state/rooms';
+import { canSend } from '../state/uploads';
+import { PaperclipIcon } from './Attachments';
+import { UploadTray, useUploadQueue, useUploads } from './AttachmentsComposer';
 import { MentionPicker, useMentionPicker } from './MentionPicker';
 
 const MAX = 4000;
@@ -11,7 +14,8 @@ interface ComposerProps {
   /** A thread's composer (api-v1.1 A): its own box, ids and draft; the room's composer has none. */
   threadRootId?: string;
   placeholder: string;
-  onSend: (text: string) => void;
+  /** `attachments`: the ids of the finished uploads (api-v1.1 E), empty without any. */
+  onSend: (text: string, attachments: string[]) => void;
   onTyping: () => void;
   /** Up-arrow in the empty box: edit my last message (returns false when there is none). */
   onEditLast?: () => boolean;
@@ -46,7 +50,13 @@ function ComposerForm({
   });
   const length = codePoints(text);
   const tooLong = length > MAX;
-  const empty = text.trim().length === 0;
+  // Files (api-v1.1 E, feature `attachments`): uploaded at once, sent with the message by id.
+  const attachOn = useChat((s) => s.features.includes('attachments'));
+  const queue = useUploadQueue(draftKey);
+  const uploads = useUploads(queue);
+  const fileInput = useRef<HTMLInputElement>(null);
+  const ready = canSend(text, attachOn ? uploads : []);
+  const uploading = attachOn && queue.busy;
 
   useEffect(() => {
     setText(drafts.current[draftKey] ?? '');
@@ -62,10 +72,11 @@ function ComposerForm({
   }, [text]);
 
   const send = () => {
-    if (empty || tooLong) return;
-    onSend(text);
+    if (!ready || tooLong) return;
+    onSend(text, attachOn ? queue.ids() : []);
     drafts.current[draftKey] = '';
     setText('');
+    queue.clear();
   };
 
   const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>) => {
@@ -90,6 +101,31 @@ function ComposerForm({
         {threadRootId ? 'Reply in thread' : 'Message'}
       </label>
       <MentionPicker state={mention} />
+      {attachOn ? <UploadTray uploads={uploads} onCancel={(k) => queue.cancel(k)} /> : null}
+      {attachOn && queue.notice ? (
+        <p className="form-error composer__notice" role="alert">
+          {queue.notice}
+        </p>
+      ) : null}
+      {attachOn ? (
+        <>
+          <input
+            ref={fileInput}
+            type="file"
+            multiple
+            hidden
+            data-testid={threadRootId ? 'thread-file-input' : 'file-input'}
+            onChange={(e) => {
+              const files = [...(e.target.files ?? [])];
+              e.target.value = '';
+              if (files.length) queue.add(files);
+            }}
+          />
+          <button type="button" className="btn btn--icon composer__attach" aria-label="Attach files" title="Attach files" onClick={() => fileInput.current?.click()}>
+            <PaperclipIcon />
+          </button>
+        </>
+      ) : null}
       <textarea
         id={inputId}
         ref={ref}
@@ -107,11 +143,23 @@ function ComposerForm({
           if (e.target.value.trim()) onTyping();
         }}
         onKeyDown={onKeyDown}
+        onPaste={(e) => {
+          // Images or files from the clipboard join the uploads; plain text pastes as usual.
+          if (!attachOn) return;
+          const files = [...e.clipboardData.files];
+          if (files.length === 0) return;
+          e.preventDefault();
+          queue.add(files.map((f, i) => (f.name ? f : new File([f], `pasted-${i + 1}.${f.type.split('/')[1] ?? 'bin'}`, { type: f.type }))));
+        }}
       />
       <span id={helpId} className={tooLong ? 'composer__count composer__count--over' : 'visually-hidden'}>
-        {tooLong ? `Too long: ${length} of ${MAX} characters.` : `Enter sends, Shift+Enter adds a line.${onEditLast ? ' Up arrow edits your last message.' : ''}`}
+        {tooLong
+          ? `Too long: ${length} of ${MAX} characters.`
+          : uploading
+            ? 'Send waits until the files are uploaded.'
+            : `Enter sends, Shift+Enter adds a line.${onEditLast ? ' Up arrow edits your last message.' : ''}`}
       </span>
-      <button type="submit" className="btn btn--primary composer__send" disabled={empty || tooLong}>
+      <button type="submit" className="btn btn--primary composer__send" disabled={!ready || tooLong}>
         Send
       </button>
     </form>

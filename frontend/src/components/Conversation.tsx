@@ -3,11 +3,13 @@ import { useChat, useController, useRoomTitle } from '../lib/chat';
 import { useNow } from '../lib/hooks';
 import { entryKind } from '../realtime/outbox';
 import { isShown, topLevel } from '../state/entries';
+import { isArchived } from '../state/rooms';
 import { lastEditable } from '../state/selectors';
 import { isPendingReply, othersReplies } from '../state/threads';
 import { timelineHoles } from '../state/timeline';
 import { typingText, typingUsers } from '../state/typing';
 import { roomView } from '../state/view';
+import { FileDropArea, useUploadQueue } from './AttachmentsComposer';
 import { Composer } from './Composer';
 import { itemFromRow, keyOf, pendingItem } from './items';
 import { type Item, MessageList } from './MessageList';
@@ -40,6 +42,9 @@ export function Conversation({ roomId, openThreadId = null, onOpenThread }: { ro
   const blockedDirect = useDirectBlock(roomId);
   const lastSeq = room?.last_seq ?? 0;
   const kind = room?.kind;
+  // Files dropped anywhere on the conversation join the composer's uploads (api-v1.1 E).
+  const uploads = useUploadQueue(roomId);
+  const attachOn = features.includes('attachments') && !blockedDirect && !isArchived(room);
   const [toast, setToast] = useState<string | null>(null);
 
   const view = useMemo(() => roomView(timeline, box, roomId, me.id), [timeline, box, roomId, me.id]);
@@ -107,7 +112,7 @@ export function Conversation({ roomId, openThreadId = null, onOpenThread }: { ro
   const focusSeq = focus ? (items.find((i) => i.id !== undefined && i.id === focus.messageId)?.seq ?? focus.seq) : null;
 
   return (
-    <>
+    <FileDropArea enabled={attachOn} onFiles={(files) => uploads.add(files)} label="Drop files to attach them to your message">
       <MessageList
         roomId={roomId}
         items={items}
@@ -139,7 +144,7 @@ export function Conversation({ roomId, openThreadId = null, onOpenThread }: { ro
       {blockedDirect ? null : <Composer
         roomId={roomId}
         placeholder={`Message ${kind === 'direct' ? title : `#${title}`}`}
-        onSend={(t) => controller.send(roomId, t)}
+        onSend={(t, files) => (files.length ? controller.send(roomId, t, { requires: 'attachments', fields: { attachments: files } }) : controller.send(roomId, t))}
         onTyping={() => controller.typing(roomId)}
         onEditLast={() => {
           const last = lastEditable(controller.store.get(), roomId);
@@ -149,7 +154,7 @@ export function Conversation({ roomId, openThreadId = null, onOpenThread }: { ro
         }}
       />}
       {overlays}
-    </>
+    </FileDropArea>
   );
 }
 
@@ -181,7 +186,10 @@ export function Announcer({ roomId }: { roomId: string }) {
   const [announcement, setAnnouncement] = useState('');
   useEffect(() => {
     if (last && last.sender_id !== me && Date.now() - Date.parse(last.created_at) < 60_000) {
-      setAnnouncement(`${sender ?? 'Someone'}: ${last.text.slice(0, 200)}`);
+      const list = (last as { attachments?: unknown }).attachments;
+      const files = Array.isArray(list) ? list.length : 0;
+      const withFiles = files ? ` (${files} ${files === 1 ? 'file' : 'files'})` : '';
+      setAnnouncement(`${sender ?? 'Someone'}: ${last.text.slice(0, 200)}${withFiles}`);
     }
     // Announce each message once, when it arrives (not again when the sender's name loads).
     // eslint-disable-next-line react-hooks/exhaustive-deps

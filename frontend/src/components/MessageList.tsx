@@ -1,7 +1,9 @@
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
+import type { FileObject } from '../api/files';
 import type { User } from '../api/types';
 import { buildRows } from '../lib/grouping';
 import { clockTime, dayLabel, relativeTime } from '../lib/time';
+import { Attachments } from './Attachments';
 import { Avatar } from './Avatar';
 import { InlineEditor } from './InlineEditor';
 import { MessageToolbar } from './MessageActions';
@@ -37,8 +39,15 @@ export interface Item {
   mentions?: unknown;
   /** On a thread root with replies (api-v1.1 A): its summary, and my unread replies in it. */
   thread?: ThreadInfo;
+  /** Its files (api-v1.1 E); `file` null while an unsent one's details are unknown. */
+  attachments?: AttachmentRef[];
   /** What I may do with it (all false while the `entries` feature is off; `reply` needs `threads`). */
   can: { react: boolean; edit: boolean; delete: boolean; link: boolean; reply?: boolean };
+}
+
+export interface AttachmentRef {
+  id: string;
+  file: FileObject | null;
 }
 
 export interface ThreadInfo {
@@ -366,7 +375,12 @@ export function MessageRow({ m, meId, name, users, firstInGroup, lastInGroup, ta
               }}
             >
               <span className="visually-hidden">{mine ? 'You' : name}: </span>
-              {m.deleted ? <span className="msg__deleted">This message was deleted.</span> : <MessageText text={m.text} mentions={m.mentions} senderId={m.sender_id} />}
+              {m.deleted ? (
+                <span className="msg__deleted">This message was deleted.</span>
+              ) : m.text || !m.attachments?.length ? (
+                <MessageText text={m.text} mentions={m.mentions} senderId={m.sender_id} />
+              ) : null}
+              {!m.deleted && m.attachments?.length ? <Attachments files={m.attachments} /> : null}
             </div>
             {anyAction && !m.deleted ? <MessageToolbar item={m} actions={actions} /> : null}
           </>

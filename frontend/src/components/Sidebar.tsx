@@ -142,8 +142,11 @@ export function Sidebar(p: Props) {
           </a>
         ) : null}
         <button type="button" className="btn btn--link btn--on-dark me-button" onClick={p.onAccount}>
-          <span className="me-button__name">{me.display_name}</span>
-          <span className="me-button__sub">@{me.username} · Account</span>
+          <Avatar id={me.id} name={me.display_name} size="sm" />
+          <span className="me-button__text">
+            <span className="me-button__name">{me.display_name}</span>
+            <span className="me-button__sub">@{me.username} · Account</span>
+          </span>
         </button>
       </div>
     </div>

@@ -7,7 +7,9 @@ import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } fr
 import { useChat, useController, useRoomTitle } from '../lib/chat';
 import { entryKind } from '../realtime/outbox';
 import { hiddenByBlock } from '../state/blocks';
+import { isArchived } from '../state/rooms';
 import { lastReplySeq, pendingReplies, threadView } from '../state/threads';
+import { FileDropArea, useUploadQueue } from './AttachmentsComposer';
 import { Composer } from './Composer';
 import { itemFromRow, pendingItem } from './items';
 import { BlockedEntry, type Item, MessageRow } from './MessageList';
@@ -134,6 +136,9 @@ export function ThreadPanel({ roomId, rootId, onClose }: { roomId: string; rootI
   };
 
   const threadsOn = features.includes('threads');
+  // Files dropped on the thread join its composer's uploads (api-v1.1 E).
+  const uploads = useUploadQueue(`${roomId}/${rootId}`);
+  const dropOn = threadsOn && features.includes('attachments') && !rootItem?.deleted && !isArchived(room);
   const count = view.replies.filter((r) => !r.deleted).length;
   const status = cache?.status ?? 'loading';
   const row = (m: Item, first: boolean) =>
@@ -161,6 +166,7 @@ export function ThreadPanel({ roomId, rootId, onClose }: { roomId: string; rootI
 
   return (
     <section className="thread" aria-labelledby="thread-title" data-testid="thread-panel" data-root={rootId}>
+      <FileDropArea enabled={dropOn} onFiles={(files) => uploads.add(files)} label="Drop files to attach them to your reply">
       <header className="thread__head">
         <button type="button" className="btn btn--icon thread__back" aria-label="Back to the conversation" onClick={onClose}>
           ←
@@ -208,12 +214,21 @@ export function ThreadPanel({ roomId, rootId, onClose }: { roomId: string; rootI
         ) : (
           // No typing frames from a thread: `typing` names a room only, and "… is typing" under the
           // room's list would point at the wrong place.
-          <Composer roomId={roomId} threadRootId={rootId} placeholder="Reply in thread…" onSend={(t) => controller.reply(roomId, rootId, t)} onTyping={noop} />
+          <Composer
+            roomId={roomId}
+            threadRootId={rootId}
+            placeholder="Reply in thread…"
+            onSend={(t, files) =>
+              files.length ? controller.send(roomId, t, { requires: 'attachments', fields: { thread_root_id: rootId, attachments: files } }) : controller.reply(roomId, rootId, t)
+            }
+            onTyping={noop}
+          />
         )
       ) : (
         <p className="thread__note thread__closed">Replying in threads is not switched on for this server yet.</p>
       )}
       {overlays}
+      </FileDropArea>
     </section>
   );
 }

@@ -1,12 +1,13 @@
 // Rows of the state (view.ts) as the message list shows them: what each row says and what I may
 // do with it. One place for the room's main list and a thread view.
+import { fileLinks, readFiles } from '../api/files';
 import type { OutboxEntry } from '../realtime/outbox';
 import { isReply, threadOf } from '../state/entries';
 import { canDelete, canEdit, canReact, entriesOn } from '../state/selectors';
 import type { ChatState } from '../state/store';
 import { unreadReplies } from '../state/threads';
 import type { ViewEntry } from '../state/view';
-import type { Item } from './MessageList';
+import type { AttachmentRef, Item } from './MessageList';
 
 /** The row key: my own messages keep their client_msg_id, so the pending bubble becomes the sent one. */
 export function keyOf(m: Pick<ViewEntry, 'id' | 'client_msg_id' | 'sender_id'>, meId: string): string {
@@ -41,6 +42,7 @@ export function itemFromRow(s: ChatState, m: ViewEntry, ctx: ItemContext): Item 
     client_msg_id: m.client_msg_id,
     seq: m.seq,
     mentions: m.mentions,
+    attachments: text && m.deleted !== true ? attachmentsOf((m as { attachments?: unknown }).attachments) : undefined,
     can: text
       ? {
           react: canReact(s, m),
@@ -75,6 +77,13 @@ export function pendingItem(e: OutboxEntry, meId: string): Item {
     status: e.state,
     error: e.error,
     client_msg_id: e.client_msg_id,
+    attachments: e.fields?.attachments?.length ? e.fields.attachments.map((id) => ({ id, file: fileLinks.file(id) ?? null })) : undefined,
     can: { react: false, edit: false, delete: false, link: false, reply: false },
   };
+}
+
+/** An entry's `attachments` (api-v1.1 E) read tolerantly; undefined when none. */
+function attachmentsOf(v: unknown): AttachmentRef[] | undefined {
+  const files = readFiles(v);
+  return files.length ? files.map((f) => ({ id: f.id, file: f })) : undefined;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { BO, ME } from '../test/fixtures';
-import { attentionCount, DesktopNotifier, mentionCount, type NotificationApi, notifyLevel, shouldNotify, tabTitle } from './notifications';
+import { attentionCount, DesktopNotifier, mentionCount, notificationBody, type NotificationApi, notifyLevel, shouldNotify, tabTitle } from './notifications';
 
 const text = (over: Record<string, unknown> = {}) => ({ kind: 'text', sender_id: BO.id, ...over });
 const channel = (notify?: unknown) => ({ kind: 'channel' as const, notify });
@@ -44,6 +44,18 @@ describe('shouldNotify', () => {
     expect(shouldNotify(mentioning, channel('all'), ME.id, true, [BO.id])).toBe(false);
     expect(shouldNotify(text(), direct(), ME.id, true, [BO.id])).toBe(false);
     expect(shouldNotify(text(), direct(), ME.id, true, ['someone-else'])).toBe(true);
+  });
+});
+
+describe('notification body', () => {
+  it('reads the text flat, cut to 140 characters', () => {
+    expect(notificationBody('  ship\n it  ')).toBe('ship it');
+    expect(notificationBody('x'.repeat(200))).toHaveLength(140);
+  });
+  it('says how many files a message of files alone carries', () => {
+    expect(notificationBody('', 1)).toBe('Sent a file');
+    expect(notificationBody('  ', 3)).toBe('Sent 3 files');
+    expect(notificationBody('look', 2)).toBe('look');
   });
 });
 

@@ -65,9 +65,11 @@ export function tabTitle(count: number, base: string): string {
   return count > 0 ? `(${count > 999 ? '999+' : count}) ${base}` : base;
 }
 
-/** The notification's body: the text as it reads, Markdown markers kept, cut to 140 characters. */
-export function notificationBody(text: string): string {
+/** The notification's body: the text as it reads, Markdown markers kept, cut to 140 characters;
+ * a message of files alone says how many. */
+export function notificationBody(text: string, files = 0): string {
   const flat = text.replace(/\s+/g, ' ').trim();
+  if (!flat && files > 0) return files === 1 ? 'Sent a file' : `Sent ${files} files`;
   return flat.length > 140 ? `${flat.slice(0, 139)}…` : flat;
 }
 

@@ -137,6 +137,8 @@ export function AdminPage({ me, api }: { me: User; api: ApiClient }) {
   const [filter, setFilter] = useState<UserState | null>(null);
   /** Bumped by each action: a list load started before it is dropped, and the list is asked again. */
   const [generation, setGeneration] = useState(0);
+  // Profile photos (api-v1.1 C/E) only while `attachments` is on.
+  const [photos, setPhotos] = useState(false);
 
   useEffect(() => {
     document.title = 'Administration';
@@ -147,6 +149,7 @@ export function AdminPage({ me, api }: { me: User; api: ApiClient }) {
         const features = Array.isArray(r.features) ? (r.features as unknown[]) : [];
         const role = roleOf(r.user);
         setMyRole(role);
+        setPhotos(features.includes('attachments'));
         setAccess(!features.includes('admin') ? 'off' : role === 'member' ? 'denied' : 'ok');
       },
       () => live && setAccess('error'),
@@ -324,7 +327,7 @@ export function AdminPage({ me, api }: { me: User; api: ApiClient }) {
               return (
                 <li key={u.id} className={`admin-user${u.deactivated ? ' admin-user--off' : ''}`} data-user={u.username} aria-label={`${u.display_name} (@${u.username})`}>
                   <div className="admin-user__who">
-                    <Avatar id={u.id} name={u.display_name} />
+                    <Avatar id={u.id} name={u.display_name} photo={photos ? (u.avatar_file_id ?? null) : null} api={api} />
                     <div className="admin-user__names">
                       <span className="admin-user__name">{u.display_name}</span>
                       <span className="muted">@{u.username}</span>

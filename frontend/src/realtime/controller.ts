@@ -111,6 +111,14 @@ export class ChatController {
     });
   }
 
+  /** The REST client and the session (file uploads and signed file links, api-v1.1 E). */
+  get api(): ApiClient {
+    return this.deps.api;
+  }
+  get session(): Session {
+    return this.deps.session;
+  }
+
   private get s(): ChatState {
     return this.store.get();
   }
@@ -273,7 +281,7 @@ export class ChatController {
       if (!room) return;
       const who = displayName(s, m.sender_id);
       const title = room.kind === 'direct' ? who : `${who} in #${roomTitle(s, room)}`;
-      this.notifier.show(title, notificationBody(m.text), m.id || `${m.room_id}:${m.seq}`, () => {
+      this.notifier.show(title, notificationBody(m.text, m.attachments?.length ?? 0), m.id || `${m.room_id}:${m.seq}`, () => {
         if (typeof window === 'undefined') return;
         window.focus();
         window.location.hash = `#/room/${m.room_id}/m/${m.seq}`;

@@ -284,6 +284,12 @@ export interface Message {
    * On a reply: the thread's root, a top-level `text` entry of the same room; null or absent on top-level entries.
    */
   thread_root_id?: string | null;
+  /**
+   * Files attached to a `text` entry, in the order sent (api-v1.1 E); absent when none. Links (`url`, `thumbnail_url`) only in REST answers.
+   *
+   * @maxItems 10
+   */
+  attachments?: File[];
   mentions?: Mentions;
   /**
    * On a thread root: the summary of its replies.
@@ -315,6 +321,54 @@ export interface Reaction {
    * REST only: the caller reacted with this emoji.
    */
   me?: boolean;
+}
+/**
+ * The api-v1.1 E `file` object: an upload kept by file-service. `url` and `thumbnail_url` are links signed for one file and the user they were given to (valid 10 minutes); they are present in REST answers made for a signed-in caller and absent on the bus and in WebSocket frames, which reach many users.
+ *
+ * This interface was referenced by `WsFrames`'s JSON-Schema
+ * via the `definition` "File".
+ */
+export interface File {
+  id: UUID;
+  /**
+   * The file name shown to people (never used as a path).
+   */
+  name: string;
+  /**
+   * Bytes stored.
+   */
+  size: number;
+  /**
+   * Sniffed from the stored bytes, never the uploader's claim.
+   */
+  content_type: string;
+  /**
+   * SHA-256 of the stored bytes, lower-case hex.
+   */
+  sha256: string;
+  /**
+   * Pixels, for images (after orientation); else null.
+   */
+  width: number | null;
+  /**
+   * Pixels, for images (after orientation); else null.
+   */
+  height: number | null;
+  /**
+   * A thumbnail (at most 400 px) exists: true for images.
+   */
+  has_thumbnail: boolean;
+  purpose: 'attachment' | 'avatar';
+  created_at: Timestamp;
+  uploader_id: UUID;
+  /**
+   * Signed link to the bytes for the caller (REST answers only).
+   */
+  url?: string;
+  /**
+   * Signed link to the thumbnail for the caller, or null (REST answers only).
+   */
+  thumbnail_url?: string | null;
 }
 /**
  * Who a `text` entry mentions (api-v1.1 A): members by `@username`, and `@room` (`room: true`) when the sender may use it. Parsed by message-service outside code, recomputed on edit.

@@ -60,7 +60,9 @@ export function isChange(e: Pick<OutboxEntry, 'fields'>): boolean {
 /** The `message.send` frame for an entry: its fields, and `text` unless it carries none. */
 export function sendFrame(e: OutboxEntry): ClientFrame {
   const kind = entryKind(e);
-  const withText = e.text !== '' || kind === 'text' || kind === 'edit';
+  // A message of files alone (api-v1.1 E) leaves `text` out: the frame's schema refuses a blank one.
+  const filesOnly = kind === 'text' && (e.fields?.attachments?.length ?? 0) > 0;
+  const withText = e.text !== '' || (kind === 'text' && !filesOnly) || kind === 'edit';
   return { ...e.fields, type: 'message.send', client_msg_id: e.client_msg_id, room_id: e.room_id, ...(withText ? { text: e.text } : {}) };
 }
 

@@ -5,6 +5,7 @@
 // is just a code (the reducer treats codes it does not know like a generic error); an unknown
 // frame `type` reads as null (ignored). Only what the client cannot work without makes a frame
 // unreadable: then it is ignored like an unknown one, never thrown.
+import { seedFileLinks } from '../api/files';
 import type { Message } from '../api/types';
 import type { ServerFrame } from './frames';
 import type { PresenceStatus } from './frames.gen';
@@ -33,6 +34,8 @@ function isSeq(v: unknown): v is number {
  */
 export function readMessage(v: unknown): Message | null {
   if (!isObj(v) || !isId(v.room_id) || !isSeq(v.seq)) return null;
+  // REST answers sign the attachments' links for me (api-v1.1 E): they go to the link cache.
+  if (Array.isArray(v.attachments) && v.attachments.length > 0) seedFileLinks(v.attachments);
   return {
     ...v,
     id: str(v.id),

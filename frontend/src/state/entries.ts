@@ -105,14 +105,20 @@ export const CHANGE_KINDS: ReadonlySet<string> = new Set(['edit', 'delete', 'rea
  */
 export const SHOWN_KINDS: ReadonlySet<string> = new Set(['text', 'system']);
 
-/** Is this stored entry a row of its own (a `text` or `system` entry with an id and some text)? */
-export function isShown(m: Pick<Entry, 'kind' | 'id' | 'text'>): boolean {
-  return SHOWN_KINDS.has(m.kind) && m.id !== '' && m.text !== '';
+/** Does the entry carry files (api-v1.1 E)? A text entry with files may have no text. */
+export function hasFiles(m: object): boolean {
+  const a = (m as { attachments?: unknown }).attachments;
+  return Array.isArray(a) && a.length > 0;
 }
 
-/** After the changes: a row with text, or a deletion's tombstone; never an empty bubble. */
+/** Is this stored entry a row of its own (a `text` or `system` entry with an id and some text, or files)? */
+export function isShown(m: Pick<Entry, 'kind' | 'id' | 'text'>): boolean {
+  return SHOWN_KINDS.has(m.kind) && m.id !== '' && (m.text !== '' || (m.kind === 'text' && hasFiles(m)));
+}
+
+/** After the changes: a row with text or files, or a deletion's tombstone; never an empty bubble. */
 function hasBody(m: Entry): boolean {
-  return m.text !== '' || m.deleted === true;
+  return m.text !== '' || m.deleted === true || (m.kind === 'text' && hasFiles(m));
 }
 
 const MAX_REACTION_USERS = 50;

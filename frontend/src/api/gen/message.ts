@@ -351,6 +351,62 @@ export interface components {
              */
             edits: components["schemas"]["MessageOut"][];
         };
+        /**
+         * FileOut
+         * @description A file a text entry carries (api-v1.1 E), with links signed for the caller.
+         */
+        FileOut: {
+            /**
+             * Content Type
+             * @description Sniffed from the bytes, never the client's claim.
+             */
+            content_type: string;
+            /** Created At */
+            created_at: string;
+            /** Has Thumbnail */
+            has_thumbnail: boolean;
+            /**
+             * Height
+             * @description Images: pixels; else null.
+             */
+            height: number | null;
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /**
+             * Purpose
+             * @enum {string}
+             */
+            purpose: "attachment" | "avatar";
+            /**
+             * Sha256
+             * @description Of the stored bytes (lower-case hex).
+             */
+            sha256: string;
+            /**
+             * Size
+             * @description Bytes.
+             */
+            size: number;
+            /**
+             * Thumbnail Url
+             * @description A thumbnail (at most 400 px) like `url`; null when there is none.
+             */
+            thumbnail_url: string | null;
+            /** Uploader Id */
+            uploader_id: string;
+            /**
+             * Url
+             * @description The bytes, for the caller only, valid 10 minutes (no bearer header needed).
+             */
+            url: string;
+            /**
+             * Width
+             * @description Images: pixels; else null.
+             */
+            width: number | null;
+        };
         /** HTTPValidationError */
         HTTPValidationError: {
             /** Detail */
@@ -417,6 +473,11 @@ export interface components {
              * @description Reaction entries: added (true) or removed.
              */
             added?: boolean;
+            /**
+             * Attachments
+             * @description Text entries that carry files, in their order (none once deleted).
+             */
+            attachments?: components["schemas"]["FileOut"][];
             /** Client Msg Id */
             client_msg_id: string;
             /** Created At */
@@ -683,7 +744,10 @@ export interface components {
              * @description reaction: true (default) adds, false removes.
              */
             added?: boolean | null;
-            /** Attachments */
+            /**
+             * Attachments
+             * @description text: ids of files the sender uploaded (feature `attachments`), in the order shown; the text may then be empty.
+             */
             attachments?: string[] | null;
             /**
              * Client Msg Id
