@@ -127,7 +127,7 @@ def test_stop_ends_every_process_it_started(tmp_path: Path) -> None:
     stack.start()
     pids = list(stack.pids().values())
     children = [c.pid for pid in pids for c in psutil.Process(pid).children(recursive=True)]
-    assert len(pids) == 5  # edge + 4 services
+    assert len(pids) == 6  # edge + 5 services
     stack.stop()
     alive = [p for p in pids + children if psutil.pid_exists(p)
              and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
