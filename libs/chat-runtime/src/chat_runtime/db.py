@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from ssl import SSLContext
 from typing import Any
 
 import asyncpg
@@ -32,14 +33,17 @@ __all__ = [
 ]
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def create_engine(url: str, *, ssl: SSLContext | None = None, **kwargs: Any) -> AsyncEngine:
     # No pre-ping: it costs a round trip per checkout. After a database restart the first use
     # of a stale connection fails as a connection-level error (`is_infrastructure_error`):
     # SQLAlchemy then discards every older pooled connection, consumers hold and retry, and HTTP
     # answers 503 + Retry-After. pool_recycle replaces connections before server/proxy idle
     # timeouts can cut them.
+    # `ssl` (CHAT_DATABASE_CA_FILE, chat_runtime.tls): every connection is TLS, verify-full.
     options: dict[str, Any] = {"pool_recycle": 1800, "pool_size": 10, "max_overflow": 10}
     options.update(kwargs)
+    if ssl is not None:
+        options["connect_args"] = {**options.get("connect_args", {}), "ssl": ssl}
     return create_async_engine(url, **options)
 
 
@@ -65,10 +69,10 @@ def _asyncpg_dsn(url: str, database: str | None = None) -> tuple[str, str]:
     return admin.render_as_string(hide_password=False), name
 
 
-async def ensure_database(url: str) -> None:
+async def ensure_database(url: str, *, ssl: SSLContext | None = None) -> None:
     """Create the database named in `url` when it does not exist (connects to `postgres`)."""
     admin_dsn, name = _asyncpg_dsn(url)
-    conn = await asyncpg.connect(admin_dsn)
+    conn = await asyncpg.connect(admin_dsn, ssl=ssl)
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
         if not exists:
@@ -80,23 +84,39 @@ async def ensure_database(url: str) -> None:
         await conn.close()
 
 
-def run_migrations(alembic_ini_path: str, database_url: str) -> None:
+def run_migrations(
+    alembic_ini_path: str, database_url: str, *, ssl: SSLContext | None = None
+) -> None:
     """Upgrade to head. Sync (alembic is); from async code call `run_migrations_async`.
 
     env.py reads the URL with `config.get_main_option("sqlalchemy.url")` (also available as
-    `config.attributes["database_url"]`)."""
+    `config.attributes["database_url"]`) and its engine's connect_args with
+    `migration_connect_args(config)` (the TLS context)."""
     from alembic import command
     from alembic.config import Config
 
     config = Config(alembic_ini_path)
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     config.attributes["database_url"] = database_url
+    if ssl is not None:
+        config.attributes["database_ssl"] = ssl
     command.upgrade(config, "head")
 
 
-async def run_migrations_async(alembic_ini_path: str, database_url: str) -> None:
+async def run_migrations_async(
+    alembic_ini_path: str, database_url: str, *, ssl: SSLContext | None = None
+) -> None:
     # A worker thread has no running loop, so an env.py that calls asyncio.run() works there.
-    await asyncio.to_thread(run_migrations, alembic_ini_path, database_url)
+    await asyncio.to_thread(run_migrations, alembic_ini_path, database_url, ssl=ssl)
+
+
+def migration_connect_args(config: Any) -> dict[str, Any]:
+    """An alembic env.py's engine connect_args: the TLS context `run_migrations` was given,
+    else the one of CHAT_DATABASE_CA_FILE (alembic run by hand), else none."""
+    from chat_runtime.tls import database_ssl_from_env
+
+    context = config.attributes.get("database_ssl") or database_ssl_from_env()
+    return {"ssl": context} if context is not None else {}
 
 
 # connection, shutdown, resources; 25P03: the server ended a transaction left idle too long

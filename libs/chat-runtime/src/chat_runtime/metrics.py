@@ -88,7 +88,7 @@ REQUEUED = Counter(
 DEAD_LETTERED = Counter(
     "chat_consumer_dead_lettered_total",
     "Deliveries rejected to the dead-letter exchange (invalid: failed its contract; handler: "
-    "its last allowed delivery failed)",
+    "its last allowed delivery failed; foreign_sender: not from the account the queue accepts)",
     ["queue", "reason"],
 )
 CONSUMER_BATCH = Histogram(

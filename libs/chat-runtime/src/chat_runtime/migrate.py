@@ -26,12 +26,14 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from ssl import SSLContext
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chat_runtime.db import create_engine, run_migrations_async
 from chat_runtime.logging import configure_logging, get_logger
+from chat_runtime.tls import database_ssl_from_env
 
 log = get_logger("chat_runtime.migrate")
 
@@ -45,7 +47,12 @@ def migration_lock_key(service: str) -> int:
 
 
 async def migrate_under_lock(
-    engine: AsyncEngine, alembic_ini: str, database_url: str, service: str
+    engine: AsyncEngine,
+    alembic_ini: str,
+    database_url: str,
+    service: str,
+    *,
+    ssl: SSLContext | None = None,
 ) -> None:
     """Migrate to head holding the service's migration lock: replicas, Jobs and a service that
     migrates at start (`ServiceHost`) run one after the other, never side by side."""
@@ -55,16 +62,18 @@ async def migrate_under_lock(
         await conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
         log.info("migration_lock_taken", service=service, waited_s=_since(started))
         try:
-            await run_migrations_async(alembic_ini, database_url)
+            await run_migrations_async(alembic_ini, database_url, ssl=ssl)
         finally:
             await conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
 
 
 async def upgrade(alembic_ini: str, database_url: str, service: str) -> None:
-    """Migrate to head under the service's migration lock (the migration Job)."""
-    engine = create_engine(database_url, pool_size=1, max_overflow=0)
+    """Migrate to head under the service's migration lock (the migration Job); TLS with
+    CHAT_DATABASE_CA_FILE."""
+    tls = database_ssl_from_env()
+    engine = create_engine(database_url, ssl=tls, pool_size=1, max_overflow=0)
     try:
-        await migrate_under_lock(engine, alembic_ini, database_url, service)
+        await migrate_under_lock(engine, alembic_ini, database_url, service, ssl=tls)
         log.info("migrated", service=service, heads=sorted(script_heads(alembic_ini)))
     finally:
         await engine.dispose()
@@ -110,7 +119,7 @@ def schema_state(alembic_ini: str, current: set[str]) -> SchemaState:
 
 
 async def current_revisions(database_url: str) -> set[str]:
-    engine = create_engine(database_url, pool_size=1, max_overflow=0)
+    engine = create_engine(database_url, ssl=database_ssl_from_env(), pool_size=1, max_overflow=0)
     try:
         async with engine.connect() as conn:
             exists = await conn.scalar(sa.text("SELECT to_regclass('alembic_version') IS NOT NULL"))

@@ -9,11 +9,15 @@ from __future__ import annotations
 import asyncio
 import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Protocol
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
+from pydantic import ValidationError
+
+from chat_runtime.settings import BaseServiceSettings
 
 DEFAULT_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -88,3 +92,76 @@ async def temporary_vhost(
         yield urlunsplit((parts.scheme, parts.netloc, "/" + quote(name, safe=""), "", ""))
     finally:
         await _rabbitmqctl("delete_vhost", name)
+
+
+# --- prod secrets (issue #20): one set of checks every service's settings test runs -------------
+
+
+class _Env(Protocol):
+    """What the checks need of pytest's `monkeypatch`."""
+
+    def setenv(self, name: str, value: str) -> None: ...
+    def delenv(self, name: str, raising: bool = ...) -> None: ...
+
+
+class ProdSecrets:
+    """Prod must refuse a service's default or empty secrets in one line naming each variable.
+
+    `settings` is the service's settings class, `real` a real-looking value for each of its
+    secret variables (`CHAT_*`): with them the settings build in prod."""
+
+    def __init__(self, settings: Callable[[], BaseServiceSettings], real: dict[str, str]) -> None:
+        self.settings = settings
+        self.real = real
+        self.secrets = tuple(real)
+
+    def prod(self, env: _Env, **values: str) -> None:
+        for name in (*self.secrets, "CHAT_S3_ACCESS_KEY_ID", "CHAT_FILE_STORAGE"):
+            env.delenv(name, raising=False)
+        env.setenv("CHAT_ENV", "prod")
+        env.setenv("CHAT_JWKS_URL", "https://auth-service:8001/v1/auth/jwks")
+        for name, value in values.items():
+            env.setenv(name, value)
+
+    def refusal(self) -> str:
+        """The one-line reason the settings refuse to build (AssertionError if they build)."""
+        try:
+            self.settings()
+        except ValidationError as exc:
+            message = str(exc.errors()[0]["msg"])
+            assert "\n" not in message
+            return message
+        raise AssertionError("the settings built; a refusal was expected")
+
+    def check_defaults_refused(self, env: _Env) -> None:
+        self.prod(env)
+        message = self.refusal()
+        assert message.startswith("Value error, refusing to start in prod")
+        for name in self.secrets:
+            assert name in message
+
+    def weak_values(self, name: str) -> list[str]:
+        """Empty, and for URLs: no password, an empty one, the broker's guest account."""
+        weak = [""]
+        if name.endswith("_URL"):
+            scheme, rest = self.real[name].split("://", 1)
+            host = rest.split("@", 1)[1]
+            weak += [
+                f"{scheme}://svc@{host}",
+                f"{scheme}://svc:@{host}",
+                f"{scheme}://guest:guest@{host}",
+            ]
+        return weak
+
+    def check_each_weak_value_refused(self, env: _Env, name: str) -> None:
+        for value in self.weak_values(name):
+            self.prod(env, **{**self.real, name: value})
+            message = self.refusal()
+            assert name in message
+            assert all(other not in message for other in self.secrets if other != name)
+
+    def check_real_values_build(self, env: _Env) -> BaseServiceSettings:
+        self.prod(env, **self.real)
+        settings = self.settings()
+        assert settings.is_prod
+        return settings

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from chat_contracts import names, types
 from fastapi import Request
 
 from chat_runtime.http import Problem
-from chat_runtime.logging import get_logger
+from chat_runtime.logging import get_logger, security_event
 
 if TYPE_CHECKING:
     from chat_runtime.messaging.broker import Broker
@@ -174,6 +175,7 @@ class TokenVerifier:
         clock: Callable[[], float] = time.time,
         revocations: RevocationSet | None = None,
         leeway_s: float = VERIFY_LEEWAY_S,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         bad = {a for a in algorithms if a.lower() == "none" or a.upper().startswith("HS")}
         if bad or not algorithms:
@@ -186,6 +188,9 @@ class TokenVerifier:
         # Without a set of its own to follow, nothing feeds revocations: an empty, current one.
         self.revocations = revocations if revocations is not None else RevocationSet(clock=clock)
         self.leeway_s = leeway_s
+        # How an https:// JWKS URL's server is checked (its own client only): a context trusting
+        # the CHAT_JWKS_CA_FILE bundle, or True for the system's CAs.
+        self.tls_verify = verify
         self._http = http
         self._own_http = http is None
         self._keys: dict[str, jwt.PyJWK] = {}
@@ -199,7 +204,7 @@ class TokenVerifier:
 
     async def refresh_keys(self) -> None:
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=5.0)
+            self._http = httpx.AsyncClient(timeout=5.0, verify=self.tls_verify)
         self._fetched_at = self.clock()
         response = await self._http.get(self.jwks_url)
         response.raise_for_status()
@@ -255,6 +260,16 @@ class TokenVerifier:
             return key
 
     async def verify(self, token: str) -> AccessClaims:
+        """The token's claims, or InvalidToken; every refusal of the token itself leaves a
+        `token_refused` security line with its reason (never the token)."""
+        try:
+            return await self._verify(token)
+        except InvalidToken as exc:
+            if exc.reason not in UNAVAILABLE_REASONS:
+                security_event("token_refused", reason=exc.reason)
+            raise
+
+    async def _verify(self, token: str) -> AccessClaims:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:

@@ -40,6 +40,7 @@ def test_defaults_match_the_contract() -> None:
 
 def test_prod_refuses_default_or_empty_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CHAT_ENV", "prod")
+    monkeypatch.setenv("CHAT_JWKS_URL", "https://auth.internal/v1/auth/jwks")
     with pytest.raises(ValidationError, match="CHAT_SIGNING_KEY"):
         AuthSettings()
     monkeypatch.setenv("CHAT_SIGNING_KEY", "")

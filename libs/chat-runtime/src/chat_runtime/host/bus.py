@@ -74,11 +74,12 @@ class HostBus:
         await self.broker.connect()
         self.broker.connection.close_callbacks.add(self._link_lost)
         settings = self.ctx.settings
-        await declare_topology(
-            self.broker.channel,
-            settings.send_shards,
-            delivery_limit=int(getattr(settings, "delivery_limit", DEFAULT_DELIVERY_LIMIT)),
-        )
+        if getattr(settings, "amqp_declare_topology", True):
+            await declare_topology(
+                self.broker.channel,
+                settings.send_shards,
+                delivery_limit=int(getattr(settings, "delivery_limit", DEFAULT_DELIVERY_LIMIT)),
+            )
         if self.ctx.revocations is not None and self.revocations_queue:
             await self._follow_revocations()
         for entry in table:
@@ -109,6 +110,7 @@ class HostBus:
             max_wait_s=entry.max_wait_s,
             no_ack=entry.no_ack,
             label=",".join(queues),
+            accept_from=entry.accept_from,
         )
         if entry.name is not None:
             self.ctx.consumers[entry.name] = handle

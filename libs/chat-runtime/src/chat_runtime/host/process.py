@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from types import FrameType
 from typing import Any
 
 import uvicorn
+from uvicorn._compat import asyncio_run
 
 from chat_runtime.logging import configure_logging, get_logger
 from chat_runtime.settings import BaseServiceSettings
@@ -49,15 +50,57 @@ def serve(
     }
     options.update(uvicorn_options)
     app = build()
-    if drain is None:
+    listener = tls_listener(settings, app, options)
+    if drain is None and listener is None:
         uvicorn.run(app, host=settings.host, port=settings.port, **options)
         return
     config = uvicorn.Config(app, host=settings.host, port=settings.port, **options)
-    server = DrainingServer(config, lambda: drain(app))
+    server = uvicorn.Server(config) if drain is None else DrainingServer(config, lambda: drain(app))
     with contextlib.suppress(KeyboardInterrupt):
-        server.run()
+        if listener is None:
+            server.run()
+        else:
+            asyncio_run(serve_with(server, listener), loop_factory=config.get_loop_factory())
     if not server.started:
         sys.exit(STARTUP_FAILURE)
+
+
+class Listener(uvicorn.Server):
+    """A second listener of the same app: no lifespan and no signal handlers of its own; it
+    stops when the main server has stopped (`serve_with`)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def tls_listener(settings: BaseServiceSettings, app: Any, options: dict[str, Any]) -> Any:
+    """The TLS listener of CHAT_TLS_PORT (None when unset): the same app, CHAT_TLS_CERT_FILE and
+    CHAT_TLS_KEY_FILE, TLS 1.2 or newer (uvicorn's default context)."""
+    if settings.tls_port is None:
+        return None
+    extra = {k: v for k, v in options.items() if k not in ("lifespan", "timeout_graceful_shutdown")}
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.tls_port,
+        lifespan="off",
+        ssl_certfile=str(settings.tls_cert_file),
+        ssl_keyfile=str(settings.tls_key_file),
+        **extra,
+    )
+    return Listener(config)
+
+
+async def serve_with(server: uvicorn.Server, listener: uvicorn.Server) -> None:
+    """Run `server` (lifespan, signals) and `listener` beside it until `server` stops. Until the
+    app has started, the listener's requests may fail (the JWKS fetch retries in seconds)."""
+    extra = asyncio.create_task(listener.serve(), name="tls-listener")
+    try:
+        await server.serve()
+    finally:
+        listener.should_exit = True
+        await extra
 
 
 class DrainingServer(uvicorn.Server):

@@ -110,13 +110,14 @@ class ServiceHost:
         )
 
         url: str = self.settings.database_url  # type: ignore[attr-defined]
+        tls = self.settings.database_ssl_context()  # CHAT_DATABASE_CA_FILE
         if self.database.migrate and self.database.alembic_ini is not None:
-            await ensure_database(url)
+            await ensure_database(url, ssl=tls)
         options: dict[str, Any] = {}
         if self.database.application_name:
             server_settings = {"application_name": self.database.application_name}
             options["connect_args"] = {"server_settings": server_settings}
-        ctx.engine = create_engine(url, **options)
+        ctx.engine = create_engine(url, ssl=tls, **options)
         track_pool(ctx.engine)  # chat_db_pool_connections, read at scrape time
         instrument_database(ctx.engine)  # statement spans when tracing exports
         if self.database.migrate and self.database.alembic_ini is not None:
@@ -124,7 +125,9 @@ class ServiceHost:
             from chat_runtime.migrate import migrate_under_lock
 
             alembic_ini = str(self.database.alembic_ini)
-            await migrate_under_lock(ctx.engine, alembic_ini, url, self.settings.service_name)
+            await migrate_under_lock(
+                ctx.engine, alembic_ini, url, self.settings.service_name, ssl=tls
+            )
         ctx.sessions = session_factory(ctx.engine)
         ctx.readiness.add("database", database_check(ctx.engine))
 
@@ -138,7 +141,11 @@ class ServiceHost:
             return
         # Fails closed: not current until loaded from auth-service (HostBus).
         ctx.revocations = RevocationSet(current=not self.connect_bus)
-        ctx.verifier = TokenVerifier(self.settings.jwks_url, revocations=ctx.revocations)
+        ctx.verifier = TokenVerifier(
+            self.settings.jwks_url,
+            revocations=ctx.revocations,
+            verify=self.settings.jwks_verify(),  # CHAT_JWKS_CA_FILE
+        )
         ctx.revocation_handler = revocation_handler(ctx.revocations)
 
     def _open_bus(self, ctx: HostContext) -> HostBus:
@@ -148,6 +155,7 @@ class ServiceHost:
             self.settings.amqp_url,
             service=self.settings.service_name,
             connection_name=self.connection_name,
+            ssl_context=self.settings.amqp_ssl_context(),  # CHAT_AMQP_CA_FILE
         )
         if self.outbox is not None:
             from chat_runtime.messaging.outbox import OutboxRelay

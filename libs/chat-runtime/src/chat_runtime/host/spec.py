@@ -37,7 +37,10 @@ class Consumer:
     A consumer with a `name` is one the service changes while it runs: `ctx.consumer(name)` is
     its `ConsumerHandle` (`add_queue`, `remove_queue`), None while the bus is down. It starts on
     `start_with()` of its `queues` (all of them when None; asked again at every (re)start of
-    the bus), which are its possible queues and its label in logs and metrics."""
+    the bus), which are its possible queues and its label in logs and metrics.
+
+    `accept_from`: when set, only messages whose broker-validated AMQP `user_id` is this account
+    are handled; any other is dead-lettered unread (ADR 0015)."""
 
     queues: str | Sequence[str]
     handlers: Mapping[str, Handler] | BatchHandler
@@ -49,6 +52,7 @@ class Consumer:
     declare: Declare | None = None
     name: str | None = None
     start_with: Callable[[], Iterable[str]] | None = None
+    accept_from: str | None = None
 
 
 @dataclass(frozen=True)

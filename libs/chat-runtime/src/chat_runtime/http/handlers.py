@@ -43,7 +43,14 @@ def _is_data_error(exc: BaseException) -> bool:
     # Without importing SQLAlchemy (the gateway has no database): an exception of its class
     # exists only once the module is loaded.
     module = sys.modules.get("sqlalchemy.exc")
-    return module is not None and isinstance(exc, module.DataError)
+    if module is None or not isinstance(exc, module.DBAPIError):
+        return False
+    if isinstance(exc, module.DataError):
+        return True
+    # asyncpg's CharacterNotInRepertoireError (a NUL in a parameter) arrives as a plain
+    # DBAPIError: SQLSTATE class 22 ("data exception") tells.
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith("22")
 
 
 def unhandled_problem(exc: BaseException) -> Problem:

@@ -1,4 +1,5 @@
-"""The outermost middleware: correlation id, server span, metrics, request log, body limit."""
+"""The outermost middleware: correlation id, server span, metrics, request log, body limit,
+`Cache-Control: no-store` by default, and a security log line for every 403."""
 
 from __future__ import annotations
 
@@ -10,16 +11,28 @@ from typing import Any
 import orjson
 import structlog
 from prometheus_client import Counter, Histogram
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from chat_runtime.http.client import client_address
 from chat_runtime.http.handlers import unhandled_problem
 from chat_runtime.http.problems import DETAILS, Problem, problem_response
-from chat_runtime.logging import bind_correlation_id, correlation_id_var, get_logger
+from chat_runtime.logging import (
+    bind_correlation_id,
+    correlation_id_var,
+    get_logger,
+    security_event,
+)
 from chat_runtime.tracing import start_server_span
 
 MAX_BODY_BYTES = 64 * 1024
 CORRELATION_HEADER = "X-Correlation-ID"
 _CORRELATION_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# api-v1.1 F: token, user and message answers must not be kept by browsers or shared caches;
+# every answer that names no policy of its own gets this one (file-service's bytes name theirs).
+DEFAULT_CACHE_CONTROL = (b"cache-control", b"no-store")
+# How much of a 403 body is kept to name its problem code in the security line.
+_FORBIDDEN_BODY_KEEP = 4096
 
 log = get_logger("chat_runtime.http")
 
@@ -38,8 +51,9 @@ def _valid_correlation_id(value: str | None) -> str:
 
 
 class EdgeMiddleware:
-    """Outermost middleware: correlation id, server span, metrics, body limit and a last-resort
-    500 problem. One class so every response - errors included - gets the correlation header."""
+    """Outermost middleware: correlation id, server span, metrics, body limit, a last-resort
+    500 problem, `Cache-Control: no-store` unless the answer set its own, and a `forbidden`
+    security line for every 403. One class so every response - errors included - gets them."""
 
     def __init__(self, app: ASGIApp, max_body: int = MAX_BODY_BYTES) -> None:
         self.app = app
@@ -69,6 +83,7 @@ class EdgeMiddleware:
         started = time.perf_counter()
         state: dict[str, Any] = {"started": False, "status": 500, "done": False, "received": 0}
         cid_header = (CORRELATION_HEADER.lower().encode(), cid.encode())
+        forbidden_body = bytearray()
 
         async def send_wrapper(message: Message) -> None:
             if state["done"]:
@@ -77,7 +92,14 @@ class EdgeMiddleware:
                 state["started"] = True
                 state["status"] = message["status"]
                 raw = [h for h in message.get("headers", []) if h[0].lower() != cid_header[0]]
-                message = {**message, "headers": [*raw, cid_header]}
+                extra = [cid_header]
+                if not any(h[0].lower() == DEFAULT_CACHE_CONTROL[0] for h in raw):
+                    extra.append(DEFAULT_CACHE_CONTROL)
+                message = {**message, "headers": [*raw, *extra]}
+            elif message["type"] == "http.response.body" and state["status"] == 403:
+                room = _FORBIDDEN_BODY_KEEP - len(forbidden_body)
+                if room > 0:
+                    forbidden_body.extend(message.get("body", b"")[:room])
             await send(message)
 
         async def answer(problem: Problem) -> None:
@@ -149,6 +171,8 @@ class EdgeMiddleware:
             route_path = getattr(route, "path", None) or "unmatched"
             span.update_name(f"{method} {route_path}")
             span.set_attribute("http.response.status_code", state["status"])
+            if state["status"] == 403:
+                _log_forbidden(scope, method, route_path, bytes(forbidden_body))
             if route_path not in ("/metrics", "/healthz", "/readyz"):
                 elapsed = time.perf_counter() - started
                 HTTP_REQUESTS.labels(method, route_path, str(state["status"])).inc()
@@ -160,6 +184,28 @@ class EdgeMiddleware:
                     status=state["status"],
                     duration_ms=round(elapsed * 1000, 2),
                 )
+
+
+def _log_forbidden(scope: Scope, method: str, route: str, body: bytes) -> None:
+    """DESIGN-20 decision 3: every 403 of any service leaves a `forbidden` security line (who
+    asked is in the service's own lines of the same correlation id)."""
+    code = "forbidden"
+    try:
+        parsed = orjson.loads(body)
+        if isinstance(parsed, dict) and isinstance(parsed.get("code"), str):
+            code = parsed["code"][:64]
+    except orjson.JSONDecodeError:
+        pass
+    settings = getattr(getattr(scope.get("app"), "state", None), "settings", None)
+    trusted = getattr(settings, "trusted_proxies", ("127.0.0.1", "::1"))
+    security_event(
+        "forbidden",
+        method=method,
+        route=route,
+        path=scope.get("path", ""),
+        code=code,
+        address=client_address(Request(scope), trusted),
+    )
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

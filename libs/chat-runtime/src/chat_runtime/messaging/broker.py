@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ssl
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
+from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
 import aio_pika
@@ -50,13 +52,20 @@ class Broker:
         publish_timeout: float = 10.0,
         reconnect_interval: float = 2.0,
         contracts: ContractRegistry | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.reconnect_interval = reconnect_interval
+        # TLS (amqps:// URLs): the server's certificate is checked against this context's CAs
+        # (CHAT_AMQP_CA_FILE); None leaves it to aio-pika (the system's CAs for amqps://).
+        self.ssl_context = ssl_context
         self.url = url
         self.service = service
         self.connection_name = connection_name or service
         self.publish_timeout = publish_timeout
         self.contracts = contracts or default_contracts
+        # Every message carries the broker account as its AMQP `user_id`, which RabbitMQ
+        # checks against the connection's user: consumers may trust it (ADR 0015).
+        self.user_id = unquote(urlsplit(url).username or "") or "guest"
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractRobustChannel | None = None
         self._fast_channel: AbstractRobustChannel | None = None
@@ -79,6 +88,7 @@ class Broker:
                     self.url,
                     client_properties={"connection_name": self.connection_name},
                     reconnect_interval=self.reconnect_interval,
+                    ssl_context=self.ssl_context,
                 )
         self._connection = connection
         connection.reconnect_callbacks.add(self._on_reconnected)
@@ -179,6 +189,7 @@ class Broker:
                 exchange,
                 batch,
                 app_id=self.service,
+                user_id=self.user_id,
                 trace_headers=trace_headers,
                 mandatory=mandatory and confirm,
                 timeout=self.publish_timeout,
@@ -199,11 +210,14 @@ class Broker:
         max_wait_s: float = 0.005,
         no_ack: bool = False,
         label: str | None = None,
+        accept_from: str | None = None,
     ) -> ConsumerHandle:
         """Consume one queue, or several into one inbox (one batch may span them); see
         `ConsumerHandle` (queues can be added and given back while it runs; `label` names it in
         logs and metrics, needed when it starts with no queue). `no_ack` only for exclusive
-        queues, whose messages die with us anyway."""
+        queues, whose messages die with us anyway. `accept_from`: only messages whose AMQP
+        `user_id` (validated by the broker) names this account are handled, others are
+        dead-lettered unread (ADR 0015)."""
         handle = ConsumerHandle(
             self.connection,
             queue,
@@ -216,6 +230,7 @@ class Broker:
             max_wait_s=max_wait_s,
             no_ack=no_ack,
             label=label,
+            accept_from=accept_from,
         )
         await handle.start()
         self._consumers.append(handle)

@@ -225,6 +225,7 @@ class ConsumerHandle:
         max_wait_s: float = 0.005,
         no_ack: bool = False,
         label: str | None = None,
+        accept_from: str | None = None,
     ) -> None:
         if batch and set(handlers) != {"*"}:
             raise ValueError('batch consumers take exactly one handler: handlers={"*": fn}')
@@ -247,6 +248,8 @@ class ConsumerHandle:
         # messages die with the consumer anyway (exclusive, auto-delete), where an ack would
         # protect nothing and costs a frame each way.
         self.no_ack = no_ack
+        # Only this broker account's messages (AMQP user_id, checked by RabbitMQ) are handled.
+        self.accept_from = accept_from or None
         self._inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         self._subs: dict[str, _Subscription] = {}
         self._tags: dict[str, str] = {}  # consumer tag -> queue (a robust restore keeps tags)
@@ -459,6 +462,20 @@ class ConsumerHandle:
             return None  # its channel closed (a reconnect, a queue given back): redelivered
         if self._given_back(message):
             return None  # its queue is being given back: closing its channel returns it
+        if self.accept_from is not None and message.user_id != self.accept_from:
+            # Request/reply lets every account write to the default exchange, which reaches
+            # any queue by name: a queue fed by one account refuses the others (ADR 0015).
+            log.error(
+                "foreign_sender_dead_lettered",
+                queue=self.queue_name,
+                type_name=message.type,
+                message_id=message.message_id,
+                user_id=message.user_id,
+                expected=self.accept_from,
+            )
+            child(DEAD_LETTERED, self._label, "foreign_sender").inc()
+            await self._settle(message, "reject")
+            return None
         type_name = message.type or ""
         if (
             not type_name

@@ -92,6 +92,7 @@ def message_properties(
     timestamp: datetime | None = None,
     trace_headers: Mapping[str, Any] | None = None,
     expiration: float | None = None,
+    user_id: str | None = None,
 ) -> spec.Basic.Properties:
     """The AMQP properties: a message's own traceparent is kept, else the batch's is used; the
     correlation id comes from the message, else the context, else a new one."""
@@ -107,6 +108,7 @@ def message_properties(
         headers=headers,
         delivery_mode=2 if message.persistent else 1,
         app_id=app_id,
+        user_id=user_id,
         reply_to=message.reply_to,
         expiration=None if expiration is None else str(int(expiration * 1000)),
     )
@@ -137,6 +139,7 @@ async def publish_frames(
     app_id: str,
     trace_headers: Mapping[str, Any],
     mandatory: bool,
+    user_id: str | None = None,
     timeout: float,  # noqa: ASYNC109 - one deadline for the whole batch
 ) -> PublishResult:
     """Publish in list order, all in flight at once, and wait (up to `timeout`) for them all."""
@@ -150,7 +153,11 @@ async def publish_frames(
                 exchange=exchange,
                 routing_key=message.routing_key,
                 properties=message_properties(
-                    message, app_id=app_id, timestamp=now, trace_headers=trace_headers
+                    message,
+                    app_id=app_id,
+                    timestamp=now,
+                    trace_headers=trace_headers,
+                    user_id=user_id,
                 ),
                 mandatory=mandatory,
                 wait=False,
