@@ -6,6 +6,7 @@ import asyncio
 
 from alembic import context
 from auth_service.store import metadata
+from chat_runtime.db import migration_connect_args
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -29,7 +30,7 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async() -> None:
-    engine = create_async_engine(_url())
+    engine = create_async_engine(_url(), connect_args=migration_connect_args(config))
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)

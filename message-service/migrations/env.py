@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from chat_runtime.db import migration_connect_args
 from message_service.settings import MessageSettings
 from message_service.store.tables import metadata
 from sqlalchemy import text
@@ -37,7 +38,7 @@ def _run(connection: Connection) -> None:
 
 
 async def run_online() -> None:
-    engine = create_async_engine(database_url())
+    engine = create_async_engine(database_url(), connect_args=migration_connect_args(config))
     async with engine.connect() as connection:
         await connection.run_sync(_run)
     await engine.dispose()

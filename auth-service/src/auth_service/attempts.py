@@ -24,6 +24,12 @@ def login_keys(username: str, address: str) -> Keys:
     ]
 
 
+def device_keys(device_hash: bytes) -> Keys:
+    """A known device's attempts (api-v1.1 F): its own counter only, so failures from elsewhere
+    (the username's or the address's counters) never block it."""
+    return [(Scope.DEVICE, device_hash.hex())]
+
+
 class AttemptThrottle:
     def __init__(self, settings: AuthSettings) -> None:
         window = float(settings.throttle_window_s)
@@ -35,6 +41,7 @@ class AttemptThrottle:
                 (Scope.USERNAME, settings.login_username_limit),
                 (Scope.ADDRESS, settings.login_address_limit),
                 (Scope.REGISTER, settings.register_address_limit),
+                (Scope.DEVICE, settings.login_pair_limit),
             )
         }
 
@@ -43,31 +50,30 @@ class AttemptThrottle:
     ) -> None:
         """Count this attempt as a failure up front (undone on success), so a burst of parallel
         requests cannot all slip through before the first result is recorded. Raises
-        TooManyAttempts when any key is blocked; the refused attempt still counts."""
+        TooManyAttempts when any key is blocked; a refused attempt neither counts nor extends
+        the block (api-v1.1 F), so a trickle of requests cannot keep an account locked."""
         async with sessions.begin() as s:
             repo = ThrottleRepository(s)
             states = await repo.lock(keys)
-            blocked = any(
-                self.limits[scope].retry_after(self.limits[scope].current(st, now), now)
-                for (scope, _), st in states.items()
-            )
             retry = 0.0
-            for (scope, key), state in states.items():
+            for (scope, _), state in states.items():
                 limit = self.limits[scope]
-                new = limit.record_failure(state, now)
-                await repo.save(scope, key, new)
-                retry = max(retry, limit.retry_after(new, now) or 0.0)
-        if blocked:
-            # Keys are usernames and addresses, never passwords.
-            log.warning("attempt_throttled", address=keys[-1][1], retry_after_s=retry)
+                retry = max(retry, limit.retry_after(limit.current(state, now), now) or 0.0)
+            if not retry:
+                for (scope, key), state in states.items():
+                    await repo.save(scope, key, self.limits[scope].record_failure(state, now))
+        if retry:
+            # Keys are usernames, addresses and device hashes, never passwords.
+            log.warning("attempt_throttled", key=keys[-1][1], retry_after_s=retry)
             raise TooManyAttempts(retry)
 
     async def forgive(self, s: AsyncSession, keys: Keys) -> None:
-        """A success: the pair starts over, the wider counters forget this attempt."""
+        """A success: the pair (or the device) starts over, the wider counters forget this
+        attempt."""
         repo = ThrottleRepository(s)
         states = await repo.lock(keys)
         for (scope, key), state in states.items():
-            if scope is Scope.PAIR:
+            if scope in (Scope.PAIR, Scope.DEVICE):
                 await repo.reset(scope, key)
                 continue
             count = max(0, state.count - 1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from chat_runtime.logging import security_event
+
 from auth_service.deps import Deps
 from auth_service.domain.tokens import AccessClaims
 from auth_service.errors import Unauthorized
@@ -16,8 +18,10 @@ async def authenticate(deps: Deps, token: str) -> AccessClaims:
         deps.keyring.reload_if_changed()
         claims = deps.keyring.verify(token, now=deps.clock())
     except InvalidAccessToken as exc:
+        security_event("token_refused", reason=exc.reason)
         raise Unauthorized(exc.reason) from exc
     async with deps.sessions() as s:
         if not await SessionRepository(s).is_active(claims.session_id, deps.now()):
+            security_event("token_refused", reason="session_revoked", user_id=str(claims.user_id))
             raise Unauthorized("session_revoked")
     return claims

@@ -11,6 +11,8 @@ from functools import partial
 
 from chat_contracts import names
 from chat_runtime.host import Consumer, Database, HostContext, Responder, ServiceHost
+from chat_runtime.http import rate_limit
+from chat_runtime.http.rate_limit import install_rate_limits
 
 from auth_service import backfill, housekeeping, revocations, store
 from auth_service.api import admin, auth, blocks, jwks, users
@@ -76,4 +78,5 @@ def build(
         connect_bus=connect_bus,
     )
     install_error_handler(host.app)
+    install_rate_limits(host.app, {rate_limit.INVITE_CREATE: settings.rate_invite_create})
     return host

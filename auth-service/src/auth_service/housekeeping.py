@@ -9,7 +9,12 @@ from datetime import timedelta
 from chat_runtime.logging import get_logger
 
 from auth_service.deps import Deps
-from auth_service.store import SessionRepository, ThrottleRepository, purge_links
+from auth_service.store import (
+    KnownDeviceRepository,
+    SessionRepository,
+    ThrottleRepository,
+    purge_links,
+)
 
 INTERVAL_S = 600.0
 
@@ -24,6 +29,8 @@ async def purge(deps: Deps) -> tuple[int, int]:
         expired = await SessionRepository(s).purge_expired(now - timedelta(days=1))
         # Expired invitations and reset links (api-v1.1 C): nothing can use them any more.
         await purge_links(s, now - timedelta(days=1))
+        # Known-device cookies (api-v1.1 F) not renewed by a sign-in for their lifetime.
+        await KnownDeviceRepository(s).purge(now)
     return counters, expired
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from chat_runtime.logging import security_event
+
 from auth_service.deps import Deps
 from auth_service.domain.passwords import password_errors
 from auth_service.domain.sessions import RevokeReason
@@ -18,7 +20,12 @@ from auth_service.store import SessionRepository, UserRepository
 
 
 async def change_password(
-    deps: Deps, claims: AccessClaims, current: str, new: str, address: str
+    deps: Deps,
+    claims: AccessClaims,
+    current: str,
+    new: str,
+    address: str,
+    device: str | None = None,
 ) -> None:
     async with deps.sessions() as s:
         user = await UserRepository(s).by_id(claims.user_id)
@@ -32,7 +39,7 @@ async def change_password(
     # The current password is guessed like a login: same throttles, so a stolen access token
     # cannot be used to brute-force it.
     try:
-        await check_password(deps, user.username, current, address)
+        await check_password(deps, user.username, current, address, device)
     except InvalidCredentials as exc:
         raise WrongCurrentPassword() from exc
     new_hash = await deps.hasher.hash(new)
@@ -44,3 +51,10 @@ async def change_password(
         )
         await add_sessions_revoked(s, revoked, RevokeReason.PASSWORD_CHANGED)
     deps.notify()
+    security_event(
+        "password_changed",
+        user_id=str(user.id),
+        session_id=str(claims.session_id),
+        address=address,
+        sessions_ended=len(revoked),
+    )

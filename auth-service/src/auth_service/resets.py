@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from chat_runtime.logging import security_event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service.deps import Deps
@@ -71,3 +72,6 @@ async def reset_password(deps: Deps, token: str, new_password: str) -> None:
         )
         await add_sessions_revoked(s, revoked, RevokeReason.PASSWORD_RESET)
     deps.notify()
+    security_event(
+        "password_changed", user_id=str(user.id), via="reset_link", sessions_ended=len(revoked)
+    )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
+from chat_runtime.http import rate_limit
+from chat_runtime.http.rate_limit import RateSetting
 from chat_runtime.settings import BaseServiceSettings
 from chat_runtime.tokens import REVOCATION_WINDOW_S
 from pydantic import AliasChoices, Field, model_validator
@@ -18,6 +20,9 @@ def _env(name: str, field: str) -> AliasChoices:
 
 
 class AuthSettings(BaseServiceSettings):
+    # Refused in prod when empty, left at the default, or a URL without a real password.
+    secret_fields: ClassVar[tuple[str, ...]] = ("amqp_url", "database_url")
+
     service_name: str = "auth-service"
     version: str = __version__
     port: int = 8001
@@ -88,6 +93,8 @@ class AuthSettings(BaseServiceSettings):
     access_ttl_s: int = Field(900, ge=60, le=900)
     refresh_lifetime_s: int = Field(30 * 24 * 3600, ge=60)
     refresh_grace_s: int = Field(30, ge=0, le=300)
+    # The known-device cookie `chat_device` (api-v1.1 F): one year, renewed by every sign-in.
+    device_lifetime_s: int = Field(365 * 24 * 3600, ge=60)
     # A refresh token unused this long is refused (api-v1.1 C amends v1 §3).
     refresh_idle_s: int = Field(
         14 * 24 * 3600, ge=60, validation_alias=_env("CHAT_AUTH_REFRESH_IDLE_S", "refresh_idle_s")
@@ -102,6 +109,9 @@ class AuthSettings(BaseServiceSettings):
         None, validation_alias=_env("CHAT_AUTH_PUBLIC_URL", "public_url")
     )
     invite_ttl_s: int = Field(7 * 24 * 3600, ge=60)
+    # Per-user limit of POST /v1/invites on this replica (chat_runtime.http.rate_limit,
+    # `<count>/<period>[:<burst>]` or `off`): 429 `rate_limited` with Retry-After beyond it.
+    rate_invite_create: RateSetting = rate_limit.DEFAULT_RATES[rate_limit.INVITE_CREATE]
     reset_ttl_s: int = Field(3600, ge=60)
     # What verifiers are told at start and after a reconnect: as long as they keep an entry
     # (an access token's lifetime plus their verification leeway).

@@ -4,12 +4,12 @@ tokens every sign-in (login or refresh) hands out."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from chat_runtime.logging import get_logger
+from chat_runtime.logging import security_event
 
-from auth_service.attempts import login_keys
+from auth_service.attempts import device_keys, login_keys
 from auth_service.deps import Deps
 from auth_service.domain import sessions as session_rules
 from auth_service.domain.tokens import build_claims, build_header
@@ -17,13 +17,12 @@ from auth_service.domain.usernames import normalize_username
 from auth_service.errors import InvalidCredentials
 from auth_service.store import (
     ClientInfo,
+    KnownDeviceRepository,
     RefreshTokenRepository,
     SessionRepository,
     UserRecord,
     UserRepository,
 )
-
-log = get_logger("auth_service.sign_in")
 
 
 @dataclass(frozen=True)
@@ -33,12 +32,36 @@ class SignedIn:
     expires_in: int
     refresh_token: str
     refresh_max_age: int
+    # The known-device cookie (api-v1.1 F) to set: the one presented when it was valid for this
+    # user (its lifetime starts again), else a new one.
+    device_token: str | None = None
 
 
-async def check_password(deps: Deps, username: str, password: str, address: str) -> UserRecord:
+def device_hash(token: str | None) -> bytes | None:
+    """The stored form of a `chat_device` cookie; None for an absent or absurd value."""
+    if not token or len(token) > 256:
+        return None
+    return session_rules.hash_refresh_token(token)
+
+
+async def known_device(deps: Deps, username: str, device: str | None) -> bytes | None:
+    """The cookie's hash when it is a known device of the user called `username`, else None."""
+    digest = device_hash(device)
+    if digest is None:
+        return None
+    async with deps.sessions() as s:
+        known = await KnownDeviceRepository(s).device_of(digest, username, deps.now())
+    return digest if known else None
+
+
+async def check_password(
+    deps: Deps, username: str, password: str, address: str, device: str | None = None
+) -> UserRecord:
     """Equal work whether or not the user exists: same counters, same lookup, one argon2
-    verify."""
-    keys = login_keys(username, address)
+    verify. With a known-device cookie of this user (api-v1.1 F) only the device's own counter
+    is consulted, so failures from elsewhere cannot lock the owner out."""
+    digest = await known_device(deps, username, device)
+    keys = device_keys(digest) if digest is not None else login_keys(username, address)
     await deps.throttle.count(deps.sessions, keys, deps.clock())
     async with deps.sessions() as s:
         user = await UserRepository(s).by_username(username)
@@ -48,7 +71,12 @@ async def check_password(deps: Deps, username: str, password: str, address: str)
     # A deactivated account gets the generic failure (api-v1.1 C), after the same work.
     if user is None or not ok or user.deactivated or user.deleted:
         # Unknown names are not logged: people sometimes type a password in that field.
-        log.info("login_failed", username=username if user else None, address=address)
+        security_event(
+            "sign_in_failed",
+            username=username if user else None,
+            address=address,
+            known_device=digest is not None,
+        )
         raise InvalidCredentials()
     async with deps.sessions.begin() as s:
         await deps.throttle.forgive(s, keys)
@@ -64,8 +92,10 @@ async def login(
     password: str,
     address: str,
     client: ClientInfo | None = None,
+    device: str | None = None,
 ) -> SignedIn:
-    user = await check_password(deps, normalize_username(username_raw), password, address)
+    username = normalize_username(username_raw)
+    user = await check_password(deps, username, password, address, device)
     now = deps.now()
     session_id = uuid.uuid4()
     expires = now + timedelta(seconds=deps.settings.refresh_lifetime_s)
@@ -80,7 +110,27 @@ async def login(
         await RefreshTokenRepository(s).add(
             session_rules.hash_refresh_token(token), session_id, now
         )
-    return signed_in(deps, user, session_id, token, expires)
+        # A device cookie of this user keeps its value; any other (none, foreign, expired,
+        # forged) is replaced by a new one.
+        digest = device_hash(device)
+        known = digest is not None and await KnownDeviceRepository(s).device_of(
+            digest, username, now
+        )
+        if digest is None or not known:
+            device = session_rules.new_refresh_token()
+            digest = session_rules.hash_refresh_token(device)
+        await KnownDeviceRepository(s).remember(
+            digest, user.id, now, now + timedelta(seconds=deps.settings.device_lifetime_s)
+        )
+    security_event(
+        "sign_in_succeeded",
+        user_id=str(user.id),
+        session_id=str(session_id),
+        address=address,
+        known_device=known,
+    )
+    result = signed_in(deps, user, session_id, token, expires)
+    return replace(result, device_token=device)
 
 
 def signed_in(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+from chat_runtime.logging import security_event
+
 from auth_service.deps import Deps
 from auth_service.domain import sessions as session_rules
 from auth_service.domain.sessions import RevokeReason
@@ -35,6 +37,8 @@ async def logout(deps: Deps, refresh_token: str | None, bearer: str | None) -> N
         if revoked:
             await add_sessions_revoked(s, [revoked], RevokeReason.LOGOUT)
     deps.notify()
+    if revoked:
+        security_event("signed_out", user_id=str(revoked.user_id), session_id=str(session_id))
 
 
 async def logout_all(deps: Deps, claims: AccessClaims) -> None:
@@ -44,3 +48,10 @@ async def logout_all(deps: Deps, claims: AccessClaims) -> None:
         )
         await add_sessions_revoked(s, revoked, RevokeReason.LOGOUT_ALL)
     deps.notify()
+    security_event(
+        "signed_out",
+        user_id=str(claims.user_id),
+        session_id=str(claims.session_id),
+        everywhere=True,
+        sessions_ended=len(revoked),
+    )

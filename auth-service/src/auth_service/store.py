@@ -165,6 +165,23 @@ blocks = sa.Table(
     sa.CheckConstraint("blocker_id <> blocked_id", name="blocks_not_self"),
 )
 
+# api-v1.1 F known devices (migration 0004): SHA-256 of the `chat_device` cookie, bound to the
+# user it was issued to; queries in KnownDeviceRepository.
+known_devices = sa.Table(
+    "known_devices",
+    metadata,
+    sa.Column("token_hash", sa.LargeBinary, primary_key=True),
+    sa.Column(
+        "user_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 outbox = outbox_table(metadata)
 
 
@@ -604,6 +621,49 @@ class RefreshTokenRepository:
         )
         row = (await self.session.execute(stmt)).first()
         return row[0] if row else None
+
+
+class KnownDeviceRepository:
+    """Known-device cookies (api-v1.1 F), stored only as hashes."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def device_of(self, token_hash: bytes, username: str, now: datetime) -> bool:
+        """Whether the cookie is unexpired and was issued to the user called `username`."""
+        row = (
+            await self.session.execute(
+                sa.select(known_devices.c.token_hash)
+                .select_from(known_devices.join(users, users.c.id == known_devices.c.user_id))
+                .where(
+                    known_devices.c.token_hash == token_hash,
+                    known_devices.c.expires_at > now,
+                    users.c.username == username,
+                )
+            )
+        ).first()
+        return row is not None
+
+    async def remember(
+        self, token_hash: bytes, user_id: uuid.UUID, now: datetime, expires: datetime
+    ) -> None:
+        """Add the device, or give an existing one of the same user a new expiry."""
+        stmt = pg.insert(known_devices).values(
+            token_hash=token_hash, user_id=user_id, created_at=now, expires_at=expires
+        )
+        await self.session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[known_devices.c.token_hash],
+                set_={"expires_at": expires},
+                where=known_devices.c.user_id == user_id,
+            )
+        )
+
+    async def purge(self, now: datetime) -> int:
+        result = await self.session.execute(
+            sa.delete(known_devices).where(known_devices.c.expires_at < now)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
 
 class ThrottleRepository:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 from auth_service.api.deps import cookie_endpoint_guard
@@ -92,9 +94,16 @@ async def test_cookie_guard() -> None:
 
 def test_settings_refuse_insecure_cookies_in_prod() -> None:
     assert AuthSettings().secure_cookies is False  # dev
-    assert AuthSettings(env="prod").secure_cookies is True
+    # Real secrets and an https JWKS URL, so that only the cookies are in question.
+    prod: dict[str, Any] = {
+        "env": "prod",
+        "amqp_url": "amqp://auth:a-real-password@rabbitmq:5672/",
+        "database_url": "postgresql+asyncpg://auth:a-real-password@postgres/chat_auth",
+        "jwks_url": "https://auth-service:8001/v1/auth/jwks",
+    }
+    assert AuthSettings(**prod).secure_cookies is True
     with pytest.raises(ValueError, match="insecure cookies"):
-        AuthSettings(env="prod", cookie_secure=False)
+        AuthSettings(**prod, cookie_secure=False)
 
 
 def test_settings_refuse_weak_argon2_parameters() -> None:

@@ -12,6 +12,8 @@ from typing import Any
 
 from chat_contracts import names
 from chat_runtime.host import Consumer, Database, HostContext, Responder, ServiceHost
+from chat_runtime.http import rate_limit
+from chat_runtime.http.rate_limit import install_rate_limits
 from chat_runtime.logging import get_logger
 
 from file_service import store as tables
@@ -133,4 +135,5 @@ def build(
         max_body=settings.file_max_bytes + FORM_OVERHEAD_BYTES + 1024 * 1024,
     )
     install_error_handlers(host.app)
+    install_rate_limits(host.app, {rate_limit.FILE_UPLOAD: settings.rate_file_upload})
     return host

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar, Literal
 
+from chat_runtime.http import rate_limit
+from chat_runtime.http.rate_limit import RateSetting
 from chat_runtime.settings import BaseServiceSettings
 from pydantic import Field, SecretStr, model_validator
 
@@ -27,8 +29,9 @@ def default_file_dir() -> Path:
 
 
 class FileSettings(BaseServiceSettings):
-    # Refused when empty or left at the default in prod (BaseServiceSettings).
-    secret_fields: ClassVar[tuple[str, ...]] = ("file_link_key",)
+    # Refused when empty, left at the default, or a URL without a real password in prod
+    # (BaseServiceSettings); the S3 secret too when S3 keys are used (required_secrets).
+    secret_fields: ClassVar[tuple[str, ...]] = ("amqp_url", "database_url", "file_link_key")
 
     service_name: str = "file-service"
     version: str = __version__
@@ -58,6 +61,9 @@ class FileSettings(BaseServiceSettings):
     # Signed links (DESIGN §3): the same key in file-service and message-service.
     file_link_key: SecretStr = SecretStr(DEV_LINK_KEY)
     file_link_max_age_s: int = Field(default=600, ge=1)
+    # Per-user limit of uploads on this replica (chat_runtime.http.rate_limit,
+    # `<count>/<period>[:<burst>]` or `off`): 429 `rate_limited` with Retry-After beyond it.
+    rate_file_upload: RateSetting = rate_limit.DEFAULT_RATES[rate_limit.FILE_UPLOAD]
     # "May this user read this attachment?" answers of message-service are reused this long
     # (api-v1.1 E: access ends within 1 s of a delete or a removal).
     file_access_cache_s: float = Field(default=1.0, ge=0, le=1)
@@ -77,6 +83,13 @@ class FileSettings(BaseServiceSettings):
         if self.file_storage == "s3" and not self.s3_bucket:
             raise ValueError("CHAT_FILE_STORAGE=s3 needs CHAT_S3_BUCKET")
         return self
+
+    def required_secrets(self) -> tuple[str, ...]:
+        # S3 without keys uses the SDK's own credentials (an instance or pod role): nothing to
+        # refuse then; with an access key id its secret must be real.
+        if self.file_storage == "s3" and self.s3_access_key_id:
+            return (*self.secret_fields, "s3_secret_access_key")
+        return self.secret_fields
 
     @property
     def spool_dir(self) -> Path:

@@ -20,7 +20,14 @@ def test_defaults() -> None:
 def test_default_link_key_refused_in_prod() -> None:
     with pytest.raises(ValidationError, match="CHAT_FILE_LINK_KEY"):
         FileSettings(env="prod")
-    FileSettings(env="prod", file_link_key=SecretStr("a-real-secret-of-some-length"))
+    FileSettings(
+        env="prod",
+        file_link_key=SecretStr("a-real-secret-of-some-length"),
+        # the other secrets (test_prod_secrets.py) and an https JWKS URL
+        amqp_url="amqp://file:a-real-password@rabbitmq:5672/",
+        database_url="postgresql+asyncpg://file:a-real-password@postgres/chat_files",
+        jwks_url="https://auth-service:8001/v1/auth/jwks",
+    )
 
 
 def test_s3_needs_a_bucket() -> None:

@@ -12,11 +12,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from chat_contracts import types
-from chat_runtime.logging import get_logger
+from chat_runtime.logging import get_logger, security_event
 from chat_runtime.tokens import UNAVAILABLE_REASONS, InvalidToken
 
 from gateway_service.domain import frames as f
-from gateway_service.domain.close_codes import CLOSE_INTERNAL, CLOSE_UNAUTHORIZED
+from gateway_service.domain.close_codes import CLOSE_INTERNAL, CLOSE_POLICY, CLOSE_UNAUTHORIZED
 from gateway_service.hub import Gateway, claims_expiry
 from gateway_service.metrics import CLOSED
 from gateway_service.ports import SessionPort, Unavailable
@@ -62,6 +62,10 @@ async def sign_in(
     session.session_id = str(claims.session_id)
     if gw.clock() >= claims_expiry(claims):
         refuse(session, "The access token is not valid.")
+        return False
+    # Checked and registered (in `attach`) with no await between: the cap holds under races.
+    if gw.at_socket_cap(session.user_id):
+        _too_many(gw, session)
         return False
     try:
         await gw.attach(session, claims)
@@ -110,6 +114,23 @@ def refuse(session: SessionPort, message: str) -> None:
     CLOSED.labels("unauthorized").inc()
     session.output.send_error("unauthorized", message, "auth")
     session.output.close(CLOSE_UNAUTHORIZED, "unauthorized")
+
+
+def _too_many(gw: Gateway, session: SessionPort) -> None:
+    """api-v1.1 F: one socket over the per-user cap gets `too_many_connections` and 1008."""
+    CLOSED.labels("too_many_connections").inc()
+    security_event(
+        "too_many_connections",
+        user_id=session.user_id,
+        cap=gw.settings.max_sockets_per_user,
+        gateway_id=gw.gateway_id,
+    )
+    session.output.send_error(
+        "too_many_connections",
+        "You have too many chat windows open. Close some of them and reload this one.",
+        "auth",
+    )
+    session.output.close(CLOSE_POLICY, "too many connections")
 
 
 def _unavailable(session: SessionPort, message: str) -> None:

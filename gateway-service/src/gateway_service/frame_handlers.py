@@ -19,6 +19,7 @@ from chat_runtime.messaging import shard_of
 from gateway_service import authenticator
 from gateway_service.domain import frames as f
 from gateway_service.hub import Gateway
+from gateway_service.metrics import count_frame_in
 from gateway_service.ports import SessionPort, Unavailable
 
 FrameHandler = Callable[[Gateway, SessionPort, Any], Awaitable[None]]
@@ -80,6 +81,9 @@ async def on_typing(gw: Gateway, session: SessionPort, frame: types.WsClientTypi
     room_id = frame.room_id.lower()
     if not gw.registry.is_member(session.user_id, room_id):
         return  # ignored silently (api-v1 §6)
+    if not gw.typing_gate.allow(session.user_id, room_id, gw.monotonic()):
+        count_frame_in("typing_dropped")
+        return  # faster than the client interval of api-v1 §6: dropped silently
     # Transient by design: a lost typing signal does not matter, so no confirm.
     with contextlib.suppress(Unavailable):
         await gw.bus.publish_event(

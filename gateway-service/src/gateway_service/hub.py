@@ -23,6 +23,7 @@ from gateway_service.domain.frames import RESYNC, encode_text_frame
 from gateway_service.domain.pending import PendingSends
 from gateway_service.domain.presence import SubscriptionIndex
 from gateway_service.domain.registry import Registry, room_key, user_key
+from gateway_service.domain.typing_gate import TypingGate
 from gateway_service.drain import Drainer
 from gateway_service.metrics import FRAMES_OUT
 from gateway_service.ports import Claims, GatewayBus, SessionPort, Verifier
@@ -71,6 +72,7 @@ class Gateway:
             now=self.now,
         )
         self.binder = Binder(bus)
+        self.typing_gate = TypingGate(settings.typing_min_interval_s)
         self.drainer = Drainer(
             self,
             max_s=settings.drain_max_s,
@@ -123,6 +125,12 @@ class Gateway:
             self.detach(session)
             raise
         self.expiry.set(session.connection_id, claims_expiry(claims))
+
+    def at_socket_cap(self, user_id: str) -> bool:
+        """The user has `max_sockets_per_user` sockets here already (api-v1.1 F): signed in
+        ones and ones still binding."""
+        sockets = len(self.registry.user_connections.get(user_id, ()))
+        return sockets >= self.settings.max_sockets_per_user
 
     def detach(self, session: SessionPort) -> None:
         """Forget a socket (idempotent); publishes nothing (the session does that)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import ClassVar
 
 from chat_runtime.settings import BaseServiceSettings
 from pydantic import AliasChoices, Field
@@ -11,6 +12,9 @@ from gateway_service import __version__
 
 
 class GatewaySettings(BaseServiceSettings):
+    # Refused in prod when empty, left at the default, or a URL without a real password.
+    secret_fields: ClassVar[tuple[str, ...]] = ("amqp_url",)
+
     service_name: str = "gateway-service"
     version: str = __version__
     port: int = 8002
@@ -33,6 +37,13 @@ class GatewaySettings(BaseServiceSettings):
     rate_per_s: float = 20.0
     rate_burst: float = 100.0
     rate_close_after_s: float = 10.0
+    # api-v1.1 F: sockets one user may have on this gateway; the next gets `too_many_connections`
+    # and close 1008 (CHAT_MAX_SOCKETS_PER_USER).
+    max_sockets_per_user: int = Field(20, ge=1)
+    # api-v1 §6: clients send `typing` at most every 3 s per room. The gateway relays at most
+    # one per user and room per this interval (3 s less half a second of network jitter) and
+    # drops the others silently (CHAT_TYPING_MIN_INTERVAL_S; 0 relays all).
+    typing_min_interval_s: float = Field(2.5, ge=0)
     max_pending_output_bytes: int = 1024 * 1024
     pending_send_ttl_s: float = 300.0
     sweep_interval_s: float = 1.0

@@ -10,6 +10,7 @@ from typing import Any
 
 from chat_contracts import names
 from chat_runtime.host import Consumer, Database, HostContext, Responder, ServiceHost
+from chat_runtime.http.rate_limit import install_rate_limits
 from chat_runtime.logging import get_logger
 from chat_runtime.messaging.rpc import reply_handler
 
@@ -49,6 +50,7 @@ def bus(settings: MessageSettings, ctx: HostContext) -> list[Consumer | Responde
             max_wait_s=settings.send_batch_wait_s,
             name=SEND_CONSUMER,
             start_with=leases.held_queues if leases is not None else None,
+            accept_from=settings.command_sender or None,
         ),
         # Each shard's read queue follows its lease too (load spread only: reads are not
         # fenced, a read position never moves back).
@@ -58,6 +60,7 @@ def bus(settings: MessageSettings, ctx: HostContext) -> list[Consumer | Responde
                 handlers={names.ROOM_READ_V1: partial(read.handle, deps)},
                 name=read_consumer(shard),
                 start_with=partial(leases.read_queues, shard) if leases is not None else None,
+                accept_from=settings.command_sender or None,
             )
             for shard in shards
         ),
@@ -161,4 +164,5 @@ def build(
         connect_bus=connect_bus,
     )
     install_error_handlers(host.app)
+    install_rate_limits(host.app, settings.rate_limits())
     return host

@@ -7,6 +7,8 @@ import socket
 from pathlib import Path
 from typing import ClassVar
 
+from chat_runtime.http import rate_limit
+from chat_runtime.http.rate_limit import RateSetting
 from chat_runtime.settings import BaseServiceSettings
 from pydantic import Field, SecretStr, model_validator
 
@@ -19,8 +21,9 @@ def default_replica_id() -> str:
 
 
 class MessageSettings(BaseServiceSettings):
-    # Refused when empty or left at the default with CHAT_ENV=prod.
-    secret_fields: ClassVar[tuple[str, ...]] = ("file_link_key",)
+    # Refused when empty, left at the default, or a URL without a real password, with
+    # CHAT_ENV=prod.
+    secret_fields: ClassVar[tuple[str, ...]] = ("amqp_url", "database_url", "file_link_key")
 
     service_name: str = "message-service"
     version: str = __version__
@@ -54,12 +57,30 @@ class MessageSettings(BaseServiceSettings):
     # api-v1.1 E: signs the file links (`url`, `thumbnail_url`) of attachments in REST answers
     # (chat_runtime.file_links); the same key as file-service's, which honours them.
     file_link_key: SecretStr = SecretStr("dev-only-file-link-key-change-me")
+    # Per-user limits of this replica (chat_runtime.http.rate_limit; `<count>/<period>[:<burst>]`
+    # or `off`): 429 `rate_limited` with Retry-After beyond them.
+    rate_message_send: RateSetting = rate_limit.DEFAULT_RATES[rate_limit.MESSAGE_SEND]
+    rate_room_create: RateSetting = rate_limit.DEFAULT_RATES[rate_limit.ROOM_CREATE]
+    rate_dm_open: RateSetting = rate_limit.DEFAULT_RATES[rate_limit.DM_OPEN]
+    rate_search: RateSetting = rate_limit.DEFAULT_RATES[rate_limit.SEARCH]
+    # The gateway's broker account (ADR 0015): commands (send and read shards) are handled only
+    # when their AMQP user_id, validated by RabbitMQ, is this account; others are dead-lettered
+    # unread. Empty: not checked (a stack with one shared account, e.g. private test brokers).
+    command_sender: str = ""
 
     @model_validator(mode="after")
     def _renew_well_within_the_lease(self) -> MessageSettings:
         if not 0 < self.send_lease_renew_s * 2 <= self.send_lease_ttl_s:
             raise ValueError("CHAT_SEND_LEASE_RENEW_S must be at most half CHAT_SEND_LEASE_TTL_S")
         return self
+
+    def rate_limits(self) -> dict[str, str]:
+        return {
+            rate_limit.MESSAGE_SEND: self.rate_message_send,
+            rate_limit.ROOM_CREATE: self.rate_room_create,
+            rate_limit.DM_OPEN: self.rate_dm_open,
+            rate_limit.SEARCH: self.rate_search,
+        }
 
 
 def get_settings() -> MessageSettings:

@@ -74,8 +74,20 @@ class EventSpy:
         await asyncio.wait_for(loop(), timeout)
 
 
+# These tests make many rooms and sends per user at once; the per-user limits have their own
+# tests (test_rate_limits.py).
+NO_RATE_LIMITS: dict[str, Any] = {
+    "rate_message_send": "off",
+    "rate_room_create": "off",
+    "rate_dm_open": "off",
+    "rate_search": "off",
+}
+
+
 def make_settings(db: str, amqp: str, **extra: Any) -> MessageSettings:
-    return MessageSettings(database_url=db, amqp_url=amqp, send_shards=SHARDS, **extra)
+    return MessageSettings(
+        database_url=db, amqp_url=amqp, send_shards=SHARDS, **{**NO_RATE_LIMITS, **extra}
+    )
 
 
 @asynccontextmanager
@@ -155,7 +167,9 @@ class Stack:
     @asynccontextmanager
     async def rest_replica(self, features: str) -> AsyncIterator[httpx.AsyncClient]:
         """A REST-only replica on this database and broker with `CHAT_FEATURES=<features>`."""
-        settings = MessageSettings(database_url=self.db, amqp_url=self.amqp, features=features)
+        settings = MessageSettings(
+            database_url=self.db, amqp_url=self.amqp, features=features, **NO_RATE_LIMITS
+        )
         app = build(settings, verifier=self.host.verifier, connect_bus=False).app
         async with running(app) as client:
             yield client

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
@@ -132,13 +133,16 @@ async def test_public_browse(ms_shared_stack: Any) -> None:
 
 
 async def test_a_search_the_database_refuses_is_a_422_not_a_500(ms_shared_stack: Any) -> None:
-    """A NUL in `q` passes the route's checks but PostgreSQL refuses it in a query: bad input,
-    so a 4xx problem in plain words (found by tests/security/test_message_input.py)."""
+    """PostgreSQL refuses a NUL in `q`: the runtime refuses it before the route runs (issue #20
+    item 8, chat_runtime.http.nul), a 422 naming the field, never a 500."""
     s = ms_shared_stack
     user = await s.register_user()
     r = await s.client.get("/v1/rooms/public?q=a%00b", headers=s.auth(user))
-    body = problem(r, 422, "invalid_value")
+    body = problem(r, 422, "validation_failed")
     assert "NUL" in body["detail"]
+    assert body["errors"] == [
+        {"field": "q", "code": "nul_character", "message": ANY},
+    ]
 
 
 async def test_get_room_visibility(ms_shared_stack: Any) -> None:

@@ -41,7 +41,11 @@ def build(
         await service.load_held()
         leader = ctx.state.leader = Leader(
             service,
-            AdvisoryLock(settings.database_url, settings.leader_lock_key),
+            AdvisoryLock(
+                settings.database_url,
+                settings.leader_lock_key,
+                ssl=settings.database_ssl_context(),
+            ),
             change_publisher(ctx.broker),
             retry_s=settings.lock_retry_s,
             lock_check_s=settings.lock_check_s,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import ClassVar
 
 from chat_runtime.settings import BaseServiceSettings
 from pydantic import Field
@@ -15,6 +16,9 @@ ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 
 
 class PresenceSettings(BaseServiceSettings):
+    # Refused in prod when empty, left at the default, or a URL without a real password.
+    secret_fields: ClassVar[tuple[str, ...]] = ("amqp_url", "database_url")
+
     service_name: str = "presence-service"
     version: str = __version__
     port: int = 8004

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from ssl import SSLContext
 from typing import Protocol
 
 import asyncpg
@@ -134,8 +135,9 @@ class AdvisoryLock:
     drops, PostgreSQL releases it and another replica's next try wins.
     """
 
-    def __init__(self, database_url: str, key: int) -> None:
+    def __init__(self, database_url: str, key: int, *, ssl: SSLContext | None = None) -> None:
         self._dsn = asyncpg_dsn(database_url)
+        self._ssl = ssl  # CHAT_DATABASE_CA_FILE, like the service's engine
         self._key = key
         self._conn: asyncpg.Connection | None = None
         self.held = False
@@ -147,7 +149,7 @@ class AdvisoryLock:
     async def try_acquire(self) -> bool:
         try:
             if self._conn is None or self._conn.is_closed():
-                self._conn = await asyncpg.connect(self._dsn, timeout=5)
+                self._conn = await asyncpg.connect(self._dsn, timeout=5, ssl=self._ssl)
             self.held = bool(
                 await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", self._key)
             )

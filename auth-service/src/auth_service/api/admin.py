@@ -5,10 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, status
+from chat_runtime.http import rate_limit
+from fastapi import APIRouter, Depends, Query, status
 
 from auth_service import admin
-from auth_service.api.deps import AdminFeature, AuthDeps, ClientAddress, CurrentUser
+from auth_service.api.deps import (
+    AdminFeature,
+    AuthDeps,
+    ClientAddress,
+    CurrentUser,
+    current_claims,
+)
 from auth_service.api.schemas import (
     AdminUsersOut,
     AuditEntryOut,
@@ -115,7 +122,12 @@ async def audit(
     )
 
 
-@invites_router.post("", status_code=status.HTTP_201_CREATED)
+@invites_router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Depends(rate_limit.rate_limit(rate_limit.INVITE_CREATE, current_claims))],
+    responses={**rate_limit.RATE_LIMITED_RESPONSE},
+)
 async def create_invite(claims: CurrentUser, deps: AuthDeps, address: ClientAddress) -> InviteOut:
     link = await admin.create_invite(deps, _actor(claims, address))
     return InviteOut(invite_url=link.url, expires_at=rfc3339(link.expires_at))

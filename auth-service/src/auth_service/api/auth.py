@@ -18,6 +18,7 @@ from auth_service import (
     sign_out,
 )
 from auth_service.api.deps import (
+    DEVICE_COOKIE,
     REFRESH_COOKIE,
     REFRESH_COOKIE_PATH,
     AdminFeature,
@@ -40,6 +41,7 @@ from auth_service.api.schemas import (
     UserEnvelope,
     user_out,
 )
+from auth_service.api.throttled import TOO_MANY_ATTEMPTS
 from auth_service.settings import AuthSettings
 from auth_service.sign_in import SignedIn
 from auth_service.wire import rfc3339
@@ -47,6 +49,7 @@ from auth_service.wire import rfc3339
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
 RefreshCookie = Annotated[str | None, Cookie(alias=REFRESH_COOKIE)]
+DeviceCookie = Annotated[str | None, Cookie(alias=DEVICE_COOKIE)]
 
 
 def set_refresh_cookie(
@@ -56,6 +59,19 @@ def set_refresh_cookie(
         REFRESH_COOKIE,
         token,
         max_age=max_age,
+        path=REFRESH_COOKIE_PATH,
+        secure=settings.secure_cookies,
+        httponly=True,
+        samesite="strict",
+    )
+
+
+def set_device_cookie(response: Response, settings: AuthSettings, token: str) -> None:
+    """api-v1.1 F: the known-device cookie, renewed for a year by every sign-in."""
+    response.set_cookie(
+        DEVICE_COOKIE,
+        token,
+        max_age=settings.device_lifetime_s,
         path=REFRESH_COOKIE_PATH,
         secure=settings.secure_cookies,
         httponly=True,
@@ -81,7 +97,7 @@ def _token_body(result: SignedIn) -> TokenOut:
     )
 
 
-@router.post("/register", status_code=status.HTTP_201_CREATED)
+@router.post("/register", status_code=status.HTTP_201_CREATED, responses=TOO_MANY_ATTEMPTS)
 async def register(
     body: RegisterWithInviteIn, deps: AuthDeps, address: ClientAddress
 ) -> UserEnvelope:
@@ -91,7 +107,7 @@ async def register(
     return UserEnvelope(user=user_out(user))
 
 
-@router.post("/login", dependencies=[CookieEndpoint])
+@router.post("/login", dependencies=[CookieEndpoint], responses=TOO_MANY_ATTEMPTS)
 async def login(
     body: LoginIn,
     response: Response,
@@ -99,9 +115,12 @@ async def login(
     settings: Settings,
     address: ClientAddress,
     client: Client,
+    device: DeviceCookie = None,
 ) -> TokenOut:
-    result = await sign_in.login(deps, body.username, body.password, address, client)
+    result = await sign_in.login(deps, body.username, body.password, address, client, device)
     set_refresh_cookie(response, settings, result.refresh_token, result.refresh_max_age)
+    if result.device_token is not None:
+        set_device_cookie(response, settings, result.device_token)
     return _token_body(result)
 
 
@@ -136,12 +155,16 @@ async def logout_all(claims: CurrentUser, deps: AuthDeps, settings: Settings) ->
     return response
 
 
-@router.post("/password", status_code=status.HTTP_204_NO_CONTENT)
+@router.post("/password", status_code=status.HTTP_204_NO_CONTENT, responses=TOO_MANY_ATTEMPTS)
 async def change_password(
-    body: PasswordChangeIn, claims: CurrentUser, deps: AuthDeps, address: ClientAddress
+    body: PasswordChangeIn,
+    claims: CurrentUser,
+    deps: AuthDeps,
+    address: ClientAddress,
+    device: DeviceCookie = None,
 ) -> Response:
     await password_change.change_password(
-        deps, claims, body.current_password, body.new_password, address
+        deps, claims, body.current_password, body.new_password, address, device
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

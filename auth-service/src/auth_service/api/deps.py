@@ -16,6 +16,8 @@ from auth_service.store import ClientInfo
 
 REFRESH_COOKIE = "chat_refresh"
 REFRESH_COOKIE_PATH = "/v1/auth"
+# api-v1.1 F: the known-device cookie, same path and flags as the refresh cookie.
+DEVICE_COOKIE = "chat_device"
 USER_AGENT_MAX = 256
 
 

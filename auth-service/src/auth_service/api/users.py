@@ -18,6 +18,7 @@ from auth_service.api.schemas import (
     UsersOut,
     user_out,
 )
+from auth_service.api.throttled import TOO_MANY_ATTEMPTS
 from auth_service.domain.usernames import has_unstorable
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
@@ -51,7 +52,12 @@ async def update_me(body: ProfilePatchIn, claims: CurrentUser, deps: AuthDeps) -
     return UserEnvelope(user=user_out(await accounts.update_profile(deps, claims, change)))
 
 
-@router.delete("/me", status_code=status.HTTP_204_NO_CONTENT, dependencies=[AdminFeature])
+@router.delete(
+    "/me",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=[AdminFeature],
+    responses=TOO_MANY_ATTEMPTS,
+)
 async def delete_me(
     body: DeleteMeIn, claims: CurrentUser, deps: AuthDeps, address: ClientAddress
 ) -> Response:

@@ -1,10 +1,10 @@
 """Login/registration throttling policy (api-v1 §3), pure: state and clock in, decisions out.
 
-Each key (a (username, address) pair, a username, an address) has a counter of failures in a
-fixed window. Once the counter reaches the limit, every further attempt — refused or failed —
-blocks the key for `base_delay_s * 2**excess` seconds (capped), so a client that ignores
-`Retry-After` only pushes it further out. Attempts arriving while a key is blocked are refused
-without looking at the password.
+Each key (a (username, address) pair, a username, an address, or a known device) has a counter
+of failures in a fixed window. Once the counter reaches the limit, every further failed attempt
+blocks the key for `base_delay_s * 2**excess` seconds (capped). Attempts arriving while a key is
+blocked are refused without looking at the password, and neither count nor extend the block
+(api-v1.1 F): otherwise anyone could keep an account locked for ever with a trickle of requests.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ class Scope(StrEnum):
     USERNAME = "username"
     ADDRESS = "address"
     REGISTER = "register"
+    # A browser holding a known-device cookie valid for the user (api-v1.1 F): its attempts are
+    # counted here only, apart from the pair, username and address counters.
+    DEVICE = "device"
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,7 @@ class Limit:
         return min(self.max_delay_s, self.base_delay_s * 2.0 ** min(excess, 64))
 
     def record_failure(self, state: CounterState, now: float) -> CounterState:
-        """One more failed (or refused) attempt; blocks once the limit is reached."""
+        """One more failed attempt; blocks once the limit is reached."""
         state = self.current(state, now)
         count = state.count + 1
         blocked = state.blocked_until

@@ -6,6 +6,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from chat_runtime.text import name_field_errors
+
 USERNAME_MIN = 3
 USERNAME_MAX = 32
 DISPLAY_NAME_MIN = 1
@@ -96,4 +98,8 @@ def display_name_errors(raw: str, field: str = "display_name") -> list[RuleViola
                 "Remove invisible control characters such as tabs or line breaks.",
             )
         )
+    # api-v1.1 F: no bidi controls nor zero-width characters, one error per rule.
+    errors += [
+        RuleViolation(e["field"], e["code"], e["message"]) for e in name_field_errors(name, field)
+    ]
     return errors

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from chat_runtime.file_links import read_file_link
 from chat_runtime.host import HostContext
-from chat_runtime.http import Problem
+from chat_runtime.http import Problem, rate_limit
 from chat_runtime.tokens import AccessClaims, TokenVerifier, bearer_claims
 from fastapi import Depends, Request
 
@@ -39,6 +39,9 @@ def _caller_id(claims: CurrentUser) -> UUID:
 
 
 CallerId = Annotated[UUID, Depends(_caller_id)]
+
+# The per-user upload limit (CHAT_RATE_FILE_UPLOAD): a route dependency, after the bearer token.
+UploadLimit = Depends(rate_limit.rate_limit(rate_limit.FILE_UPLOAD, _caller_id))
 
 
 def get_deps(request: Request) -> FileDeps:

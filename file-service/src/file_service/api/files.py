@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from chat_runtime.http import Problem
+from chat_runtime.http import Problem, rate_limit
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.requests import ClientDisconnect
@@ -16,6 +16,7 @@ from file_service.api.deps import (
     CallerId,
     Deps,
     DownloadCaller,
+    UploadLimit,
     parse_file_id,
 )
 from file_service.downloads import Download
@@ -25,9 +26,32 @@ from file_service.wire import signed_file
 router = APIRouter(prefix="/v1/files", tags=["files"], dependencies=[AttachmentsFeature])
 
 MAX_IDS = 100
+UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {
+                    "file": {"type": "string", "format": "binary"},
+                    "name": {"type": "string", "maxLength": 255},
+                    "purpose": {"type": "string", "enum": ["attachment", "avatar"]},
+                },
+            }
+        }
+    },
+}
 
 
-@router.post("", status_code=201)
+@router.post(
+    "",
+    status_code=201,
+    dependencies=[UploadLimit],
+    responses={**rate_limit.RATE_LIMITED_RESPONSE},
+    # The body is streamed, not a FastAPI form: documented here (tests/fuzz sends it).
+    openapi_extra={"requestBody": UPLOAD_BODY},
+)
 async def upload(request: Request, caller: CallerId, deps: Deps) -> Response:
     """multipart/form-data: `file` (required), `name`, `purpose` -> 201 {"file"}."""
     try:

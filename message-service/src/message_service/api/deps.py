@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from chat_runtime.db import is_infrastructure_error
 from chat_runtime.features import Features
 from chat_runtime.file_links import sign_file_links
 from chat_runtime.host import HostContext
-from chat_runtime.http import FieldError, Problem
+from chat_runtime.http import FieldError, Problem, rate_limit
 from chat_runtime.logging import get_logger
 from chat_runtime.tokens import AccessClaims, TokenVerifier, bearer_claims
 from fastapi import Depends, FastAPI, Request
@@ -43,6 +43,14 @@ def _caller_id(claims: CurrentUser) -> UUID:
 
 
 CallerId = Annotated[UUID, Depends(_caller_id)]
+
+
+def limited(action: str, route: dict[str, Any]) -> dict[str, Any]:
+    """Route keyword arguments (`documented(...)`'s) plus the per-user limit of `action`
+    (chat_runtime.http.rate_limit; CHAT_RATE_* settings) and its documented 429."""
+    dependency = Depends(rate_limit.rate_limit(action, _caller_id))
+    responses = {**route.get("responses", {}), **rate_limit.RATE_LIMITED_RESPONSE}
+    return {**route, "responses": responses, "dependencies": [dependency]}
 
 
 def get_settings(request: Request) -> MessageSettings:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any, Self
 from uuid import UUID
 
+from chat_runtime.http import rate_limit
 from fastapi import APIRouter
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from message_service.api.deps import CallerId, Settings, Uow, require_features
+from message_service.api.deps import CallerId, Settings, Uow, limited, require_features
 from message_service.api.responses import RoomEnvelope, documented
 from message_service.services import direct_rooms
 from message_service.wire import room_json
@@ -48,7 +49,7 @@ class OpenDirect(BaseModel):
         return value
 
 
-@router.post("", **documented(RoomEnvelope))
+@router.post("", **limited(rate_limit.DM_OPEN, documented(RoomEnvelope)))
 async def open_direct(
     body: OpenDirect, user: CallerId, uow: Uow, settings: Settings
 ) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from chat_runtime.features import SendShape, send_refusal
-from chat_runtime.http import FieldError, Problem
+from chat_runtime.http import FieldError, Problem, rate_limit
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,6 +20,7 @@ from message_service.api.deps import (
     Links,
     Settings,
     Uow,
+    limited,
     require_features,
 )
 from message_service.api.responses import EditList, MessageEnvelope, MessagePage, documented
@@ -235,7 +236,11 @@ async def _send_once(
     )
 
 
-@router.post("/{room_id}/messages", status_code=201, **documented(MessageEnvelope, 201, 200))
+@router.post(
+    "/{room_id}/messages",
+    status_code=201,
+    **limited(rate_limit.MESSAGE_SEND, documented(MessageEnvelope, 201, 200)),
+)
 async def send(
     room_id: UUID, body: SendMessage, user: CallerId, uow: Uow, settings: Settings, links: Links
 ) -> JSONResponse:

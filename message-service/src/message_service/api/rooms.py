@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
+from chat_runtime.http import rate_limit
+from chat_runtime.text import refuse_invisible_names
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from message_service.api.deps import CallerId, Settings, Uow, require_features
+from message_service.api.deps import CallerId, Settings, Uow, limited, require_features
 from message_service.api.responses import MemberList, RoomEnvelope, RoomList, documented
 from message_service.domain.notify import NotifyLevel
 from message_service.domain.room_roles import RoomRole, topic_problem
@@ -79,8 +81,9 @@ class NotifySetting(BaseModel):
     notify: NotifyLevel
 
 
-@router.post("", status_code=201, **documented(RoomEnvelope, 201))
+@router.post("", status_code=201, **limited(rate_limit.ROOM_CREATE, documented(RoomEnvelope, 201)))
 async def create_room(body: CreateRoom, user: CallerId, uow: Uow) -> dict[str, Any]:
+    refuse_invisible_names(name=body.name)  # api-v1.1 F, one error per rule
     async with uow as session:
         view = await room_service.create_room(session, user, body.name, body.visibility)
     return {"room": room_json(view)}
@@ -172,6 +175,7 @@ async def update_room(
     """Rename a channel and/or set its topic (room admins; api-v1.1 C). Refused in direct
     rooms (403) and archived rooms (403 `archived`). An unchanged value makes no entry."""
     require_features(settings.feature_switches, "rooms")
+    refuse_invisible_names(name=body.name)  # api-v1.1 F, one error per rule
     topic = body.topic if "topic" in body.model_fields_set else room_admin.UNCHANGED
     async with uow as session:
         view = await room_admin.update_room(

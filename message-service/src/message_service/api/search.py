@@ -6,11 +6,11 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from chat_runtime.features import Features
-from chat_runtime.http import Problem
+from chat_runtime.http import Problem, rate_limit
 from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
-from message_service.api.deps import CallerId, Links, Settings, Uow
+from message_service.api.deps import CallerId, Links, Settings, Uow, limited
 from message_service.api.messages import entry_json
 from message_service.api.responses import MessageOut, documented
 from message_service.domain.search import (
@@ -60,7 +60,7 @@ def _invalid(field: str, code: str, message: str) -> Problem:
     )
 
 
-@router.get("", **documented(SearchPage))
+@router.get("", **limited(rate_limit.SEARCH, documented(SearchPage)))
 async def search(
     user: CallerId,
     uow: Uow,
