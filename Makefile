@@ -7,11 +7,11 @@ PY := .venv/bin/python
 TIER := scripts/pytest-tier.sh
 
 .PHONY: help setup run lint test test-unit test-contract test-integration test-e2e test-compat \
-	test-fault test-ops test-frontend nginx-config release backup restore
+	test-fault test-ops test-frontend test-fuzz audit nginx-config release backup restore
 
 help:
 	@echo "make run     start the whole product at http://localhost:8080 (Ctrl-C stops it)"
-	@echo "make test    lint, then every test tier in order: unit contract integration e2e compat fault ops frontend"
+	@echo "make test    lint, then every test tier in order: unit contract integration e2e fuzz compat fault ops frontend"
 	@echo "make setup   install what is missing (idempotent)"
 	@echo "make lint    ruff + mypy --strict"
 	@echo "make release VERSION=x.y.z  cut a release: schema snapshot, versions, CHANGELOG (docs/releasing.md)"
@@ -52,6 +52,7 @@ test:
 	$(MAKE) --no-print-directory test-contract
 	$(MAKE) --no-print-directory test-integration
 	$(MAKE) --no-print-directory test-e2e
+	$(MAKE) --no-print-directory test-fuzz
 	$(MAKE) --no-print-directory test-compat
 	$(MAKE) --no-print-directory test-fault
 	$(MAKE) --no-print-directory test-ops
@@ -73,6 +74,16 @@ STACK_TESTS := tests/e2e/test_stack_ready.py tests/e2e/test_make_run_heals.py
 test-e2e:
 	$(TIER) e2e-stack $(STACK_TESTS)
 	$(TIER) e2e tests/e2e tests/security -- $(addprefix --ignore=,$(STACK_TESTS))
+
+# schemathesis over every service's OpenAPI, signed in, stateful; a private stack on ports
+# 28701-28705 (CHAT_FUZZ_BASE_PORT), 140 s of fuzzing at most (CHAT_FUZZ_BUDGET_S).
+test-fuzz:
+	$(TIER) fuzz tests/fuzz
+
+# Known advisories in uv.lock (pip-audit) and the frontend's runtime packages (npm audit);
+# exceptions with a reason and an expiry in security/audit-exceptions.toml.
+audit:
+	$(PY) -m chat_devtools.audit
 
 # The previous release's gateway / message-service beside the current services (a git worktree
 # of contracts/released/<version>/COMMIT, private stacks on ports 281xx; docs/releasing.md).

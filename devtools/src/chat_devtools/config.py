@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from chat_devtools import accounts
+
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 DEFAULT_EDGE_PORT = 8080
@@ -96,6 +98,12 @@ class StackConfig:
     stop_timeout_s: float = 15.0
     nginx_binary: str = "nginx"
     migrate: bool = True
+    # ADR 0015: each service connects with its own broker account and database role (created
+    # by Stack.prepare, the shared topology declared there with the admin URLs); False: every
+    # service uses the admin accounts of amqp_url / postgres_url (private test brokers). A
+    # stack on temporary databases (`database_urls`) is a test's own: admin accounts too.
+    service_accounts: bool = False
+    account_prefix: str = ""  # before every account and role name (tests)
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.services]
@@ -169,12 +177,48 @@ class StackConfig:
         db = self.database_url_for(spec)
         if db is not None:
             env["CHAT_DATABASE_URL"] = db
+        if self.own_accounts:
+            env.update(self.account_env(spec, db))
         if spec.name == "auth":
             env["CHAT_AUTH_KEYS_DIR"] = str(self.root / "var" / "keys")
         if spec.name == "file":
             # The local file store (api-v1.1 E); private stacks give their own in `env`.
             env["CHAT_FILE_DIR"] = str(self.root / "var" / "files")
         env.update(self.env)
+        return env
+
+    @property
+    def own_accounts(self) -> bool:
+        """Whether each service runs as its own broker account and database role."""
+        return self.service_accounts and not self.database_urls
+
+    def broker_accounts(self) -> list[accounts.BrokerAccount]:
+        """The broker accounts of this stack's services (a stub service name has none)."""
+        known = {a.service: a for a in accounts.broker_accounts(self.account_prefix)}
+        return [known[s.name] for s in self.services if s.name in known]
+
+    def database_role(self, spec: ServiceSpec) -> str | None:
+        if spec.database is None:
+            return None
+        return accounts.database_role(spec.database, self.account_prefix)
+
+    def account_env(self, spec: ServiceSpec, database_url: str | None) -> dict[str, str]:
+        """The service's own broker account and database role instead of the admin ones."""
+        env: dict[str, str] = {}
+        mine = [a for a in self.broker_accounts() if a.service == spec.name]
+        if mine:
+            user = mine[0].user
+            env["CHAT_AMQP_URL"] = accounts.with_credentials(
+                self.amqp_url, user, accounts.dev_password(user)
+            )
+            env["CHAT_AMQP_DECLARE_TOPOLOGY"] = "false"
+        role = self.database_role(spec)
+        if role is not None and database_url is not None:
+            env["CHAT_DATABASE_URL"] = accounts.with_credentials(
+                database_url, role, accounts.dev_password(role)
+            )
+        if spec.name == "message":
+            env["CHAT_COMMAND_SENDER"] = accounts.gateway_user(self.account_prefix)
         return env
 
     def with_services(self, services: tuple[ServiceSpec, ...]) -> StackConfig:
@@ -195,7 +239,9 @@ def config_from_env(
     """The `make run` configuration, adjustable through a few CHAT_STACK_* variables:
     CHAT_STACK_GATEWAYS / CHAT_STACK_MESSAGE_SERVICES replicas of the gateway / message-service
     (the first on its standard port, the others on 28012, 28022… / 28013, 28023…, all behind
-    the edge; message-service replicas share the send shards, ADR 0008)."""
+    the edge; message-service replicas share the send shards, ADR 0008);
+    CHAT_STACK_SERVICE_ACCOUNTS=0 runs every service as the admin accounts instead of its own
+    (ADR 0015)."""
     env = os.environ if environ is None else environ
     return StackConfig(
         root=root or find_repo_root(),
@@ -206,4 +252,6 @@ def config_from_env(
         amqp_url=env.get("CHAT_AMQP_URL", DEFAULT_AMQP_URL),
         postgres_url=env.get("CHAT_STACK_POSTGRES_URL", DEFAULT_POSTGRES_URL),
         ready_timeout_s=float(env.get("CHAT_STACK_READY_TIMEOUT", "60")),
+        service_accounts=env.get("CHAT_STACK_SERVICE_ACCOUNTS", "1").lower()
+        not in {"0", "false", "no"},
     )

@@ -43,6 +43,46 @@ def file_body_limit(env: Mapping[str, str]) -> int:
     return (int(raw) if raw else DEFAULT_FILE_MAX_BYTES) + MULTIPART_MARGIN
 
 
+# Anti-automation zones of the edge (issue #20; sizing in deploy/nginx/README.md). Production values
+# live in deploy/nginx/Dockerfile (ENV, used by compose and Kubernetes); a local stack gets these
+# generous ones, each overridable by an environment variable of the same name, and exempts the
+# loopback addresses its tests and benchmarks run from (EDGE_LIMIT_EXEMPT).
+LOCAL_LIMITS: dict[str, str] = {
+    "EDGE_AUTH_RATE": "20r/s",
+    "EDGE_AUTH_BURST": "200",
+    "EDGE_WRITE_RATE": "200r/s",
+    "EDGE_WRITE_BURST": "2000",
+    "EDGE_WS_RATE": "100r/s",
+    "EDGE_WS_BURST": "2000",
+    "EDGE_WS_CONN": "10000",
+    "EDGE_UPLOAD_RATE": "50r/s",
+    "EDGE_UPLOAD_BURST": "500",
+    "EDGE_UPLOAD_CONN": "500",
+    "EDGE_RETRY_AFTER": "1",
+}
+# Dev only: 127.0.0.1 and ::1 are never limited; other loopback addresses (127.0.0.2, …) are.
+LOCAL_LIMIT_EXEMPT = "127.0.0.1 1; ::1 1;"
+
+_RATE = re.compile(r"^[1-9][0-9]*r/[sm]$")
+_COUNT = re.compile(r"^[1-9][0-9]*$")
+
+
+def limit_values(env: Mapping[str, str]) -> dict[str, str]:
+    """The zones' numbers for a local stack: LOCAL_LIMITS, each replaced by `env` or the process
+    environment when set there; a malformed value is a TemplateError naming the variable."""
+    values: dict[str, str] = {}
+    for name, default in LOCAL_LIMITS.items():
+        value = (env.get(name) or os.environ.get(name) or default).strip()
+        pattern = _RATE if name.endswith("_RATE") else _COUNT
+        if not pattern.match(value):
+            form = "like 10r/s or 30r/m" if name.endswith("_RATE") else "a whole number >= 1"
+            raise TemplateError(f"{name}={value!r}: expected {form}")
+        values[name] = value
+    exempt = env.get("EDGE_LIMIT_EXEMPT", os.environ.get("EDGE_LIMIT_EXEMPT", LOCAL_LIMIT_EXEMPT))
+    values["EDGE_LIMIT_EXEMPT"] = exempt
+    return values
+
+
 def server_lines(host: str, ports: Iterable[int]) -> str:
     """`server` lines of an upstream; a replica that fails is skipped for a few seconds."""
     return " ".join(f"server {host}:{port} max_fails=1 fail_timeout=2s;" for port in ports)
@@ -73,6 +113,7 @@ def local_values(config: StackConfig, work_dir: Path) -> dict[str, str]:
         "EDGE_FILE_SERVERS": servers("file"),
         # api-v1.1 E: upload bodies up to CHAT_FILE_MAX_BYTES, plus room for the multipart framing.
         "EDGE_FILE_MAX_BODY": str(file_body_limit(config.env)),
+        **limit_values(config.env),
     }
 
 

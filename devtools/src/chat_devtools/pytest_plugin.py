@@ -136,6 +136,9 @@ def make_stack(tmp_path: Path) -> Iterator[MakeStack]:
             log_dir=tmp_path / "log",
             run_dir=tmp_path / "run",
             env=dict(env or {}),
+            # Own accounts only on the shared servers (created there with rabbitmqctl and the
+            # superuser); a private broker or database keeps its admin account (ADR 0015).
+            service_accounts=base.service_accounts and amqp_url is None and postgres_url is None,
         )
         stack = Stack(config)
         if prepare:

@@ -9,6 +9,7 @@ services or private broker/database URLs: its processes stay dead when killed (A
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from chat_devtools import infra, nginx
+from chat_devtools import accounts, infra, nginx
 from chat_devtools.config import ServiceSpec, StackConfig, config_from_env
 from chat_devtools.processes import ManagedProcess
 
@@ -77,20 +78,42 @@ class Stack:
 
     # -- preparation ---------------------------------------------------------------------------
     def prepare(self) -> None:
-        """Broker and database up (started if installed but stopped), databases, migrations."""
+        """Broker and database up (started if installed but stopped), databases, migrations;
+        with `service_accounts` also each service's broker account and database role (ADR
+        0015) and the shared broker topology, which service accounts may not declare."""
         cfg = self.config
         try:
             infra.ensure_rabbitmq(cfg.amqp_url)
+            if cfg.own_accounts:
+                self._broker_accounts()
             dbs = [(s, cfg.database_url_for(s)) for s in cfg.services if s.database]
             if dbs:
                 infra.ensure_postgres(cfg.postgres_url)
             for spec, url in dbs:
                 assert url is not None
+                assert spec.database is not None
                 infra.create_database(url)
+                role = cfg.database_role(spec) if cfg.own_accounts else None
+                if role is not None:
+                    password = accounts.dev_password(role)
+                    accounts.ensure_database_role(url, spec.database, role, password)
+                    url = accounts.with_credentials(url, role, password)
                 if cfg.migrate:
                     self._migrate(spec, url)
         except infra.InfraError as exc:
             raise StackError(str(exc)) from exc
+
+    def _broker_accounts(self) -> None:
+        cfg = self.config
+        mine = cfg.broker_accounts()
+        passwords = {a.user: accounts.dev_password(a.user) for a in mine}
+        accounts.apply_broker_accounts(mine, accounts.vhost_of(cfg.amqp_url), passwords)
+        setting = {**os.environ, **cfg.env}
+        accounts.declare_shared_topology(
+            cfg.amqp_url,
+            shards=int(setting.get("CHAT_SEND_SHARDS", "8")),
+            delivery_limit=int(setting.get("CHAT_DELIVERY_LIMIT", "5")),
+        )
 
     def _migrate(self, spec: ServiceSpec, url: str) -> None:
         ini = self.config.root / f"{spec.name}-service" / "alembic.ini"

@@ -3,6 +3,8 @@
 Answers /healthz, /readyz, /metrics like a real service and echoes any other request as JSON
 (method, path, the headers it received, its own name), so edge tests can see what nginx forwards.
 Env: CHAT_PORT, CHAT_HOST, STUB_NAME, STUB_READY_AFTER (seconds), STUB_EXIT (exit code at start).
+A request whose query has `stub_hold=<seconds>` is answered that much later (a request the edge
+keeps open, like a WebSocket, for its connection limits).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
+from urllib.parse import parse_qs, urlsplit
 
 STARTED = time.monotonic()
 
@@ -40,6 +43,9 @@ class Handler(BaseHTTPRequestHandler):
             length = int(self.headers.get("Content-Length") or 0)
             if length:
                 self.rfile.read(length)
+            hold = parse_qs(urlsplit(self.path).query).get("stub_hold")
+            if hold:
+                time.sleep(min(float(hold[0]), 30.0))
             self._send(
                 200,
                 {
