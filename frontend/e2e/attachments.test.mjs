@@ -205,7 +205,8 @@ for (const [vpName, viewport] of [
           await where.dispatchEvent('drop', { dataTransfer: shot });
           await panel.locator('[data-testid="upload"].upload--done').waitFor({ timeout: 20_000 });
           await panel.getByRole('button', { name: 'Send', exact: true }).click();
-          await imageLoaded(panel.locator('li.msg[data-status="sent"] .attachments__image img'));
+          // The root (with its own image) shows in the panel too: pick the reply's image by name.
+          await imageLoaded(panel.locator('li.msg[data-status="sent"] .attachments__image img[alt="logo-v3.png"]'));
           // Bo opens the thread from its summary and sees the image.
           await row(bo.page, caption).getByTestId('thread-summary').filter({ hasText: '1 reply' }).click({ timeout: 20_000 });
           await imageLoaded(bo.page.getByTestId('thread-panel').locator('li.msg .attachments__image img[alt="logo-v3.png"]'));

@@ -1,5 +1,5 @@
 // Typed REST client for api-v1. Bearer from the in-memory session; one refresh-and-retry on 401.
-import { ApiError, problemFromResponse } from './problem';
+import { ApiError, pause, problemFromResponse, rateLimitRetryMs } from './problem';
 import type { Session } from './session';
 import type { AroundPage, EditList, MeResponse, MemberList, MessageEnvelope, MessagePage, PresenceList, RoomEnvelope, RoomList, UserEnvelope, UsersResponse, Visibility } from './types';
 
@@ -9,6 +9,7 @@ export class ApiClient {
   constructor(
     private readonly session: Session,
     private readonly fetchFn: typeof fetch = (...a) => fetch(...a),
+    private readonly sleep: (ms: number) => Promise<void> = (ms) => pause(ms),
   ) {}
 
   async request<T>(method: Method, path: string, body?: unknown, auth = true): Promise<T> {
@@ -23,6 +24,15 @@ export class ApiClient {
       if (res.status === 401) {
         this.session.signOutLocal('expired');
         throw await problemFromResponse(res);
+      }
+    }
+    if (res.status === 429 && method === 'GET') {
+      // A read refused by a per-user limit (search): asked again once after a short Retry-After. Writes are
+      // not repeated behind the user's back: their refusal's plain words say how long to wait.
+      const wait = rateLimitRetryMs(await problemFromResponse(res.clone()));
+      if (wait !== null) {
+        await this.sleep(wait);
+        res = await this.send(method, path, body, auth);
       }
     }
     if (!res.ok) throw await problemFromResponse(res);

@@ -171,10 +171,12 @@ class FakeXhr implements XhrLike {
     this.aborted = true;
     this.onabort?.();
   }
-  getResponseHeader() {
-    return null;
+  responseHeaders: Record<string, string> = {};
+  getResponseHeader(name: string) {
+    return this.responseHeaders[name] ?? null;
   }
-  respond(status: number, body: unknown) {
+  respond(status: number, body: unknown, headers: Record<string, string> = {}) {
+    this.responseHeaders = headers;
     this.status = status;
     this.responseText = JSON.stringify(body);
     this.onload?.();
@@ -221,6 +223,44 @@ describe('uploadFile', () => {
     expect(s.refresh).toHaveBeenCalledTimes(1);
     FakeXhr.all[1]!.respond(201, { file: file('n2') });
     expect((await p).id).toBe('n2');
+  });
+
+  it('a 429 rate_limited with a short Retry-After is sent again after it (issue #20)', async () => {
+    FakeXhr.all = [];
+    const waits: number[] = [];
+    const progress: number[] = [];
+    const sleep = vi.fn(async (ms: number) => void waits.push(ms));
+    const p = uploadFile(session(), new Blob(['x']), { makeXhr: () => new FakeXhr(), sleep, onProgress: (l) => progress.push(l) });
+    await tick();
+    FakeXhr.all[0]!.respond(429, { status: 429, code: 'rate_limited', detail: 'You are uploading files too fast. Please wait 2 seconds and try again.' }, { 'Retry-After': '2' });
+    await tick();
+    expect(waits).toEqual([2000]);
+    expect(progress).toEqual([0]); // the bar starts over
+    FakeXhr.all[1]!.respond(201, { file: file('n3') });
+    expect((await p).id).toBe('n3');
+  });
+
+  it("a 429 with a long Retry-After is the user's: the server's words, no retry", async () => {
+    FakeXhr.all = [];
+    const sleep = vi.fn(async () => undefined);
+    const p = uploadFile(session(), new Blob(['x']), { makeXhr: () => new FakeXhr(), sleep });
+    await tick();
+    const detail = 'You are uploading files too fast. Please wait 45 seconds and try again.';
+    FakeXhr.all[0]!.respond(429, { status: 429, code: 'rate_limited', detail }, { 'Retry-After': '45' });
+    await expect(p).rejects.toMatchObject({ status: 429, code: 'rate_limited', detail, retryAfter: 45 });
+    expect(sleep).not.toHaveBeenCalled();
+    expect(FakeXhr.all).toHaveLength(1);
+  });
+
+  it('gives up after three refusals in a row', async () => {
+    FakeXhr.all = [];
+    const p = uploadFile(session(), new Blob(['x']), { makeXhr: () => new FakeXhr(), sleep: async () => undefined });
+    for (let i = 0; i < 4; i++) {
+      await tick();
+      FakeXhr.all[i]!.respond(429, { status: 429, code: 'rate_limited', detail: 'slow down' }, { 'Retry-After': '1' });
+    }
+    await expect(p).rejects.toMatchObject({ status: 429, code: 'rate_limited' });
+    expect(FakeXhr.all).toHaveLength(4);
   });
 
   it('aborts through the signal', async () => {

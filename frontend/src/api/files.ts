@@ -6,7 +6,7 @@
 // never the same id twice at once. Avatars (`avatar_file_id`) use the same cache.
 import type { ApiClient } from './client';
 import type { components } from './gen/message';
-import { ApiError, parseRetryAfter, type ProblemBody } from './problem';
+import { ApiError, parseRetryAfter, pause, type ProblemBody, rateLimitRetryMs } from './problem';
 
 /** The `file` object as message-service's REST answers carry it (generated from its OpenAPI). */
 export type FileOut = components['schemas']['FileOut'];
@@ -307,6 +307,8 @@ export interface UploadOptions {
   signal?: AbortSignal;
   /** Tests pass a fake. */
   makeXhr?: () => XhrLike;
+  /** Waits before a retry (tests pass a fake); resolves early when `signal` aborts. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
 /**
@@ -368,6 +370,17 @@ export async function uploadFile(session: TokenSource, file: Blob, opts: UploadO
       res = await once();
     }
   }
+  // Refused by the per-user upload limit (many files dropped at once): sent again after a short Retry-After,
+  // a few times; a long wait is the user's to decide (the error says how long).
+  const sleep = opts.sleep ?? pause;
+  for (let tries = 0; tries < 3 && res.status === 429; tries++) {
+    const wait = rateLimitRetryMs(new ApiError(res.status, problemBody(res.body), parseRetryAfter(res.retryAfter)));
+    if (wait === null) break;
+    await sleep(wait, signal);
+    if (signal?.aborted) throw new UploadAborted();
+    opts.onProgress?.(0, file.size);
+    res = await once();
+  }
   if (res.status === 201 || res.status === 200) {
     const f = readFile((res.body as { file?: unknown } | null)?.file);
     if (f) {
@@ -376,6 +389,9 @@ export async function uploadFile(session: TokenSource, file: Blob, opts: UploadO
     }
     throw new ApiError(res.status, { detail: 'The server answered in a way this page does not understand.' });
   }
-  const body = typeof res.body === 'object' && res.body !== null ? (res.body as ProblemBody) : {};
-  throw new ApiError(res.status, body, parseRetryAfter(res.retryAfter));
+  throw new ApiError(res.status, problemBody(res.body), parseRetryAfter(res.retryAfter));
+}
+
+function problemBody(body: unknown): ProblemBody {
+  return typeof body === 'object' && body !== null ? (body as ProblemBody) : {};
 }

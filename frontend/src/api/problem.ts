@@ -68,6 +68,32 @@ export function parseRetryAfter(value: string | null, now: number = Date.now()):
   return Math.max(0, Math.ceil((at - now) / 1000));
 }
 
+/** A 429 `rate_limited` (a per-user limit, issue #20) whose `Retry-After` is at most this many seconds is
+ * worth retrying by itself (a search, an upload); longer ones are shown to the user instead. */
+export const RATE_LIMIT_RETRY_MAX_S = 10;
+
+/** Milliseconds to wait before retrying a request refused by a per-user limit, or null when it is no such
+ * refusal or the wait is too long to retry silently. */
+export function rateLimitRetryMs(e: unknown): number | null {
+  if (!(e instanceof ApiError) || e.status !== 429 || e.code !== 'rate_limited' || e.retryAfter === null) return null;
+  if (e.retryAfter > RATE_LIMIT_RETRY_MAX_S) return null;
+  return Math.max(1, e.retryAfter) * 1000;
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+export function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done);
+  });
+}
+
 export async function problemFromResponse(res: Response): Promise<ApiError> {
   let body: ProblemBody = {};
   try {

@@ -10,6 +10,9 @@ export function ConnectionBanner({ onRetry }: { onRetry: () => void }) {
     tone = 'warn';
     const s = connection.retryAt ? Math.max(0, Math.ceil((connection.retryAt - now) / 1000)) : 0;
     text = connection.retryAt && s > 0 ? `Reconnecting in ${s} s…` : 'Reconnecting…';
+  } else if (connection.status === 'refused') {
+    tone = 'warn';
+    text = 'This account has too many chat windows open. Close some of them, then try again.';
   } else if (connection.status === 'connecting') {
     text = 'Connecting…';
   } else if (connection.status === 'online' && connection.backOnlineAt) {
@@ -21,7 +24,7 @@ export function ConnectionBanner({ onRetry }: { onRetry: () => void }) {
       {text ? <span>{text}</span> : null}
       {text && tone === 'warn' ? (
         <button type="button" className="btn btn--small" onClick={onRetry}>
-          Retry now
+          {connection.status === 'refused' ? 'Try again' : 'Retry now'}
         </button>
       ) : null}
     </div>

@@ -7,7 +7,7 @@ import { changeRoom, removeMember, type RoomChange, type RoomRole, setMemberRole
 import { ApiError } from '../api/problem';
 import { fetchThread, markThreadRead, THREAD_PAGE } from '../api/threads';
 import { isStale } from '../api/refreshTiming';
-import type { Session } from '../api/session';
+import type { Session, SessionState } from '../api/session';
 import type { Message, Room, User } from '../api/types';
 import { DesktopNotifier, type Notify, notificationBody, type Permission, shouldNotify } from '../lib/notifications';
 import { blockUser, myBlocks, openGroupDm, presenceOfEveryone, unblockUser } from '../api/people';
@@ -81,6 +81,8 @@ export class ChatController {
   private readies = 0;
   /** Rooms I am leaving (my own `room.member_left` for them is no removal to tell me about). */
   private leaving = new Set<string>();
+  /** Signed out: the outbox is no longer written to storage (a late change must not bring it back). */
+  private signedOut = false;
 
   constructor(
     me: User,
@@ -145,6 +147,9 @@ export class ChatController {
         document.removeEventListener('visibilitychange', visible);
       });
     }
+    // Signing out (here or in another tab) removes the unsent outbox from storage (issue #20); a
+    // session that merely expired keeps it, so the messages go out after the next sign-in.
+    this.cleanups.push(this.deps.session.subscribe((st) => this.onSession(st)));
     this.idleTimer = setInterval(() => this.checkIdle(), IDLE_CHECK_MS);
     void this.loader.loadRooms();
     void this.loadFeatures();
@@ -173,7 +178,15 @@ export class ChatController {
     }
   }
 
+  private onSession(st: SessionState): void {
+    if (st.kind !== 'signed_out') return;
+    this.signedOut = true;
+    if (st.reason === 'logout') outbox.clearOutbox(this.deps.storage, this.s.me.id);
+  }
+
   stop(): void {
+    // The page may be torn down before the sign-out reached this controller's listener.
+    this.onSession(this.deps.session.current);
     for (const c of this.cleanups) c();
     this.cleanups = [];
     if (this.pumpTimer) clearTimeout(this.pumpTimer);
@@ -343,6 +356,7 @@ export class ChatController {
   // ---------------------------------------------------------------- outbox
 
   private persistOutbox(): void {
+    if (this.signedOut) return;
     const prev = this.savedOutbox;
     const next = this.s.outbox;
     if (next === prev) return;

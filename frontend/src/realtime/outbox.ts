@@ -237,6 +237,18 @@ export function mergeForSave(stored: readonly OutboxEntry[], mine: readonly Outb
   return [...mine, ...stored.filter((e) => !ids.has(e.client_msg_id) && !done.has(e.client_msg_id))];
 }
 
+/**
+ * Forget a person's stored outbox (sign-out, issue #20): unsent messages must not stay readable in
+ * this browser's storage for whoever uses it next.
+ */
+export function clearOutbox(store: KeyValueStore, userId: string): void {
+  try {
+    store.removeItem(`chat.outbox.${userId}`);
+  } catch {
+    // Storage disabled: nothing was stored either.
+  }
+}
+
 export function saveOutbox(store: KeyValueStore, userId: string, mine: readonly OutboxEntry[], done: ReadonlySet<string> = new Set()): void {
   try {
     const box = mergeForSave(loadOutbox(store, userId), mine, done);

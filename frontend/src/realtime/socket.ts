@@ -44,6 +44,8 @@ export class SocketClient {
   private moveTimer: ReturnType<typeof setTimeout> | null = null;
   private bucket: Bucket;
   private tokenOnSocket: string | null = null;
+  /** The gateway said `too_many_connections` on this socket (api-v1.1 F): its close is not retried. */
+  private refused = false;
   private cleanups: (() => void)[] = [];
 
   constructor(
@@ -158,6 +160,7 @@ export class SocketClient {
   private connect(): void {
     if (this.stopped || this.ws) return;
     this.events.onConnection({ status: this.everOnline ? 'reconnecting' : 'connecting', retryAt: null });
+    this.refused = false;
     let ws: WebSocket;
     try {
       ws = new this.deps.WebSocket(wsUrl(this.deps.location), WS_SUBPROTOCOL);
@@ -178,7 +181,8 @@ export class SocketClient {
       this.isReady = false;
       this.stopHeartbeat();
       if (this.stopped) return;
-      if (ev.code === CLOSE_UNAUTHORIZED) void this.onUnauthorized();
+      if (this.refused) this.onRefused();
+      else if (ev.code === CLOSE_UNAUTHORIZED) void this.onUnauthorized();
       else if (this.moveAt !== null) this.reconnectAtMoveTime();
       else this.scheduleReconnect();
     };
@@ -194,6 +198,7 @@ export class SocketClient {
       return;
     }
     if (frame.type === 'ready') this.onReady(frame);
+    if (frame.type === 'error' && frame.code === 'too_many_connections') this.refused = true;
     if (frame.type === 'reconnect') this.onReconnectFrame(frame.after_ms);
     this.events.onFrame(frame);
   }
@@ -241,6 +246,17 @@ export class SocketClient {
       this.reconnectTimer = null;
       this.connect();
     }, delay);
+  }
+
+  /**
+   * The user has the most sockets a gateway allows (api-v1.1 F: `too_many_connections`, close 1008). Trying
+   * again at once would only be refused again, so we stop and say why; `reconnectNow` (the notice's button,
+   * the tab shown again, the network back) tries once more.
+   */
+  private onRefused(): void {
+    this.refused = false;
+    this.attempt = 0;
+    this.events.onConnection({ status: 'refused', retryAt: null, backOnlineAt: null });
   }
 
   private onReady(f: WsServerReadyV1): void {

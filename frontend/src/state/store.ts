@@ -9,7 +9,8 @@ import { groupTitle, isGroupDirect } from './blocks';
 import type { Timeline } from './timeline';
 import type { TypingState } from './typing';
 
-export type ConnectionStatus = 'connecting' | 'online' | 'reconnecting' | 'offline';
+/** `refused`: the gateway refused this socket (`too_many_connections`, api-v1.1 F); no reconnect until asked. */
+export type ConnectionStatus = 'connecting' | 'online' | 'reconnecting' | 'offline' | 'refused';
 
 export interface ConnectionState {
   status: ConnectionStatus;

@@ -2,7 +2,7 @@
 // in-memory history, and storage. For tests that drive the real frame → reader → reducer path.
 import { vi } from 'vitest';
 import type { ApiClient } from '../api/client';
-import type { Session, SessionState } from '../api/session';
+import type { Session, SessionState, SignedOutReason } from '../api/session';
 import type { Message, MessagePage, Room, User } from '../api/types';
 import { ChatController } from '../realtime/controller';
 import { initialState } from '../state/store';
@@ -63,6 +63,11 @@ export function fakeSession(token = 'tok-1', me: User = ME) {
     setToken(t: string) {
       state = { kind: 'signed_in', user: me, token: t, expiresAt: Date.now() + 900_000 };
       for (const l of listeners) l(state);
+    },
+    /** The session ends (here, or a `logout` broadcast from another tab). */
+    signOut(reason: SignedOutReason) {
+      state = { kind: 'signed_out', reason };
+      for (const l of [...listeners]) l(state);
     },
   };
   return s;
