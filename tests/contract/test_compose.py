@@ -166,3 +166,95 @@ def test_the_file_service_image_owns_its_store_mount_point(compose_file: dict[st
     store = compose_file["services"]["file-service"]["environment"]["CHAT_FILE_DIR"]
     text = (REPO / "file-service" / "Dockerfile").read_text()
     assert re.search(rf"mkdir -p {re.escape(store)}\b.*chown chat:chat {re.escape(store)}", text)
+
+
+def test_the_edge_limits_default_to_the_images_production_values(
+    compose_file: dict[str, Any],
+) -> None:
+    """Issue #20: the edge's per-address zones, tunable from .env, default to the image's values;
+    no client address is exempt in compose."""
+    dockerfile = (REPO / "deploy" / "nginx" / "Dockerfile").read_text()
+    image = dict(re.findall(r'\b(EDGE_[A-Z_]+)=("[^"]*"|\S+)', dockerfile))
+    edge = compose_file["services"]["edge"]["environment"]
+    zone = re.compile(r"EDGE_(AUTH|WRITE|WS|UPLOAD|RETRY)_(RATE|BURST|CONN|AFTER)$")
+    limits = {k: v for k, v in edge.items() if zone.match(k)}
+    assert len(limits) == 11
+    for name, value in limits.items():
+        default = re.fullmatch(r"\$\{(\w+):-([^}]+)\}", value)
+        assert default is not None, f"{name}: {value}"
+        assert default.group(1) == name
+        assert default.group(2) == image[name], name
+    assert "EDGE_LIMIT_EXEMPT" not in edge
+    assert image["EDGE_LIMIT_EXEMPT"] == '""'
+
+
+# -- secrets and internal TLS (issue #20) ---------------------------------------------------------
+
+PYTHON_SERVICES = {
+    "auth-service": "auth_service.settings:AuthSettings",
+    "gateway-service": "gateway_service.settings:GatewaySettings",
+    "message-service": "message_service.settings:MessageSettings",
+    "presence-service": "presence_service.settings:PresenceSettings",
+    "file-service": "file_service.settings:FileSettings",
+}
+
+
+def _filled(value: str) -> str:
+    """An environment value as compose would give it from a filled-in .env: `${X:?…}` is X's
+    (strong, made-up) value, `${X:-d}` its default."""
+    value = re.sub(r"\$\{(\w+):\?[^}]*\}", lambda m: f"{m.group(1).lower()}-Zq81-strong", value)
+    return re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: m.group(2), value)
+
+
+def test_every_service_starts_in_prod_with_the_secrets_compose_supplies(
+    compose_file: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each service's settings build in prod from its compose environment: no secret is left at
+    its default (which prod refuses, naming the variable), every link has its TLS settings."""
+    import importlib
+    import os
+
+    for service, path in PYTHON_SERVICES.items():
+        environment = compose_file["services"][service]["environment"]
+        env = {k: _filled(str(v)) for k, v in environment.items()}
+        for name in [n for n in os.environ if n.startswith("CHAT_")]:
+            monkeypatch.delenv(name)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        module, cls = path.split(":")
+        settings = getattr(importlib.import_module(module), cls)()
+        assert settings.is_prod, service
+        assert settings.amqp_url.startswith("amqps://"), service
+        assert "@rabbitmq:5671/" in settings.amqp_url, service
+        assert str(settings.amqp_ca_file) == "/etc/chat/tls/ca.crt", service
+        assert settings.jwks_url == "https://auth-service:8443/v1/auth/jwks", service
+        assert str(settings.jwks_ca_file) == "/etc/chat/tls/ca.crt", service
+        if hasattr(settings, "database_url"):
+            assert str(settings.database_ca_file) == "/etc/chat/tls/ca.crt", service
+        mounts = compose_file["services"][service].get("volumes", [])
+        assert any(str(m).endswith(":/etc/chat/tls:ro") for m in mounts), f"{service}: no CA mount"
+
+
+def test_postgres_rabbitmq_and_auth_serve_tls(compose_file: dict[str, Any]) -> None:
+    services = compose_file["services"]
+    postgres = services["postgres"]
+    assert "ssl=on" in postgres["command"]
+    hba = (REPO / "deploy" / "compose" / "pg_hba.conf").read_text()
+    assert re.search(r"^hostnossl\s+all\s+all\s+all\s+reject$", hba, re.MULTILINE)
+    assert "postgres.key" in " ".join(postgres["entrypoint"])
+    rabbit = services["rabbitmq"]
+    conf_mount = "./deploy/compose/rabbitmq-tls.conf:/etc/rabbitmq/conf.d/20-tls.conf:ro"
+    assert conf_mount in rabbit["volumes"]
+    conf = (REPO / "deploy" / "compose" / "rabbitmq-tls.conf").read_text()
+    assert "listeners.tcp = none" in conf
+    assert "listeners.ssl.default = 5671" in conf
+    auth = services["auth-service"]["environment"]
+    assert auth["CHAT_TLS_PORT"] == "8443"
+    for job in ("auth-migrate", "message-migrate", "presence-migrate", "file-migrate"):
+        assert services[job]["environment"]["CHAT_DATABASE_CA_FILE"] == "/etc/chat/tls/ca.crt"
+    script = (REPO / "deploy" / "compose" / "make-certs.sh").read_text()
+    for name in ("postgres", "rabbitmq", "auth-service"):
+        assert f"issue {name} " in script
+    backup = compose_file["x-backup"]["environment"]
+    assert backup["PGSSLMODE"] == "verify-full"
+    assert "sslmode=verify-full" in services["postgres-exporter"]["environment"]["DATA_SOURCE_URI"]

@@ -465,3 +465,122 @@ def test_file_service_has_its_database_store_link_key_and_edge_route() -> None:
     assert service["ports"] == [{"name": "http", "port": 8005, "targetPort": "http"}]
     policy = named("NetworkPolicy", "services-from-edge")["spec"]
     assert "file-service" in policy["podSelector"]["matchExpressions"][0]["values"]
+
+
+# -- client address, anti-automation at the edge (issue #20) ------------------------------------
+
+
+def test_the_edge_sees_the_clients_address() -> None:
+    """externalTrafficPolicy Local: no SNAT on the way in, so the edge's per-address zones and
+    auth-service's per-address throttle count each client, not one node address for all."""
+    service = named("Service", "edge")["spec"]
+    assert service["type"] == "LoadBalancer"
+    assert service["externalTrafficPolicy"] == "Local"
+
+
+def test_only_the_edge_is_trusted_for_the_client_address() -> None:
+    import ipaddress
+
+    trusted = named("ConfigMap", "chat-config")["data"]["CHAT_TRUSTED_PROXIES"].split(",")
+    for entry in trusted:
+        network = ipaddress.ip_network(entry.strip(), strict=False)
+        # A pod network at most: never 10.0.0.0/8 or everything.
+        assert network.prefixlen >= 16, entry
+    # Within it, only the edge reaches the services' HTTP ports; our other pods reach auth-service
+    # on 8443 (JWKS over TLS, issue #20) and Prometheus scrapes, nothing else.
+    policy = named("NetworkPolicy", "services-from-edge")["spec"]
+    assert set(policy["podSelector"]["matchExpressions"][0]["values"]) == set(SERVICES)
+    assert policy["policyTypes"] == ["Ingress"]
+    for rule in policy["ingress"]:
+        sources = rule["from"]
+        if "ports" not in rule:
+            assert sources == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "edge"}}}]
+        elif sources == [{"podSelector": {"matchLabels": {"app.kubernetes.io/part-of": "chat"}}}]:
+            assert rule["ports"] == [{"port": 8443}]
+        else:
+            assert sources[0]["namespaceSelector"]["matchLabels"] == {
+                "kubernetes.io/metadata.name": "monitoring"
+            }
+
+
+def test_the_edge_limits_are_the_images_production_values() -> None:
+    import re
+
+    dockerfile = (REPO / "deploy" / "nginx" / "Dockerfile").read_text()
+    image = dict(re.findall(r'\b(EDGE_[A-Z_]+)=("[^"]*"|\S+)', dockerfile))
+    edge = env_of(named("Deployment", "edge")["spec"]["template"]["spec"]["containers"][0])
+    zone = re.compile(r"EDGE_(AUTH|WRITE|WS|UPLOAD|RETRY)_(RATE|BURST|CONN|AFTER)$")
+    limits = {k: v for k, v in edge.items() if zone.match(k)}
+    assert set(limits) == {
+        "EDGE_AUTH_RATE", "EDGE_AUTH_BURST", "EDGE_WRITE_RATE", "EDGE_WRITE_BURST",
+        "EDGE_WS_RATE", "EDGE_WS_BURST", "EDGE_WS_CONN", "EDGE_UPLOAD_RATE", "EDGE_UPLOAD_BURST",
+        "EDGE_UPLOAD_CONN", "EDGE_RETRY_AFTER",
+    }  # fmt: skip
+    assert all(image[k] == v for k, v in limits.items()), (image, limits)
+    # No client address is exempt in a cluster.
+    assert edge.get("EDGE_LIMIT_EXEMPT", "") == ""
+    assert image["EDGE_LIMIT_EXEMPT"] == '""'
+
+
+# -- secrets and internal TLS (issue #20) ---------------------------------------------------------
+
+
+def _settings_class(service: str) -> Any:
+    import importlib
+
+    pkg = service.replace("-", "_")
+    module = importlib.import_module(f"{pkg}.settings")
+    names = [n for n in dir(module) if n.endswith("Settings") and n != "BaseServiceSettings"]
+    return getattr(module, names[0])
+
+
+def test_every_secret_of_a_service_comes_from_a_secret() -> None:
+    """Each setting a service names as a secret (`secret_fields`, refused in prod when default)
+    is set from a Secret, never from a literal or left out."""
+    for service in SERVICES:
+        spec = named("Deployment", service)["spec"]["template"]["spec"]
+        container = next(c for c in spec["containers"] if c["name"] == service)
+        env = env_of(container)
+        for field in _settings_class(service).secret_fields:
+            var = f"CHAT_{field.upper()}"
+            assert var in env, f"{service}: {var} not set"
+            source = env[var] if isinstance(env[var], dict) else {}
+            assert "secretKeyRef" in source, f"{service}: {var} must come from a Secret"
+
+
+def test_internal_links_use_tls_checked_against_a_mounted_ca() -> None:
+    config = named("ConfigMap", "chat-config")["data"]
+    assert config["CHAT_JWKS_URL"].startswith("https://auth-service.chat.svc:8443/")
+    assert config["CHAT_JWKS_CA_FILE"] == config["CHAT_AMQP_CA_FILE"] == (
+        "/etc/chat/tls/internal-ca.crt"
+    )
+    for name, spec in pod_specs():
+        volumes = {v["name"]: v for v in spec.get("volumes", [])}
+        for container in containers(spec):
+            env = env_of(container)
+            mounts = {m["name"]: m["mountPath"] for m in container.get("volumeMounts", [])}
+            uses_config = any(
+                e.get("configMapRef", {}).get("name") == "chat-config"
+                for e in container.get("envFrom", [])
+            )
+            if "CHAT_DATABASE_URL" in env:
+                assert env.get("CHAT_DATABASE_CA_FILE") == "/etc/chat/tls/db-ca.crt", (
+                    f"{name}/{container['name']}: the database link without TLS"
+                )
+            if "CHAT_DATABASE_URL" in env or uses_config:
+                assert mounts.get("internal-tls") == "/etc/chat/tls", (
+                    f"{name}/{container['name']}: the CA bundles are not mounted"
+                )
+        if "internal-tls" in volumes:
+            sources = volumes["internal-tls"]["projected"]["sources"]
+            assert {s["secret"]["name"] for s in sources} == {"chat-internal-ca", "chat-db-ca"}
+    rabbit = named("RabbitmqCluster", "chat-rabbitmq")["spec"]["tls"]
+    assert rabbit == {"secretName": "chat-rabbitmq-tls", "disableNonTLSListeners": True}
+    db = named("Cluster", "chat-db")["spec"]["postgresql"]
+    assert "hostnossl all all all reject" in db["pg_hba"]
+    auth = named("Deployment", "auth-service")["spec"]["template"]["spec"]["containers"][0]
+    assert env_of(auth)["CHAT_TLS_PORT"] == "8443"
+    auth_names = named("Certificate", "auth-service-tls")["spec"]["dnsNames"]
+    assert "auth-service.chat.svc" in auth_names
+    issuer = named("Certificate", "chat-rabbitmq-tls")["spec"]["issuerRef"]["name"]
+    assert issuer == "chat-internal-ca"

@@ -62,6 +62,7 @@ from tests.support.files import (  # noqa: E402
     multipart_stream,
     near,
     new_boundary,
+    patiently,
     png_bomb,
     png_bytes,
     random_bytes,
@@ -475,12 +476,13 @@ async def test_a_body_over_the_limit_is_a_413_problem(files_edge: Edge, trio: li
     boundary = new_boundary()
     # 25.5 MiB: over the service's 25 MiB, under the edge's limit (25 + 1 MiB of framing),
     # so the service's own count refuses it; sent chunked, from a generator.
-    body = multipart_stream(boundary, zeros(25 * MIB + MIB // 2), filename="big.bin")
-    r = await files_edge.http.post(
-        "/v1/files",
-        content=body,
-        headers={**ana.auth, "Content-Type": multipart_content_type(boundary)},
-        timeout=120.0,
+    r = await patiently(
+        lambda: files_edge.http.post(
+            "/v1/files",
+            content=multipart_stream(boundary, zeros(25 * MIB + MIB // 2), filename="big.bin"),
+            headers={**ana.auth, "Content-Type": multipart_content_type(boundary)},
+            timeout=120.0,
+        )
     )
     assert_problem(r, 413, "file_too_large")
     # The service is still there for the next upload.

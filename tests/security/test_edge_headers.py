@@ -1,7 +1,8 @@
-"""The edge (nginx) as an attacker meets it (QA-001; api-v1 §1, §2, §3):
+"""The edge (nginx) as an attacker meets it (QA-001; api-v1 §1, §2, §3; issue #20):
 
 - security headers on the app page, on an API answer and on error answers of every origin
-  (a service's problem, the edge's own 404 and 413);
+  (a service's problem, the edge's own 404 and 413), Permissions-Policy, COOP and CORP among
+  them, each once;
 - `X-Real-IP` / `X-Forwarded-For` sent by the client do not change the client address the
   login throttle counts: a storm with a new forged address per attempt is throttled as one;
 - a 1 MiB body (with and without Content-Length), malformed JSON and oversized headers get a
@@ -89,6 +90,31 @@ def assert_security_headers(response: httpx.Response) -> None:
     assert response.headers.get("x-content-type-options", "").lower() == "nosniff", where
     policy = response.headers.get("referrer-policy", "").lower()
     assert policy in SAFE_REFERRER_POLICIES, f"{where}: Referrer-Policy {policy!r}"
+    assert_isolation_headers(response)
+
+
+# Issue #20: browser features the app never uses are off; its windows and resources stay its own.
+DENIED_FEATURES = ("camera", "microphone", "geolocation", "payment", "usb")
+
+
+def assert_isolation_headers(response: httpx.Response) -> None:
+    """Permissions-Policy, Cross-Origin-Opener-Policy and Cross-Origin-Resource-Policy: present,
+    and once each (the edge adds its own only where the upstream sent none)."""
+    where = f"{response.request.method} {response.request.url.path} ({response.status_code})"
+    for name in (
+        "permissions-policy", "cross-origin-opener-policy", "cross-origin-resource-policy",
+    ):  # fmt: skip
+        values = response.headers.get_list(name)
+        assert len(values) == 1, f"{where}: {name} {values}"
+    features = {
+        part.split("=", 1)[0].strip(): part.split("=", 1)[1].strip()
+        for part in response.headers["permissions-policy"].split(",")
+        if "=" in part
+    }
+    for feature in DENIED_FEATURES:
+        assert features.get(feature) == "()", f"{where}: {feature} not denied: {features}"
+    assert response.headers["cross-origin-opener-policy"] == "same-origin", where
+    assert response.headers["cross-origin-resource-policy"] == "same-origin", where
 
 
 async def test_security_headers_on_the_app_page(hdr_edge: Edge) -> None:

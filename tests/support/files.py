@@ -1,6 +1,7 @@
 """Pieces of the file tests (api-v1.1 E) shared by the e2e, security and fault tiers.
 
-- `upload(...)`: `POST /v1/files` with httpx's own multipart encoder (small bodies).
+- `upload(...)`: `POST /v1/files` with httpx's own multipart encoder (small bodies); like
+  every upload here it waits out a 429 `rate_limited` (`patiently`).
 - `multipart_stream(...)`: a multipart body built by hand and streamed from a generator, so a
   26 MiB upload is never held in memory and a fault test can pace it (and stop it half-way).
 - Test images made with Pillow (a PNG, a JPEG with GPS EXIF and an orientation, a PNG
@@ -11,13 +12,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import random
 import struct
+import time
 import uuid
 import zlib
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+)
 from typing import Any
 
 import httpx
@@ -70,12 +80,33 @@ async def upload(
     if purpose is not None:
         fields["purpose"] = purpose
     headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
-    return await http.post(
-        path,
-        files={"file": (filename, data, claimed_type)},
-        data=fields,
-        headers=headers,
+    return await patiently(
+        lambda: http.post(
+            path,
+            files={"file": (filename, data, claimed_type)},
+            data=fields,
+            headers=headers,
+        )
     )
+
+
+RATE_LIMIT_PATIENCE_S = 90.0
+
+
+async def patiently(send: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
+    """`send()` again after a 429 `rate_limited` (uploads are limited per user, 60 at once then
+    one a second): wait what Retry-After says, as a client does, for up to 90 s in all. A test
+    run uploads more than a person does; the limit itself is not what these tests check."""
+    deadline = time.monotonic() + RATE_LIMIT_PATIENCE_S
+    while True:
+        response = await send()
+        if response.status_code != 429 or time.monotonic() > deadline:
+            return response
+        try:
+            wait = float(response.headers.get("retry-after", "1"))
+        except ValueError:
+            wait = 1.0
+        await asyncio.sleep(min(max(wait, 0.2), 10.0))
 
 
 def multipart_content_type(boundary: str) -> str:
