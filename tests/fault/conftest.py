@@ -61,6 +61,9 @@ def fault_stack_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fa
                 # Every test registers its own users from 127.0.0.1.
                 "CHAT_AUTH_REGISTER_ADDRESS_LIMIT": "10000",
                 "CHAT_AUTH_LOGIN_ADDRESS_LIMIT": "10000",
+                # The drain test holds 50 sockets of each user on one gateway; api-v1.1 F's
+                # per-user cap (20) is tested in tests/e2e/test_limits_e2e.py.
+                "CHAT_MAX_SOCKETS_PER_USER": "100",
                 "CHAT_LOG_LEVEL": "INFO",
                 "CHAT_FILE_DIR": str(base / "files"),
             },
