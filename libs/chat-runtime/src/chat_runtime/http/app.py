@@ -13,7 +13,6 @@ from prometheus_client.openmetrics import exposition as openmetrics
 
 from chat_runtime.http.handlers import install_problem_handlers
 from chat_runtime.http.middleware import MAX_BODY_BYTES, EdgeMiddleware
-from chat_runtime.http.nul import RefuseNulMiddleware
 from chat_runtime.http.openapi import document_problems
 from chat_runtime.http.readiness import Readiness
 from chat_runtime.settings import BaseServiceSettings
@@ -34,8 +33,6 @@ def create_app(
     app.state.readiness = Readiness()
     install_problem_handlers(app)
     document_problems(app)
-    # Inside EdgeMiddleware (added last = outermost): its correlation id, metrics, body limit.
-    app.add_middleware(RefuseNulMiddleware)
     app.add_middleware(EdgeMiddleware, max_body=max_body)
 
     @app.get("/healthz", include_in_schema=False)

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chat_runtime.http.client import client_address
 from chat_runtime.http.handlers import unhandled_problem
+from chat_runtime.http.nul import json_value_nul_fields, nul_problem, path_and_query_nul_fields
 from chat_runtime.http.problems import DETAILS, Problem, problem_response
 from chat_runtime.logging import (
     bind_correlation_id,
@@ -50,6 +51,10 @@ def _valid_correlation_id(value: str | None) -> str:
     return str(uuid.uuid4())
 
 
+# Methods whose JSON bodies are read up front (strict JSON for writes, NULs for all four).
+_JSON_BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+
 class EdgeMiddleware:
     """Outermost middleware: correlation id, server span, metrics, body limit, a last-resort
     500 problem, `Cache-Control: no-store` unless the answer set its own, and a `forbidden`
@@ -69,6 +74,9 @@ class EdgeMiddleware:
         structlog.contextvars.bind_contextvars(correlation_id=cid)
         try:
             if scope["type"] == "websocket":
+                if path_and_query_nul_fields(scope):
+                    await send({"type": "websocket.close", "code": 1008})
+                    return
                 await self.app(scope, receive, send)
                 return
             await self._http(scope, receive, send, headers, cid)
@@ -135,10 +143,16 @@ class EdgeMiddleware:
                     return {"type": "http.disconnect"}
             return message
 
+        nul_fields = path_and_query_nul_fields(scope)
+        if nul_fields:
+            await answer(nul_problem(nul_fields))
+            return
+
         app_receive: Receive = receive_wrapper
-        if "json" in headers.get("content-type", "") and method in ("POST", "PUT", "PATCH"):
+        if "json" in headers.get("content-type", "") and method in _JSON_BODY_METHODS:
             # Check JSON bodies strictly up front: Python's json accepts lone surrogates, NaN and
-            # invalid UTF-8 sequences that only fail later (storing, serialising) as a 500.
+            # invalid UTF-8 sequences that only fail later (storing, serialising) as a 500; and
+            # a NUL anywhere in them, which PostgreSQL refuses (chat_runtime.http.nul).
             body = bytearray()
             while True:
                 message = await receive_wrapper()
@@ -149,12 +163,19 @@ class EdgeMiddleware:
                     break
             if body.strip():
                 try:
-                    orjson.loads(body)
+                    value = orjson.loads(body)
                 except orjson.JSONDecodeError:
-                    await answer(
-                        Problem(400, "malformed_json", "The request body is not valid JSON.")
-                    )
-                    return
+                    # DELETE bodies are read for NULs only; their routes judge the rest.
+                    if method != "DELETE":
+                        await answer(
+                            Problem(400, "malformed_json", "The request body is not valid JSON.")
+                        )
+                        return
+                else:
+                    nul_fields = json_value_nul_fields(value)
+                    if nul_fields:
+                        await answer(nul_problem(nul_fields))
+                        return
             app_receive = _replay(bytes(body), receive)
 
         with start_server_span(

@@ -3,8 +3,10 @@
 PostgreSQL cannot hold U+0000 in text: a NUL that reaches a query fails there, late and after
 the route's own checks (issue #20 item 8: `GET /v1/rooms/public?q=%00` was a 500). No field of
 any API takes one, so the request is refused before any route runs, wherever the NUL is: the
-path, a query parameter (name or value), or a string (or key) anywhere in a JSON body. Multipart
-uploads are not read here (file-service checks its own text fields: no control characters).
+path, a query parameter (name or value), or a string (or key) anywhere in a JSON body. The
+checks run in EdgeMiddleware, on the body it already reads and parses for its strict-JSON
+check. Multipart uploads are not read here (file-service checks its own text fields: no control
+characters).
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
-from chat_runtime.http.problems import FieldError, Problem, problem_response
+from chat_runtime.http.problems import FieldError, Problem
 
 NUL = "\x00"
 NUL_RULE = "nul_character"
@@ -53,6 +55,11 @@ def query_nul_fields(query_string: bytes) -> list[str]:
     return fields or ["query"]
 
 
+def json_value_nul_fields(value: Any) -> list[str]:
+    """The fields of a parsed JSON body that hold a NUL (in a key or a string)."""
+    return list(dict.fromkeys(_json_nul_fields(value)))
+
+
 def json_nul_fields(body: bytes) -> list[str]:
     """The fields of a JSON body that hold a NUL; [] for a body that is not JSON (the routes'
     own validation answers that)."""
@@ -62,7 +69,13 @@ def json_nul_fields(body: bytes) -> list[str]:
         value = orjson.loads(body)
     except orjson.JSONDecodeError:
         return []
-    return list(dict.fromkeys(_json_nul_fields(value)))
+    return json_value_nul_fields(value)
+
+
+def path_and_query_nul_fields(scope: Scope) -> list[str]:
+    """`path` and the query parameters of a request that hold a NUL."""
+    fields = ["path"] if NUL in scope.get("path", "") else []
+    return fields + query_nul_fields(scope.get("query_string", b""))
 
 
 def nul_problem(fields: list[str]) -> Problem:
@@ -75,70 +88,3 @@ def nul_problem(fields: list[str]) -> Problem:
         "The request contains a NUL character, which no field accepts; see errors.",
         errors=errors,
     )
-
-
-class RefuseNulMiddleware:
-    """A 422 problem for a NUL in the path, the query string or a JSON body, before routing."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        fields: list[str] = []
-        if NUL in scope.get("path", ""):
-            fields.append("path")
-        fields += query_nul_fields(scope.get("query_string", b""))
-        if scope["type"] == "websocket":
-            if fields:
-                await send({"type": "websocket.close", "code": 1008})
-                return
-            await self.app(scope, receive, send)
-            return
-        if not fields and self._json_body(scope):
-            body, more = await _read_body(receive)
-            if more is None:
-                return  # the client went away
-            fields += json_nul_fields(body)
-            receive = _replay(body, receive)
-        if fields:
-            await problem_response(nul_problem(fields))(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-    @staticmethod
-    def _json_body(scope: Scope) -> bool:
-        if scope.get("method") not in ("POST", "PUT", "PATCH", "DELETE"):
-            return False
-        for key, value in scope.get("headers", []):
-            if key.lower() == b"content-type":
-                return b"json" in value.lower()
-        return False
-
-
-async def _read_body(receive: Receive) -> tuple[bytes, bool | None]:
-    """The whole body (the outer EdgeMiddleware has already capped its size); None when the
-    client disconnected."""
-    body = bytearray()
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return bytes(body), None
-        body += message.get("body", b"")
-        if not message.get("more_body", False):
-            return bytes(body), False
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
