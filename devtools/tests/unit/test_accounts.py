@@ -13,6 +13,7 @@ import yaml
 from chat_contracts import names
 from chat_devtools import accounts
 from chat_devtools.config import config_from_env, find_repo_root
+from chat_runtime.messaging.accounts import password_hash
 
 ROOM = "room.9a0fc28d-fd6a-4003-a8a9-a72a178a9062"
 USER = "user.2ab25900-4d54-4195-8076-4b370ba7a26b"
@@ -62,7 +63,7 @@ def test_a_vhost_and_query_survive_the_credentials() -> None:
 
 
 def test_the_password_hash_is_rabbitmqs_sha256() -> None:
-    encoded = accounts.password_hash("secret", salt=b"\x01\x02\x03\x04")
+    encoded = password_hash("secret", salt=b"\x01\x02\x03\x04")
     raw = base64.b64decode(encoded)
     assert raw[:4] == b"\x01\x02\x03\x04"
     assert raw[4:] == hashlib.sha256(b"\x01\x02\x03\x04secret").digest()

@@ -62,17 +62,16 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def _asyncpg_dsn(url: str, database: str | None = None) -> tuple[str, str]:
-    parsed = make_url(url)
-    name = parsed.database or "postgres"
-    admin = parsed.set(drivername="postgresql", database=database or "postgres")
-    return admin.render_as_string(hide_password=False), name
+def server_dsn(url: str, database: str = "postgres") -> str:
+    """An asyncpg DSN for `database` on the server (and with the credentials) of `url`."""
+    parsed = make_url(url).set(drivername="postgresql", database=database)
+    return parsed.render_as_string(hide_password=False)
 
 
 async def ensure_database(url: str, *, ssl: SSLContext | None = None) -> None:
     """Create the database named in `url` when it does not exist (connects to `postgres`)."""
-    admin_dsn, name = _asyncpg_dsn(url)
-    conn = await asyncpg.connect(admin_dsn, ssl=ssl)
+    name = make_url(url).database or "postgres"
+    conn = await asyncpg.connect(server_dsn(url), ssl=ssl)
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
         if not exists:
