@@ -21,7 +21,10 @@
 # database ACTUAL under the name NAME); CHAT_BACKUP_KEYS_DIR and CHAT_BACKUP_FILE_DIR (archived
 # when present and not empty, after the dumps); CHAT_BACKUP_KEYS_OWNER / CHAT_BACKUP_FILE_OWNER
 # (uid:gid given to restored keys / files, the services' 10001:10001); CHAT_BACKUP_AT (03:00);
-# CHAT_BACKUP_KEEP (14).
+# CHAT_BACKUP_KEEP (14); CHAT_BACKUP_OWNER_SUFFIX (unset: restored objects are PGUSER's; set, e.g.
+# `_owner`: each restored database ACTUAL and every object in it belong to the existing role
+# ACTUAL<suffix>, its connections closed to other roles, as compose's database-owners leaves it;
+# a missing role refuses the restore before anything changes).
 set -euo pipefail
 umask 077
 
@@ -33,6 +36,7 @@ KEYS_OWNER="${CHAT_BACKUP_KEYS_OWNER:-}"
 FILE_OWNER="${CHAT_BACKUP_FILE_OWNER:-}"
 AT="${CHAT_BACKUP_AT:-03:00}"
 KEEP="${CHAT_BACKUP_KEEP:-14}"
+OWNER_SUFFIX="${CHAT_BACKUP_OWNER_SUFFIX:-}"
 MAX_AGE_MIN=$((25 * 60))
 RELATIONS="SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
   WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
@@ -48,6 +52,8 @@ non_empty_dir() { [ -d "$1" ] && [ -n "$(ls -A "$1")" ]; }
 has_files() { [ -d "$1" ] && [ -n "$(ls -A "$1" | grep -vx '.spool')" ]; }
 name_of() { printf '%s' "${1%%=*}"; }
 actual_of() { printf '%s' "${1#*=}"; }
+# The role that owns restored database $1 (empty: PGUSER keeps what it restores).
+owner_of() { [ -z "$OWNER_SUFFIX" ] || printf '%s%s' "$1" "$OWNER_SUFFIX"; }
 
 # tar of a directory's contents, numeric owners kept; prints the JSON of its manifest entry.
 # Left out: keys being written (.*.tmp) and file-service's spool (uploads in progress).
@@ -146,7 +152,7 @@ schedule() {
 }
 
 restore() {
-  local backup="$1" item name actual dump exists relations connections conflicts=() stamp
+  local backup="$1" item name actual owner dump exists relations connections conflicts=() stamp
   [ -f "$backup/manifest.json" ] || { log "$backup: no manifest.json, not a backup"; exit 1; }
   (cd "$backup" && sha256sum --quiet -c SHA256SUMS) || { log "$backup is damaged"; exit 1; }
   declare -A target=()
@@ -154,6 +160,11 @@ restore() {
   for dump in "$backup"/databases/*.dump; do
     name="$(basename "$dump" .dump)"
     actual="${target[$name]:-$name}"
+    owner="$(owner_of "$actual")"
+    if [ -n "$owner" ] && [ "$(sql postgres "SELECT count(*) FROM pg_roles WHERE rolname = '$owner'")" != 1 ]; then
+      log "restore refused, nothing changed: role $owner (owner of $actual) does not exist; create it first (compose: database-owners)"
+      exit 1
+    fi
     exists="$(sql postgres "SELECT count(*) FROM pg_database WHERE datname = '$actual'")"
     [ "$exists" = 1 ] || continue
     relations="$(sql "$actual" "$RELATIONS")"
@@ -187,8 +198,14 @@ restore() {
     fi
     sql postgres "SELECT 1 FROM pg_database WHERE datname = '$actual'" | grep -q 1 \
       || createdb "$actual"
+    owner="$(owner_of "$actual")"
+    if [ -n "$owner" ]; then
+      # The owner role's database, closed to others; the restore runs as that role (SET ROLE),
+      # so every object it creates is the role's.
+      sql postgres "ALTER DATABASE \"$actual\" OWNER TO \"$owner\"; REVOKE ALL ON DATABASE \"$actual\" FROM PUBLIC"
+    fi
     pg_restore --no-password --no-owner --no-privileges --exit-on-error --single-transaction \
-      --dbname="$actual" "$dump"
+      ${owner:+--role="$owner"} --dbname="$actual" "$dump"
     log "restored $name into $actual"
   done
   restore_dir() {  # archive dir label

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -109,6 +110,36 @@ def containers(spec: Doc) -> list[Doc]:
 
 def env_of(container: Doc) -> dict[str, Any]:
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
+
+
+_REFERENCE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+
+
+def secret_key_refs(container: Doc) -> dict[str, Doc]:
+    """Variable -> its secretKeyRef, for the variables set from a Secret."""
+    return {
+        e["name"]: e["valueFrom"]["secretKeyRef"]
+        for e in container.get("env", [])
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
+
+
+def _from_a_secret(container: Doc, var: str) -> bool:
+    """`var` is a secretKeyRef, or a value whose password the kubelet takes from one: it
+    interpolates `$(X)` of a variable set earlier (the kubelet expands only those) from a
+    Secret's `password` key, and every other variable it interpolates is a Secret's too."""
+    env = container.get("env", [])
+    position = next(i for i, e in enumerate(env) if e["name"] == var)
+    entry = env[position]
+    if "secretKeyRef" in entry.get("valueFrom", {}):
+        return True
+    references = _REFERENCE.findall(entry.get("value", ""))
+    earlier = secret_key_refs({"env": env[:position]})
+    return (
+        bool(references)
+        and all(r in earlier for r in references)
+        and any(earlier[r]["key"] == "password" for r in references)
+    )
 
 
 # -- schemas --------------------------------------------------------------------------------------
@@ -356,7 +387,7 @@ def test_migrations_run_only_in_jobs_under_the_lock_and_pods_wait_for_them(servi
     deployment = named("Deployment", service)["spec"]["template"]["spec"]
     container = deployment["containers"][0]
     env = env_of(container)
-    db_key = env["CHAT_DATABASE_URL"]["secretKeyRef"]
+    db_credentials = _database_credentials(container)
     # The service does not migrate at start (both spellings of the switch).
     migrate_flag = {"auth-service": "CHAT_MIGRATE_ON_START"}.get(service, "CHAT_RUN_MIGRATIONS")
     assert env[migrate_flag] == "false"
@@ -364,7 +395,7 @@ def test_migrations_run_only_in_jobs_under_the_lock_and_pods_wait_for_them(servi
     (wait,) = deployment["initContainers"]
     assert wait["image"] == container["image"]
     assert wait["command"] == ["python", "-m", "chat_runtime.migrate", "wait", "--config", config]
-    assert env_of(wait)["CHAT_DATABASE_URL"]["secretKeyRef"] == db_key
+    assert _database_credentials(wait) == db_credentials
 
     job = named("Job", f"{service.removesuffix('-service')}-migrate")["spec"]["template"]["spec"]
     (migrate,) = job["containers"]
@@ -373,7 +404,7 @@ def test_migrations_run_only_in_jobs_under_the_lock_and_pods_wait_for_them(servi
         "python", "-m", "chat_runtime.migrate", "upgrade", "--config", config,
         "--lock", _host_service_name(service),
     ]  # fmt: skip
-    assert env_of(migrate)["CHAT_DATABASE_URL"]["secretKeyRef"] == db_key
+    assert _database_credentials(migrate) == db_credentials
     # The image keeps the service directory (alembic.ini and migrations) where the Job looks.
     dockerfile = (REPO / service / "Dockerfile").read_text()
     assert f"COPY --chown=chat:chat {service}/ /app/{service}/" in dockerfile
@@ -438,13 +469,13 @@ def test_file_service_has_its_database_store_link_key_and_edge_route() -> None:
     pod = named("Deployment", "file-service")["spec"]["template"]["spec"]
     container = pod["containers"][0]
     env = env_of(container)
-    database_url = env["CHAT_DATABASE_URL"]["secretKeyRef"]
-    assert database_url == {"name": "chat-database-urls", "key": "files"}
-    # The database exists in new clusters (postInitSQL) and old ones (a Database resource).
-    cluster = named("Cluster", "chat-db")["spec"]
-    assert "CREATE DATABASE chat_files OWNER chat" in cluster["bootstrap"]["initdb"]["postInitSQL"]
+    assert env["CHAT_DATABASE_URL"].endswith("@chat-db-rw.chat.svc:5432/chat_files")
+    assert {"chat-amqp-file", "chat-db-file", "chat-file-link"} <= _secret_refs(container)
+    # The database exists in new clusters and old ones alike: a Database resource, its owner
+    # file-service's own role.
     database = named("Database", "chat-files")["spec"]
     assert (database["name"], database["cluster"]["name"]) == ("chat_files", "chat-db")
+    assert database["owner"] == "chat_files_owner"
     # The store: a volume every replica mounts writable (the root filesystem is read-only).
     (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == env["CHAT_FILE_DIR"]]
     assert not mount.get("readOnly")
@@ -544,8 +575,7 @@ def test_every_secret_of_a_service_comes_from_a_secret() -> None:
         for field in _settings_class(service).secret_fields:
             var = f"CHAT_{field.upper()}"
             assert var in env, f"{service}: {var} not set"
-            source = env[var] if isinstance(env[var], dict) else {}
-            assert "secretKeyRef" in source, f"{service}: {var} must come from a Secret"
+            assert _from_a_secret(container, var), f"{service}: {var} must come from a Secret"
 
 
 def test_internal_links_use_tls_checked_against_a_mounted_ca() -> None:
@@ -584,3 +614,240 @@ def test_internal_links_use_tls_checked_against_a_mounted_ca() -> None:
     assert "auth-service.chat.svc" in auth_names
     issuer = named("Certificate", "chat-rabbitmq-tls")["spec"]["issuerRef"]["name"]
     assert issuer == "chat-internal-ca"
+
+
+# -- one account per service (issue #20 item 2, ADR 0015) -----------------------------------------
+
+# The table's service name -> its database (gateway-service has none).
+DATABASES = {
+    "auth": "chat_auth", "message": "chat_messages", "presence": "chat_presence",
+    "file": "chat_files",
+}  # fmt: skip
+AMQP_URL = "amqps://$(AMQP_USERNAME):$(AMQP_PASSWORD)@chat-rabbitmq.chat.svc:5671/"
+DATABASE_URL = "postgresql+asyncpg://$(DB_USERNAME):$(DB_PASSWORD)@chat-db-rw.chat.svc:5432/{db}"
+# Secrets of one service's credentials; chat-db-ca is CloudNativePG's CA, not a credential.
+CREDENTIALS = re.compile(r"^chat-(amqp|db|database)(-.*)?$")
+
+
+def _secret_refs(container: Doc) -> set[str]:
+    """Every Secret a container's environment reads."""
+    out = {ref["name"] for ref in secret_key_refs(container).values()}
+    out |= {e["secretRef"]["name"] for e in container.get("envFrom", []) if "secretRef" in e}
+    return out
+
+
+def _pod_secrets(spec: Doc) -> set[str]:
+    """Every Secret a pod reads: its containers' environment and its volumes."""
+    out = {name for c in containers(spec) for name in _secret_refs(c)}
+    for volume in spec.get("volumes", []):
+        if "secret" in volume:
+            out.add(volume["secret"]["secretName"])
+        for source in volume.get("projected", {}).get("sources", []):
+            if "secret" in source:
+                out.add(source["secret"]["name"])
+    return out
+
+
+def _database_credentials(container: Doc) -> tuple[str, dict[str, Doc]]:
+    refs = secret_key_refs(container)
+    return env_of(container)["CHAT_DATABASE_URL"], {
+        k: refs[k] for k in ("DB_USERNAME", "DB_PASSWORD")
+    }
+
+
+def _service_of(pod: str) -> str | None:
+    """The table's service whose credentials a pod may use: a service's Deployment and its
+    migration Job; None for every other pod."""
+    kind, name = pod.split("/", 1)
+    if kind == "Deployment" and name in SERVICES:
+        return name.removesuffix("-service")
+    if kind == "Job" and name.endswith("-migrate"):
+        return name.removesuffix("-migrate")
+    return None
+
+
+def test_broker_accounts_yaml_is_generated_from_the_table() -> None:
+    from chat_devtools.k8s_accounts import render as render_accounts
+
+    assert (K8S / "broker-accounts.yaml").read_text() == render_accounts(), (
+        "regenerate: .venv/bin/python -m chat_devtools.k8s_accounts > "
+        "deploy/k8s/broker-accounts.yaml"
+    )
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    assert "broker-accounts.yaml" in kustomization["resources"]
+
+
+def test_each_broker_account_is_a_user_with_the_tables_permissions() -> None:
+    from chat_contracts import names
+    from chat_runtime.messaging.accounts import broker_accounts
+
+    cluster = {"name": "chat-rabbitmq", "namespace": "chat"}
+    assert named("RabbitmqCluster", cluster["name"])["metadata"]["namespace"] == "chat"
+    accounts = broker_accounts()
+    assert {a.user for a in accounts} == set(SERVICES)
+    users = {d["metadata"]["name"]: d["spec"] for d in of_kind("User")}
+    permissions = {d["spec"]["user"]: d["spec"] for d in of_kind("Permission")}
+    topics = {d["spec"]["user"]: d["spec"] for d in of_kind("TopicPermission")}
+    assert set(users) == set(permissions) == set(topics) == {a.user for a in accounts}
+    for account in accounts:
+        assert users[account.user] == {
+            "rabbitmqClusterReference": cluster,
+            "importCredentialsSecret": {"name": f"chat-amqp-{account.service}"},
+        }  # no tags: not an administrator, no management UI
+        assert permissions[account.user] == {
+            "vhost": "/",
+            "user": account.user,
+            "permissions": {
+                "configure": account.configure, "write": account.write, "read": account.read,
+            },
+            "rabbitmqClusterReference": cluster,
+        }  # fmt: skip
+        assert topics[account.user] == {
+            "vhost": "/",
+            "user": account.user,
+            "permissions": {
+                "exchange": names.EXCHANGE_EVENTS,
+                "write": account.topic_write,
+                "read": account.topic_read,
+            },
+            "rabbitmqClusterReference": cluster,
+        }
+    # The schemas catch a misspelt permission and a Permission without its user.
+    permission = copy.deepcopy(of_kind("Permission")[0])
+    permission["spec"]["permissions"]["writes"] = ".*"
+    assert problems(permission)
+    permission = copy.deepcopy(of_kind("Permission")[0])
+    del permission["spec"]["user"]
+    assert problems(permission)
+    topic = copy.deepcopy(of_kind("TopicPermission")[0])
+    del topic["spec"]["permissions"]["exchange"]
+    assert problems(topic)
+
+
+def test_every_pod_uses_only_its_own_services_credentials() -> None:
+    seen: set[str] = set()
+    for pod, spec in pod_specs():
+        service = _service_of(pod)
+        credentials = {s for s in _pod_secrets(spec) if CREDENTIALS.match(s)} - {"chat-db-ca"}
+        if service is None:
+            assert credentials == set(), f"{pod}: {sorted(credentials)}"
+            continue
+        seen.add(service)
+        expected = {f"chat-db-{service}"} if service in DATABASES else set()
+        if pod.startswith("Deployment/"):
+            expected.add(f"chat-amqp-{service}")  # migrations never touch the broker
+        assert credentials == expected, f"{pod}: {sorted(credentials)}"
+        for container in containers(spec):
+            env = env_of(container)
+            refs = secret_key_refs(container)
+            if "CHAT_AMQP_URL" in env:
+                assert env["CHAT_AMQP_URL"] == AMQP_URL, pod
+                assert refs["AMQP_USERNAME"] == {"name": f"chat-amqp-{service}", "key": "username"}
+                assert refs["AMQP_PASSWORD"] == {"name": f"chat-amqp-{service}", "key": "password"}
+                assert _from_a_secret(container, "CHAT_AMQP_URL"), f"{pod}: $(...) order"
+            if "CHAT_DATABASE_URL" in env:
+                assert env["CHAT_DATABASE_URL"] == DATABASE_URL.format(db=DATABASES[service])
+                assert refs["DB_USERNAME"] == {"name": f"chat-db-{service}", "key": "username"}
+                assert refs["DB_PASSWORD"] == {"name": f"chat-db-{service}", "key": "password"}
+                assert _from_a_secret(container, "CHAT_DATABASE_URL"), f"{pod}: $(...) order"
+    assert seen == {s.removesuffix("-service") for s in SERVICES}
+
+
+def test_services_leave_the_topology_to_the_administrator_and_commands_to_the_gateway() -> None:
+    from chat_runtime.messaging.accounts import gateway_user
+
+    for service in SERVICES:
+        container = named("Deployment", service)["spec"]["template"]["spec"]["containers"][0]
+        env = env_of(container)
+        assert env["CHAT_AMQP_DECLARE_TOPOLOGY"] == "false", service
+        if service == "message-service":
+            assert env["CHAT_COMMAND_SENDER"] == gateway_user() == "gateway-service"
+        else:
+            assert "CHAT_COMMAND_SENDER" not in env, service
+
+
+def test_the_topology_job_declares_as_the_administrator() -> None:
+    job = named("Job", "broker-topology")
+    assert job["metadata"]["labels"]["app.kubernetes.io/component"] == "migration"
+    spec = job["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    assert container["command"] == ["python", "-m", "chat_runtime.provision", "topology"]
+    images = {named("Deployment", s)["spec"]["template"]["spec"]["containers"][0]["image"]
+              for s in SERVICES}  # fmt: skip
+    assert container["image"] in images
+    env = env_of(container)
+    refs = secret_key_refs(container)
+    assert env["CHAT_AMQP_URL"] == AMQP_URL
+    assert refs["AMQP_USERNAME"] == {"name": "chat-rabbitmq-default-user", "key": "username"}
+    assert refs["AMQP_PASSWORD"] == {"name": "chat-rabbitmq-default-user", "key": "password"}
+    assert _from_a_secret(container, "CHAT_AMQP_URL")
+    config = named("ConfigMap", "chat-config")["data"]
+    for key in ("CHAT_SEND_SHARDS", "CHAT_AMQP_CA_FILE"):
+        assert env[key] == {"configMapKeyRef": {"name": "chat-config", "key": key}}, key
+        assert key in config
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts["internal-tls"] == "/etc/chat/tls"
+    assert config["CHAT_AMQP_CA_FILE"].startswith("/etc/chat/tls/")
+    assert "CHAT_AMQP_DECLARE_TOPOLOGY" not in env  # it declares (the default)
+
+
+def _hba_decision(lines: list[str], database: str, user: str, ssl: bool) -> str:
+    """The method of the first of our pg_hba lines a TCP connection matches (CloudNativePG
+    puts them between its own first rules, local and streaming_replica only, and its final
+    `host all all all scram-sha-256`): "fallthrough" when none matches."""
+    for line in lines:
+        kind, databases, users, _address, method, *_ = line.split()
+        if (kind == "hostssl" and not ssl) or (kind == "hostnossl" and ssl):
+            continue
+        if databases != "all" and database not in databases.split(","):
+            continue
+        if users != "all" and user not in users.split(","):
+            continue
+        return method
+    return "fallthrough"
+
+
+def test_each_database_role_owns_its_database_and_reaches_only_it() -> None:
+    from chat_runtime.messaging.accounts import database_role
+
+    cluster = named("Cluster", "chat-db")["spec"]
+    recovery = next(
+        d for source, d in every_resource() if d["kind"] == "Cluster" and "recovery" in source
+    )["spec"]
+    owners = {db: database_role(db) for db in DATABASES.values()}
+    roles = {r["name"]: r for r in cluster["managed"]["roles"]}
+    assert set(roles) == set(owners.values())
+    for service, db in DATABASES.items():
+        role = roles[owners[db]]
+        assert role["login"] is True
+        assert role.get("ensure", "present") == "present"
+        for power in ("superuser", "createdb", "createrole", "replication", "bypassrls"):
+            assert role.get(power, False) is False, (role["name"], power)
+        assert role["passwordSecret"] == {"name": f"chat-db-{service}"}
+    # Every database by a Database resource, owned by its role; a new cluster's first one too.
+    databases = {d["spec"]["name"]: d["spec"] for d in of_kind("Database")}
+    assert set(databases) == set(owners)
+    for db, spec in databases.items():
+        assert spec["owner"] == owners[db]
+        assert spec["cluster"] == {"name": "chat-db"}
+        assert (spec["ensure"], spec["databaseReclaimPolicy"]) == ("present", "retain")
+    initdb = cluster["bootstrap"]["initdb"]
+    assert initdb["owner"] == owners[initdb["database"]]
+    assert initdb["secret"] == {"name": "chat-db-auth"}
+    assert "chat " not in " ".join(initdb.get("postInitSQL", [])) + " "  # no shared `chat` role
+    # The recovered cluster gets the same roles and rules.
+    assert recovery["managed"] == cluster["managed"]
+    assert recovery["postgresql"]["pg_hba"] == cluster["postgresql"]["pg_hba"]
+
+    hba = cluster["postgresql"]["pg_hba"]
+    assert hba[0] == "hostnossl all all all reject"
+    assert not [line for line in hba if "trust" in line.split()]
+    for db, owner in owners.items():
+        assert _hba_decision(hba, db, owner, ssl=True) == "scram-sha-256"
+        assert _hba_decision(hba, db, owner, ssl=False) == "reject"
+        for other in {*owners.values(), "chat", "postgres", "app"} - {owner}:
+            assert _hba_decision(hba, db, other, ssl=True) == "reject", (db, other)
+        # An owner reaches no other database, not even postgres over TCP.
+        assert _hba_decision(hba, "postgres", owner, ssl=True) == "reject"
+    # Anything else over TLS falls through to CloudNativePG's own rules (a password).
+    assert _hba_decision(hba, "postgres", "postgres", ssl=True) == "fallthrough"

@@ -2,7 +2,9 @@
 the machine's PostgreSQL (there is no Docker engine on this machine): one backup of three
 databases, the key directory and a file store; `make backup`'s verifier accepts it; a restore
 over non-empty targets is refused and changes nothing; a restore into fresh names brings back
-every row and file; FORCE=1 overwrites and keeps the old directories; pruning keeps the newest.
+every row and file, owned by each database's owner role (compose's database-owners), and is
+refused while such a role is missing; FORCE=1 overwrites and keeps the old directories; pruning
+keeps the newest.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -61,7 +63,7 @@ async def rows_of(name: str) -> list[tuple[int, str]]:
 
 
 @asynccontextmanager
-async def dropped_afterwards(names: list[str]) -> AsyncIterator[None]:
+async def dropped_afterwards(names: list[str], roles: Sequence[str] = ()) -> AsyncIterator[None]:
     try:
         yield
     finally:
@@ -69,8 +71,31 @@ async def dropped_afterwards(names: list[str]) -> AsyncIterator[None]:
         try:
             for name in names:
                 await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for role in roles:
+                await admin.execute(f'DROP ROLE IF EXISTS "{role}"')
         finally:
             await admin.close()
+
+
+async def ownership(name: str) -> tuple[str, set[str], bool]:
+    """Database `name`'s owner, the owners of its tables, whether PUBLIC may connect."""
+    conn = await asyncpg.connect(dsn(name))
+    try:
+        owner = await conn.fetchval(
+            "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1", name
+        )
+        tables = await conn.fetch(
+            "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'"
+        )
+        public = await conn.fetchval(
+            "SELECT datacl IS NULL OR EXISTS (SELECT 1 FROM aclexplode(datacl) a"
+            " WHERE a.grantee = 0 AND a.privilege_type = 'CONNECT')"
+            " FROM pg_database WHERE datname = $1",
+            name,
+        )
+        return owner, {r["tableowner"] for r in tables}, public
+    finally:
+        await conn.close()
 
 
 def script(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -107,7 +132,10 @@ async def test_the_compose_backup_script_round_trip(tmp_path: Path) -> None:
             name: db_name(await stack.enter_async_context(temporary_database(f"ops_sh_{name[5:]}")))
             for name in NAMES
         }
-        await stack.enter_async_context(dropped_afterwards(list(fresh.values())))
+        owners = {name: f"{actual}_owner" for name, actual in fresh.items()}
+        await stack.enter_async_context(
+            dropped_afterwards(list(fresh.values()), list(owners.values()))
+        )
         for i, name in enumerate(sources.values()):
             await fill(name, 50 * (i + 1))
         env = {
@@ -145,11 +173,26 @@ async def test_the_compose_backup_script_round_trip(tmp_path: Path) -> None:
             "CHAT_BACKUP_DATABASES": " ".join(f"{n}={a}" for n, a in fresh.items()),
             "CHAT_BACKUP_KEYS_DIR": str(target_keys),
             "CHAT_BACKUP_FILE_DIR": str(target_files),
+            "CHAT_BACKUP_OWNER_SUFFIX": "_owner",
         }
+        # The owner roles (compose: database-owners) must exist first.
+        missing = script(into, "restore", str(backup))
+        assert missing.returncode == 1, missing.stderr
+        assert "does not exist" in missing.stderr
+        assert not target_keys.exists()
+        admin = await asyncpg.connect(ADMIN_DSN)
+        try:
+            for role in owners.values():
+                await admin.execute(f'CREATE ROLE "{role}" NOLOGIN')
+            # database-owners may have created an empty database already: restored into.
+            await admin.execute(f'CREATE DATABASE "{fresh["chat_auth"]}"')
+        finally:
+            await admin.close()
         restored = script(into, "restore", str(backup))
         assert restored.returncode == 0, restored.stderr
         for name in NAMES:
             assert await rows_of(fresh[name]) == await rows_of(sources[name]), name
+            assert await ownership(fresh[name]) == (owners[name], {owners[name]}, False), name
         assert tree(target_keys) == tree(keys)
         assert oct(target_keys.stat().st_mode & 0o777) == "0o700"
         assert oct((target_keys / "kid-1.key.pem").stat().st_mode & 0o777) == "0o600"
@@ -160,6 +203,8 @@ async def test_the_compose_backup_script_round_trip(tmp_path: Path) -> None:
         forced = script({**into, "FORCE": "1"}, "restore", str(backup))
         assert forced.returncode == 0, forced.stderr
         assert (target_keys / "current").read_text() == "kid-1"
+        for name in NAMES:  # recreated databases belong to their owner roles too
+            assert await ownership(fresh[name]) == (owners[name], {owners[name]}, False), name
         assert len(list(out.glob("auth-keys-before-restore-*.tar"))) == 1
 
         # Pruning keeps the newest CHAT_BACKUP_KEEP complete backups.
