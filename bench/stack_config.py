@@ -23,6 +23,9 @@ LIFTED_LIMITS = {
     "CHAT_RATE_SEARCH": "off",
     "CHAT_RATE_INVITE_CREATE": "off",
     "CHAT_RATE_FILE_UPLOAD": "off",
+    "CHAT_RATE_ROOM_JOIN": "off",
+    "CHAT_RATE_ROOM_DIRECTORY": "off",
+    "CHAT_RATE_PEOPLE_SEARCH": "off",
 }
 
 

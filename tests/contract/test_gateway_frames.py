@@ -241,6 +241,7 @@ class Socket:
     session_id: str = SESSION
     status: types.ConnectionStatus = "online"
     ready: bool = True
+    address: str = ""
     recorded: RecordingOutput = field(default_factory=RecordingOutput)
 
     @property

@@ -23,7 +23,17 @@ from chat_runtime.testing import temporary_database, temporary_vhost
 BASE_PORT = int(os.environ.get("CHAT_FUZZ_BASE_PORT", "28700"))
 DATABASES = ("chat_auth", "chat_messages", "chat_presence", "chat_files")
 PASSWORD = "quartz-lantern-harbor-93"
-RATE_LIMITS = ("MESSAGE_SEND", "ROOM_CREATE", "DM_OPEN", "SEARCH", "INVITE_CREATE", "FILE_UPLOAD")
+RATE_LIMITS = (
+    "MESSAGE_SEND",
+    "ROOM_CREATE",
+    "DM_OPEN",
+    "SEARCH",
+    "INVITE_CREATE",
+    "FILE_UPLOAD",
+    "ROOM_JOIN",
+    "ROOM_DIRECTORY",
+    "PEOPLE_SEARCH",
+)
 
 
 @dataclass(frozen=True)

@@ -78,5 +78,11 @@ def build(
         connect_bus=connect_bus,
     )
     install_error_handler(host.app)
-    install_rate_limits(host.app, {rate_limit.INVITE_CREATE: settings.rate_invite_create})
+    install_rate_limits(
+        host.app,
+        {
+            rate_limit.INVITE_CREATE: settings.rate_invite_create,
+            rate_limit.PEOPLE_SEARCH: settings.rate_people_search,
+        },
+    )
     return host

@@ -109,9 +109,11 @@ class AuthSettings(BaseServiceSettings):
         None, validation_alias=_env("CHAT_AUTH_PUBLIC_URL", "public_url")
     )
     invite_ttl_s: int = Field(7 * 24 * 3600, ge=60)
-    # Per-user limit of POST /v1/invites on this replica (chat_runtime.http.rate_limit,
-    # `<count>/<period>[:<burst>]` or `off`): 429 `rate_limited` with Retry-After beyond it.
+    # Per-user limits of POST /v1/invites and of people search (GET /v1/users?q=) on this
+    # replica (chat_runtime.http.rate_limit, `<count>/<period>[:<burst>]` or `off`): 429
+    # `rate_limited` with Retry-After beyond them.
     rate_invite_create: RateSetting = rate_limit.DEFAULT_RATES[rate_limit.INVITE_CREATE]
+    rate_people_search: RateSetting = rate_limit.DEFAULT_RATES[rate_limit.PEOPLE_SEARCH]
     reset_ttl_s: int = Field(3600, ge=60)
     # What verifiers are told at start and after a reconnect: as long as they keep an entry
     # (an access token's lifetime plus their verification leeway).

@@ -1,5 +1,6 @@
-"""Per-user limit of invitations (issue #20): POST /v1/invites answers 429 `rate_limited` with
-Retry-After past CHAT_RATE_INVITE_CREATE; another admin is unaffected."""
+"""Per-user limits (issue #20): POST /v1/invites and people search (GET /v1/users?q=) answer 429
+`rate_limited` with Retry-After past CHAT_RATE_INVITE_CREATE / CHAT_RATE_PEOPLE_SEARCH; another
+user is unaffected, and lookups by ids are not counted."""
 
 from __future__ import annotations
 
@@ -22,7 +23,11 @@ async def client(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[http
     keys: Path = tmp_path_factory.mktemp("lim-auth-keys")
     async with temporary_database("lim_auth") as db:
         settings = AuthSettings(
-            database_url=db, keys_dir=keys, rate_invite_create="2/h", registration="open"
+            database_url=db,
+            keys_dir=keys,
+            rate_invite_create="2/h",
+            rate_people_search="2/min",
+            registration="open",
         )
         app = build(settings, connect_bus=False).app
         async with app.router.lifespan_context(app):
@@ -62,6 +67,36 @@ async def test_invitations_are_limited_per_admin(client: httpx.AsyncClient) -> N
     assert (await client.post("/v1/invites", headers=admin)).status_code == 201
 
 
-async def test_the_limit_is_documented(client: httpx.AsyncClient) -> None:
-    spec = (await client.get("/openapi.json")).json()
-    assert "429" in spec["paths"]["/v1/invites"]["post"]["responses"]
+async def test_people_search_is_limited_per_user(client: httpx.AsyncClient) -> None:
+    alice = await _signed_in(client, "limalice")
+    bob = await _signed_in(client, "limbob")
+    alice_id = (await client.get("/v1/users/me", headers=alice)).json()["user"]["id"]
+
+    async def search(headers: dict[str, str]) -> httpx.Response:
+        return await client.get("/v1/users", params={"q": "lim"}, headers=headers)
+
+    for _ in range(2):
+        r = await search(alice)
+        assert r.status_code == 200, r.text
+    refused = await search(alice)
+    assert refused.status_code == 429
+    assert refused.headers["content-type"] == "application/problem+json"
+    retry_after = int(refused.headers["retry-after"])
+    assert 1 <= retry_after <= 30  # one search per 30 seconds at 2/min
+    body = refused.json()
+    assert body["code"] == "rate_limited"
+    assert body["detail"].startswith(
+        f"You are searching for people too fast. Please wait {retry_after} second"
+    )
+    # Naming people by id (what the client does for every member list) is not a search.
+    r = await client.get("/v1/users", params={"ids": alice_id}, headers=alice)
+    assert r.status_code == 200, r.text
+    assert [u["id"] for u in r.json()["users"]] == [alice_id]
+    assert (await search(bob)).status_code == 200
+
+
+async def test_the_limits_are_documented(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    assert "429" in paths["/v1/invites"]["post"]["responses"]
+    assert "429" in paths["/v1/users"]["get"]["responses"]
+    assert "429" not in paths["/v1/users/me"]["get"]["responses"]

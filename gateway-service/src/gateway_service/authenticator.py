@@ -1,6 +1,7 @@
 """Who is on a socket: the token of the first frame (sign-in), and `auth.refresh` later.
 
-A refused token closes 4401 (`unauthorized`); a token that cannot be checked now (signing keys
+A refused token closes 4401 (`unauthorized`) and leaves a `socket_refused` security line (the
+reason, the user when known, never the token); a token that cannot be checked now (signing keys
 or revocations not at hand: `InvalidToken` with a reason in `UNAVAILABLE_REASONS`) or a socket
 that cannot be served now (memberships or bindings failing) closes 1011 (`unavailable`), so the
 client retries instead of signing out.
@@ -40,13 +41,13 @@ async def sign_in(
     try:
         raw = await asyncio.wait_for(receive(), gw.settings.auth_timeout_s)
     except TimeoutError:
-        refuse(session, "No auth frame arrived in time.")
+        refuse(session, "No auth frame arrived in time.", "no_auth_frame")
         return False
     if raw is None:
         return False
     frame = f.parse_frame(raw)
     if not isinstance(frame, types.WsClientAuthV1):
-        refuse(session, FIRST_FRAME)
+        refuse(session, FIRST_FRAME, "not_an_auth_frame")
         return False
     try:
         claims = await gw.verifier.verify(frame.token)
@@ -56,12 +57,12 @@ async def sign_in(
             log.warning("sign_in_unavailable", reason=exc.reason)
             _unavailable(session, "Sign-in cannot be checked now; retry soon.")
         else:
-            refuse(session, "The access token is not valid.")
+            refuse(session, "The access token is not valid.", "invalid_token", check=exc.reason)
         return False
     session.user_id = str(claims.user_id)
     session.session_id = str(claims.session_id)
     if gw.clock() >= claims_expiry(claims):
-        refuse(session, "The access token is not valid.")
+        refuse(session, "The access token is not valid.", "token_expired")
         return False
     # Checked and registered (in `attach`) with no await between: the cap holds under races.
     if gw.at_socket_cap(session.user_id):
@@ -102,16 +103,41 @@ async def refresh(gw: Gateway, session: SessionPort, frame: types.WsClientAuthRe
                 "unavailable", "The token cannot be checked now.", "auth.refresh"
             )
         else:
-            refuse(session, "The new access token is not valid.")
+            refuse(
+                session,
+                "The new access token is not valid.",
+                "invalid_token",
+                stage="refresh",
+                check=exc.reason,
+            )
         return
     if str(claims.user_id) != session.user_id:
-        refuse(session, "The new access token belongs to another user.")
+        refuse(
+            session,
+            "The new access token belongs to another user.",
+            "another_users_token",
+            stage="refresh",
+            other_user_id=str(claims.user_id),
+        )
         return
     gw.refresh(session, claims)
 
 
-def refuse(session: SessionPort, message: str) -> None:
+def refuse(
+    session: SessionPort, message: str, reason: str, *, stage: str = "sign_in", **fields: str
+) -> None:
+    """Close 4401 with `unauthorized`, after a `socket_refused` security line (issue #20)."""
     CLOSED.labels("unauthorized").inc()
+    if session.user_id:
+        fields["user_id"] = session.user_id
+    security_event(
+        "socket_refused",
+        reason=reason,
+        stage=stage,
+        address=session.address,
+        connection_id=session.connection_id,
+        **fields,
+    )
     session.output.send_error("unauthorized", message, "auth")
     session.output.close(CLOSE_UNAUTHORIZED, "unauthorized")
 
@@ -122,6 +148,7 @@ def _too_many(gw: Gateway, session: SessionPort) -> None:
     security_event(
         "too_many_connections",
         user_id=session.user_id,
+        address=session.address,
         cap=gw.settings.max_sockets_per_user,
         gateway_id=gw.gateway_id,
     )

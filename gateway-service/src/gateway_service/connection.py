@@ -27,9 +27,10 @@ from gateway_service.ports import Socket
 class Session:
     """Implements `ports.SessionPort` for the gateway and the frame handlers."""
 
-    def __init__(self, gateway: Gateway, socket: Socket) -> None:
+    def __init__(self, gateway: Gateway, socket: Socket, *, address: str = "") -> None:
         self.gateway = gateway
         self.socket = socket
+        self.address = address
         self.connection_id = new_connection_id()
         self.user_id = ""
         self.session_id = ""

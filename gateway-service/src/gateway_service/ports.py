@@ -91,6 +91,7 @@ class SessionPort(Protocol):
     (`connection.Session`); the gateway keeps them by connection id."""
 
     connection_id: str
+    address: str  # the client's, behind trusted proxies (security lines); "" when unknown
     user_id: str
     session_id: str
     status: ConnectionStatus

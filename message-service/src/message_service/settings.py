@@ -63,6 +63,8 @@ class MessageSettings(BaseServiceSettings):
     rate_room_create: RateSetting = rate_limit.DEFAULT_RATES[rate_limit.ROOM_CREATE]
     rate_dm_open: RateSetting = rate_limit.DEFAULT_RATES[rate_limit.DM_OPEN]
     rate_search: RateSetting = rate_limit.DEFAULT_RATES[rate_limit.SEARCH]
+    rate_room_join: RateSetting = rate_limit.DEFAULT_RATES[rate_limit.ROOM_JOIN]
+    rate_room_directory: RateSetting = rate_limit.DEFAULT_RATES[rate_limit.ROOM_DIRECTORY]
     # The gateway's broker account (ADR 0015): commands (send and read shards) are handled only
     # when their AMQP user_id, validated by RabbitMQ, is this account; others are dead-lettered
     # unread. Empty: not checked (a stack with one shared account, e.g. private test brokers).
@@ -80,6 +82,8 @@ class MessageSettings(BaseServiceSettings):
             rate_limit.ROOM_CREATE: self.rate_room_create,
             rate_limit.DM_OPEN: self.rate_dm_open,
             rate_limit.SEARCH: self.rate_search,
+            rate_limit.ROOM_JOIN: self.rate_room_join,
+            rate_limit.ROOM_DIRECTORY: self.rate_room_directory,
         }
 
 

@@ -81,6 +81,8 @@ NO_RATE_LIMITS: dict[str, Any] = {
     "rate_room_create": "off",
     "rate_dm_open": "off",
     "rate_search": "off",
+    "rate_room_join": "off",
+    "rate_room_directory": "off",
 }
 
 

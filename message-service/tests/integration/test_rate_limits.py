@@ -1,5 +1,6 @@
-"""Per-user limits (issue #20): REST sends, room creation, direct rooms and search answer 429
-`rate_limited` with Retry-After past the CHAT_RATE_* settings; other users are unaffected."""
+"""Per-user limits (issue #20): REST sends, room creation, direct rooms, search, joins (and adding
+people to a room) and the public-room directory answer 429 `rate_limited` with Retry-After past
+the CHAT_RATE_* settings; other users are unaffected."""
 
 from __future__ import annotations
 
@@ -41,6 +42,8 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
             rate_room_create="2/min",
             rate_dm_open="1/min",
             rate_search="2/min:2",
+            rate_room_join="2/min",
+            rate_room_directory="2/min",
             user_wait_s=0.0,
         )
         app = build(settings, verifier=Verifier(), connect_bus=False).app
@@ -122,6 +125,49 @@ async def test_search(client: httpx.AsyncClient) -> None:
 
 
 @pytest.mark.asyncio(loop_scope="module")
+async def test_joins_and_adding_people(client: httpx.AsyncClient) -> None:
+    owners = [uuid.uuid4() for _ in range(3)]
+    rooms = [(await _room(client, owner)).json()["room"]["id"] for owner in owners]
+    bob, carol = uuid.uuid4(), uuid.uuid4()
+
+    async def join(user: uuid.UUID, room_id: str) -> httpx.Response:
+        return await client.post(f"/v1/rooms/{room_id}/members", json={}, headers=auth(user))
+
+    for room_id in rooms[:2]:
+        r = await join(bob, room_id)
+        assert r.status_code == 200, r.text
+    assert_rate_limited(await join(bob, rooms[2]), "joining rooms or adding people")
+    # The refused join did nothing: bob is not a member of the third room.
+    members = await client.get(f"/v1/rooms/{rooms[2]}/members", headers=auth(owners[2]))
+    assert str(bob) not in {m["user_id"] for m in members.json()["members"]}
+    assert (await join(carol, rooms[2])).status_code == 200
+
+    # Adding someone to a room counts in the same bucket (whatever the answer: nobody is in
+    # the directory here).
+    owner = owners[0]
+    first = await client.post(
+        f"/v1/rooms/{rooms[0]}/members", json={"user_id": str(uuid.uuid4())}, headers=auth(owner)
+    )
+    assert first.status_code != 429
+    assert (await join(owner, rooms[1])).status_code == 200
+    assert_rate_limited(await join(owner, rooms[2]), "joining rooms or adding people")
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_the_public_room_directory(client: httpx.AsyncClient) -> None:
+    alice, bob = uuid.uuid4(), uuid.uuid4()
+
+    async def browse(user: uuid.UUID) -> httpx.Response:
+        return await client.get("/v1/rooms/public", params={"q": "lim"}, headers=auth(user))
+
+    for _ in range(2):
+        r = await browse(alice)
+        assert r.status_code == 200, r.text
+    assert_rate_limited(await browse(alice), "browsing rooms")
+    assert (await browse(bob)).status_code == 200
+
+
+@pytest.mark.asyncio(loop_scope="module")
 async def test_the_limited_routes_document_429(client: httpx.AsyncClient) -> None:
     paths = (await client.get("/openapi.json")).json()["paths"]
     for path, method in [
@@ -129,6 +175,9 @@ async def test_the_limited_routes_document_429(client: httpx.AsyncClient) -> Non
         ("/v1/rooms/{room_id}/messages", "post"),
         ("/v1/dms", "post"),
         ("/v1/search", "get"),
+        ("/v1/rooms/{room_id}/members", "post"),
+        ("/v1/rooms/public", "get"),
     ]:
         assert "429" in paths[path][method]["responses"], path
     assert "429" not in paths["/v1/rooms"]["get"]["responses"]
+    assert "429" not in paths["/v1/rooms/{room_id}/members"]["get"]["responses"]

@@ -5,11 +5,18 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from chat_runtime.http import FieldError, Problem
-from fastapi import APIRouter, Query, Response, status
+from chat_runtime.http import FieldError, Problem, rate_limit
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from auth_service import accounts, users
-from auth_service.api.deps import AdminFeature, AuthDeps, ClientAddress, CurrentUser, Settings
+from auth_service.api.deps import (
+    AdminFeature,
+    AuthDeps,
+    ClientAddress,
+    CurrentUser,
+    Settings,
+    current_claims,
+)
 from auth_service.api.schemas import (
     DeleteMeIn,
     MeOut,
@@ -90,7 +97,18 @@ def parse_ids(raw: str) -> list[uuid.UUID]:
     return list(dict.fromkeys(ids))
 
 
-@router.get("")
+def _is_search(request: Request) -> bool:
+    # Lookups by ids (the client naming the members it shows) are not a search: not counted.
+    return "q" in request.query_params
+
+
+@router.get(
+    "",
+    dependencies=[
+        Depends(rate_limit.rate_limit(rate_limit.PEOPLE_SEARCH, current_claims, counts=_is_search))
+    ],
+    responses={**rate_limit.RATE_LIMITED_RESPONSE},
+)
 async def list_users(
     claims: CurrentUser,
     deps: AuthDeps,

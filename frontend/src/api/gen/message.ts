@@ -1240,6 +1240,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests from this user (problem code `rate_limited`); retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Whole seconds (at least 1) until a request is admitted. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Service unavailable (a problem; see code) */
             503: {
                 headers: {
@@ -1721,6 +1732,17 @@ export interface operations {
             /** @description Validation failed (a problem; see code) */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this user (problem code `rate_limited`); retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Whole seconds (at least 1) until a request is admitted. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {

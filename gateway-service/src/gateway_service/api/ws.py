@@ -5,17 +5,21 @@ limit, telemetry, correlation id) would keep a frame per layer alive for each so
 and idle sockets must cost close to nothing (QA-006). `GatewayApp` (below) routes the path here.
 
 Refusals happen before accepting, which the server turns into an HTTP 403 on the upgrade request:
-a disallowed `Origin`, and a client that does not offer the `chat.v1` subprotocol.
+a disallowed `Origin`, and a client that does not offer the `chat.v1` subprotocol. Each leaves a
+`socket_refused` security line (issue #20): this path bypasses the HTTP middleware that logs
+every other 403.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import structlog
-from chat_runtime.logging import bind_correlation_id
-from fastapi import FastAPI
+from chat_runtime.http.client import client_address
+from chat_runtime.logging import bind_correlation_id, security_event
+from fastapi import FastAPI, Request
+from starlette.requests import HTTPConnection
 from starlette.types import Receive, Scope, Send
 
 from gateway_service.connection import Session
@@ -79,19 +83,35 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def _address(scope: Scope, gateway: Gateway) -> str:
+    # `client_address` reads only `.client` and `.headers`, which a WebSocket's connection has
+    # as a request does (a Request proper refuses a websocket scope).
+    connection = cast(Request, HTTPConnection(scope))
+    return client_address(connection, gateway.settings.trusted_proxies)
+
+
+def _refused(scope: Scope, gateway: Gateway, reason: str, **fields: Any) -> None:
+    security_event(
+        "socket_refused", reason=reason, stage="upgrade", address=_address(scope, gateway), **fields
+    )
+
+
 async def serve_websocket(gateway: Gateway, scope: Scope, receive: Receive, send: Send) -> None:
     if (await receive())["type"] != "websocket.connect":
         return
-    if not origin_allowed(_header(scope, b"origin"), gateway.settings.allowed_origins):
+    origin = _header(scope, b"origin")
+    if not origin_allowed(origin, gateway.settings.allowed_origins):
+        _refused(scope, gateway, "origin_not_allowed", origin=(origin or "")[:200])
         await send({"type": "websocket.close", "code": 1008})  # before accept: HTTP 403
         return
     if SUBPROTOCOL not in scope.get("subprotocols", ()):
+        _refused(scope, gateway, "subprotocol_missing")
         await send({"type": "websocket.close", "code": 1002})  # before accept: HTTP 403
         return
     await send({"type": "websocket.accept", "subprotocol": SUBPROTOCOL})
     extensions = scope.get("extensions", {})
     socket = AsgiSocket(receive, send, extensions.get(FRAME_WRITER), extensions.get(PING_HOOK))
-    session = Session(gateway, socket)
+    session = Session(gateway, socket, address=_address(scope, gateway))
     # One correlation id per socket: its log lines and the commands it publishes share it.
     bind_correlation_id(session.connection_id)
     structlog.contextvars.bind_contextvars(correlation_id=session.connection_id)

@@ -97,7 +97,14 @@ def get_logger(name: str | None = None, **initial: Any) -> structlog.stdlib.Boun
 SECURITY_LOGGER = "security"
 # Events that record a refusal (level WARNING); the others (INFO) record what a person did.
 SECURITY_REFUSALS = frozenset(
-    {"sign_in_failed", "token_refused", "forbidden", "too_many_connections", "rate_limited"}
+    {
+        "sign_in_failed",
+        "token_refused",
+        "forbidden",
+        "too_many_connections",
+        "rate_limited",
+        "socket_refused",
+    }
 )
 # Field names that must never reach a log line (DESIGN-20 decision 3): a value under a name
 # containing one of these is replaced, whoever passes it.
@@ -107,8 +114,8 @@ _SECRET_FIELD_PARTS = ("password", "token", "secret", "cookie", "authorization")
 def security_event(event: str, **fields: Any) -> None:
     """One security log line, logger "security", field `security=true`: sign_in_succeeded,
     sign_in_failed, signed_out, password_changed, token_refused, forbidden,
-    too_many_connections, rate_limited. Pass ids, reasons, addresses and routes, never tokens
-    or passwords: a field named like a secret is redacted."""
+    too_many_connections, rate_limited, socket_refused. Pass ids, reasons, addresses and
+    routes, never tokens or passwords: a field named like a secret is redacted."""
     clean = {
         k: ("[redacted]" if any(part in k.lower() for part in _SECRET_FIELD_PARTS) else v)
         for k, v in fields.items()

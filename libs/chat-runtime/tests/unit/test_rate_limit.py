@@ -16,6 +16,7 @@ from chat_runtime.http.rate_limit import (
     RateSetting,
     install_rate_limits,
     rate_limit,
+    rate_limited_problem,
     retry_after_seconds,
 )
 from chat_runtime.settings import BaseServiceSettings
@@ -67,6 +68,13 @@ def test_bad_rate_specs_are_refused(spec: str) -> None:
 def test_every_default_parses() -> None:
     for spec in DEFAULT_RATES.values():
         assert Rate.parse(spec) is not None
+
+
+def test_every_action_has_its_own_words() -> None:
+    # A refusal names what the person did too fast, never the generic fallback.
+    fallback = rate_limited_problem("nobody_configured_this", 1.0).detail
+    for action in DEFAULT_RATES:
+        assert rate_limited_problem(action, 1.0).detail != fallback, action
 
 
 class LimitedSettings(BaseServiceSettings):

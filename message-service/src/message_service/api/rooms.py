@@ -96,7 +96,7 @@ async def my_rooms(user: CallerId, uow: Uow) -> dict[str, Any]:
     return {"rooms": [room_json(v) for v in views]}
 
 
-@router.get("/public", **documented(RoomList))
+@router.get("/public", **limited(rate_limit.ROOM_DIRECTORY, documented(RoomList)))
 async def public_rooms(
     user: CallerId,
     uow: Uow,
@@ -115,7 +115,8 @@ async def get_room(room_id: UUID, user: CallerId, uow: Uow) -> dict[str, Any]:
     return {"room": room_json(view)}
 
 
-@router.post("/{room_id}/members", **documented(RoomEnvelope))
+# One action for joining and for adding someone: both grow a room's membership (and its fan-out).
+@router.post("/{room_id}/members", **limited(rate_limit.ROOM_JOIN, documented(RoomEnvelope)))
 async def add_member(
     room_id: UUID, user: CallerId, uow: Uow, settings: Settings, body: AddMember | None = None
 ) -> dict[str, Any]:

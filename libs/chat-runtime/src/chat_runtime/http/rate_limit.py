@@ -39,6 +39,9 @@ DM_OPEN = "dm_open"  # POST /v1/dms (message-service)
 SEARCH = "search"  # GET /v1/search (message-service)
 INVITE_CREATE = "invite_create"  # POST /v1/invites (auth-service, admins only)
 FILE_UPLOAD = "file_upload"  # POST /v1/files (file-service)
+ROOM_JOIN = "room_join"  # POST /v1/rooms/{id}/members: joining, or adding someone (message-service)
+ROOM_DIRECTORY = "room_directory"  # GET /v1/rooms/public (message-service)
+PEOPLE_SEARCH = "people_search"  # GET /v1/users?q= (auth-service; ids= lookups are not counted)
 
 DEFAULT_RATES: Mapping[str, str] = {
     # Faster than anyone types; an outbox flush of 40 queued messages passes at once.
@@ -53,6 +56,13 @@ DEFAULT_RATES: Mapping[str, str] = {
     INVITE_CREATE: "20/h:60",
     # Dropping 120 files at once, then one a second.
     FILE_UPLOAD: "60/min:120",
+    # Joining public rooms or adding people to a room: 120 at once, then one a second.
+    ROOM_JOIN: "60/min:120",
+    # The public-room directory and people search follow typing (debounced), far below 10 a
+    # second; 60 at once leaves room for a client that does not debounce, or a test suite
+    # trying 30 odd queries in a row.
+    ROOM_DIRECTORY: "10/s:60",
+    PEOPLE_SEARCH: "10/s:60",
 }
 
 _UNITS = {"s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0}
@@ -185,6 +195,9 @@ _DETAILS = {
     SEARCH: "You are searching too fast.",
     INVITE_CREATE: "You are creating invitations too fast.",
     FILE_UPLOAD: "You are uploading files too fast.",
+    ROOM_JOIN: "You are joining rooms or adding people too fast.",
+    ROOM_DIRECTORY: "You are browsing rooms too fast.",
+    PEOPLE_SEARCH: "You are searching for people too fast.",
 }
 
 
@@ -214,16 +227,23 @@ def install_rate_limits(
 
 
 def rate_limit(
-    action: str, caller: Callable[..., Any]
+    action: str,
+    caller: Callable[..., Any],
+    *,
+    counts: Callable[[Request], bool] | None = None,
 ) -> Callable[[Request, Any], Awaitable[None]]:
     """A FastAPI dependency that counts one `action` for the caller (the value of the
     service's own `caller` dependency, a user id or claims with `user_id`) and raises the 429
     problem when over the limit. Use it after authentication: `dependencies=[Depends(...)]`
-    or as a parameter; FastAPI shares `caller`'s result with the route (one token check)."""
+    or as a parameter; FastAPI shares `caller`'s result with the route (one token check).
+    `counts`: only requests it says yes to count (one route serving two uses, e.g. a search
+    and a lookup by ids); None counts every request."""
 
     # `Depends` as the default, not in `Annotated`: annotations are strings here (from
     # __future__) and FastAPI could not resolve a local name inside one.
     async def dependency(request: Request, who: Any = Depends(caller)) -> None:
+        if counts is not None and not counts(request):
+            return
         limiter: RateLimiter = request.app.state.rate_limiter
         user_id = str(getattr(who, "user_id", who))
         wait_s = limiter.take(action, user_id)
