@@ -349,10 +349,12 @@ def test_every_service_waits_for_the_shared_topology_and_declares_none(
 def test_message_service_takes_commands_from_the_gateway_account_only(
     compose_file: dict[str, Any],
 ) -> None:
-    from chat_runtime.messaging.accounts import gateway_user
+    from chat_contracts import names
+    from chat_runtime.messaging.accounts import askers, gateway_user
 
     environment = compose_file["services"]["message-service"]["environment"]
     assert environment["CHAT_COMMAND_SENDER"] == gateway_user()
+    assert environment["CHAT_QUERY_SENDERS"] == ",".join(askers(names.MESSAGE_QUERY_QUEUE))
     gateway = compose_file["services"]["gateway-service"]["environment"]
     assert _amqp_login(gateway)[0] == gateway_user()
 

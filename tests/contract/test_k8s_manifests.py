@@ -754,7 +754,8 @@ def test_every_pod_uses_only_its_own_services_credentials() -> None:
 
 
 def test_services_leave_the_topology_to_the_administrator_and_commands_to_the_gateway() -> None:
-    from chat_runtime.messaging.accounts import gateway_user
+    from chat_contracts import names
+    from chat_runtime.messaging.accounts import askers, gateway_user
 
     for service in SERVICES:
         container = named("Deployment", service)["spec"]["template"]["spec"]["containers"][0]
@@ -762,8 +763,10 @@ def test_services_leave_the_topology_to_the_administrator_and_commands_to_the_ga
         assert env["CHAT_AMQP_DECLARE_TOPOLOGY"] == "false", service
         if service == "message-service":
             assert env["CHAT_COMMAND_SENDER"] == gateway_user() == "gateway-service"
+            assert env["CHAT_QUERY_SENDERS"] == ",".join(askers(names.MESSAGE_QUERY_QUEUE))
         else:
             assert "CHAT_COMMAND_SENDER" not in env, service
+            assert "CHAT_QUERY_SENDERS" not in env, service
 
 
 def test_the_topology_job_declares_as_the_administrator() -> None:

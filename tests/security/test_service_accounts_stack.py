@@ -17,12 +17,18 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import aio_pika
 import asyncpg
 import pytest
+from aio_pika.abc import AbstractIncomingMessage
+from chat_contracts import names, types
 from chat_devtools import accounts
 from chat_devtools.config import config_from_env, default_services, find_repo_root
 from chat_devtools.infra import asyncpg_dsn
 from chat_devtools.stack import Stack
+from chat_runtime.messaging import Broker
+from chat_runtime.messaging.accounts import askers
+from chat_runtime.messaging.errors import RequestTimeout
 
 _ROOT = Path(__file__).resolve().parents[2]
 if str(_ROOT) not in sys.path:
@@ -108,6 +114,9 @@ def test_each_service_runs_as_its_own_accounts(stack: Stack) -> None:
             )
     message = stack.processes["message"].env or {}
     assert message["CHAT_COMMAND_SENDER"] == accounts.gateway_user(cfg.account_prefix)
+    assert message["CHAT_QUERY_SENDERS"] == ",".join(
+        askers(names.MESSAGE_QUERY_QUEUE, cfg.account_prefix)
+    )
 
 
 async def test_a_message_and_a_sign_out_travel_on_service_accounts(stack: Stack) -> None:
@@ -125,3 +134,48 @@ async def test_a_message_and_a_sign_out_travel_on_service_accounts(stack: Stack)
             # auth-service's revocation event reaches the gateway: the socket is closed.
             await edge.logout(bob.token)
             assert await bob_socket.wait_closed(timeout=10) == 4401
+
+
+async def test_only_the_gateway_and_file_service_may_ask_message_service(stack: Stack) -> None:
+    """T76: the default exchange lets presence-service put a membership query on
+    message-service.query; message-service answers only the accounts of CHAT_QUERY_SENDERS and
+    dead-letters the others' requests unread (a foothold must not learn anyone's rooms)."""
+    cfg = stack.config
+    user_id = str(uuid.uuid4())
+
+    async def ask(service: str) -> list[str]:
+        user = accounts.broker_account(service, cfg.account_prefix).user
+        url = accounts.with_credentials(cfg.amqp_url, user, accounts.dev_password(user))
+        broker = Broker(url, service=f"{service}-service")
+        await broker.connect(retry_for_s=5)
+        try:
+            reply = await broker.request(
+                names.MESSAGE_QUERY_QUEUE,
+                types.MembershipQueryV1(user_id=user_id),
+                reply_type=types.MembershipReplyV1,
+                timeout=3,
+            )
+            return list(reply.room_ids)
+        finally:
+            await broker.close()
+
+    assert await ask("gateway") == []  # answered: a new user is in no room
+    with pytest.raises(RequestTimeout):
+        await ask("presence")
+    dead = await _dead_letter(cfg.amqp_url, names.dead_queue(names.MESSAGE_QUERY_QUEUE))
+    assert dead.user_id == accounts.broker_account("presence", cfg.account_prefix).user
+    assert dead.type == names.MEMBERSHIP_QUERY_V1
+
+
+async def _dead_letter(admin_url: str, queue: str) -> AbstractIncomingMessage:
+    """The first message of the dead-letter queue `queue` (the admin account reads it)."""
+    connection = await aio_pika.connect(admin_url)
+    try:
+        channel = await connection.channel()
+        dead = await channel.declare_queue(queue, passive=True)
+        async with asyncio.timeout(10):
+            while (message := await dead.get(no_ack=True, fail=False)) is None:
+                await asyncio.sleep(0.1)  # dead-lettering is asynchronous in the broker
+        return message
+    finally:
+        await connection.close()

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from chat_contracts import names
+from chat_runtime.messaging.accounts import askers
+
 from chat_devtools import accounts
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -219,6 +222,9 @@ class StackConfig:
             )
         if spec.name == "message":
             env["CHAT_COMMAND_SENDER"] = accounts.gateway_user(self.account_prefix)
+            env["CHAT_QUERY_SENDERS"] = ",".join(
+                askers(names.MESSAGE_QUERY_QUEUE, self.account_prefix)
+            )
         return env
 
     def with_services(self, services: tuple[ServiceSpec, ...]) -> StackConfig:

@@ -13,7 +13,7 @@ import yaml
 from chat_contracts import names
 from chat_devtools import accounts
 from chat_devtools.config import config_from_env, find_repo_root
-from chat_runtime.messaging.accounts import password_hash
+from chat_runtime.messaging.accounts import askers, password_hash
 
 ROOM = "room.9a0fc28d-fd6a-4003-a8a9-a72a178a9062"
 USER = "user.2ab25900-4d54-4195-8076-4b370ba7a26b"
@@ -37,6 +37,7 @@ def test_make_run_gives_each_service_its_own_accounts(tmp_path: Path) -> None:
     assert "CHAT_DATABASE_URL" not in envs["gateway"]
     assert all(env["CHAT_AMQP_DECLARE_TOPOLOGY"] == "false" for env in envs.values())
     assert envs["message"]["CHAT_COMMAND_SENDER"] == "gateway-service"
+    assert envs["message"]["CHAT_QUERY_SENDERS"] == "gateway-service,file-service"
 
 
 def test_admin_accounts_when_switched_off_or_on_temporary_databases(tmp_path: Path) -> None:
@@ -182,3 +183,18 @@ def test_every_consuming_operation_of_the_contract_is_allowed() -> None:
             continue
         for service in consumers:
             assert _matches(accounts.broker_account(service).read, address), (service, address)
+
+
+def test_who_asks_message_service_is_who_the_contract_says() -> None:
+    # message-service answers its query queue only for these accounts (CHAT_QUERY_SENDERS).
+    asked = [
+        (address, producers)
+        for action, exchange, address, producers in _asyncapi_operations()
+        if action == "send" and not exchange and address == names.MESSAGE_QUERY_QUEUE
+    ]
+    assert len(asked) == 2  # membership (gateway) and file access (file-service)
+    contract = {p for _, producers in asked for p in producers}
+    table = {
+        a.service for a in accounts.broker_accounts() if a.user in askers(names.MESSAGE_QUERY_QUEUE)
+    }
+    assert table == contract == {"gateway", "file"}

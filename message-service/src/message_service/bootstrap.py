@@ -73,11 +73,11 @@ def bus(settings: MessageSettings, ctx: HostContext) -> list[Consumer | Responde
                 names.FILE_UPLOADED_V1: partial(files.handle_uploaded, deps),
             },
         ),
-        _queries(deps, ctx),
+        _queries(deps, ctx, settings.query_sender_accounts()),
     ]
 
 
-def _queries(deps: BusDeps, ctx: HostContext) -> Consumer:
+def _queries(deps: BusDeps, ctx: HostContext, askers: frozenset[str]) -> Consumer:
     """The request/reply queue answers several request types with one consumer (direct
     reply-to): a Responder per type on the same queue would share its deliveries round-robin,
     each acking and dropping the other's requests."""
@@ -90,6 +90,8 @@ def _queries(deps: BusDeps, ctx: HostContext) -> Consumer:
             names.FILE_ACCESS_QUERY_V1: reply_handler(publish, partial(files.answer_access, deps)),
         },
         prefetch=20,  # as a Responder's
+        # Membership and file access are the gateway's and file-service's questions only.
+        accept_from=askers or None,
     )
 
 

@@ -67,14 +67,38 @@ class MessageSettings(BaseServiceSettings):
     rate_room_directory: RateSetting = rate_limit.DEFAULT_RATES[rate_limit.ROOM_DIRECTORY]
     # The gateway's broker account (ADR 0015): commands (send and read shards) are handled only
     # when their AMQP user_id, validated by RabbitMQ, is this account; others are dead-lettered
-    # unread. Empty: not checked (a stack with one shared account, e.g. private test brokers).
+    # unread. Empty: not checked (a stack with one shared account, e.g. private test brokers);
+    # refused in prod, where every service has its own account (compose, Kubernetes).
     command_sender: str = ""
+    # The accounts whose requests message-service.query answers (a comma list: the gateway's
+    # membership queries, file-service's file-access queries; the accounts table's `asks`).
+    # Others' requests are dead-lettered unread: they would learn anyone's rooms. Empty: any
+    # account (one shared account); refused in prod.
+    query_senders: str = ""
 
     @model_validator(mode="after")
     def _renew_well_within_the_lease(self) -> MessageSettings:
         if not 0 < self.send_lease_renew_s * 2 <= self.send_lease_ttl_s:
             raise ValueError("CHAT_SEND_LEASE_RENEW_S must be at most half CHAT_SEND_LEASE_TTL_S")
         return self
+
+    @model_validator(mode="after")
+    def _commands_checked_in_prod(self) -> MessageSettings:
+        if self.is_prod and not self.command_sender.strip():
+            raise ValueError(
+                "refusing to start in prod with an empty CHAT_COMMAND_SENDER: name the gateway's "
+                "broker account (ADR 0015), or any account could send commands as any user"
+            )
+        if self.is_prod and not self.query_sender_accounts():
+            raise ValueError(
+                "refusing to start in prod with an empty CHAT_QUERY_SENDERS: name the accounts "
+                "that may ask message-service.query (ADR 0015), or any account could ask anyone's "
+                "rooms"
+            )
+        return self
+
+    def query_sender_accounts(self) -> frozenset[str]:
+        return frozenset(a.strip() for a in self.query_senders.split(",") if a.strip())
 
     def rate_limits(self) -> dict[str, str]:
         return {

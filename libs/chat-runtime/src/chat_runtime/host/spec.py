@@ -40,7 +40,7 @@ class Consumer:
     the bus), which are its possible queues and its label in logs and metrics.
 
     `accept_from`: when set, only messages whose broker-validated AMQP `user_id` is this account
-    are handled; any other is dead-lettered unread (ADR 0015)."""
+    (or one of these) are handled; any other is dead-lettered unread (ADR 0015)."""
 
     queues: str | Sequence[str]
     handlers: Mapping[str, Handler] | BatchHandler
@@ -52,7 +52,7 @@ class Consumer:
     declare: Declare | None = None
     name: str | None = None
     start_with: Callable[[], Iterable[str]] | None = None
-    accept_from: str | None = None
+    accept_from: str | frozenset[str] | None = None
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from chat_contracts import names
 
 __all__ = [
     "BrokerAccount",
+    "askers",
     "broker_account",
     "broker_accounts",
     "database_role",
@@ -112,6 +113,16 @@ def broker_account(service: str, prefix: str = "") -> BrokerAccount:
 def gateway_user(prefix: str = "") -> str:
     """The account message-service accepts commands from (CHAT_COMMAND_SENDER)."""
     return broker_account("gateway", prefix).user
+
+
+def askers(queue: str, prefix: str = "") -> tuple[str, ...]:
+    """The accounts that send requests to `queue` (the table's `asks`): a responder that
+    checks its askers answers these alone (message-service's CHAT_QUERY_SENDERS)."""
+    return tuple(
+        prefix + str(entry["user"])
+        for entry in table()["accounts"].values()
+        if queue in entry.get("asks", [])
+    )
 
 
 def database_role(database: str, prefix: str = "") -> str:

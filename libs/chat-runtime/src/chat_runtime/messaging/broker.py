@@ -5,7 +5,7 @@ from __future__ import annotations
 import ssl
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 from uuid import UUID
@@ -210,14 +210,14 @@ class Broker:
         max_wait_s: float = 0.005,
         no_ack: bool = False,
         label: str | None = None,
-        accept_from: str | None = None,
+        accept_from: str | Iterable[str] | None = None,
     ) -> ConsumerHandle:
         """Consume one queue, or several into one inbox (one batch may span them); see
         `ConsumerHandle` (queues can be added and given back while it runs; `label` names it in
         logs and metrics, needed when it starts with no queue). `no_ack` only for exclusive
         queues, whose messages die with us anyway. `accept_from`: only messages whose AMQP
-        `user_id` (validated by the broker) names this account are handled, others are
-        dead-lettered unread (ADR 0015)."""
+        `user_id` (validated by the broker) names this account (or one of these) are handled,
+        others are dead-lettered unread (ADR 0015)."""
         handle = ConsumerHandle(
             self.connection,
             queue,
@@ -252,7 +252,9 @@ class Broker:
         validated as `reply_type`. Raises RequestTimeout when no reply comes in time (also when
         the queue does not exist or the broker is down)."""
         if self._rpc is None:
-            self._rpc = RpcClient(self.connection, self.contracts, app_id=self.service)
+            self._rpc = RpcClient(
+                self.connection, self.contracts, app_id=self.service, user_id=self.user_id
+            )
         return await self._rpc.request(queue, body, reply_type=reply_type, timeout=timeout)
 
     async def serve(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -196,6 +196,15 @@ class _Subscription:
     closed: bool = False
 
 
+def accepted_senders(accept_from: str | Iterable[str] | None) -> frozenset[str] | None:
+    """The broker accounts a consumer handles messages from; None (or empty): any."""
+    if accept_from is None:
+        return None
+    senders = frozenset([accept_from] if isinstance(accept_from, str) else accept_from)
+    senders = frozenset(s for s in senders if s)
+    return senders or None
+
+
 class ConsumerHandle:
     """Consumes one queue, or several into one inbox, handled by one worker.
 
@@ -225,7 +234,7 @@ class ConsumerHandle:
         max_wait_s: float = 0.005,
         no_ack: bool = False,
         label: str | None = None,
-        accept_from: str | None = None,
+        accept_from: str | Iterable[str] | None = None,
     ) -> None:
         if batch and set(handlers) != {"*"}:
             raise ValueError('batch consumers take exactly one handler: handlers={"*": fn}')
@@ -248,8 +257,8 @@ class ConsumerHandle:
         # messages die with the consumer anyway (exclusive, auto-delete), where an ack would
         # protect nothing and costs a frame each way.
         self.no_ack = no_ack
-        # Only this broker account's messages (AMQP user_id, checked by RabbitMQ) are handled.
-        self.accept_from = accept_from or None
+        # Only these broker accounts' messages (AMQP user_id, checked by RabbitMQ) are handled.
+        self.accept_from = accepted_senders(accept_from)
         self._inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         self._subs: dict[str, _Subscription] = {}
         self._tags: dict[str, str] = {}  # consumer tag -> queue (a robust restore keeps tags)
@@ -462,7 +471,7 @@ class ConsumerHandle:
             return None  # its channel closed (a reconnect, a queue given back): redelivered
         if self._given_back(message):
             return None  # its queue is being given back: closing its channel returns it
-        if self.accept_from is not None and message.user_id != self.accept_from:
+        if self.accept_from is not None and message.user_id not in self.accept_from:
             # Request/reply lets every account write to the default exchange, which reaches
             # any queue by name: a queue fed by one account refuses the others (ADR 0015).
             log.error(
@@ -471,7 +480,7 @@ class ConsumerHandle:
                 type_name=message.type,
                 message_id=message.message_id,
                 user_id=message.user_id,
-                expected=self.accept_from,
+                expected=sorted(self.accept_from),
             )
             child(DEAD_LETTERED, self._label, "foreign_sender").inc()
             await self._settle(message, "reject")

@@ -35,11 +35,18 @@ class RpcClient:
     publishes requests on the same channel, as RabbitMQ requires."""
 
     def __init__(
-        self, connection: AbstractConnection, contracts: ContractRegistry, *, app_id: str
+        self,
+        connection: AbstractConnection,
+        contracts: ContractRegistry,
+        *,
+        app_id: str,
+        user_id: str | None = None,
     ) -> None:
         self.connection = connection
         self.contracts = contracts
         self.app_id = app_id
+        # The broker account, checked by RabbitMQ: a responder may answer only some askers.
+        self.user_id = user_id
         self._channel: AbstractChannel | None = None
         self._underlay: aiormq.abc.AbstractChannel | None = None
         # request id -> (reply type name, future of the reply)
@@ -126,7 +133,7 @@ class RpcClient:
                         routing_key=queue,
                         # a request nobody takes in time is dropped
                         properties=message_properties(
-                            request, app_id=self.app_id, expiration=timeout
+                            request, app_id=self.app_id, expiration=timeout, user_id=self.user_id
                         ),
                         mandatory=True,
                     )
