@@ -241,10 +241,9 @@ export class ChatController {
         this.afterMessage(f.message, gap);
         break;
       case 'error':
-        if (f.code === 'rate_limited') {
-          this.socket.throttle();
-          this.pump();
-        }
+        if (f.code === 'rate_limited') this.socket.throttle();
+        // The reducer made a refused entry due again (rate_limited, unavailable): re-arm the timer.
+        if (f.code === 'rate_limited' || f.code === 'unavailable') this.pump();
         break;
       case 'typing':
         if (f.user_id !== this.s.me.id) {
@@ -457,9 +456,7 @@ export class ChatController {
   react(roomId: string, targetId: string, emoji: string, added: boolean): string | null {
     const row = this.target(roomId, targetId);
     if (!row || !canReact(this.s, row) || !emoji) return null;
-    const unsent = [...this.s.outbox]
-      .reverse()
-      .find((e) => e.room_id === roomId && outbox.entryKind(e) === 'reaction' && e.fields?.target_id === targetId && e.fields?.emoji === emoji);
+    const unsent = [...this.s.outbox].reverse().find((e) => e.room_id === roomId && outbox.entryKind(e) === 'reaction' && e.fields?.target_id === targetId && e.fields?.emoji === emoji);
     if (unsent && unsent.attempts === 0 && unsent.lastSentAt === null && (unsent.fields?.added !== false) !== added) {
       this.updateOutbox((b) => outbox.ack(b, unsent.client_msg_id));
       return unsent.client_msg_id;
@@ -584,9 +581,7 @@ export class ChatController {
       const shown = this.s.timelines[roomId]?.messages.find((m) => m.id === rootId);
       // The main list brings the root into view; the thread view the reply.
       this.store.set((s) =>
-        s.focus && s.focus.roomId === roomId && s.focus.seq === seq
-          ? { ...s, focus: shown ? { ...s.focus, seq: shown.seq, status: 'ready', messageId: rootId } : { ...s.focus, status: 'missing', messageId: null } }
-          : s,
+        s.focus && s.focus.roomId === roomId && s.focus.seq === seq ? { ...s, focus: shown ? { ...s.focus, seq: shown.seq, status: 'ready', messageId: rootId } : { ...s.focus, status: 'missing', messageId: null } } : s,
       );
       return rootId;
     }
@@ -730,7 +725,10 @@ export class ChatController {
   /** The direct room of me and these people: 1:1 (`{user_id}`) for one, a group (`{user_ids}`) for 2..8. Throws ApiError. */
   async openDirect(people: readonly User[]): Promise<Room> {
     if (people.length === 1) return this.openDm(people[0]!);
-    const { room } = await openGroupDm(this.deps.api, people.map((u) => u.id));
+    const { room } = await openGroupDm(
+      this.deps.api,
+      people.map((u) => u.id),
+    );
     this.store.set((s) => {
       const users = { ...s.users };
       for (const u of people) users[u.id] = u;

@@ -79,19 +79,7 @@ export const DEFAULT_OUTBOX_POLICY: OutboxPolicy = { ackTimeoutMs: 8_000, maxAut
  * Error codes that a resend cannot fix: the user has to act. Codes not listed here (and codes this
  * client does not know) are generic: the entry stays pending and the ack timeout resends it.
  */
-const PERMANENT = new Set([
-  'bad_request',
-  'not_a_member',
-  'message_too_long',
-  'client_msg_id_reused',
-  'not_found',
-  'forbidden',
-  'archived',
-  'blocked',
-  'deactivated',
-  'unsupported',
-  'feature_disabled',
-]);
+const PERMANENT = new Set(['bad_request', 'not_a_member', 'message_too_long', 'client_msg_id_reused', 'not_found', 'forbidden', 'archived', 'blocked', 'deactivated', 'unsupported', 'feature_disabled']);
 
 export function isPermanentError(code: string): boolean {
   return PERMANENT.has(code);
@@ -151,9 +139,19 @@ export function fail(box: readonly OutboxEntry[], clientMsgId: string, error: st
 
 /** The user pressed Retry: same client_msg_id, fresh attempt budget. */
 export function retry(box: readonly OutboxEntry[], clientMsgId: string): OutboxEntry[] {
-  return box.map((e) =>
-    e.client_msg_id === clientMsgId ? { ...e, state: 'pending' as const, attempts: 0, lastSentAt: null, error: undefined } : e,
-  );
+  return box.map((e) => (e.client_msg_id === clientMsgId ? { ...e, state: 'pending' as const, attempts: 0, lastSentAt: null, error: undefined } : e));
+}
+
+/** How soon an entry refused `unavailable` goes again (the REST answer's `Retry-After: 1`). */
+export const UNAVAILABLE_RETRY_MS = 1_000;
+
+/**
+ * The server could not take the entry just now (`unavailable`: e.g. an attachment whose upload
+ * it has not seen yet, api-v1.1 E): due again after `delayMs` instead of the whole ack timeout.
+ */
+export function retrySoon(box: readonly OutboxEntry[], clientMsgId: string, now: number, delayMs = UNAVAILABLE_RETRY_MS, policy: OutboxPolicy = DEFAULT_OUTBOX_POLICY): OutboxEntry[] {
+  const lastSentAt = now - Math.max(0, policy.ackTimeoutMs - delayMs);
+  return box.map((e) => (e.client_msg_id === clientMsgId && e.state === 'pending' ? { ...e, lastSentAt } : e));
 }
 
 /** After a reconnect every pending entry is due again at once (the old socket's sends may be lost). */
@@ -165,12 +163,7 @@ export function resetForReconnect(box: readonly OutboxEntry[]): OutboxEntry[] {
  * Which entries should be (re)sent now, oldest first, and which ran out of automatic attempts.
  * A transmitted entry is due again after `ackTimeoutMs` without an ack.
  */
-export function due(
-  box: readonly OutboxEntry[],
-  now: number,
-  policy: OutboxPolicy = DEFAULT_OUTBOX_POLICY,
-  features: Features = [],
-): { send: OutboxEntry[]; exhausted: OutboxEntry[] } {
+export function due(box: readonly OutboxEntry[], now: number, policy: OutboxPolicy = DEFAULT_OUTBOX_POLICY, features: Features = []): { send: OutboxEntry[]; exhausted: OutboxEntry[] } {
   const send: OutboxEntry[] = [];
   const exhausted: OutboxEntry[] = [];
   for (const e of box) {

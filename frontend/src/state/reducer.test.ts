@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ServerFrame } from '../realtime/frames';
+import * as outbox from '../realtime/outbox';
 import type { OutboxEntry } from '../realtime/outbox';
 import { BO, ME, msg, room, ROOM } from '../test/fixtures';
 import { applyFrame, errorText, gapBefore, withFeatures } from './reducer';
@@ -68,8 +69,17 @@ describe('applyFrame: a pure reducer of server frames', () => {
     expect(failed.outbox[0]).toMatchObject({ state: 'failed', error: 'you are no longer a member of this room.' });
     const limited = applyFrame(s, frame({ type: 'error', code: 'rate_limited', ref: 'a' }), ctx);
     expect(limited.outbox[0]).toMatchObject({ state: 'pending', attempts: 1, lastSentAt: null });
-    expect(applyFrame(s, frame({ type: 'error', code: 'unavailable', ref: 'a' }), ctx)).toBe(s);
+    expect(applyFrame(s, frame({ type: 'error', code: 'internal', ref: 'a' }), ctx)).toBe(s);
     expect(applyFrame(s, frame({ type: 'error', code: 'bad_request' }), ctx)).toBe(s);
+  });
+
+  it('error unavailable: the entry goes again after a second, not the whole ack timeout', () => {
+    const s = withRoom({ outbox: [pending('a', { attempts: 1, lastSentAt: 900 })] });
+    const next = applyFrame(s, frame({ type: 'error', code: 'unavailable', ref: 'a' }), ctx);
+    expect(next.outbox[0]).toMatchObject({ state: 'pending', attempts: 1 });
+    expect(outbox.nextDueAt(next.outbox)).toBe(ctx.now + outbox.UNAVAILABLE_RETRY_MS);
+    expect(outbox.due(next.outbox, ctx.now + outbox.UNAVAILABLE_RETRY_MS - 1).send).toEqual([]);
+    expect(outbox.due(next.outbox, ctx.now + outbox.UNAVAILABLE_RETRY_MS).send.map((e) => e.client_msg_id)).toEqual(['a']);
   });
 
   it('typing from others shows for 5 s; my own is ignored', () => {
@@ -78,12 +88,12 @@ describe('applyFrame: a pure reducer of server frames', () => {
     expect(applyFrame(s, frame({ type: 'typing', room_id: ROOM, user_id: ME.id }), ctx)).toBe(s);
   });
 
-  it('a message clears its sender\'s typing line', () => {
+  it("a message clears its sender's typing line", () => {
     const typing = applyFrame(withRoom(), frame({ type: 'typing', room_id: ROOM, user_id: BO.id }), ctx);
     expect(applyFrame(typing, frame({ type: 'message.new', message: msg(3) }), ctx).typing[ROOM]).toEqual({});
   });
 
-  it('read: mine clears the badge, anyone\'s moves their member read mark (never back)', () => {
+  it("read: mine clears the badge, anyone's moves their member read mark (never back)", () => {
     const s = withRoom({
       rooms: { [ROOM]: entryFromRoom(room({ last_seq: 5, last_read_seq: 1, unread_count: 4 })) },
       members: { [ROOM]: [{ user_id: BO.id, joined_at: '', last_read_seq: 4, role: 'member' }] },
@@ -159,7 +169,7 @@ describe('applyFrame: a pure reducer of server frames', () => {
     expect(after.rooms[ROOM]!.room.unread_count).toBe(1);
   });
 
-  it('a read frame for a thread (api-v1.1 B) does not move the room\'s read position', () => {
+  it("a read frame for a thread (api-v1.1 B) does not move the room's read position", () => {
     const s = withRoom({ rooms: { [ROOM]: entryFromRoom(room({ last_seq: 5, last_read_seq: 1, unread_count: 4 })) } });
     const next = applyFrame(s, frame({ type: 'read', room_id: ROOM, user_id: ME.id, seq: 5, thread_root_id: 'm-1' }), ctx);
     expect(next.rooms).toBe(s.rooms);
@@ -167,7 +177,7 @@ describe('applyFrame: a pure reducer of server frames', () => {
     expect(next.threads.reads['m-1']).toBe(5);
   });
 
-  it('a live frame into a room that holds only a link\'s window fills from the room list\'s last_seq', () => {
+  it("a live frame into a room that holds only a link's window fills from the room list's last_seq", () => {
     const s = withRoom({ timelines: { [ROOM]: mergeMessages(emptyTimeline, [msg(40), msg(41)], { detached: true }) } }, 60);
     expect(gapBefore(s, msg(63))).toBe(60);
     expect(gapBefore(s, msg(61))).toBeNull();

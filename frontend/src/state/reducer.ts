@@ -34,7 +34,7 @@ export function applyFrame(s: ChatState, f: ServerFrame, ctx: FrameContext): Cha
       return applyNewMessage(mine ? withOutbox(s, outbox.ack(s.outbox, f.message.client_msg_id)) : s, f.message, ctx);
     }
     case 'error':
-      return applyError(s, f.code, f.message, f.ref ?? undefined);
+      return applyError(s, f.code, f.message, f.ref ?? undefined, ctx.now);
     case 'typing':
       if (f.user_id === s.me.id) return s;
       return { ...s, typing: addTyping(s.typing, f.room_id, f.user_id, ctx.now) };
@@ -99,16 +99,16 @@ export function applyNewMessage(s: ChatState, m: Message, ctx: FrameContext): Ch
  * window with `detached`): merged by seq (copies with a higher `state_seq` replace cached ones),
  * my acknowledged sends leave the outbox, and the room's counters follow api-v1.1 B.
  */
-export function applyPage(
-  s: ChatState,
-  roomId: string,
-  messages: readonly Message[],
-  opts: { viewing: boolean; detached?: boolean; covered?: readonly [number, number] },
-): ChatState {
+export function applyPage(s: ChatState, roomId: string, messages: readonly Message[], opts: { viewing: boolean; detached?: boolean; covered?: readonly [number, number] }): ChatState {
   if (!messages.length && !opts.covered) return s;
   const me = s.me.id;
   const mine = new Set(messages.filter((m) => m.sender_id === me && m.client_msg_id).map((m) => m.client_msg_id));
-  let next = mine.size ? withOutbox(s, s.outbox.filter((e) => !mine.has(e.client_msg_id))) : s;
+  let next = mine.size
+    ? withOutbox(
+        s,
+        s.outbox.filter((e) => !mine.has(e.client_msg_id)),
+      )
+    : s;
   const before = next.timelines[roomId];
   const after = mergeMessages(before ?? emptyTimeline, messages, { detached: opts.detached, covered: opts.covered });
   next = after === before ? next : { ...next, timelines: { ...next.timelines, [roomId]: after } };
@@ -144,7 +144,7 @@ export function gapBefore(s: ChatState, m: Message): number | null {
  * a generic error (`internal`): the entry stays pending and the ack timeout resends it, within the
  * attempt budget. `feature_disabled`/`unsupported` for an entry that needs a feature hold it.
  */
-function applyError(s: ChatState, code: string, text: string | undefined, ref: string | undefined): ChatState {
+function applyError(s: ChatState, code: string, text: string | undefined, ref: string | undefined, now: number): ChatState {
   const entry = ref ? s.outbox.find((e) => e.client_msg_id === ref) : undefined;
   if (!entry) return s;
   if (outbox.isFeatureError(code) && entry.requires !== undefined) return withOutbox(s, outbox.hold(s.outbox, entry.client_msg_id));
@@ -155,10 +155,15 @@ function applyError(s: ChatState, code: string, text: string | undefined, ref: s
   if (outbox.isChange(entry) && outbox.isPermanentError(code)) return dropChange(s, entry, changeErrorText(entry, code, text));
   if (code === 'rate_limited') {
     // The entry stays pending and goes again later; this attempt did not count.
-    return withOutbox(s, s.outbox.map((e) => (e === entry ? { ...e, lastSentAt: null, attempts: Math.max(0, e.attempts - 1) } : e)));
+    return withOutbox(
+      s,
+      s.outbox.map((e) => (e === entry ? { ...e, lastSentAt: null, attempts: Math.max(0, e.attempts - 1) } : e)),
+    );
   }
   if (outbox.isPermanentError(code)) return withOutbox(s, outbox.fail(s.outbox, entry.client_msg_id, errorText(code, text)));
-  // unavailable / internal / unauthorized: leave pending; the ack timeout resends with the same id.
+  // Not now (an attachment's upload not seen yet, a dependency down): again in a second, same id.
+  if (code === 'unavailable') return withOutbox(s, outbox.retrySoon(s.outbox, entry.client_msg_id, now));
+  // internal / unauthorized: leave pending; the ack timeout resends with the same id.
   return s;
 }
 
