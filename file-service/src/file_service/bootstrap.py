@@ -95,6 +95,7 @@ def build(
             orphan_after_s=settings.file_orphan_after_s,
             clock=clock,
             batch=settings.file_sweep_batch,
+            stray_scan_interval_s=settings.file_stray_scan_interval_s,
         )
         ctx.app.state.files = deps
         ctx.app.state.sweeper = sweeper

@@ -72,6 +72,9 @@ class FileSettings(BaseServiceSettings):
     file_orphan_after_s: float = Field(default=86_400.0, gt=0)
     file_sweep_interval_s: float = Field(default=600.0, gt=0)
     file_sweep_batch: int = Field(default=200, ge=1, le=10_000)
+    # How often a replica lists the whole store for bytes without a row (and once at start):
+    # a full listing, so far rarer than the orphan rounds.
+    file_stray_scan_interval_s: float = Field(default=86_400.0, gt=0)
 
     # Create the database and migrate at start (an advisory lock serialises replicas).
     run_migrations: bool = True

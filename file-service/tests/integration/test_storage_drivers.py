@@ -6,6 +6,7 @@ import errno
 import hashlib
 import os
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -215,3 +216,21 @@ def test_factory(tmp_path: Path) -> None:
         storage_from("s3", s3_endpoint="http://127.0.0.1:1")
     with pytest.raises(ValueError, match="CHAT_FILE_STORAGE"):
         storage_from("ftp")
+
+
+async def test_keys_written_before_a_time_are_listed(storage: FileStorage, tmp_path: Path) -> None:
+    """The sweep's scan for bytes without a row: every key written before the cutoff."""
+    file_id = "0f1e2d3c-4b5a-4000-8000-00000000000a"
+    await storage.put(content_key(file_id), spool(tmp_path, b"bytes"))
+    await storage.put(thumbnail_key(file_id), spool(tmp_path, b"thumb", "thumb"))
+    mine = {content_key(file_id), thumbnail_key(file_id)}
+    soon = datetime.now(UTC) + timedelta(minutes=5)
+    listed = {key async for key in storage.stored_before(soon)}
+    assert mine <= listed
+    hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    assert not mine & {key async for key in storage.stored_before(hour_ago)}
+    if isinstance(storage, LocalStorage):
+        # Only the two-character fan-out directories: never the spool beside them.
+        (storage.root / ".spool").mkdir(exist_ok=True)
+        (storage.root / ".spool" / "partial-upload").write_bytes(b"x")
+        assert "partial-upload" not in {key async for key in storage.stored_before(soon)}

@@ -17,6 +17,8 @@ from file_service.store import FileRecord
 class MemoryStorage:
     blobs: dict[str, bytes] = field(default_factory=dict)
     fail_put: bool = False
+    # When each key was written; a key missing here counts as written long ago.
+    written_at: dict[str, datetime] = field(default_factory=dict)
 
     async def put(self, key: str, source: Path) -> None:
         if self.fail_put:
@@ -37,6 +39,12 @@ class MemoryStorage:
 
     async def size(self, key: str) -> int | None:
         return len(self.blobs[key]) if key in self.blobs else None
+
+    async def stored_before(self, cutoff: datetime) -> AsyncIterator[str]:
+        long_ago = datetime(2000, 1, 1, tzinfo=UTC)
+        for key in list(self.blobs):
+            if self.written_at.get(key, long_ago) < cutoff:
+                yield key
 
     async def close(self) -> None:
         return None
@@ -78,6 +86,9 @@ class MemoryStore:
 
     async def mark_kept(self, file_id: UUID) -> None:
         self.records[file_id] = dataclasses.replace(self.records[file_id], kept=True)
+
+    async def get_many(self, file_ids: Sequence[UUID]) -> list[FileRecord]:
+        return [self.records[i] for i in file_ids if i in self.records]
 
     async def remove(self, file_ids: Sequence[UUID]) -> None:
         for file_id in file_ids:

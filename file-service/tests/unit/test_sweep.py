@@ -12,7 +12,7 @@ from uuid import UUID
 import pytest
 from file_service.access import AccessAnswer, AccessUnavailable
 from file_service.domain.orphans import Verdict, attachment_verdict, avatar_verdict
-from file_service.storage import content_key
+from file_service.storage import content_key, thumbnail_key
 from file_service.sweep import Sweeper
 
 if str(Path(__file__).parent) not in sys.path:
@@ -94,3 +94,31 @@ async def test_round_stops_without_answers() -> None:
     result = await sweeper(store, storage, access).round()
     assert result.stopped
     assert orphan.id in store.records
+
+
+async def test_bytes_without_a_row_are_deleted_once_older_than_the_orphan_age() -> None:
+    """A replica that died between storing an upload and committing its row left its bytes:
+    the first round (and then one a day) deletes them, never a young upload still committing
+    nor a name that is not ours."""
+    store, storage, access = MemoryStore(), MemoryStorage(), FakeAccess()
+    kept = record(created_at=OLD, kept=True)
+    store.records[kept.id] = kept
+    stray, young_stray = uuid.uuid4(), uuid.uuid4()
+    for key in (content_key(str(kept.id)), content_key(str(stray)), thumbnail_key(str(stray))):
+        storage.blobs[key] = b"x"
+    storage.blobs[content_key(str(young_stray))] = b"x"
+    storage.written_at[content_key(str(young_stray))] = YOUNG
+    storage.blobs["backup-notes.txt"] = b"not ours"
+    sweep = Sweeper(store, storage, access, orphan_after_s=86_400, clock=lambda: NOW, batch=1)
+
+    result = await sweep.round()
+
+    assert result.strays == 2
+    assert set(storage.blobs) == {
+        content_key(str(kept.id)),
+        content_key(str(young_stray)),
+        "backup-notes.txt",
+    }
+    # The next scan waits a day: a later stray waits for it.
+    storage.blobs[content_key(str(uuid.uuid4()))] = b"x"
+    assert (await sweep.round()).strays == 0

@@ -6,11 +6,20 @@ Keys are `<id>` for a file's bytes and `<id>.thumb` for its thumbnail; they carr
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-__all__ = ["CHUNK_BYTES", "FileStorage", "check_key", "content_key", "thumbnail_key"]
+__all__ = [
+    "CHUNK_BYTES",
+    "FileStorage",
+    "check_key",
+    "content_key",
+    "file_id_of",
+    "thumbnail_key",
+]
 
 # Size of the chunks open_range yields.
 CHUNK_BYTES = 64 * 1024
@@ -26,6 +35,17 @@ def content_key(file_id: str) -> str:
 def thumbnail_key(file_id: str) -> str:
     """Key of a file's thumbnail."""
     return check_key(file_id + _THUMB_SUFFIX)
+
+
+def file_id_of(key: str) -> uuid.UUID | None:
+    """The file a key belongs to (`<id>` or `<id>.thumb`); None for any other name, which is
+    not ours and never touched."""
+    name = key.removesuffix(_THUMB_SUFFIX)
+    try:
+        file_id = uuid.UUID(name)
+    except ValueError:
+        return None
+    return file_id if str(file_id) == name else None
 
 
 def check_key(key: str) -> str:
@@ -69,6 +89,11 @@ class FileStorage(Protocol):
 
     async def size(self, key: str) -> int | None:
         """Size in bytes, None when the key does not exist."""
+        ...
+
+    def stored_before(self, cutoff: datetime) -> AsyncIterator[str]:
+        """Every key last written before `cutoff` (aware), in no particular order: the sweep's
+        scan for bytes whose row was never committed."""
         ...
 
     async def close(self) -> None:

@@ -9,6 +9,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -70,8 +71,31 @@ class LocalStorage:
             return None
         return stat.st_size
 
+    async def stored_before(self, cutoff: datetime) -> AsyncIterator[str]:
+        # One fan-out directory at a time, so a large store is never listed into memory whole.
+        limit = cutoff.timestamp()
+        for directory in await asyncio.to_thread(_fan_out_dirs, self.root):
+            for key in await asyncio.to_thread(_written_before, directory, limit):
+                yield key
+
     async def close(self) -> None:
         return None
+
+
+def _fan_out_dirs(root: Path) -> list[Path]:
+    """The two-character directories keys live in (not the spool, `.spool`)."""
+    if not root.is_dir():
+        return []
+    return [d for d in root.iterdir() if len(d.name) == 2 and not d.name.startswith(".")]
+
+
+def _written_before(directory: Path, limit: float) -> list[str]:
+    with os.scandir(directory) as entries:
+        return [
+            e.name
+            for e in entries
+            if e.is_file(follow_symlinks=False) and e.stat(follow_symlinks=False).st_mtime < limit
+        ]
 
 
 def _open_read(path: Path) -> BinaryIO:

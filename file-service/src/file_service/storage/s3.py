@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -224,6 +225,14 @@ class S3Storage:
                 return None
             raise
         return int(answer["ContentLength"])
+
+    async def stored_before(self, cutoff: datetime) -> AsyncIterator[str]:
+        client = await self._get_client()
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
+        async for page in pages:
+            for item in page.get("Contents", []):
+                if item["LastModified"] < cutoff:
+                    yield str(item["Key"])
 
     async def close(self) -> None:
         stack, self._stack, self._client = self._stack, None, None
