@@ -243,11 +243,20 @@ for (const [vp, viewport] of [
         await page.waitForFunction(() => document.querySelectorAll('[data-testid="upload"].upload--done').length === 10);
         for (let i = 1; i <= 9; i++) await tray.getByRole('button', { name: `Remove page-${i}.txt` }).click();
 
-        // Send: the image alone, no text needed; the bubble shows it once acked.
+        // Send: the image alone, no text needed. The server has not seen the upload yet and answers
+        // `unavailable` once: the bubble stays pending and goes again after a second (not the 8 s
+        // ack timeout), then shows the image once acked.
+        const refused = new Promise((resolve) => (f.refuseOnce = resolve));
         await page.getByRole('button', { name: 'Send', exact: true }).click();
         await tray.waitFor({ state: 'detached' });
+        await refused;
+        const refusedAt = Date.now();
+        const pending = page.locator('[data-testid="timeline"] li.msg[data-status="pending"]');
+        await pending.waitFor();
+        await docShot(page, `${vp}-retrying`);
         const mine = page.locator('[data-testid="timeline"] li.msg[data-status="sent"]').filter({ has: page.getByRole('button', { name: 'Open image sketch.png' }) });
-        await mine.waitFor();
+        await mine.waitFor({ timeout: 4_000 });
+        assert.ok(Date.now() - refusedAt < 4_000, 'resent within seconds of the refusal');
         await page.waitForFunction(() => [...document.querySelectorAll('.attachments__image img')].every((i) => i.complete && i.naturalWidth > 0));
         await docShot(page, `${vp}-sent`);
         assert.deepEqual(errors, []);

@@ -225,6 +225,13 @@ export async function installMocks(page, { signedIn, ack = false, throttle = fal
         ws.send(JSON.stringify({ type: 'message.new', message: entry }));
         return;
       }
+      if (frame.type === 'message.send' && ack && f.refuseOnce && frame.attachments?.length) {
+        // A test's `f.refuseOnce = resolve`: the server has not seen the upload yet (api-v1.1 E).
+        const resolve = f.refuseOnce;
+        f.refuseOnce = null;
+        ws.send(JSON.stringify({ type: 'error', code: 'unavailable', message: 'The chat is unavailable; retry soon.', ref: frame.client_msg_id }));
+        return resolve();
+      }
       if (frame.type === 'message.send' && ack) {
         const message = { id: crypto.randomUUID(), room_id: frame.room_id, seq: ++seq, kind: 'text', sender_id: me.id, text: frame.text, client_msg_id: frame.client_msg_id, created_at: new Date().toISOString() };
         if (entries) Object.assign(message, { edited_at: null, deleted: false, reactions: [], state_seq: message.seq });
