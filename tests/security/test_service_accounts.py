@@ -8,9 +8,11 @@ code `make run`'s prepare uses; no stack is needed.
 from __future__ import annotations
 
 import asyncio
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aio_pika
@@ -24,6 +26,12 @@ from chat_devtools.infra import asyncpg_dsn
 from chat_runtime.messaging import Broker
 from chat_runtime.messaging.publishing import OutgoingMessage
 from chat_runtime.testing import temporary_database
+
+_ROOT = Path(__file__).resolve().parents[2]
+if str(_ROOT) not in sys.path:
+    sys.path.insert(0, str(_ROOT))
+
+from tests.support.dead_letters import dead_letters  # noqa: E402
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -166,24 +174,6 @@ async def test_presence_cannot_consume_or_delete_command_queues(vhost: Vhost) ->
             await channel.queue_delete(names.send_queue(0))
 
 
-async def _dead_letters(admin_url: str, queue: str, count: int) -> list[Any]:
-    """The `count` messages of `queue` (waiting for them), read as the administrator."""
-    got: list[Any] = []
-    connection = await aio_pika.connect(admin_url)
-    async with connection:
-        channel = await connection.channel()
-        dead = await channel.declare_queue(queue, passive=True)
-        async with asyncio.timeout(20):
-            while len(got) < count:
-                message = await dead.get(fail=False)
-                if message is None:
-                    await asyncio.sleep(0.05)
-                    continue
-                await message.ack()
-                got.append(message)
-    return got
-
-
 async def test_a_command_through_the_default_exchange_is_dead_lettered_unread(
     vhost: Vhost,
 ) -> None:
@@ -223,7 +213,7 @@ async def test_a_command_through_the_default_exchange_is_dead_lettered_unread(
         ).raise_first()
         async with asyncio.timeout(20):
             await done.wait()
-        (dead,) = await _dead_letters(vhost.admin_url, names.dead_queue(names.send_queue(0)), 1)
+        (dead,) = await dead_letters(vhost.admin_url, names.dead_queue(names.send_queue(0)), 1)
         assert dead.user_id == vhost.user("presence")
         assert chat_contracts.decode(names.MESSAGE_SEND_V1, dead.body) == forged
         assert handled == [str(genuine.client_msg_id)]

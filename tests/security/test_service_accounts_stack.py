@@ -17,10 +17,8 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-import aio_pika
 import asyncpg
 import pytest
-from aio_pika.abc import AbstractIncomingMessage
 from chat_contracts import names, types
 from chat_devtools import accounts
 from chat_devtools.config import config_from_env, default_services, find_repo_root
@@ -35,6 +33,7 @@ if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
 from tests.support.chat import open_edge  # noqa: E402
+from tests.support.dead_letters import dead_letters  # noqa: E402
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -162,20 +161,6 @@ async def test_only_the_gateway_and_file_service_may_ask_message_service(stack: 
     assert await ask("gateway") == []  # answered: a new user is in no room
     with pytest.raises(RequestTimeout):
         await ask("presence")
-    dead = await _dead_letter(cfg.amqp_url, names.dead_queue(names.MESSAGE_QUERY_QUEUE))
+    (dead,) = await dead_letters(cfg.amqp_url, names.dead_queue(names.MESSAGE_QUERY_QUEUE), 1)
     assert dead.user_id == accounts.broker_account("presence", cfg.account_prefix).user
     assert dead.type == names.MEMBERSHIP_QUERY_V1
-
-
-async def _dead_letter(admin_url: str, queue: str) -> AbstractIncomingMessage:
-    """The first message of the dead-letter queue `queue` (the admin account reads it)."""
-    connection = await aio_pika.connect(admin_url)
-    try:
-        channel = await connection.channel()
-        dead = await channel.declare_queue(queue, passive=True)
-        async with asyncio.timeout(10):
-            while (message := await dead.get(no_ack=True, fail=False)) is None:
-                await asyncio.sleep(0.1)  # dead-lettering is asynchronous in the broker
-        return message
-    finally:
-        await connection.close()

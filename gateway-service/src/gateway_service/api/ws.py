@@ -13,12 +13,12 @@ every other 403.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, cast
+from typing import Any
 
 import structlog
 from chat_runtime.http.client import client_address
 from chat_runtime.logging import bind_correlation_id, security_event
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from starlette.requests import HTTPConnection
 from starlette.types import Receive, Scope, Send
 
@@ -84,10 +84,7 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 def _address(scope: Scope, gateway: Gateway) -> str:
-    # `client_address` reads only `.client` and `.headers`, which a WebSocket's connection has
-    # as a request does (a Request proper refuses a websocket scope).
-    connection = cast(Request, HTTPConnection(scope))
-    return client_address(connection, gateway.settings.trusted_proxies)
+    return client_address(HTTPConnection(scope), gateway.settings.trusted_proxies)
 
 
 def _refused(scope: Scope, gateway: Gateway, reason: str, **fields: Any) -> None:

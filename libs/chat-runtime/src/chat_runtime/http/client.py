@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 
-from fastapi import Request
+from starlette.requests import HTTPConnection
 
 
-def client_address(request: Request, trusted_proxies: list[str] | tuple[str, ...]) -> str:
-    """The client's IP: `X-Real-IP` only when the direct peer is a trusted proxy."""
+def client_address(request: HTTPConnection, trusted_proxies: list[str] | tuple[str, ...]) -> str:
+    """The client's IP: `X-Real-IP` only when the direct peer is a trusted proxy. Any connection
+    (a request or a WebSocket's): only its peer and headers are read."""
     peer = request.client.host if request.client else ""
     if peer and _is_trusted(peer, trusted_proxies):
         real = request.headers.get("x-real-ip", "").strip()
